@@ -1,0 +1,126 @@
+//! Events a department publishes on its own stream (`MEDICAL`, `EDUCATION`,
+//! `HOUSING`, `TEMPORARY`) as it works its lane of a case. Intake projects
+//! them into the one case view.
+
+use crate::{Department, IntegrationEvent, SUBJECT_PREFIX};
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Which lane an event is about; flattened into every department event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LaneRef {
+    pub referral_id: Uuid,
+    pub case_id: Uuid,
+    pub department: Department,
+}
+
+/// 签收: a caseworker took the referral on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReferralSignedFor {
+    #[serde(flatten)]
+    pub lane: LaneRef,
+    pub signed_by: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// 补正: the department needs more materials; its clock pauses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SupplementRequested {
+    #[serde(flatten)]
+    pub lane: LaneRef,
+    pub materials: Vec<String>,
+    pub note: Option<String>,
+    pub requested_by: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalOutcome {
+    Approve,
+    Reject,
+}
+
+/// A caseworker proposed a decision above the approval threshold: it waits for an approver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProposalMade {
+    #[serde(flatten)]
+    pub lane: LaneRef,
+    pub outcome: ProposalOutcome,
+    pub amount_fen: Option<i64>,
+    pub reason: Option<String>,
+    pub proposed_by: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReferralApproved {
+    #[serde(flatten)]
+    pub lane: LaneRef,
+    pub amount_fen: i64,
+    pub decided_by: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReferralRejected {
+    #[serde(flatten)]
+    pub lane: LaneRef,
+    pub reason: String,
+    pub decided_by: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DisbursementChannel {
+    BankCard,
+    Cash,
+    InKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AidDisbursed {
+    #[serde(flatten)]
+    pub lane: LaneRef,
+    pub amount_fen: i64,
+    pub channel: DisbursementChannel,
+    pub disbursed_by: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Not this department's matter: back to the window for re-routing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReferralReturned {
+    #[serde(flatten)]
+    pub lane: LaneRef,
+    pub reason: String,
+    pub returned_by: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+macro_rules! department_event {
+    ($ty:ty, $name:literal) => {
+        impl IntegrationEvent for $ty {
+            const TYPE: &'static str = concat!("onedoor.department.", $name);
+            const VERSION: u32 = 1;
+            const SOURCE: &'static str = "onedoor/department";
+            fn subject(&self) -> String {
+                format!("{SUBJECT_PREFIX}.{}.referral.{}", self.lane.department, $name)
+            }
+            fn case_id(&self) -> Uuid {
+                self.lane.case_id
+            }
+        }
+    };
+}
+
+department_event!(ReferralSignedFor, "signed_for");
+department_event!(SupplementRequested, "supplement_requested");
+department_event!(ProposalMade, "proposal_made");
+department_event!(ReferralApproved, "approved");
+department_event!(ReferralRejected, "rejected");
+department_event!(AidDisbursed, "disbursed");
+department_event!(ReferralReturned, "returned");

@@ -1,0 +1,210 @@
+//! Events the window (intake service) publishes on stream `INTAKE`.
+
+use crate::{Department, IntegrationEvent, SUBJECT_PREFIX};
+use chrono::{DateTime, NaiveDate, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub const STREAM: &str = "INTAKE";
+pub const SOURCE: &str = "onedoor/intake";
+
+/// Every subject intake publishes under.
+pub fn subjects() -> String {
+    format!("{SUBJECT_PREFIX}.intake.>")
+}
+
+/// The subject of referrals to one department: `onedoor.intake.referral.<dept>`.
+pub fn referral_subject(department: Department) -> String {
+    format!("{SUBJECT_PREFIX}.intake.referral.{department}")
+}
+
+/// An application was accepted at the window (all materials present, or an
+/// emergency referred ahead of its paperwork).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationAccepted {
+    pub case_id: Uuid,
+    pub case_number: String,
+    /// 9-digit township code of the service hall.
+    pub township: String,
+    pub departments: Vec<Department>,
+    pub accepted_at: DateTime<Utc>,
+    /// Staff id of the clerk who owns the case (first-contact responsibility).
+    pub accepted_by: String,
+}
+
+/// Household facts a department needs to apply its policy; nothing more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HouseholdFacts {
+    /// 12-digit statistical division code of the household.
+    pub division_code: String,
+    pub hukou: Hukou,
+    pub members: u32,
+    pub monthly_income_fen: i64,
+    pub assets_fen: i64,
+    pub existing_support: Vec<SupportKind>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Hukou {
+    Urban,
+    Rural,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SupportKind {
+    Dibao,
+    Tekun,
+    LowIncome,
+}
+
+/// The person the department deals with. Departments need the ID number to
+/// keep their per-person ledgers (e.g. the medical annual cap).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Applicant {
+    pub name: String,
+    pub id_number: String,
+    pub phone: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SchoolStage {
+    Preschool,
+    Primary,
+    Junior,
+    Senior,
+    Vocational,
+    College,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum HouseRating {
+    C,
+    D,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HardshipCause {
+    Illness,
+    Accident,
+    Fire,
+    Disaster,
+    Other,
+}
+
+/// What the household asks of one department.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "aid", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AidRequest {
+    Medical {
+        hospital: String,
+        diagnosis: String,
+        total_cost_fen: i64,
+        insurance_paid_fen: i64,
+    },
+    Education {
+        student_id_number: String,
+        stage: SchoolStage,
+        school: String,
+    },
+    Housing {
+        #[serde(flatten)]
+        kind: HousingKind,
+    },
+    Temporary {
+        cause: HardshipCause,
+        amount_requested_fen: i64,
+        emergency: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HousingKind {
+    RentSubsidy { monthly_rent_fen: i64 },
+    Renovation { house_rating: HouseRating },
+}
+
+impl AidRequest {
+    pub fn department(&self) -> Department {
+        match self {
+            Self::Medical { .. } => Department::Medical,
+            Self::Education { .. } => Department::Education,
+            Self::Housing { .. } => Department::Housing,
+            Self::Temporary { .. } => Department::Temporary,
+        }
+    }
+}
+
+/// The window referred (转办) one department's part of a case to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralIssued {
+    /// The department keeps this id for its lane.
+    pub referral_id: Uuid,
+    pub case_id: Uuid,
+    pub case_number: String,
+    pub department: Department,
+    pub township: String,
+    pub issued_at: DateTime<Utc>,
+    /// The department's statutory deadline, in working days from `issued_at`.
+    pub deadline: NaiveDate,
+    pub applicant: Applicant,
+    pub household: HouseholdFacts,
+    pub request: AidRequest,
+    /// Materials handed in at the window.
+    pub materials: Vec<String>,
+    /// Materials still owed (only for emergencies referred ahead of paperwork).
+    pub missing_materials: Vec<String>,
+}
+
+/// Materials were handed in at the window: completing an application, or
+/// answering a department's supplement request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaterialsSupplemented {
+    pub case_id: Uuid,
+    /// Referrals already issued for the case, whose lanes may resume.
+    pub referral_ids: Vec<Uuid>,
+    pub materials: Vec<String>,
+    pub supplemented_at: DateTime<Utc>,
+}
+
+/// The applicant withdrew; departments close their lanes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationWithdrawn {
+    pub case_id: Uuid,
+    pub referral_ids: Vec<Uuid>,
+    pub reason: String,
+    pub withdrawn_at: DateTime<Utc>,
+}
+
+macro_rules! intake_event {
+    ($ty:ty, $name:literal, |$e:ident| $subject:expr) => {
+        impl IntegrationEvent for $ty {
+            const TYPE: &'static str = concat!("onedoor.intake.", $name);
+            const VERSION: u32 = 1;
+            const SOURCE: &'static str = SOURCE;
+            fn subject(&self) -> String {
+                let $e = self;
+                $subject
+            }
+            fn case_id(&self) -> Uuid {
+                self.case_id
+            }
+        }
+    };
+}
+
+intake_event!(ApplicationAccepted, "application_accepted", |_e| format!("{SUBJECT_PREFIX}.intake.application.accepted"));
+intake_event!(ReferralIssued, "referral_issued", |e| referral_subject(e.department));
+intake_event!(MaterialsSupplemented, "materials_supplemented", |_e| format!("{SUBJECT_PREFIX}.intake.materials.supplemented"));
+intake_event!(ApplicationWithdrawn, "application_withdrawn", |_e| format!("{SUBJECT_PREFIX}.intake.application.withdrawn"));

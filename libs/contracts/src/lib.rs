@@ -1,0 +1,191 @@
+//! The published language of OneDoor: the integration events that the window
+//! (intake) and the four departments exchange over NATS JetStream.
+//!
+//! These types are a contract between separately deployed services, so they
+//! change only by adding a new version (with an upcaster on the reading
+//! side), never by a silent edit. Each event and version has a JSON Schema in
+//! `schemas/`, generated from these types by `cargo xtask schemas`; a test
+//! fails when the checked-in files differ from the code.
+//!
+//! On the wire an event is a CloudEvents 1.0 structured-mode JSON document
+//! ([`CloudEvent`]); NATS headers add `Nats-Msg-Id` (= event id, for broker
+//! deduplication), `Ce-Type` and the W3C `traceparent`.
+
+pub mod department;
+pub mod intake;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Subject prefix of every OneDoor event.
+pub const SUBJECT_PREFIX: &str = "onedoor";
+/// Where messages that could not be processed are kept for operators.
+pub const DEAD_LETTER_STREAM: &str = "DEAD_LETTERS";
+pub const DEAD_LETTER_SUBJECT_PREFIX: &str = "onedoor.dlq";
+
+/// The four departments of the platform (of the eight aid lines of the
+/// national framework, these are the ones OneDoor refers to today).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Department {
+    Medical,
+    Education,
+    Housing,
+    Temporary,
+}
+
+impl Department {
+    pub const ALL: [Department; 4] = [Self::Medical, Self::Education, Self::Housing, Self::Temporary];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Medical => "medical",
+            Self::Education => "education",
+            Self::Housing => "housing",
+            Self::Temporary => "temporary",
+        }
+    }
+
+    /// The JetStream stream the department's service publishes to.
+    pub fn stream(self) -> &'static str {
+        match self {
+            Self::Medical => "MEDICAL",
+            Self::Education => "EDUCATION",
+            Self::Housing => "HOUSING",
+            Self::Temporary => "TEMPORARY",
+        }
+    }
+
+    /// Every subject the department publishes under.
+    pub fn subjects(self) -> String {
+        format!("{SUBJECT_PREFIX}.{}.>", self.as_str())
+    }
+}
+
+impl std::str::FromStr for Department {
+    type Err = UnknownDepartment;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| UnknownDepartment(s.to_string()))
+    }
+}
+
+impl std::fmt::Display for Department {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown department {0:?}")]
+pub struct UnknownDepartment(pub String);
+
+/// An integration event type: its stable name, its version, who publishes it
+/// and on which subject.
+pub trait IntegrationEvent: Serialize + DeserializeOwned + JsonSchema {
+    /// Stable name, e.g. `onedoor.intake.referral_issued`.
+    const TYPE: &'static str;
+    const VERSION: u32;
+    /// CloudEvents `source`: the publishing service.
+    const SOURCE: &'static str;
+
+    /// The NATS subject this event is published on.
+    fn subject(&self) -> String;
+    /// The case (one application) the event belongs to: CloudEvents `subject`.
+    fn case_id(&self) -> Uuid;
+
+    /// CloudEvents `type`: name and version, e.g. `onedoor.intake.referral_issued.v1`.
+    fn cloud_event_type() -> String {
+        format!("{}.v{}", Self::TYPE, Self::VERSION)
+    }
+
+    /// The schema file in `schemas/` describing this event's `data`.
+    fn schema_file() -> String {
+        format!("{}.v{}.schema.json", Self::TYPE, Self::VERSION)
+    }
+}
+
+/// A CloudEvents 1.0 envelope in structured mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloudEvent<T> {
+    pub specversion: String,
+    pub id: Uuid,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The case id.
+    pub subject: String,
+    pub time: DateTime<Utc>,
+    pub datacontenttype: String,
+    pub dataschema: String,
+    pub data: T,
+}
+
+impl<T: IntegrationEvent> CloudEvent<T> {
+    /// Wraps `data` with a fresh UUIDv7 id.
+    pub fn new(data: T, time: DateTime<Utc>) -> Self {
+        Self::with_id(Uuid::now_v7(), data, time)
+    }
+
+    pub fn with_id(id: Uuid, data: T, time: DateTime<Utc>) -> Self {
+        Self {
+            specversion: "1.0".into(),
+            id,
+            source: T::SOURCE.into(),
+            event_type: T::cloud_event_type(),
+            subject: data.case_id().to_string(),
+            time,
+            datacontenttype: "application/json".into(),
+            dataschema: format!("urn:onedoor:schemas:{}", T::schema_file()),
+            data,
+        }
+    }
+}
+
+/// The attributes of an envelope, read before deciding how to decode `data`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EnvelopeHead {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub subject: String,
+    pub time: DateTime<Utc>,
+}
+
+/// Every integration event's JSON Schema, keyed by file name in `schemas/`.
+pub fn schemas() -> Vec<(String, serde_json::Value)> {
+    fn one<T: IntegrationEvent>() -> (String, serde_json::Value) {
+        let mut schema = serde_json::to_value(schemars::schema_for!(T)).expect("schema serialises");
+        if let Some(obj) = schema.as_object_mut() {
+            obj.insert("$id".into(), format!("urn:onedoor:schemas:{}", T::schema_file()).into());
+            obj.insert("x-cloudevents-type".into(), T::cloud_event_type().into());
+        }
+        (T::schema_file(), schema)
+    }
+    vec![
+        one::<intake::ApplicationAccepted>(),
+        one::<intake::ReferralIssued>(),
+        one::<intake::MaterialsSupplemented>(),
+        one::<intake::ApplicationWithdrawn>(),
+        one::<department::ReferralSignedFor>(),
+        one::<department::SupplementRequested>(),
+        one::<department::ProposalMade>(),
+        one::<department::ReferralApproved>(),
+        one::<department::ReferralRejected>(),
+        one::<department::AidDisbursed>(),
+        one::<department::ReferralReturned>(),
+    ]
+}
+
+/// Renders a schema as it is checked in: pretty JSON with a final newline.
+pub fn render_schema(schema: &serde_json::Value) -> String {
+    let mut text = serde_json::to_string_pretty(schema).expect("schema serialises");
+    text.push('\n');
+    text
+}

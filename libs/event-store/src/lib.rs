@@ -1,0 +1,323 @@
+//! The event store: every OneDoor service keeps its history as events in its
+//! own PostgreSQL database, because every decision about a household must be
+//! explainable later (who, when, on what facts).
+//!
+//! - [`append`] writes events to a stream with an expected version, inside a
+//!   transaction the caller owns, so read models and [`outbox`] rows commit
+//!   atomically with the events. Two writers with the same expected version:
+//!   exactly one wins, the other gets [`StoreError::Conflict`].
+//! - [`load`] reads a stream back, passing each event through the
+//!   [`Upcasters`] so that old event versions meet today's code.
+//! - [`inbox`] records which messages a consumer already acted on.
+//!
+//! PostgreSQL, not the broker, is the record: see docs/adr/0002.
+
+pub mod inbox;
+pub mod outbox;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool, Row};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else appended to the stream first.
+    #[error("stream {stream_id} is not at the expected version {expected:?}")]
+    Conflict {
+        stream_id: String,
+        expected: ExpectedVersion,
+    },
+    #[error("event payload could not be encoded or decoded: {0}")]
+    Codec(#[from] serde_json::Error),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+/// What the writer believes the stream's version to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExpectedVersion {
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream must be exactly at this version (the number of its events).
+    Exact(i64),
+    /// Append wherever the stream is now (still serialised by the unique index).
+    Any,
+}
+
+/// Who and what caused an event, and where it sits in the distributed trace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMetadata {
+    /// The case the event belongs to: every event of one application shares it.
+    pub correlation_id: Option<Uuid>,
+    /// The event or command (message id) that caused this one.
+    pub causation_id: Option<Uuid>,
+    /// Staff id or service name; never a person's name.
+    pub actor: String,
+    /// W3C trace context of the request that wrote the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
+}
+
+/// An event to append. Its id is a UUIDv7 chosen here, so ids sort by time.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub payload: Value,
+}
+
+impl NewEvent {
+    pub fn new(event_type: impl Into<String>, schema_version: i32, payload: Value) -> Self {
+        Self {
+            event_id: Uuid::now_v7(),
+            event_type: event_type.into(),
+            schema_version,
+            payload,
+        }
+    }
+
+    /// Encodes a domain event that knows its own name and version.
+    pub fn from_domain<E: DomainEvent>(event: &E) -> Result<Self, StoreError> {
+        Ok(Self::new(event.event_type(), E::SCHEMA_VERSION, serde_json::to_value(event)?))
+    }
+}
+
+/// A domain event type as stored: a name per variant and one schema version for the type.
+pub trait DomainEvent: Serialize + serde::de::DeserializeOwned {
+    const SCHEMA_VERSION: i32;
+    fn event_type(&self) -> &'static str;
+}
+
+/// An event as read back from the store.
+#[derive(Debug, Clone)]
+pub struct RecordedEvent {
+    pub global_position: i64,
+    pub event_id: Uuid,
+    pub stream_id: String,
+    pub stream_type: String,
+    pub version: i64,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub payload: Value,
+    pub metadata: EventMetadata,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl RecordedEvent {
+    /// Decodes the payload into a domain event (after upcasting).
+    pub fn decode<E: serde::de::DeserializeOwned>(&self) -> Result<E, StoreError> {
+        Ok(serde_json::from_value(self.payload.clone())?)
+    }
+}
+
+/// The result of a successful append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The stream's version after the append.
+    pub version: i64,
+    pub event_ids: Vec<Uuid>,
+}
+
+/// Applies the event store's migrations. Services run their own migrations
+/// beside these in the same database, so missing versions are tolerated.
+pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await?;
+    Ok(())
+}
+
+/// Appends `events` to `stream_id` if it is at `expected`, inside the caller's transaction.
+///
+/// The unique index on (stream_id, version) is the final arbiter: a concurrent
+/// writer that read the same version blocks on it and then fails with
+/// [`StoreError::Conflict`]. The transaction is unusable after a conflict; roll it back.
+pub async fn append(
+    conn: &mut PgConnection,
+    stream_type: &str,
+    stream_id: &str,
+    expected: ExpectedVersion,
+    events: &[NewEvent],
+    metadata: &EventMetadata,
+) -> Result<Appended, StoreError> {
+    let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = $1")
+        .bind(stream_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let matches = match expected {
+        ExpectedVersion::NoStream => current == 0,
+        ExpectedVersion::Exact(v) => current == v,
+        ExpectedVersion::Any => true,
+    };
+    let conflict = || StoreError::Conflict {
+        stream_id: stream_id.to_string(),
+        expected,
+    };
+    if !matches {
+        return Err(conflict());
+    }
+    let metadata = serde_json::to_value(metadata)?;
+    let mut version = current;
+    let mut event_ids = Vec::with_capacity(events.len());
+    for event in events {
+        version += 1;
+        let inserted = sqlx::query(
+            "INSERT INTO events (event_id, stream_id, stream_type, version, event_type, schema_version, payload, metadata)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(event.event_id)
+        .bind(stream_id)
+        .bind(stream_type)
+        .bind(version)
+        .bind(&event.event_type)
+        .bind(event.schema_version)
+        .bind(&event.payload)
+        .bind(&metadata)
+        .execute(&mut *conn)
+        .await;
+        match inserted {
+            Ok(_) => event_ids.push(event.event_id),
+            Err(sqlx::Error::Database(db))
+                if db.is_unique_violation() && db.constraint() == Some("events_stream_version_unique") =>
+            {
+                return Err(conflict());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Appended { version, event_ids })
+}
+
+/// Loads every event of a stream in order, upcast to the current schema versions.
+pub async fn load(conn: &mut PgConnection, stream_id: &str, upcasters: &Upcasters) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT global_position, event_id, stream_id, stream_type, version, event_type, schema_version, payload, metadata, recorded_at
+         FROM events WHERE stream_id = $1 ORDER BY version",
+    )
+    .bind(stream_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter().map(|row| decode_row(row, upcasters)).collect()
+}
+
+/// Reads events of one stream type in global order after `after_position`,
+/// for rebuilding read models. Returns at most `limit` events.
+pub async fn read_by_type(
+    conn: &mut PgConnection,
+    stream_type: &str,
+    after_position: i64,
+    limit: i64,
+    upcasters: &Upcasters,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT global_position, event_id, stream_id, stream_type, version, event_type, schema_version, payload, metadata, recorded_at
+         FROM events WHERE stream_type = $1 AND global_position > $2 ORDER BY global_position LIMIT $3",
+    )
+    .bind(stream_type)
+    .bind(after_position)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter().map(|row| decode_row(row, upcasters)).collect()
+}
+
+fn decode_row(row: sqlx::postgres::PgRow, upcasters: &Upcasters) -> Result<RecordedEvent, StoreError> {
+    let mut event = RecordedEvent {
+        global_position: row.try_get("global_position")?,
+        event_id: row.try_get("event_id")?,
+        stream_id: row.try_get("stream_id")?,
+        stream_type: row.try_get("stream_type")?,
+        version: row.try_get("version")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: row.try_get("schema_version")?,
+        payload: row.try_get("payload")?,
+        metadata: serde_json::from_value(row.try_get("metadata")?)?,
+        recorded_at: row.try_get("recorded_at")?,
+    };
+    upcasters.apply(&mut event);
+    Ok(event)
+}
+
+type UpcastFn = fn(Value) -> Value;
+
+/// Turns stored events of an old schema version into the current one, one
+/// version step at a time. Stored events are never rewritten: changing an
+/// event means a new version plus an upcaster, never a silent edit.
+#[derive(Debug, Default, Clone)]
+pub struct Upcasters {
+    steps: HashMap<(String, i32), UpcastFn>,
+}
+
+impl Upcasters {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers how `event_type` at `from_version` becomes `from_version + 1`.
+    pub fn with(mut self, event_type: &str, from_version: i32, step: UpcastFn) -> Self {
+        self.steps.insert((event_type.to_string(), from_version), step);
+        self
+    }
+
+    fn apply(&self, event: &mut RecordedEvent) {
+        while let Some(step) = self.steps.get(&(event.event_type.clone(), event.schema_version)) {
+            event.payload = step(std::mem::take(&mut event.payload));
+            event.schema_version += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(event_type: &str, version: i32, payload: Value) -> RecordedEvent {
+        RecordedEvent {
+            global_position: 1,
+            event_id: Uuid::now_v7(),
+            stream_id: "s".into(),
+            stream_type: "t".into(),
+            version: 1,
+            event_type: event_type.into(),
+            schema_version: version,
+            payload,
+            metadata: EventMetadata::default(),
+            recorded_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn upcasters_chain_version_by_version_up_to_the_current_one() {
+        let upcasters = Upcasters::new()
+            .with("LaneOpened", 1, |mut v| {
+                v["deadline_days"] = Value::from(20);
+                v
+            })
+            .with("LaneOpened", 2, |mut v| {
+                v["department"] = v["dept"].take();
+                v.as_object_mut().unwrap().remove("dept");
+                v
+            });
+        let mut event = recorded("LaneOpened", 1, serde_json::json!({"dept": "medical"}));
+        upcasters.apply(&mut event);
+        assert_eq!(event.schema_version, 3);
+        assert_eq!(event.payload, serde_json::json!({"department": "medical", "deadline_days": 20}));
+    }
+
+    #[test]
+    fn events_of_other_types_or_current_versions_pass_unchanged() {
+        let upcasters = Upcasters::new().with("LaneOpened", 1, |_| Value::Null);
+        let mut event = recorded("LaneClosed", 1, serde_json::json!({"a": 1}));
+        upcasters.apply(&mut event);
+        assert_eq!(event.schema_version, 1);
+        assert_eq!(event.payload, serde_json::json!({"a": 1}));
+    }
+}

@@ -1,0 +1,111 @@
+//! The transactional outbox: integration events are written in the same
+//! transaction as the domain events they announce, and a relay publishes them
+//! afterwards. Nothing committed is lost if the broker is down, and nothing is
+//! published that was not committed.
+//!
+//! Relays of several replicas take turns through one transaction-scoped
+//! advisory lock, so exactly one publishes at a time, in position order.
+//! The relay reads every unsent row rather than "rows after the last position
+//! seen": a bigserial position can become visible after a higher one (commit
+//! order is not allocation order), and a high-water-mark poller would skip it.
+//! Within one stream key the order is the commit order, because appends to one
+//! stream are serialised by the event store's version check.
+
+use crate::StoreError;
+use sqlx::{PgConnection, PgPool, Row};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Advisory lock id the relays share ("onedoor outbox relay").
+const RELAY_LOCK: i64 = 0x6f6e_6564_6f6f_7201;
+
+/// An integration event ready to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// Becomes the `Nats-Msg-Id`: the broker and every consumer deduplicate on it.
+    pub event_id: Uuid,
+    /// Messages with one key are published in the order they were written.
+    pub stream_key: String,
+    pub subject: String,
+    /// Broker headers saved with the message, e.g. `traceparent`.
+    pub headers: BTreeMap<String, String>,
+    pub payload: Vec<u8>,
+}
+
+/// A message claimed by the relay, with its position in the outbox.
+#[derive(Debug, Clone)]
+pub struct PendingMessage {
+    pub position: i64,
+    pub message: OutboxMessage,
+}
+
+/// Writes a message to the outbox inside the caller's transaction.
+pub async fn enqueue(conn: &mut PgConnection, message: &OutboxMessage) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO outbox (event_id, stream_key, subject, headers, payload) VALUES ($1, $2, $3, $4, $5)")
+        .bind(message.event_id)
+        .bind(&message.stream_key)
+        .bind(&message.subject)
+        .bind(serde_json::to_value(&message.headers)?)
+        .bind(&message.payload)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Claims the oldest unsent messages for this relay, inside the caller's
+/// transaction. `None` means another relay holds the turn: try again later.
+pub async fn claim(conn: &mut PgConnection, limit: i64) -> Result<Option<Vec<PendingMessage>>, StoreError> {
+    let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(RELAY_LOCK)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !ours {
+        return Ok(None);
+    }
+    let rows = sqlx::query(
+        "SELECT position, event_id, stream_key, subject, headers, payload FROM outbox
+         WHERE sent_at IS NULL ORDER BY position LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in rows {
+        claimed.push(PendingMessage {
+            position: row.try_get("position")?,
+            message: OutboxMessage {
+                event_id: row.try_get("event_id")?,
+                stream_key: row.try_get("stream_key")?,
+                subject: row.try_get("subject")?,
+                headers: serde_json::from_value(row.try_get("headers")?)?,
+                payload: row.try_get("payload")?,
+            },
+        });
+    }
+    Ok(Some(claimed))
+}
+
+/// Marks messages as published (after the broker acknowledged them).
+pub async fn mark_sent(conn: &mut PgConnection, positions: &[i64]) -> Result<(), StoreError> {
+    sqlx::query("UPDATE outbox SET sent_at = now() WHERE position = ANY($1)")
+        .bind(positions)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// How many messages wait to be published: the relay's lag, for operators.
+pub async fn unsent_count(pool: &PgPool) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Deletes published messages older than `days`: the event log keeps the history.
+pub async fn purge_sent(pool: &PgPool, days: i32) -> Result<u64, StoreError> {
+    let done = sqlx::query("DELETE FROM outbox WHERE sent_at < now() - make_interval(days => $1)")
+        .bind(days)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}

