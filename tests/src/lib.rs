@@ -1,1 +1,1 @@
-
+//! Tests only: see `tests/`.

@@ -61,13 +61,8 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             serde_json::error::Category::Data => {
                 let message = inner.to_string();
                 let (code, field) = if message.starts_with("unknown field") {
-                    let name = message.split('`').nth(1).unwrap_or_default();
-                    let field = if path == "." || path.is_empty() {
-                        name.to_string()
-                    } else {
-                        format!("{path}.{name}")
-                    };
-                    ("unknown_field", field)
+                    // The path already ends at the unknown field.
+                    ("unknown_field", path)
                 } else if message.starts_with("missing field") {
                     let name = message.split('`').nth(1).unwrap_or_default();
                     let field = if path == "." || path.is_empty() {

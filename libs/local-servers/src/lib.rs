@@ -164,12 +164,14 @@ struct Supervised {
 
 impl Supervised {
     /// Starts `program args` with stdout and stderr appended to `log`.
-    fn spawn(program: &Path, args: &[String], log: &Path, run_as: Option<(u32, u32)>) -> Result<Self> {
+    /// `cleanup` is removed once the server has stopped.
+    fn spawn(program: &Path, args: &[String], log: &Path, run_as: Option<(u32, u32)>, cleanup: Option<&Path>) -> Result<Self> {
         let script = r#""$@" </dev/null >>"$ONEDOOR_LOG" 2>&1 & child=$!
 echo "$child"
 cat >/dev/null
 kill -INT "$child" 2>/dev/null
-wait "$child""#;
+wait "$child"
+if [ -n "$ONEDOOR_CLEANUP" ]; then rm -rf "$ONEDOOR_CLEANUP"; fi"#;
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(script)
@@ -177,6 +179,7 @@ wait "$child""#;
             .arg(program)
             .args(args)
             .env("ONEDOOR_LOG", log)
+            .env("ONEDOOR_CLEANUP", cleanup.unwrap_or(Path::new("")))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
@@ -285,7 +288,7 @@ impl NatsServer {
         let conf = self.store_dir.join("nats-server.conf");
         fs::write(&conf, self.config()).map_err(io_err("writing nats-server.conf"))?;
         let args = vec!["-c".to_string(), conf.display().to_string()];
-        self.process = Some(Supervised::spawn(&self.binary, &args, &self.log, None)?);
+        self.process = Some(Supervised::spawn(&self.binary, &args, &self.log, None, None)?);
         let port = self.port;
         wait_until("nats-server", &self.log, Duration::from_secs(30), || port_open(port))
     }
@@ -329,11 +332,16 @@ pub struct PostgresServer {
     log: PathBuf,
     tools: Tools,
     durability: Durability,
+    cleanup: Option<PathBuf>,
 }
 
 impl PostgresServer {
     /// Starts a server on the cluster in `dir/data`, creating the cluster on first use.
     pub fn start(tools: &Tools, dir: &Path, port: u16, durability: Durability) -> Result<Self> {
+        Self::start_with(tools, dir, port, durability, None)
+    }
+
+    fn start_with(tools: &Tools, dir: &Path, port: u16, durability: Durability, cleanup: Option<PathBuf>) -> Result<Self> {
         fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
         let run_as = running_as_root().then_some((UNPRIVILEGED_UID, UNPRIVILEGED_GID));
         if let Some((uid, gid)) = run_as {
@@ -369,9 +377,18 @@ impl PostgresServer {
             log,
             tools: tools.clone(),
             durability,
+            cleanup,
         };
         server.restart()?;
         Ok(server)
+    }
+
+    /// A throwaway server in a fresh scratch folder, removed when the server
+    /// stops, including when the process that started it dies. For a test
+    /// binary's shared server, which lives in a `static` and is never dropped.
+    pub fn start_ephemeral(tools: &Tools) -> Result<Self> {
+        let dir = scratch_dir("onedoor-pg-")?.keep();
+        Self::start_with(tools, &dir, 0, Durability::Throwaway, Some(dir.clone()))
     }
 
     /// Starts the server again after `stop` or `kill`, on the same port and data.
@@ -392,7 +409,7 @@ impl PostgresServer {
             set("full_page_writes", "off");
         }
         let run_as = running_as_root().then_some((UNPRIVILEGED_UID, UNPRIVILEGED_GID));
-        self.process = Some(Supervised::spawn(&self.tools.pg("postgres"), &args, &self.log, run_as)?);
+        self.process = Some(Supervised::spawn(&self.tools.pg("postgres"), &args, &self.log, run_as, self.cleanup.as_deref())?);
         let (isready, port) = (self.tools.pg("pg_isready"), self.port.to_string());
         wait_until("postgres", &self.log, Duration::from_secs(60), || {
             Command::new(&isready)

@@ -134,7 +134,8 @@ where
         if let Some(span) = ctx.lookup_current() {
             line.insert("span".into(), span.name().into());
         }
-        let cx = tracing::Span::current().context();
+        // The OpenTelemetry layer makes an entered span's context the current one.
+        let cx = opentelemetry::Context::current();
         let span_context = cx.span().span_context().clone();
         if span_context.is_valid() {
             line.insert("trace_id".into(), span_context.trace_id().to_string().into());

@@ -1,1 +1,87 @@
+//! Real servers for tests, isolated per test.
+//!
+//! - [`fresh_database`]: a new, empty database on the test binary's own
+//!   PostgreSQL server (started on first use, on a random port, in a scratch
+//!   folder that disappears with the process).
+//! - [`TestNats`]: a nats-server of the test's own, on a random port with a
+//!   temporary JetStream store, that the test can stop, kill and restart.
+//!
+//! No mocks: a test that passes here passed against the servers production runs.
 
+use onedoor_local_servers::{NatsServer, PostgresServer, Tools};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use std::sync::OnceLock;
+use std::time::Duration;
+use uuid::Uuid;
+
+pub use onedoor_local_servers as local_servers;
+
+/// The server binaries, installed on first use.
+pub fn tools() -> &'static Tools {
+    static TOOLS: OnceLock<Tools> = OnceLock::new();
+    TOOLS.get_or_init(|| Tools::ensure().expect("installing nats-server and PostgreSQL for the tests"))
+}
+
+fn shared_postgres() -> &'static PostgresServer {
+    static SERVER: OnceLock<PostgresServer> = OnceLock::new();
+    SERVER.get_or_init(|| PostgresServer::start_ephemeral(tools()).expect("starting the test PostgreSQL server"))
+}
+
+/// A database created for one test.
+#[derive(Debug, Clone)]
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+    pub pool: PgPool,
+}
+
+/// Creates an empty database for one test and connects to it.
+pub async fn fresh_database() -> TestDatabase {
+    let server = tokio::task::spawn_blocking(shared_postgres).await.expect("starting PostgreSQL");
+    let name = format!("test_{}", Uuid::now_v7().simple());
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&server.url("postgres"))
+        .await
+        .expect("connecting to the test PostgreSQL server");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .expect("creating the test database");
+    admin.close().await;
+    let url = server.url(&name);
+    let pool = PgPoolOptions::new()
+        .max_connections(20)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect(&url)
+        .await
+        .expect("connecting to the test database");
+    TestDatabase { name, url, pool }
+}
+
+/// A nats-server of one test's own.
+#[derive(Debug)]
+pub struct TestNats {
+    pub server: NatsServer,
+    _store: tempfile::TempDir,
+}
+
+impl TestNats {
+    pub fn start() -> Self {
+        let store = local_servers::scratch_dir("onedoor-nats-").expect("scratch folder");
+        let server = NatsServer::start(tools(), store.path(), 0).expect("starting nats-server");
+        Self { server, _store: store }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// A client and JetStream context connected to this server.
+    pub async fn jetstream(&self) -> (async_nats::Client, async_nats::jetstream::Context) {
+        let client = async_nats::connect(self.url()).await.expect("connecting to nats-server");
+        let js = async_nats::jetstream::new(client.clone());
+        (client, js)
+    }
+}

@@ -1,0 +1,181 @@
+use crate::*;
+use onedoor_messaging::consumer::{self, ConsumerSpec, Delivery, Handler, HandlerError};
+use sqlx::PgConnection;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio_util::sync::CancellationToken;
+
+/// Records an effect per message in the same transaction as the inbox row.
+/// Messages whose body says `"poison"` fail every time; when `hang_first`
+/// is set, the first delivery never finishes (the consumer "dies").
+#[derive(Default)]
+struct RecordEffect {
+    deliveries: AtomicUsize,
+    hang_first: bool,
+    started: tokio::sync::Notify,
+    /// The operator's fix for the poison message has been deployed.
+    fixed: std::sync::atomic::AtomicBool,
+}
+
+impl Handler for RecordEffect {
+    async fn handle(&self, tx: &mut PgConnection, delivery: &Delivery) -> Result<(), HandlerError> {
+        let n = self.deliveries.fetch_add(1, Ordering::SeqCst);
+        self.started.notify_one();
+        if self.hang_first && n == 0 {
+            std::future::pending::<()>().await;
+        }
+        if delivery.payload.as_ref() == b"\"poison\"" && !self.fixed.load(Ordering::SeqCst) {
+            return Err(HandlerError::Transient("the referral names an unknown department".into()));
+        }
+        sqlx::query("INSERT INTO effects (event_id) VALUES ($1)")
+            .bind(delivery.event_id)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+}
+
+async fn effects(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM effects").fetch_one(pool).await.unwrap()
+}
+
+async fn setup() -> (onedoor_test_support::TestDatabase, onedoor_test_support::TestNats, jetstream::Context) {
+    let db = store_db().await;
+    sqlx::query("CREATE TABLE effects (event_id uuid NOT NULL)").execute(&db.pool).await.unwrap();
+    let nats = onedoor_test_support::TestNats::start();
+    let (_client, js) = nats.jetstream().await;
+    intake_stream(&js).await;
+    (db, nats, js)
+}
+
+fn spec() -> ConsumerSpec {
+    let mut spec = ConsumerSpec::new(TEST_STREAM, "department-test", vec![materials_subject()]);
+    spec.ack_wait = Duration::from_secs(1);
+    spec.max_deliver = 3;
+    spec.backoff = vec![Duration::from_millis(50)];
+    spec.concurrency = 4;
+    spec
+}
+
+async fn publish(js: &jetstream::Context, msg_id: &str, event_id: Uuid, body: &str) {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", msg_id);
+    headers.insert(onedoor_messaging::EVENT_ID_HEADER, event_id.to_string().as_str());
+    js.publish_with_headers(materials_subject(), headers, body.to_string().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_consumer_that_dies_before_acking_gets_the_message_again_and_acts_once() {
+    let (db, _nats, js) = setup().await;
+    let event_id = Uuid::now_v7();
+    publish(&js, &event_id.to_string(), event_id, "{}").await;
+
+    // The first consumer takes the message and dies mid-handling.
+    let dying = Arc::new(RecordEffect {
+        hang_first: true,
+        ..Default::default()
+    });
+    let crashed = tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec(), dying.clone(), CancellationToken::new()));
+    dying.started.notified().await;
+    crashed.abort();
+    let _ = crashed.await;
+    assert_eq!(effects(&db.pool).await, 0, "nothing commits without finishing");
+
+    // Its replacement receives the redelivery and acts on it.
+    let healthy = Arc::new(RecordEffect::default());
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec(), healthy.clone(), shutdown.clone()));
+    eventually("the redelivered message is handled", Duration::from_secs(20), || async { effects(&db.pool).await == 1 }).await;
+
+    // The same event arriving again (a replay under a new broker id) changes nothing.
+    publish(&js, "replayed-copy", event_id, "{}").await;
+    eventually("the copy is delivered", Duration::from_secs(10), || async {
+        healthy.deliveries.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+    assert_eq!(effects(&db.pool).await, 1, "the inbox prevents a second effect");
+}
+
+#[tokio::test]
+async fn a_message_published_twice_with_the_same_id_is_stored_once() {
+    let (_db, _nats, js) = setup().await;
+    let event_id = Uuid::now_v7();
+    publish(&js, &event_id.to_string(), event_id, "{}").await;
+    publish(&js, &event_id.to_string(), event_id, "{}").await;
+    assert_eq!(stream_contents(&js, TEST_STREAM).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_poison_message_lands_in_the_dead_letter_stream_after_max_deliver_with_its_reason() {
+    let (db, _nats, js) = setup().await;
+    let poison = Uuid::now_v7();
+    let fine = Uuid::now_v7();
+    publish(&js, &poison.to_string(), poison, "\"poison\"").await;
+    publish(&js, &fine.to_string(), fine, "{}").await;
+
+    let handler = Arc::new(RecordEffect::default());
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec(), handler.clone(), shutdown.clone()));
+    eventually("the poison message is dead-lettered", Duration::from_secs(20), || {
+        let js = js.clone();
+        async move { !onedoor_messaging::dead_letter::list(&js, 10).await.unwrap().is_empty() }
+    })
+    .await;
+    eventually("the good message is handled", Duration::from_secs(10), || async { effects(&db.pool).await == 1 }).await;
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+    let letters = onedoor_messaging::dead_letter::list(&js, 10).await.unwrap();
+
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert_eq!(letter.event_id, Some(poison));
+    assert_eq!(letter.delivered, 3, "tried max_deliver times first");
+    assert_eq!(letter.original_subject, materials_subject());
+    assert_eq!(letter.consumer, "department-test");
+    assert!(letter.reason.contains("unknown department"), "reason kept: {}", letter.reason);
+    assert_eq!(effects(&db.pool).await, 1, "the good message after it was still handled");
+}
+
+#[tokio::test]
+async fn a_replayed_dead_letter_is_handled_once_the_cause_is_fixed() {
+    let (db, _nats, js) = setup().await;
+    let poison = Uuid::now_v7();
+    publish(&js, &poison.to_string(), poison, "\"poison\"").await;
+    let shutdown = CancellationToken::new();
+    let handler = Arc::new(RecordEffect::default());
+    let running = tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec(), handler.clone(), shutdown.clone()));
+    eventually("dead-lettered", Duration::from_secs(20), || {
+        let js = js.clone();
+        async move { !onedoor_messaging::dead_letter::list(&js, 10).await.unwrap().is_empty() }
+    })
+    .await;
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+
+    assert_eq!(effects(&db.pool).await, 0);
+
+    // The cause is fixed; the operator replays the dead letter.
+    handler.fixed.store(true, Ordering::SeqCst);
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec(), handler.clone(), shutdown.clone()));
+    let seq = onedoor_messaging::dead_letter::list(&js, 10).await.unwrap()[0].sequence;
+    let replayed = onedoor_messaging::dead_letter::replay(&js, seq).await.unwrap();
+    assert_eq!(replayed.event_id, Some(poison));
+    assert!(onedoor_messaging::dead_letter::list(&js, 10).await.unwrap().is_empty());
+    let copies: Vec<_> = stream_contents(&js, TEST_STREAM)
+        .await
+        .into_iter()
+        .filter(|m| m.headers.get(onedoor_messaging::EVENT_ID_HEADER).map(|v| v.as_str().to_string()) == Some(poison.to_string()))
+        .collect();
+    assert_eq!(copies.len(), 2, "the replay is back on the original subject");
+    eventually("the replayed message is handled", Duration::from_secs(20), || async { effects(&db.pool).await == 1 }).await;
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+}

@@ -1,0 +1,81 @@
+use crate::app::{self, token};
+use crate::store_db;
+use onedoor_http_kit::Role;
+use serde_json::{Value, json};
+
+async fn post(base: &str, token: Option<&str>, content_type: &str, body: impl Into<reqwest::Body>) -> (u16, String, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{base}/api/v1/cases/{}/materials", uuid::Uuid::now_v7()))
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let body = res.json().await.unwrap_or(Value::Null);
+    (status, ct, body)
+}
+
+async fn events(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(pool).await.unwrap()
+}
+
+#[tokio::test]
+async fn bad_requests_get_problem_json_and_change_nothing() {
+    let db = store_db().await;
+    let base = app::spawn(db.pool.clone()).await;
+    let clerk = token(Role::WindowClerk);
+    let good = json!({"case_id": uuid::Uuid::now_v7(), "materials": ["id_card"]}).to_string();
+
+    let cases: Vec<(&str, Option<&str>, &str, String, u16, &str)> = vec![
+        ("malformed JSON", Some(&clerk), "application/json", "{\"case_id\": ".into(), 400, "malformed_json"),
+        ("wrong type", Some(&clerk), "application/json", json!({"case_id": 5, "materials": []}).to_string(), 400, "invalid_body"),
+        ("unknown field", Some(&clerk), "application/json", json!({"case_id": uuid::Uuid::now_v7(), "materials": [], "x": 1}).to_string(), 400, "invalid_body"),
+        ("wrong content type", Some(&clerk), "text/plain", good.clone(), 415, "unsupported_media_type"),
+        ("oversize body", Some(&clerk), "application/json", format!("{{\"materials\": [\"{}\"]}}", "a".repeat(300 * 1024)), 413, "payload_too_large"),
+        ("missing token", None, "application/json", good.clone(), 401, "unauthorized"),
+        ("bad token", Some("not-a-jwt"), "application/json", good.clone(), 401, "unauthorized"),
+    ];
+    for (what, tok, ct, body, status, code) in cases {
+        let (got, content_type, problem) = post(&base, tok, ct, body).await;
+        assert_eq!(got, status, "{what}: status");
+        assert_eq!(content_type, "application/problem+json", "{what}: content type");
+        assert_eq!(problem["code"], code, "{what}: code");
+        assert_eq!(problem["status"], status, "{what}: status in body");
+        assert!(problem["title"].is_string() && problem["detail"].is_string() && problem["type"].is_string(), "{what}: {problem}");
+    }
+    assert_eq!(events(&db.pool).await, 0, "no bad request stored anything");
+
+    let (_, _, wrong_type) = post(&base, Some(&clerk), "application/json", json!({"case_id": 5, "materials": []}).to_string()).await;
+    assert_eq!(wrong_type["errors"][0]["field"], "case_id");
+    let (_, _, unknown) = post(&base, Some(&clerk), "application/json", json!({"case_id": uuid::Uuid::now_v7(), "materials": [], "x": 1}).to_string()).await;
+    assert_eq!(unknown["errors"][0]["field"], "x");
+    assert_eq!(unknown["errors"][0]["code"], "unknown_field");
+
+    let (status, _, problem) = post(&base, Some(&token(Role::Caseworker)), "application/json", good.clone()).await;
+    assert_eq!((status, problem["code"].as_str()), (403, Some("forbidden")), "a valid token of the wrong role");
+
+    let (status, _, _) = post(&base, Some(&clerk), "application/json", good).await;
+    assert_eq!(status, 201);
+    assert_eq!(events(&db.pool).await, 1);
+}
+
+#[tokio::test]
+async fn health_openapi_and_swagger_ui_are_served() {
+    let db = store_db().await;
+    let base = app::spawn(db.pool.clone()).await;
+    let get = |p: &str| reqwest::get(format!("{base}{p}"));
+    assert_eq!(get("/health/live").await.unwrap().status(), 200);
+    let ready: Value = get("/health/ready").await.unwrap().json().await.unwrap();
+    assert_eq!(ready["checks"]["postgres"], "up");
+    let spec: Value = get("/api-docs/openapi.json").await.unwrap().json().await.unwrap();
+    assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+    let ui = get("/swagger-ui/").await.unwrap();
+    assert_eq!(ui.status(), 200);
+    assert!(ui.text().await.unwrap().contains("swagger"), "the UI is served from the binary, offline");
+    let missing = get("/nowhere").await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.headers()["content-type"], "application/problem+json");
+}

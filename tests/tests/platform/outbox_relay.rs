@@ -1,0 +1,145 @@
+use crate::*;
+use onedoor_messaging::relay::{OutboxRelay, RelayConfig};
+use std::collections::HashMap;
+use tokio_util::sync::CancellationToken;
+
+fn relay(pool: &PgPool, js: &jetstream::Context) -> OutboxRelay {
+    OutboxRelay::new(
+        pool.clone(),
+        js.clone(),
+        RelayConfig {
+            batch_size: 50,
+            idle_poll: Duration::from_millis(10),
+        },
+    )
+}
+
+#[tokio::test]
+async fn many_writers_and_a_relay_restart_publish_every_event_exactly_once_in_order() {
+    let db = store_db().await;
+    let nats = onedoor_test_support::TestNats::start();
+    let (_client, js) = nats.jetstream().await;
+    intake_stream(&js).await;
+
+    const WRITERS: usize = 8;
+    const EVENTS_PER_WRITER: usize = 60;
+    let cases: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
+
+    // Two relay replicas from the start; one crashes (aborted mid-flight) and is replaced.
+    let shutdown = CancellationToken::new();
+    let replica_a = tokio::spawn(relay(&db.pool, &js).run(shutdown.clone()));
+    let replica_b = tokio::spawn(relay(&db.pool, &js).run(shutdown.clone()));
+
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let pool = db.pool.clone();
+            let cases = cases.clone();
+            tokio::spawn(async move {
+                let mut written = Vec::new();
+                for n in 0..EVENTS_PER_WRITER {
+                    let case = cases[(w + n) % cases.len()];
+                    written.push(record_in_one_transaction(&pool, case, w * 1000 + n).await.event_id);
+                }
+                written
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    replica_a.abort();
+    let _ = replica_a.await;
+    let replica_c = tokio::spawn(relay(&db.pool, &js).run(shutdown.clone()));
+
+    let mut written = Vec::new();
+    for w in writers {
+        written.extend(w.await.unwrap());
+    }
+    eventually("the outbox is drained", Duration::from_secs(60), || async {
+        onedoor_event_store::outbox::unsent_count(&db.pool).await.unwrap() == 0
+    })
+    .await;
+    shutdown.cancel();
+    replica_b.await.unwrap();
+    replica_c.await.unwrap();
+
+    let published = stream_contents(&js, TEST_STREAM).await;
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for m in &published {
+        let id = m.headers.get("Nats-Msg-Id").unwrap().as_str().to_string();
+        *seen.entry(id).or_default() += 1;
+    }
+    assert_eq!(published.len(), WRITERS * EVENTS_PER_WRITER, "every event is in the stream exactly once");
+    for id in &written {
+        assert_eq!(seen.get(&id.to_string()), Some(&1), "event {id} published exactly once");
+    }
+
+    // Per case, the stream order is the order the events were committed in.
+    let mut committed_order: HashMap<String, Vec<Uuid>> = HashMap::new();
+    let rows: Vec<(Uuid, String)> = sqlx::query_as("SELECT event_id, stream_key FROM outbox ORDER BY position")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    for (id, key) in rows {
+        committed_order.entry(key).or_default().push(id);
+    }
+    let mut published_order: HashMap<String, Vec<Uuid>> = HashMap::new();
+    for m in &published {
+        let envelope: onedoor_contracts::EnvelopeHead = serde_json::from_slice(&m.payload).unwrap();
+        published_order.entry(envelope.subject).or_default().push(envelope.id);
+    }
+    assert_eq!(published_order, committed_order);
+}
+
+#[tokio::test]
+async fn an_event_committed_after_a_later_position_is_not_skipped() {
+    let db = store_db().await;
+    let nats = onedoor_test_support::TestNats::start();
+    let (_client, js) = nats.jetstream().await;
+    intake_stream(&js).await;
+    let relay = relay(&db.pool, &js);
+
+    // The slow transaction takes the lower position but commits last.
+    let slow = outbox_message(&numbered_event(Uuid::now_v7(), 1)).unwrap();
+    let mut slow_tx = db.pool.begin().await.unwrap();
+    outbox::enqueue(&mut slow_tx, &slow).await.unwrap();
+    let fast = record_in_one_transaction(&db.pool, Uuid::now_v7(), 2).await;
+
+    assert_eq!(relay.relay_batch().await.unwrap(), 1);
+    slow_tx.commit().await.unwrap();
+    assert_eq!(relay.relay_batch().await.unwrap(), 1);
+
+    let ids: Vec<String> = stream_contents(&js, TEST_STREAM)
+        .await
+        .iter()
+        .map(|m| m.headers.get("Nats-Msg-Id").unwrap().as_str().to_string())
+        .collect();
+    assert_eq!(ids, [fast.event_id.to_string(), slow.event_id.to_string()]);
+}
+
+#[tokio::test]
+async fn events_written_while_nats_is_down_are_published_when_it_returns() {
+    let db = store_db().await;
+    let mut nats = onedoor_test_support::TestNats::start();
+    let client = onedoor_messaging::connect(&nats.url(), "relay-test").await.unwrap();
+    let js = jetstream::new(client);
+    intake_stream(&js).await;
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(relay(&db.pool, &js).run(shutdown.clone()));
+
+    nats.server.stop();
+    let case = Uuid::now_v7();
+    for n in 0..5 {
+        record_in_one_transaction(&db.pool, case, n).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(onedoor_event_store::outbox::unsent_count(&db.pool).await.unwrap(), 5, "nothing is marked sent without a PubAck");
+
+    nats.server.restart().unwrap();
+    eventually("the outbox is drained after NATS returns", Duration::from_secs(30), || async {
+        onedoor_event_store::outbox::unsent_count(&db.pool).await.unwrap() == 0
+    })
+    .await;
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(stream_contents(&js, TEST_STREAM).await.len(), 5);
+}
