@@ -1,1 +1,139 @@
-fn main() {}
+//! `cargo xtask`: the project's own tooling, in Rust so that a fresh machine
+//! with only Rust and Python needs nothing else.
+//!
+//! - `up`: provisions and runs the platform locally (see `up.rs`).
+//! - `test`: runs every test, provisioning the servers they need.
+//! - `bench store`: measures the event store + outbox + relay pipeline.
+//! - `token`: signs a development token for a role.
+//! - `schemas`: regenerates `schemas/` from the contract types.
+
+mod bench;
+mod up;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::Command;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "OneDoor's development tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Run the platform: PostgreSQL and NATS (unless DATABASE_URL / NATS_URL are set) and the services.
+    Up(up::UpArgs),
+    /// Run every test (installs the server binaries on first use).
+    Test {
+        /// Extra arguments passed to `cargo test` (after `--`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Benchmarks (they print figures; they are not tests).
+    Bench {
+        #[command(subcommand)]
+        which: bench::Bench,
+    },
+    /// Print a development token (HS256 with ONEDOOR_JWT_SECRET, or the development default).
+    Token(TokenArgs),
+    /// Regenerate the JSON Schemas in schemas/ from the contract types.
+    Schemas,
+}
+
+#[derive(clap::Args)]
+struct TokenArgs {
+    #[arg(long, value_parser = ["window_clerk", "caseworker", "approver", "operator", "auditor"])]
+    role: String,
+    /// 9-digit township code (window clerks).
+    #[arg(long)]
+    township: Option<String>,
+    /// medical | education | housing | temporary (caseworkers, approvers).
+    #[arg(long)]
+    department: Option<String>,
+    /// Staff id; defaults to one derived from the role.
+    #[arg(long)]
+    sub: Option<String>,
+    /// Validity in hours.
+    #[arg(long, default_value_t = 12)]
+    hours: i64,
+}
+
+/// The secret `cargo xtask up` gives the services when ONEDOOR_JWT_SECRET is unset.
+pub const DEV_JWT_SECRET: &str = "onedoor-development-secret-not-for-production";
+
+pub fn jwt_secret() -> String {
+    std::env::var("ONEDOOR_JWT_SECRET").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| DEV_JWT_SECRET.to_string())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Task::Up(args) => up::run(args),
+        Task::Test { args } => test(args),
+        Task::Bench { which } => bench::run(which),
+        Task::Token(args) => token(args),
+        Task::Schemas => schemas(),
+    }
+}
+
+fn root() -> PathBuf {
+    onedoor_local_servers::project_root()
+}
+
+fn test(args: Vec<String>) -> Result<()> {
+    // Install the servers once, up front, rather than inside the first test.
+    onedoor_local_servers::Tools::ensure().context("installing nats-server and PostgreSQL")?;
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root())
+        .args(["test", "--workspace", "--all-targets", "--"])
+        .args(&args)
+        .status()
+        .context("running cargo test")?;
+    if !status.success() {
+        bail!("tests failed");
+    }
+    Ok(())
+}
+
+fn token(args: TokenArgs) -> Result<()> {
+    use onedoor_http_kit::auth::{Claims, Role, mint_hs256};
+    let role: Role = serde_json::from_value(serde_json::Value::String(args.role.clone()))?;
+    let department = args.department.as_deref().map(|d| d.parse::<onedoor_contracts::Department>()).transpose()?;
+    match role {
+        Role::WindowClerk
+            if args.township.as_ref().is_none_or(|t| t.len() != 9 || !t.chars().all(|c| c.is_ascii_digit())) =>
+        {
+            bail!("a window clerk's token needs --township with a 9-digit township code")
+        }
+        Role::Caseworker | Role::Approver if department.is_none() => bail!("a {} token needs --department", args.role),
+        _ => {}
+    }
+    let claims = Claims {
+        sub: args.sub.unwrap_or_else(|| format!("{}-1", args.role.replace('_', "-"))),
+        role,
+        township: args.township,
+        department,
+        exp: chrono::Utc::now().timestamp() + args.hours * 3600,
+    };
+    println!("{}", mint_hs256(jwt_secret().as_bytes(), &claims));
+    Ok(())
+}
+
+fn schemas() -> Result<()> {
+    let dir = root().join("schemas");
+    std::fs::create_dir_all(&dir)?;
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path.to_string_lossy().ends_with(".schema.json") {
+            std::fs::remove_file(path)?;
+        }
+    }
+    for (file, schema) in onedoor_contracts::schemas() {
+        std::fs::write(dir.join(&file), onedoor_contracts::render_schema(&schema))?;
+        println!("schemas/{file}");
+    }
+    Ok(())
+}

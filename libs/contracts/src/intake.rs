@@ -204,7 +204,13 @@ macro_rules! intake_event {
     };
 }
 
-intake_event!(ApplicationAccepted, "application_accepted", |_e| format!("{SUBJECT_PREFIX}.intake.application.accepted"));
+intake_event!(ApplicationAccepted, "application_accepted", |_e| format!(
+    "{SUBJECT_PREFIX}.intake.application.accepted"
+));
 intake_event!(ReferralIssued, "referral_issued", |e| referral_subject(e.department));
-intake_event!(MaterialsSupplemented, "materials_supplemented", |_e| format!("{SUBJECT_PREFIX}.intake.materials.supplemented"));
-intake_event!(ApplicationWithdrawn, "application_withdrawn", |_e| format!("{SUBJECT_PREFIX}.intake.application.withdrawn"));
+intake_event!(MaterialsSupplemented, "materials_supplemented", |_e| format!(
+    "{SUBJECT_PREFIX}.intake.materials.supplemented"
+));
+intake_event!(ApplicationWithdrawn, "application_withdrawn", |_e| format!(
+    "{SUBJECT_PREFIX}.intake.application.withdrawn"
+));

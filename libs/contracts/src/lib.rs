@@ -68,10 +68,7 @@ impl Department {
 impl std::str::FromStr for Department {
     type Err = UnknownDepartment;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|d| d.as_str() == s)
-            .ok_or_else(|| UnknownDepartment(s.to_string()))
+        Self::ALL.into_iter().find(|d| d.as_str() == s).ok_or_else(|| UnknownDepartment(s.to_string()))
     }
 }
 

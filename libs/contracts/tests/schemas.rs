@@ -52,11 +52,7 @@ fn a_referral_round_trips_through_its_cloud_event_envelope() {
         township: "330102001".into(),
         issued_at: chrono::Utc::now(),
         deadline: chrono::NaiveDate::from_ymd_opt(2026, 12, 30).unwrap(),
-        applicant: Applicant {
-            name: "n".into(),
-            id_number: "i".into(),
-            phone: "p".into(),
-        },
+        applicant: Applicant { name: "n".into(), id_number: "i".into(), phone: "p".into() },
         household: HouseholdFacts {
             division_code: "330102001001".into(),
             hukou: Hukou::Urban,
@@ -65,9 +61,7 @@ fn a_referral_round_trips_through_its_cloud_event_envelope() {
             assets_fen: 0,
             existing_support: vec![SupportKind::Dibao],
         },
-        request: AidRequest::Housing {
-            kind: HousingKind::RentSubsidy { monthly_rent_fen: 80_000 },
-        },
+        request: AidRequest::Housing { kind: HousingKind::RentSubsidy { monthly_rent_fen: 80_000 } },
         materials: vec!["id_card".into()],
         missing_materials: vec![],
     };

@@ -26,10 +26,7 @@ use uuid::Uuid;
 pub enum StoreError {
     /// Someone else appended to the stream first.
     #[error("stream {stream_id} is not at the expected version {expected:?}")]
-    Conflict {
-        stream_id: String,
-        expected: ExpectedVersion,
-    },
+    Conflict { stream_id: String, expected: ExpectedVersion },
     #[error("event payload could not be encoded or decoded: {0}")]
     Codec(#[from] serde_json::Error),
     #[error("database: {0}")]
@@ -76,12 +73,7 @@ pub struct NewEvent {
 
 impl NewEvent {
     pub fn new(event_type: impl Into<String>, schema_version: i32, payload: Value) -> Self {
-        Self {
-            event_id: Uuid::now_v7(),
-            event_type: event_type.into(),
-            schema_version,
-            payload,
-        }
+        Self { event_id: Uuid::now_v7(), event_type: event_type.into(), schema_version, payload }
     }
 
     /// Encodes a domain event that knows its own name and version.
@@ -157,10 +149,7 @@ pub async fn append(
         ExpectedVersion::Exact(v) => current == v,
         ExpectedVersion::Any => true,
     };
-    let conflict = || StoreError::Conflict {
-        stream_id: stream_id.to_string(),
-        expected,
-    };
+    let conflict = || StoreError::Conflict { stream_id: stream_id.to_string(), expected };
     if !matches {
         return Err(conflict());
     }
@@ -197,7 +186,11 @@ pub async fn append(
 }
 
 /// Loads every event of a stream in order, upcast to the current schema versions.
-pub async fn load(conn: &mut PgConnection, stream_id: &str, upcasters: &Upcasters) -> Result<Vec<RecordedEvent>, StoreError> {
+pub async fn load(
+    conn: &mut PgConnection,
+    stream_id: &str,
+    upcasters: &Upcasters,
+) -> Result<Vec<RecordedEvent>, StoreError> {
     let rows = sqlx::query(
         "SELECT global_position, event_id, stream_id, stream_type, version, event_type, schema_version, payload, metadata, recorded_at
          FROM events WHERE stream_id = $1 ORDER BY version",

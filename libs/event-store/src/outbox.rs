@@ -55,10 +55,8 @@ pub async fn enqueue(conn: &mut PgConnection, message: &OutboxMessage) -> Result
 /// Claims the oldest unsent messages for this relay, inside the caller's
 /// transaction. `None` means another relay holds the turn: try again later.
 pub async fn claim(conn: &mut PgConnection, limit: i64) -> Result<Option<Vec<PendingMessage>>, StoreError> {
-    let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(RELAY_LOCK)
-        .fetch_one(&mut *conn)
-        .await?;
+    let ours: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)").bind(RELAY_LOCK).fetch_one(&mut *conn).await?;
     if !ours {
         return Ok(None);
     }
@@ -87,18 +85,13 @@ pub async fn claim(conn: &mut PgConnection, limit: i64) -> Result<Option<Vec<Pen
 
 /// Marks messages as published (after the broker acknowledged them).
 pub async fn mark_sent(conn: &mut PgConnection, positions: &[i64]) -> Result<(), StoreError> {
-    sqlx::query("UPDATE outbox SET sent_at = now() WHERE position = ANY($1)")
-        .bind(positions)
-        .execute(conn)
-        .await?;
+    sqlx::query("UPDATE outbox SET sent_at = now() WHERE position = ANY($1)").bind(positions).execute(conn).await?;
     Ok(())
 }
 
 /// How many messages wait to be published: the relay's lag, for operators.
 pub async fn unsent_count(pool: &PgPool) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-        .fetch_one(pool)
-        .await?)
+    Ok(sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetch_one(pool).await?)
 }
 
 /// Deletes published messages older than `days`: the event log keeps the history.

@@ -56,7 +56,9 @@ pub struct Claims {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthConfigError {
-    #[error("set ONEDOOR_JWT_SECRET (development, HS256) or ONEDOOR_JWT_PUBLIC_KEY / ONEDOOR_JWT_PUBLIC_KEY_FILE (production, RS256)")]
+    #[error(
+        "set ONEDOOR_JWT_SECRET (development, HS256) or ONEDOOR_JWT_PUBLIC_KEY / ONEDOOR_JWT_PUBLIC_KEY_FILE (production, RS256)"
+    )]
     Missing,
     #[error("the RS256 public key is not a valid PEM: {0}")]
     BadKey(String),
@@ -114,16 +116,14 @@ impl Authenticator {
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, Problem> {
-        jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| {
-                let detail = match e.kind() {
-                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => "the token has expired",
-                    jsonwebtoken::errors::ErrorKind::InvalidSignature => "the token signature is invalid",
-                    _ => "the token is not valid",
-                };
-                Problem::unauthorized(detail)
-            })
+        jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map(|data| data.claims).map_err(|e| {
+            let detail = match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => "the token has expired",
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => "the token signature is invalid",
+                _ => "the token is not valid",
+            };
+            Problem::unauthorized(detail)
+        })
     }
 }
 
@@ -157,17 +157,12 @@ impl Staff {
 
     /// The clerk's township, or 403 if the token has none.
     pub fn township(&self) -> Result<&str, Problem> {
-        self.0
-            .township
-            .as_deref()
-            .ok_or_else(|| Problem::forbidden("the token names no township"))
+        self.0.township.as_deref().ok_or_else(|| Problem::forbidden("the token names no township"))
     }
 
     /// The caseworker's or approver's department, or 403 if the token has none.
     pub fn department(&self) -> Result<Department, Problem> {
-        self.0
-            .department
-            .ok_or_else(|| Problem::forbidden("the token names no department"))
+        self.0.department.ok_or_else(|| Problem::forbidden("the token names no department"))
     }
 }
 
@@ -175,11 +170,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Staff {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let auth = parts
-            .extensions
-            .get::<Arc<Authenticator>>()
-            .cloned()
-            .ok_or_else(Problem::internal)?;
+        let auth = parts.extensions.get::<Arc<Authenticator>>().cloned().ok_or_else(Problem::internal)?;
         let header = parts
             .headers
             .get(AUTHORIZATION)

@@ -55,9 +55,9 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         let path = error.path().to_string();
         let inner = error.into_inner();
         match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
-                malformed(&inner)
-            }
+            serde_json::error::Category::Syntax
+            | serde_json::error::Category::Eof
+            | serde_json::error::Category::Io => malformed(&inner),
             serde_json::error::Category::Data => {
                 let message = inner.to_string();
                 let (code, field) = if message.starts_with("unknown field") {
@@ -65,11 +65,8 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
                     ("unknown_field", path)
                 } else if message.starts_with("missing field") {
                     let name = message.split('`').nth(1).unwrap_or_default();
-                    let field = if path == "." || path.is_empty() {
-                        name.to_string()
-                    } else {
-                        format!("{path}.{name}")
-                    };
+                    let field =
+                        if path == "." || path.is_empty() { name.to_string() } else { format!("{path}.{name}") };
                     ("required", field)
                 } else {
                     ("invalid_type", path)

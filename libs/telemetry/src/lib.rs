@@ -20,7 +20,6 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::fmt;
 use tracing::Subscriber;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
@@ -96,10 +95,7 @@ pub fn subscriber(service_name: &str, provider: &SdkTracerProvider, json_logs: b
         tracing_subscriber::fmt::layer().with_target(false).boxed()
     };
     let tracer = provider.tracer(service_name.to_string());
-    Registry::default()
-        .with(filter)
-        .with(logs)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+    Registry::default().with(filter).with(logs).with(tracing_opentelemetry::layer().with_tracer(tracer))
 }
 
 /// Installs tracing for a service binary. Call once, early in `main`.
@@ -110,9 +106,7 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
     tracing::subscriber::set_global_default(subscriber(service_name, &provider, json))
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
     opentelemetry::global::set_tracer_provider(provider.clone());
-    Ok(TelemetryGuard {
-        provider: Some(provider),
-    })
+    Ok(TelemetryGuard { provider: Some(provider) })
 }
 
 /// JSON log lines that carry the OpenTelemetry trace and span ids, so a log
@@ -124,7 +118,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &tracing::Event<'_>) -> fmt::Result {
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> fmt::Result {
         let mut fields = JsonFields::default();
         event.record(&mut fields);
         let mut line = serde_json::Map::new();

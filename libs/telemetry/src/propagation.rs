@@ -54,10 +54,7 @@ impl TraceHeaders {
     /// Reads the headers of a NATS message.
     pub fn from_nats(headers: Option<&async_nats::HeaderMap>) -> Self {
         let get = |k: &str| headers.and_then(|h| h.get(k)).map(|v| v.as_str().to_string());
-        Self {
-            traceparent: get(TRACEPARENT),
-            tracestate: get(TRACESTATE),
-        }
+        Self { traceparent: get(TRACEPARENT), tracestate: get(TRACESTATE) }
     }
 }
 
@@ -100,10 +97,7 @@ mod tests {
     #[test]
     fn a_traceparent_round_trips_through_nats_headers_as_a_remote_parent() {
         let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let sent = TraceHeaders {
-            traceparent: Some(tp.into()),
-            tracestate: None,
-        };
+        let sent = TraceHeaders { traceparent: Some(tp.into()), tracestate: None };
         let mut headers = async_nats::HeaderMap::new();
         sent.inject_nats(&mut headers);
         let received = TraceHeaders::from_nats(Some(&headers));

@@ -23,7 +23,11 @@ struct SupplyMaterials {
     materials: Vec<String>,
 }
 
-async fn supply_materials(staff: Staff, State(pool): State<PgPool>, ApiJson(body): ApiJson<SupplyMaterials>) -> ApiResult<StatusCode> {
+async fn supply_materials(
+    staff: Staff,
+    State(pool): State<PgPool>,
+    ApiJson(body): ApiJson<SupplyMaterials>,
+) -> ApiResult<StatusCode> {
     staff.require(&[Role::WindowClerk])?;
     let now = chrono::Utc::now();
     let envelope = CloudEvent::new(
@@ -59,17 +63,13 @@ async fn supply_materials(staff: Staff, State(pool): State<PgPool>, ApiJson(body
 
 /// Serves the test service on a free port; returns its base URL.
 pub async fn spawn(pool: PgPool) -> String {
-    let api = axum::Router::new()
-        .route("/api/v1/cases/{case_id}/materials", post(supply_materials))
-        .with_state(pool.clone());
+    let api =
+        axum::Router::new().route("/api/v1/cases/{case_id}/materials", post(supply_materials)).with_state(pool.clone());
     let router = onedoor_http_kit::service_router(
         api,
         utoipa::openapi::OpenApiBuilder::new().build(),
         Arc::new(Authenticator::hs256(SECRET)),
-        onedoor_http_kit::health::Readiness {
-            postgres: Some(pool),
-            nats: None,
-        },
+        onedoor_http_kit::health::Readiness { postgres: Some(pool), nats: None },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -27,10 +27,7 @@ impl Handler for RecordEffect {
         if delivery.payload.as_ref() == b"\"poison\"" && !self.fixed.load(Ordering::SeqCst) {
             return Err(HandlerError::Transient("the referral names an unknown department".into()));
         }
-        sqlx::query("INSERT INTO effects (event_id) VALUES ($1)")
-            .bind(delivery.event_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("INSERT INTO effects (event_id) VALUES ($1)").bind(delivery.event_id).execute(&mut *tx).await?;
         Ok(())
     }
 }
@@ -61,11 +58,7 @@ async fn publish(js: &jetstream::Context, msg_id: &str, event_id: Uuid, body: &s
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", msg_id);
     headers.insert(onedoor_messaging::EVENT_ID_HEADER, event_id.to_string().as_str());
-    js.publish_with_headers(materials_subject(), headers, body.to_string().into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    js.publish_with_headers(materials_subject(), headers, body.to_string().into()).await.unwrap().await.unwrap();
 }
 
 #[tokio::test]
@@ -75,11 +68,9 @@ async fn a_consumer_that_dies_before_acking_gets_the_message_again_and_acts_once
     publish(&js, &event_id.to_string(), event_id, "{}").await;
 
     // The first consumer takes the message and dies mid-handling.
-    let dying = Arc::new(RecordEffect {
-        hang_first: true,
-        ..Default::default()
-    });
-    let crashed = tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec(), dying.clone(), CancellationToken::new()));
+    let dying = Arc::new(RecordEffect { hang_first: true, ..Default::default() });
+    let crashed =
+        tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec(), dying.clone(), CancellationToken::new()));
     dying.started.notified().await;
     crashed.abort();
     let _ = crashed.await;
@@ -89,7 +80,10 @@ async fn a_consumer_that_dies_before_acking_gets_the_message_again_and_acts_once
     let healthy = Arc::new(RecordEffect::default());
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec(), healthy.clone(), shutdown.clone()));
-    eventually("the redelivered message is handled", Duration::from_secs(20), || async { effects(&db.pool).await == 1 }).await;
+    eventually("the redelivered message is handled", Duration::from_secs(20), || async {
+        effects(&db.pool).await == 1
+    })
+    .await;
 
     // The same event arriving again (a replay under a new broker id) changes nothing.
     publish(&js, "replayed-copy", event_id, "{}").await;
@@ -172,10 +166,14 @@ async fn a_replayed_dead_letter_is_handled_once_the_cause_is_fixed() {
     let copies: Vec<_> = stream_contents(&js, TEST_STREAM)
         .await
         .into_iter()
-        .filter(|m| m.headers.get(onedoor_messaging::EVENT_ID_HEADER).map(|v| v.as_str().to_string()) == Some(poison.to_string()))
+        .filter(|m| {
+            m.headers.get(onedoor_messaging::EVENT_ID_HEADER).map(|v| v.as_str().to_string())
+                == Some(poison.to_string())
+        })
         .collect();
     assert_eq!(copies.len(), 2, "the replay is back on the original subject");
-    eventually("the replayed message is handled", Duration::from_secs(20), || async { effects(&db.pool).await == 1 }).await;
+    eventually("the replayed message is handled", Duration::from_secs(20), || async { effects(&db.pool).await == 1 })
+        .await;
     shutdown.cancel();
     running.await.unwrap().unwrap();
 }

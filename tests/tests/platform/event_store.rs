@@ -14,19 +14,40 @@ fn meta() -> EventMetadata {
 async fn two_concurrent_appends_at_the_same_version_one_wins_the_other_conflicts() {
     let db = store_db().await;
     let mut tx = db.pool.begin().await.unwrap();
-    onedoor_event_store::append(&mut tx, "case", "case-1", ExpectedVersion::NoStream, &[NewEvent::new("Opened", 1, json!({}))], &meta())
-        .await
-        .unwrap();
+    onedoor_event_store::append(
+        &mut tx,
+        "case",
+        "case-1",
+        ExpectedVersion::NoStream,
+        &[NewEvent::new("Opened", 1, json!({}))],
+        &meta(),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 
     // Both writers read version 1 and hold their transactions open at once.
     let mut first = db.pool.begin().await.unwrap();
     let mut second = db.pool.begin().await.unwrap();
-    let a = onedoor_event_store::append(&mut first, "case", "case-1", ExpectedVersion::Exact(1), &[NewEvent::new("A", 1, json!({}))], &meta())
-        .await;
+    let a = onedoor_event_store::append(
+        &mut first,
+        "case",
+        "case-1",
+        ExpectedVersion::Exact(1),
+        &[NewEvent::new("A", 1, json!({}))],
+        &meta(),
+    )
+    .await;
     let second_append = tokio::spawn(async move {
-        let r = onedoor_event_store::append(&mut second, "case", "case-1", ExpectedVersion::Exact(1), &[NewEvent::new("B", 1, json!({}))], &meta())
-            .await;
+        let r = onedoor_event_store::append(
+            &mut second,
+            "case",
+            "case-1",
+            ExpectedVersion::Exact(1),
+            &[NewEvent::new("B", 1, json!({}))],
+            &meta(),
+        )
+        .await;
         (r, second)
     });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -45,10 +66,25 @@ async fn two_concurrent_appends_at_the_same_version_one_wins_the_other_conflicts
 async fn a_stale_expected_version_is_refused_before_writing() {
     let db = store_db().await;
     let mut tx = db.pool.begin().await.unwrap();
-    onedoor_event_store::append(&mut tx, "case", "c", ExpectedVersion::NoStream, &[NewEvent::new("Opened", 1, json!({}))], &meta())
-        .await
-        .unwrap();
-    let again = onedoor_event_store::append(&mut tx, "case", "c", ExpectedVersion::NoStream, &[NewEvent::new("Opened", 1, json!({}))], &meta()).await;
+    onedoor_event_store::append(
+        &mut tx,
+        "case",
+        "c",
+        ExpectedVersion::NoStream,
+        &[NewEvent::new("Opened", 1, json!({}))],
+        &meta(),
+    )
+    .await
+    .unwrap();
+    let again = onedoor_event_store::append(
+        &mut tx,
+        "case",
+        "c",
+        ExpectedVersion::NoStream,
+        &[NewEvent::new("Opened", 1, json!({}))],
+        &meta(),
+    )
+    .await;
     assert!(matches!(again, Err(StoreError::Conflict { .. })));
 }
 

@@ -3,7 +3,12 @@ use crate::store_db;
 use onedoor_http_kit::Role;
 use serde_json::{Value, json};
 
-async fn post(base: &str, token: Option<&str>, content_type: &str, body: impl Into<reqwest::Body>) -> (u16, String, Value) {
+async fn post(
+    base: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> (u16, String, Value) {
     let mut req = reqwest::Client::new()
         .post(format!("{base}/api/v1/cases/{}/materials", uuid::Uuid::now_v7()))
         .header("content-type", content_type)
@@ -31,10 +36,31 @@ async fn bad_requests_get_problem_json_and_change_nothing() {
 
     let cases: Vec<(&str, Option<&str>, &str, String, u16, &str)> = vec![
         ("malformed JSON", Some(&clerk), "application/json", "{\"case_id\": ".into(), 400, "malformed_json"),
-        ("wrong type", Some(&clerk), "application/json", json!({"case_id": 5, "materials": []}).to_string(), 400, "invalid_body"),
-        ("unknown field", Some(&clerk), "application/json", json!({"case_id": uuid::Uuid::now_v7(), "materials": [], "x": 1}).to_string(), 400, "invalid_body"),
+        (
+            "wrong type",
+            Some(&clerk),
+            "application/json",
+            json!({"case_id": 5, "materials": []}).to_string(),
+            400,
+            "invalid_body",
+        ),
+        (
+            "unknown field",
+            Some(&clerk),
+            "application/json",
+            json!({"case_id": uuid::Uuid::now_v7(), "materials": [], "x": 1}).to_string(),
+            400,
+            "invalid_body",
+        ),
         ("wrong content type", Some(&clerk), "text/plain", good.clone(), 415, "unsupported_media_type"),
-        ("oversize body", Some(&clerk), "application/json", format!("{{\"materials\": [\"{}\"]}}", "a".repeat(300 * 1024)), 413, "payload_too_large"),
+        (
+            "oversize body",
+            Some(&clerk),
+            "application/json",
+            format!("{{\"materials\": [\"{}\"]}}", "a".repeat(300 * 1024)),
+            413,
+            "payload_too_large",
+        ),
         ("missing token", None, "application/json", good.clone(), 401, "unauthorized"),
         ("bad token", Some("not-a-jwt"), "application/json", good.clone(), 401, "unauthorized"),
     ];
@@ -44,13 +70,23 @@ async fn bad_requests_get_problem_json_and_change_nothing() {
         assert_eq!(content_type, "application/problem+json", "{what}: content type");
         assert_eq!(problem["code"], code, "{what}: code");
         assert_eq!(problem["status"], status, "{what}: status in body");
-        assert!(problem["title"].is_string() && problem["detail"].is_string() && problem["type"].is_string(), "{what}: {problem}");
+        assert!(
+            problem["title"].is_string() && problem["detail"].is_string() && problem["type"].is_string(),
+            "{what}: {problem}"
+        );
     }
     assert_eq!(events(&db.pool).await, 0, "no bad request stored anything");
 
-    let (_, _, wrong_type) = post(&base, Some(&clerk), "application/json", json!({"case_id": 5, "materials": []}).to_string()).await;
+    let (_, _, wrong_type) =
+        post(&base, Some(&clerk), "application/json", json!({"case_id": 5, "materials": []}).to_string()).await;
     assert_eq!(wrong_type["errors"][0]["field"], "case_id");
-    let (_, _, unknown) = post(&base, Some(&clerk), "application/json", json!({"case_id": uuid::Uuid::now_v7(), "materials": [], "x": 1}).to_string()).await;
+    let (_, _, unknown) = post(
+        &base,
+        Some(&clerk),
+        "application/json",
+        json!({"case_id": uuid::Uuid::now_v7(), "materials": [], "x": 1}).to_string(),
+    )
+    .await;
     assert_eq!(unknown["errors"][0]["field"], "x");
     assert_eq!(unknown["errors"][0]["code"], "unknown_field");
 

@@ -55,16 +55,12 @@ pub async fn record_in_one_transaction(pool: &PgPool, case_id: Uuid, n: usize) -
     loop {
         let mut tx = pool.begin().await.unwrap();
         let appended = onedoor_event_store::append(
-        &mut tx,
-        "case",
-        &case_id.to_string(),
-        ExpectedVersion::Any,
-        &[NewEvent::new("MaterialsSupplemented", 1, serde_json::to_value(&envelope.data).unwrap())],
-        &EventMetadata {
-            correlation_id: Some(case_id),
-            actor: "test".into(),
-            ..Default::default()
-        },
+            &mut tx,
+            "case",
+            &case_id.to_string(),
+            ExpectedVersion::Any,
+            &[NewEvent::new("MaterialsSupplemented", 1, serde_json::to_value(&envelope.data).unwrap())],
+            &EventMetadata { correlation_id: Some(case_id), actor: "test".into(), ..Default::default() },
         )
         .await;
         match appended {

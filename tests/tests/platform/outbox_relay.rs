@@ -4,14 +4,7 @@ use std::collections::HashMap;
 use tokio_util::sync::CancellationToken;
 
 fn relay(pool: &PgPool, js: &jetstream::Context) -> OutboxRelay {
-    OutboxRelay::new(
-        pool.clone(),
-        js.clone(),
-        RelayConfig {
-            batch_size: 50,
-            idle_poll: Duration::from_millis(10),
-        },
-    )
+    OutboxRelay::new(pool.clone(), js.clone(), RelayConfig { batch_size: 50, idle_poll: Duration::from_millis(10) })
 }
 
 #[tokio::test]
@@ -75,10 +68,8 @@ async fn many_writers_and_a_relay_restart_publish_every_event_exactly_once_in_or
 
     // Per case, the stream order is the order the events were committed in.
     let mut committed_order: HashMap<String, Vec<Uuid>> = HashMap::new();
-    let rows: Vec<(Uuid, String)> = sqlx::query_as("SELECT event_id, stream_key FROM outbox ORDER BY position")
-        .fetch_all(&db.pool)
-        .await
-        .unwrap();
+    let rows: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT event_id, stream_key FROM outbox ORDER BY position").fetch_all(&db.pool).await.unwrap();
     for (id, key) in rows {
         committed_order.entry(key).or_default().push(id);
     }
@@ -132,7 +123,11 @@ async fn events_written_while_nats_is_down_are_published_when_it_returns() {
         record_in_one_transaction(&db.pool, case, n).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(onedoor_event_store::outbox::unsent_count(&db.pool).await.unwrap(), 5, "nothing is marked sent without a PubAck");
+    assert_eq!(
+        onedoor_event_store::outbox::unsent_count(&db.pool).await.unwrap(),
+        5,
+        "nothing is marked sent without a PubAck"
+    );
 
     nats.server.restart().unwrap();
     eventually("the outbox is drained after NATS returns", Duration::from_secs(30), || async {

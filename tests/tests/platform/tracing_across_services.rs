@@ -21,11 +21,9 @@ impl SpanExporter for CapturedSpans {
 impl CapturedSpans {
     fn named(&self, prefix: &str) -> SpanData {
         let spans = self.0.lock().unwrap();
-        spans
-            .iter()
-            .find(|s| s.name.starts_with(prefix))
-            .cloned()
-            .unwrap_or_else(|| panic!("no span named {prefix}; have {:?}", spans.iter().map(|s| s.name.to_string()).collect::<Vec<_>>()))
+        spans.iter().find(|s| s.name.starts_with(prefix)).cloned().unwrap_or_else(|| {
+            panic!("no span named {prefix}; have {:?}", spans.iter().map(|s| s.name.to_string()).collect::<Vec<_>>())
+        })
     }
 }
 
@@ -50,9 +48,11 @@ async fn an_http_request_the_relay_publish_and_the_consumer_share_one_trace() {
     intake_stream(&js).await;
     let base = crate::app::spawn(db.pool.clone()).await;
     let shutdown = CancellationToken::new();
-    let relay = tokio::spawn(OutboxRelay::new(db.pool.clone(), js.clone(), RelayConfig::default()).run(shutdown.clone()));
+    let relay =
+        tokio::spawn(OutboxRelay::new(db.pool.clone(), js.clone(), RelayConfig::default()).run(shutdown.clone()));
     let spec = ConsumerSpec::new(TEST_STREAM, "medical-aid", vec![materials_subject()]);
-    let consumer = tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec, Arc::new(Acknowledge), shutdown.clone()));
+    let consumer =
+        tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec, Arc::new(Acknowledge), shutdown.clone()));
 
     let res = reqwest::Client::new()
         .post(format!("{base}/api/v1/cases/{}/materials", Uuid::now_v7()))

@@ -1,0 +1,200 @@
+//! `cargo xtask bench store`: how fast the window's durable write path is.
+//!
+//! Measures, against freshly provisioned servers with production durability
+//! (PostgreSQL fsync on, JetStream `sync_interval: always`):
+//! 1. raw single-row commits to PostgreSQL with `writers` concurrent connections;
+//! 2. raw async publishes to JetStream (pipelined PubAcks);
+//! 3. end to end: `writers` concurrent writers each appending one event per
+//!    transaction (event + outbox row), while the outbox relay publishes them;
+//!    the clock stops when the last event is acknowledged by JetStream.
+//!
+//! Both pipes are durable, so the slower raw rate is the physical bound; the
+//! goal is `events_per_s` at least half of it. The last line is JSON.
+
+use anyhow::{Context, Result, ensure};
+use async_nats::jetstream;
+use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, outbox};
+use onedoor_local_servers::{Durability, NatsServer, PostgresServer, Tools, scratch_dir};
+use onedoor_messaging::relay::{OutboxRelay, RelayConfig};
+use sqlx::postgres::PgPoolOptions;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+#[derive(clap::Subcommand)]
+pub enum Bench {
+    /// Event store + outbox + relay throughput against the raw rates of PostgreSQL and JetStream.
+    Store {
+        #[arg(long, default_value_t = 16)]
+        writers: usize,
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+    },
+}
+
+pub fn run(which: Bench) -> Result<()> {
+    if cfg!(debug_assertions) {
+        // Measure optimised code: rerun this command from a release build.
+        let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(crate::root())
+            .args(["run", "--release", "--quiet", "--package", "xtask", "--", "bench"])
+            .args(std::env::args().skip_while(|a| a != "bench").skip(1))
+            .status()?;
+        ensure!(status.success(), "the benchmark failed");
+        return Ok(());
+    }
+    match which {
+        Bench::Store { writers, events } => store(writers.max(1), events.max(writers)),
+    }
+}
+
+fn store(writers: usize, events: usize) -> Result<()> {
+    let tools = Tools::ensure()?;
+    let dir = scratch_dir("onedoor-bench-")?;
+    let pg = PostgresServer::start(&tools, &dir.path().join("pg"), 0, Durability::Full)?;
+    let nats = NatsServer::start(&tools, &dir.path().join("nats"), 0)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let figures = runtime.block_on(measure(&pg.url("postgres"), &nats.url(), writers, events))?;
+    println!("{figures}");
+    Ok(())
+}
+
+fn rate(n: usize, elapsed: Duration) -> f64 {
+    (n as f64 / elapsed.as_secs_f64()).round()
+}
+
+async fn measure(pg_url: &str, nats_url: &str, writers: usize, events: usize) -> Result<serde_json::Value> {
+    let pool = PgPoolOptions::new()
+        .max_connections(writers as u32 + 4)
+        .connect(pg_url)
+        .await
+        .context("connecting to the benchmark PostgreSQL")?;
+    onedoor_event_store::migrate(&pool).await?;
+    let client = async_nats::connect(nats_url).await?;
+    let js = jetstream::new(client);
+    let per_writer = events / writers;
+    let events = per_writer * writers;
+
+    // 1. Raw PostgreSQL: one single-row INSERT per commit.
+    sqlx::query("CREATE TABLE raw_commits (id uuid PRIMARY KEY, body jsonb NOT NULL)").execute(&pool).await?;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for _ in 0..per_writer {
+                    sqlx::query("INSERT INTO raw_commits (id, body) VALUES ($1, $2)")
+                        .bind(Uuid::now_v7())
+                        .bind(serde_json::json!({"materials": ["id_card"]}))
+                        .execute(&pool)
+                        .await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await??;
+    }
+    let raw_pg = rate(events, start.elapsed());
+    eprintln!("raw PostgreSQL commits: {raw_pg}/s");
+
+    // 2. Raw JetStream: async publishes, PubAcks awaited in windows.
+    onedoor_messaging::ensure_stream(&js, "RAW", vec!["raw.>".into()]).await?;
+    let payload = bytes_of_event()?;
+    let start = Instant::now();
+    let mut in_flight = Vec::with_capacity(1000);
+    for _ in 0..events {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, Uuid::now_v7().to_string().as_str());
+        in_flight.push(js.publish_with_headers("raw.event", headers, payload.clone().into()).await?);
+        if in_flight.len() == 1000 {
+            for ack in in_flight.drain(..) {
+                ack.await?;
+            }
+        }
+    }
+    for ack in in_flight.drain(..) {
+        ack.await?;
+    }
+    let raw_js = rate(events, start.elapsed());
+    eprintln!("raw JetStream publishes: {raw_js}/s");
+
+    // 3. End to end: event + outbox row per transaction, relayed to JetStream.
+    onedoor_messaging::ensure_stream(&js, "INTAKE", vec![onedoor_contracts::intake::subjects()]).await?;
+    let shutdown = CancellationToken::new();
+    let relay = tokio::spawn(OutboxRelay::new(pool.clone(), js.clone(), RelayConfig::default()).run(shutdown.clone()));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let case_id = Uuid::now_v7();
+                for version in 0..per_writer {
+                    let envelope = crate::bench::event(case_id);
+                    let mut tx = pool.begin().await?;
+                    onedoor_event_store::append(
+                        &mut tx,
+                        "case",
+                        &case_id.to_string(),
+                        ExpectedVersion::Exact(version as i64),
+                        &[NewEvent::new("MaterialsSupplemented", 1, serde_json::to_value(&envelope.data)?)],
+                        &EventMetadata { correlation_id: Some(case_id), actor: "bench".into(), ..Default::default() },
+                    )
+                    .await?;
+                    outbox::enqueue(&mut tx, &onedoor_messaging::relay::outbox_message(&envelope)?).await?;
+                    tx.commit().await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await??;
+    }
+    let written = start.elapsed();
+    loop {
+        if outbox::unsent_count(&pool).await? == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let end_to_end = start.elapsed();
+    shutdown.cancel();
+    relay.await?;
+    let mut stream = js.get_stream("INTAKE").await?;
+    let published = stream.info().await?.state.messages;
+    ensure!(published as usize == events, "expected {events} events in JetStream, found {published}");
+    let events_per_s = rate(events, end_to_end);
+    eprintln!(
+        "end to end: {events} events by {writers} writers, written in {:.2}s, all published after {:.2}s: {events_per_s}/s",
+        written.as_secs_f64(),
+        end_to_end.as_secs_f64()
+    );
+    let bound = raw_pg.min(raw_js);
+    eprintln!("ratio to the slower raw rate: {:.2} (goal: at least 0.5)", events_per_s / bound);
+    Ok(serde_json::json!({
+        "events_per_s": events_per_s,
+        "raw_pg_commits_per_s": raw_pg,
+        "raw_js_publish_per_s": raw_js,
+        "writers": writers,
+        "events": events,
+    }))
+}
+
+fn event(case_id: Uuid) -> onedoor_contracts::CloudEvent<onedoor_contracts::intake::MaterialsSupplemented> {
+    onedoor_contracts::CloudEvent::new(
+        onedoor_contracts::intake::MaterialsSupplemented {
+            case_id,
+            referral_ids: vec![],
+            materials: vec!["id_card".into(), "hukou_book".into()],
+            supplemented_at: chrono::Utc::now(),
+        },
+        chrono::Utc::now(),
+    )
+}
+
+/// A realistic message body: the same size as the end-to-end events.
+fn bytes_of_event() -> Result<Vec<u8>> {
+    Ok(serde_json::to_vec(&event(Uuid::now_v7()))?)
+}
