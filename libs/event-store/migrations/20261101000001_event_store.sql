@@ -1,7 +1,7 @@
 -- The event log: the system of record of every OneDoor service.
 CREATE TABLE events (
     global_position bigserial   PRIMARY KEY,
-    event_id        uuid        NOT NULL UNIQUE,
+    event_id        uuid        NOT NULL,
     stream_id       text        NOT NULL,
     stream_type     text        NOT NULL,
     version         bigint      NOT NULL CHECK (version > 0),
@@ -12,13 +12,14 @@ CREATE TABLE events (
     recorded_at     timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT events_stream_version_unique UNIQUE (stream_id, version)
 );
-CREATE INDEX events_by_type ON events (stream_type, global_position);
+-- No index on stream_type or event_id: every index costs each append, and
+-- rebuilding a read model (the only reader by type) is rare and scans anyway.
 
 -- Integration events waiting to be published, written in the same transaction
 -- as the domain events they announce (transactional outbox).
 CREATE TABLE outbox (
     position   bigserial   PRIMARY KEY,
-    event_id   uuid        NOT NULL UNIQUE,
+    event_id   uuid        NOT NULL,
     stream_key text        NOT NULL,
     subject    text        NOT NULL,
     headers    jsonb       NOT NULL,

@@ -131,7 +131,7 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
 ///
 /// The unique index on (stream_id, version) is the final arbiter: a concurrent
 /// writer that read the same version blocks on it and then fails with
-/// [`StoreError::Conflict`]. The transaction is unusable after a conflict; roll it back.
+/// [`StoreError::Conflict`]. After a conflict the transaction may be unusable; roll it back.
 pub async fn append(
     conn: &mut PgConnection,
     stream_type: &str,
@@ -140,49 +140,60 @@ pub async fn append(
     events: &[NewEvent],
     metadata: &EventMetadata,
 ) -> Result<Appended, StoreError> {
-    let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = $1")
-        .bind(stream_id)
-        .fetch_one(&mut *conn)
-        .await?;
-    let matches = match expected {
-        ExpectedVersion::NoStream => current == 0,
-        ExpectedVersion::Exact(v) => current == v,
-        ExpectedVersion::Any => true,
+    let conflict = || StoreError::Conflict {
+        stream_id: stream_id.to_string(),
+        expected,
     };
-    let conflict = || StoreError::Conflict { stream_id: stream_id.to_string(), expected };
-    if !matches {
-        return Err(conflict());
+    if events.is_empty() {
+        return Ok(Appended { version: current_version(conn, stream_id).await?, event_ids: Vec::new() });
     }
-    let metadata = serde_json::to_value(metadata)?;
-    let mut version = current;
-    let mut event_ids = Vec::with_capacity(events.len());
-    for event in events {
-        version += 1;
-        let inserted = sqlx::query(
-            "INSERT INTO events (event_id, stream_id, stream_type, version, event_type, schema_version, payload, metadata)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(event.event_id)
-        .bind(stream_id)
-        .bind(stream_type)
-        .bind(version)
-        .bind(&event.event_type)
-        .bind(event.schema_version)
-        .bind(&event.payload)
-        .bind(&metadata)
-        .execute(&mut *conn)
-        .await;
-        match inserted {
-            Ok(_) => event_ids.push(event.event_id),
-            Err(sqlx::Error::Database(db))
-                if db.is_unique_violation() && db.constraint() == Some("events_stream_version_unique") =>
-            {
-                return Err(conflict());
-            }
-            Err(e) => return Err(e.into()),
+    let expected_version: Option<i64> = match expected {
+        ExpectedVersion::NoStream => Some(0),
+        ExpectedVersion::Exact(v) => Some(v),
+        ExpectedVersion::Any => None,
+    };
+    // One round trip: the version check and the inserts in a single statement.
+    let inserted = sqlx::query_scalar::<_, i64>(
+        "WITH current AS (SELECT COALESCE(MAX(version), 0) AS v FROM events WHERE stream_id = $1)
+         INSERT INTO events (event_id, stream_id, stream_type, version, event_type, schema_version, payload, metadata)
+         SELECT e.event_id, $1, $2, current.v + e.n, e.event_type, e.schema_version, e.payload, $3
+         FROM current, UNNEST($4::uuid[], $5::text[], $6::int[], $7::jsonb[])
+              WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, n)
+         WHERE $8::bigint IS NULL OR current.v = $8
+         RETURNING version",
+    )
+    .bind(stream_id)
+    .bind(stream_type)
+    .bind(serde_json::to_value(metadata)?)
+    .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.event_type.clone()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.schema_version).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.payload.clone()).collect::<Vec<_>>())
+    .bind(expected_version)
+    .fetch_all(&mut *conn)
+    .await;
+    let versions = match inserted {
+        Ok(v) => v,
+        Err(sqlx::Error::Database(db))
+            if db.is_unique_violation() && db.constraint() == Some("events_stream_version_unique") =>
+        {
+            return Err(conflict());
         }
-    }
+        Err(e) => return Err(e.into()),
+    };
+    let Some(&version) = versions.iter().max() else {
+        return Err(conflict());
+    };
+    let event_ids = events.iter().map(|e| e.event_id).collect();
     Ok(Appended { version, event_ids })
+}
+
+/// The number of events in a stream (0 if it does not exist).
+pub async fn current_version(conn: &mut PgConnection, stream_id: &str) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = $1")
+        .bind(stream_id)
+        .fetch_one(conn)
+        .await?)
 }
 
 /// Loads every event of a stream in order, upcast to the current schema versions.

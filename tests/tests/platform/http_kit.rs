@@ -34,7 +34,9 @@ async fn bad_requests_get_problem_json_and_change_nothing() {
     let clerk = token(Role::WindowClerk);
     let good = json!({"case_id": uuid::Uuid::now_v7(), "materials": ["id_card"]}).to_string();
 
-    let cases: Vec<(&str, Option<&str>, &str, String, u16, &str)> = vec![
+    // (what, token, content type, body, expected status, expected code)
+    type Case<'a> = (&'a str, Option<&'a str>, &'a str, String, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("malformed JSON", Some(&clerk), "application/json", "{\"case_id\": ".into(), 400, "malformed_json"),
         (
             "wrong type",
