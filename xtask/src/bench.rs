@@ -133,16 +133,17 @@ async fn measure(pg_url: &str, nats_url: &str, writers: usize, events: usize) ->
                 for version in 0..per_writer {
                     let envelope = crate::bench::event(case_id);
                     let mut tx = pool.begin().await?;
-                    onedoor_event_store::append(
+                    let announcement = onedoor_messaging::relay::outbox_message(&envelope)?;
+                    onedoor_event_store::append_and_announce(
                         &mut tx,
                         "case",
                         &case_id.to_string(),
                         ExpectedVersion::Exact(version as i64),
                         &[NewEvent::new("MaterialsSupplemented", 1, serde_json::to_value(&envelope.data)?)],
                         &EventMetadata { correlation_id: Some(case_id), actor: "bench".into(), ..Default::default() },
+                        &[announcement],
                     )
                     .await?;
-                    outbox::enqueue(&mut tx, &onedoor_messaging::relay::outbox_message(&envelope)?).await?;
                     tx.commit().await?;
                 }
                 anyhow::Ok(())

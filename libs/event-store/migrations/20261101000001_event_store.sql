@@ -16,7 +16,8 @@ CREATE TABLE events (
 -- rebuilding a read model (the only reader by type) is rare and scans anyway.
 
 -- Integration events waiting to be published, written in the same transaction
--- as the domain events they announce (transactional outbox).
+-- as the domain events they announce (transactional outbox). A row is deleted
+-- once JetStream has acknowledged it: the event log keeps the history.
 CREATE TABLE outbox (
     position   bigserial   PRIMARY KEY,
     event_id   uuid        NOT NULL,
@@ -24,10 +25,8 @@ CREATE TABLE outbox (
     subject    text        NOT NULL,
     headers    jsonb       NOT NULL,
     payload    bytea       NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    sent_at    timestamptz
+    created_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX outbox_unsent ON outbox (position) WHERE sent_at IS NULL;
 
 -- Messages already acted on, per consumer: the guard against redelivery.
 CREATE TABLE inbox (

@@ -140,6 +140,21 @@ pub async fn append(
     events: &[NewEvent],
     metadata: &EventMetadata,
 ) -> Result<Appended, StoreError> {
+    append_and_announce(conn, stream_type, stream_id, expected, events, metadata, &[]).await
+}
+
+/// [`append`], plus the integration events that announce the change written
+/// to the outbox in the same statement (only if the append succeeds). One
+/// round trip instead of two: this is the hot path of every command.
+pub async fn append_and_announce(
+    conn: &mut PgConnection,
+    stream_type: &str,
+    stream_id: &str,
+    expected: ExpectedVersion,
+    events: &[NewEvent],
+    metadata: &EventMetadata,
+    announcements: &[outbox::OutboxMessage],
+) -> Result<Appended, StoreError> {
     let conflict = || StoreError::Conflict {
         stream_id: stream_id.to_string(),
         expected,
@@ -154,13 +169,24 @@ pub async fn append(
     };
     // One round trip: the version check and the inserts in a single statement.
     let inserted = sqlx::query_scalar::<_, i64>(
-        "WITH current AS (SELECT COALESCE(MAX(version), 0) AS v FROM events WHERE stream_id = $1)
-         INSERT INTO events (event_id, stream_id, stream_type, version, event_type, schema_version, payload, metadata)
-         SELECT e.event_id, $1, $2, current.v + e.n, e.event_type, e.schema_version, e.payload, $3
-         FROM current, UNNEST($4::uuid[], $5::text[], $6::int[], $7::jsonb[])
-              WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, n)
-         WHERE $8::bigint IS NULL OR current.v = $8
-         RETURNING version",
+        "WITH current AS (SELECT COALESCE(MAX(version), 0) AS v FROM events WHERE stream_id = $1),
+         appended AS (
+             INSERT INTO events (event_id, stream_id, stream_type, version, event_type, schema_version, payload, metadata)
+             SELECT e.event_id, $1, $2, current.v + e.n, e.event_type, e.schema_version, e.payload, $3
+             FROM current, UNNEST($4::uuid[], $5::text[], $6::int[], $7::jsonb[])
+                  WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, n)
+             WHERE $8::bigint IS NULL OR current.v = $8
+             RETURNING version
+         ),
+         announced AS (
+             INSERT INTO outbox (event_id, stream_key, subject, headers, payload)
+             SELECT o.event_id, o.stream_key, o.subject, o.headers, o.payload
+             FROM UNNEST($9::uuid[], $10::text[], $11::text[], $12::jsonb[], $13::bytea[])
+                  WITH ORDINALITY AS o(event_id, stream_key, subject, headers, payload, n)
+             WHERE EXISTS (SELECT 1 FROM appended)
+             ORDER BY o.n
+         )
+         SELECT version FROM appended",
     )
     .bind(stream_id)
     .bind(stream_type)
@@ -170,6 +196,11 @@ pub async fn append(
     .bind(events.iter().map(|e| e.schema_version).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.payload.clone()).collect::<Vec<_>>())
     .bind(expected_version)
+    .bind(announcements.iter().map(|m| m.event_id).collect::<Vec<_>>())
+    .bind(announcements.iter().map(|m| m.stream_key.clone()).collect::<Vec<_>>())
+    .bind(announcements.iter().map(|m| m.subject.clone()).collect::<Vec<_>>())
+    .bind(announcements.iter().map(|m| serde_json::to_value(&m.headers)).collect::<Result<Vec<_>, _>>()?)
+    .bind(announcements.iter().map(|m| m.payload.clone()).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await;
     let versions = match inserted {

@@ -5,7 +5,7 @@
 //!
 //! Relays of several replicas take turns through one transaction-scoped
 //! advisory lock, so exactly one publishes at a time, in position order.
-//! The relay reads every unsent row rather than "rows after the last position
+//! The relay reads every waiting row rather than "rows after the last position
 //! seen": a bigserial position can become visible after a higher one (commit
 //! order is not allocation order), and a high-water-mark poller would skip it.
 //! Within one stream key the order is the commit order, because appends to one
@@ -52,7 +52,7 @@ pub async fn enqueue(conn: &mut PgConnection, message: &OutboxMessage) -> Result
     Ok(())
 }
 
-/// Claims the oldest unsent messages for this relay, inside the caller's
+/// Claims the oldest waiting messages for this relay, inside the caller's
 /// transaction. `None` means another relay holds the turn: try again later.
 pub async fn claim(conn: &mut PgConnection, limit: i64) -> Result<Option<Vec<PendingMessage>>, StoreError> {
     let ours: bool =
@@ -61,8 +61,7 @@ pub async fn claim(conn: &mut PgConnection, limit: i64) -> Result<Option<Vec<Pen
         return Ok(None);
     }
     let rows = sqlx::query(
-        "SELECT position, event_id, stream_key, subject, headers, payload FROM outbox
-         WHERE sent_at IS NULL ORDER BY position LIMIT $1",
+        "SELECT position, event_id, stream_key, subject, headers, payload FROM outbox ORDER BY position LIMIT $1",
     )
     .bind(limit)
     .fetch_all(&mut *conn)
@@ -83,22 +82,13 @@ pub async fn claim(conn: &mut PgConnection, limit: i64) -> Result<Option<Vec<Pen
     Ok(Some(claimed))
 }
 
-/// Marks messages as published (after the broker acknowledged them).
+/// Removes published messages (after the broker acknowledged them).
 pub async fn mark_sent(conn: &mut PgConnection, positions: &[i64]) -> Result<(), StoreError> {
-    sqlx::query("UPDATE outbox SET sent_at = now() WHERE position = ANY($1)").bind(positions).execute(conn).await?;
+    sqlx::query("DELETE FROM outbox WHERE position = ANY($1)").bind(positions).execute(conn).await?;
     Ok(())
 }
 
 /// How many messages wait to be published: the relay's lag, for operators.
 pub async fn unsent_count(pool: &PgPool) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetch_one(pool).await?)
-}
-
-/// Deletes published messages older than `days`: the event log keeps the history.
-pub async fn purge_sent(pool: &PgPool, days: i32) -> Result<u64, StoreError> {
-    let done = sqlx::query("DELETE FROM outbox WHERE sent_at < now() - make_interval(days => $1)")
-        .bind(days)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected())
+    Ok(sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(pool).await?)
 }

@@ -12,7 +12,7 @@ mod tracing_across_services;
 use async_nats::jetstream;
 use onedoor_contracts::intake::MaterialsSupplemented;
 use onedoor_contracts::{CloudEvent, IntegrationEvent};
-use onedoor_event_store::outbox::{self, OutboxMessage};
+use onedoor_event_store::outbox::OutboxMessage;
 use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent};
 use onedoor_messaging::relay::outbox_message;
 use sqlx::PgPool;
@@ -52,15 +52,18 @@ pub fn numbered_event(case_id: Uuid, n: usize) -> CloudEvent<MaterialsSupplement
 pub async fn record_in_one_transaction(pool: &PgPool, case_id: Uuid, n: usize) -> OutboxMessage {
     let envelope = numbered_event(case_id, n);
     let message = outbox_message(&envelope).unwrap();
+    let mut event = NewEvent::new("MaterialsSupplemented", 1, serde_json::to_value(&envelope.data).unwrap());
+    event.event_id = envelope.id;
     loop {
         let mut tx = pool.begin().await.unwrap();
-        let appended = onedoor_event_store::append(
+        let appended = onedoor_event_store::append_and_announce(
             &mut tx,
             "case",
             &case_id.to_string(),
             ExpectedVersion::Any,
-            &[NewEvent::new("MaterialsSupplemented", 1, serde_json::to_value(&envelope.data).unwrap())],
+            std::slice::from_ref(&event),
             &EventMetadata { correlation_id: Some(case_id), actor: "test".into(), ..Default::default() },
+            std::slice::from_ref(&message),
         )
         .await;
         match appended {
@@ -69,7 +72,6 @@ pub async fn record_in_one_transaction(pool: &PgPool, case_id: Uuid, n: usize) -
             Err(onedoor_event_store::StoreError::Conflict { .. }) => continue,
             Err(e) => panic!("append failed: {e}"),
         }
-        outbox::enqueue(&mut tx, &message).await.unwrap();
         tx.commit().await.unwrap();
         return message;
     }

@@ -69,7 +69,10 @@ async fn many_writers_and_a_relay_restart_publish_every_event_exactly_once_in_or
     // Per case, the stream order is the order the events were committed in.
     let mut committed_order: HashMap<String, Vec<Uuid>> = HashMap::new();
     let rows: Vec<(Uuid, String)> =
-        sqlx::query_as("SELECT event_id, stream_key FROM outbox ORDER BY position").fetch_all(&db.pool).await.unwrap();
+        sqlx::query_as("SELECT event_id, stream_id FROM events ORDER BY stream_id, version")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
     for (id, key) in rows {
         committed_order.entry(key).or_default().push(id);
     }
@@ -92,7 +95,7 @@ async fn an_event_committed_after_a_later_position_is_not_skipped() {
     // The slow transaction takes the lower position but commits last.
     let slow = outbox_message(&numbered_event(Uuid::now_v7(), 1)).unwrap();
     let mut slow_tx = db.pool.begin().await.unwrap();
-    outbox::enqueue(&mut slow_tx, &slow).await.unwrap();
+    onedoor_event_store::outbox::enqueue(&mut slow_tx, &slow).await.unwrap();
     let fast = record_in_one_transaction(&db.pool, Uuid::now_v7(), 2).await;
 
     assert_eq!(relay.relay_batch().await.unwrap(), 1);

@@ -1,0 +1,108 @@
+//! How every OneDoor service runs: connect to its database and NATS, apply
+//! migrations, run its outbox relay and consumers beside its HTTP API, and on
+//! SIGTERM stop taking requests, finish what is in flight, and flush traces.
+//!
+//! Services build their router and consumers; this crate owns the lifecycle,
+//! so all five start, stop and fail alike.
+
+use async_nats::jetstream;
+use onedoor_messaging::consumer::{self, ConsumerSpec, Handler};
+use onedoor_messaging::relay::{OutboxRelay, RelayConfig};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Settings every service reads from its environment.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HostConfig {
+    /// PostgreSQL database of this service.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// Address to listen on.
+    #[arg(long, env = "ONEDOOR_HOST", default_value = "0.0.0.0")]
+    pub host: String,
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
+    pub max_connections: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Store(#[from] onedoor_event_store::StoreError),
+    #[error(transparent)]
+    Messaging(#[from] onedoor_messaging::MessagingError),
+    #[error("HTTP server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A service's connections, and the background work running beside its API.
+#[derive(Debug)]
+pub struct Host {
+    pub pool: PgPool,
+    pub nats: async_nats::Client,
+    pub js: jetstream::Context,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Host {
+    /// Connects (waiting for PostgreSQL up to a minute; NATS reconnects in the
+    /// background) and applies the event store's migrations.
+    pub async fn connect(service: &str, config: &HostConfig) -> Result<Self, HostError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect(&config.database_url)
+            .await?;
+        onedoor_event_store::migrate(&pool).await?;
+        let nats = onedoor_messaging::connect(&config.nats_url, service).await?;
+        let js = jetstream::new(nats.clone());
+        Ok(Self { pool, nats, js, shutdown: CancellationToken::new(), tasks: JoinSet::new() })
+    }
+
+    /// Declares the service's own stream and starts publishing its outbox.
+    pub async fn publish_outbox(&mut self, stream: &str, subjects: Vec<String>) -> Result<(), HostError> {
+        onedoor_messaging::ensure_stream(&self.js, stream, subjects).await?;
+        let relay = OutboxRelay::new(self.pool.clone(), self.js.clone(), RelayConfig::default());
+        self.tasks.spawn(relay.run(self.shutdown.clone()));
+        Ok(())
+    }
+
+    /// Starts a durable consumer; it waits (retrying) for its stream to exist.
+    pub fn consume<H: Handler>(&mut self, spec: ConsumerSpec, handler: Arc<H>) {
+        let (js, pool, shutdown) = (self.js.clone(), self.pool.clone(), self.shutdown.clone());
+        self.tasks.spawn(async move {
+            if let Err(error) = consumer::run(js, pool, spec, handler, shutdown).await {
+                tracing::error!(%error, "consumer stopped");
+            }
+        });
+    }
+
+    pub fn readiness(&self) -> onedoor_http_kit::health::Readiness {
+        onedoor_http_kit::health::Readiness { postgres: Some(self.pool.clone()), nats: Some(self.nats.clone()) }
+    }
+
+    /// Serves `router` until `stop` resolves; then drains requests, consumers
+    /// and the relay, in that order.
+    pub async fn serve(
+        mut self,
+        listener: tokio::net::TcpListener,
+        router: axum::Router,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), HostError> {
+        let served = onedoor_http_kit::serve(listener, router, stop).await;
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        self.nats.flush().await.ok();
+        self.pool.close().await;
+        Ok(served?)
+    }
+}
