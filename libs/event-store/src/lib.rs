@@ -155,10 +155,7 @@ pub async fn append_and_announce(
     metadata: &EventMetadata,
     announcements: &[outbox::OutboxMessage],
 ) -> Result<Appended, StoreError> {
-    let conflict = || StoreError::Conflict {
-        stream_id: stream_id.to_string(),
-        expected,
-    };
+    let conflict = || StoreError::Conflict { stream_id: stream_id.to_string(), expected };
     if events.is_empty() {
         return Ok(Appended { version: current_version(conn, stream_id).await?, event_ids: Vec::new() });
     }

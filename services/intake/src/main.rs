@@ -1,1 +1,12 @@
-fn main() {}
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let telemetry = onedoor_telemetry::init("intake")?;
+    let config = intake::config::Config::parse();
+    let app = intake::App::build(config).await?;
+    tracing::info!(address = %app.address(), "intake listening");
+    let result = app.run_until(onedoor_http_kit::shutdown_signal()).await;
+    telemetry.shutdown();
+    result
+}

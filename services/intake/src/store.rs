@@ -47,8 +47,7 @@ pub async fn save(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<Case, StoreError> {
-    let expected =
-        if before.version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(before.version) };
+    let expected = if before.version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(before.version) };
     let trace = TraceHeaders::current();
     let encoded: Vec<NewEvent> = new.iter().map(NewEvent::from_domain).collect::<Result<_, _>>()?;
     onedoor_event_store::append(
@@ -125,7 +124,11 @@ pub async fn write_read_models(
 }
 
 /// The next case number of a township: `330102001-2026-000001`.
-pub async fn next_case_number(conn: &mut PgConnection, township: &str, now: DateTime<Utc>) -> Result<String, StoreError> {
+pub async fn next_case_number(
+    conn: &mut PgConnection,
+    township: &str,
+    now: DateTime<Utc>,
+) -> Result<String, StoreError> {
     let year = local_date(now).year();
     let n: i64 = sqlx::query_scalar(
         "INSERT INTO case_number_counters (township, year, last) VALUES ($1, $2, 1)

@@ -66,9 +66,10 @@ async fn an_http_request_the_relay_publish_and_the_consumer_share_one_trace() {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM inbox").fetch_one(&db.pool).await.unwrap() == 1
     })
     .await;
-    // The server span ends once the response is flushed, a moment after the client has it.
-    eventually("the request span has ended", Duration::from_secs(5), || async {
-        spans.0.lock().unwrap().iter().any(|s| s.name.starts_with("POST "))
+    // Spans reach the exporter as they end, a moment after the work they time.
+    eventually("the request, publish and process spans are exported", Duration::from_secs(10), || async {
+        let names: Vec<String> = spans.0.lock().unwrap().iter().map(|s| s.name.to_string()).collect();
+        ["POST ", "publish ", "process "].iter().all(|p| names.iter().any(|n| n.starts_with(p)))
     })
     .await;
     shutdown.cancel();

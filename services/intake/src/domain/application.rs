@@ -87,7 +87,8 @@ pub struct RequestForm {
     pub emergency: Option<bool>,
 }
 
-const RELATIONS: [&str; 8] = ["applicant", "spouse", "child", "parent", "grandparent", "grandchild", "sibling", "other"];
+const RELATIONS: [&str; 8] =
+    ["applicant", "spouse", "child", "parent", "grandparent", "grandchild", "sibling", "other"];
 
 /// A household member as kept in the case record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,9 +203,11 @@ impl ApplicationForm {
         }
         let mut support = Vec::new();
         for (i, s) in h.existing_support.iter().enumerate() {
-            if let Some(kind) =
-                e.one_of::<SupportKind>(&format!("household.existing_support[{i}]"), Some(s), "dibao, tekun, low_income")
-                && !support.contains(&kind)
+            if let Some(kind) = e.one_of::<SupportKind>(
+                &format!("household.existing_support[{i}]"),
+                Some(s),
+                "dibao, tekun, low_income",
+            ) && !support.contains(&kind)
             {
                 support.push(kind);
             }
@@ -268,7 +271,11 @@ impl ApplicationForm {
             if catalogue.is_known(code) {
                 materials.insert(code.clone());
             } else {
-                e.add(format!("materials[{i}]"), "unknown_material", format!("{code:?} is not in the materials catalogue"));
+                e.add(
+                    format!("materials[{i}]"),
+                    "unknown_material",
+                    format!("{code:?} is not in the materials catalogue"),
+                );
             }
         }
 
@@ -351,11 +358,7 @@ fn validate_request(
                 "preschool, primary, junior, senior, vocational, college",
             );
             let school = e.required_text(&f("school"), r.school.as_deref().unwrap_or(""), 100);
-            Some(AidRequest::Education {
-                student_id_number: student?.as_str().to_string(),
-                stage: stage?,
-                school,
-            })
+            Some(AidRequest::Education { student_id_number: student?.as_str().to_string(), stage: stage?, school })
         }
         Department::Housing => match r.kind.as_deref() {
             Some("rent_subsidy") => {

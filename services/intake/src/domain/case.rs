@@ -164,9 +164,10 @@ impl Context<'_> {
 pub fn submit(application: Application, case_number: String, ctx: &Context) -> Vec<CaseEvent> {
     let missing = ctx.catalogue.missing(&application.requests, &application.materials);
     let complete = missing.is_empty();
-    let emergency = application.requests.iter().any(|r| {
-        matches!(r, onedoor_contracts::intake::AidRequest::Temporary { emergency: true, .. })
-    });
+    let emergency = application
+        .requests
+        .iter()
+        .any(|r| matches!(r, onedoor_contracts::intake::AidRequest::Temporary { emergency: true, .. }));
     let departments = application.departments();
     let mut events = vec![CaseEvent::ApplicationSubmitted {
         case_number,
@@ -205,6 +206,8 @@ pub struct Case {
     pub accepted_at: Option<DateTime<Utc>>,
     pub application: Option<Application>,
     pub handed_in: BTreeSet<String>,
+    /// The one-time notice given at submission.
+    pub noticed_missing: Vec<MissingMaterial>,
     pub supplemented_at: Vec<DateTime<Utc>>,
     pub lanes: BTreeMap<Department, Lane>,
     pub withdrawn: Option<(String, DateTime<Utc>)>,
@@ -216,6 +219,7 @@ pub struct Case {
 pub struct TimelineEntry {
     pub at: DateTime<Utc>,
     pub event: String,
+    #[schema(value_type = Option<String>)]
     pub department: Option<Department>,
 }
 
@@ -227,7 +231,14 @@ impl Case {
     pub fn apply(&mut self, event: &CaseEvent) {
         self.version += 1;
         let (at, name, department) = match event {
-            CaseEvent::ApplicationSubmitted { case_number, accepted_by, submitted_at, application, .. } => {
+            CaseEvent::ApplicationSubmitted {
+                case_number,
+                accepted_by,
+                submitted_at,
+                application,
+                missing_materials,
+            } => {
+                self.noticed_missing = missing_materials.clone();
                 self.case_number = case_number.clone();
                 self.accepted_by = accepted_by.clone();
                 self.submitted_at = Some(*submitted_at);
@@ -286,6 +297,16 @@ impl Case {
     /// The referral ids issued so far.
     pub fn referral_ids(&self) -> Vec<Uuid> {
         self.lanes.values().filter_map(|l| l.referral_id).collect()
+    }
+
+    /// The materials one department's request still lacks, as noticed at
+    /// submission (an emergency referred ahead of its paperwork).
+    pub fn missing_materials_for(&self, department: Department) -> Vec<&str> {
+        self.noticed_missing
+            .iter()
+            .filter(|m| m.needed_for.contains(&department) && !self.handed_in.contains(&m.code))
+            .map(|m| m.code.as_str())
+            .collect()
     }
 
     /// What is still missing of what the requests need.
@@ -433,6 +454,7 @@ pub struct ApplicantView {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LaneView {
+    #[schema(value_type = String)]
     pub department: Department,
     pub referral_id: Option<Uuid>,
     pub status: LaneStatus,
@@ -558,7 +580,8 @@ impl Lane {
             }
         }
         let waiting = v.status == LaneStatus::SupplementRequested;
-        v.overdue = !v.status.is_final() && !waiting && case.withdrawn.is_none() && v.deadline.is_some_and(|d| today > d);
+        v.overdue =
+            !v.status.is_final() && !waiting && case.withdrawn.is_none() && v.deadline.is_some_and(|d| today > d);
         v
     }
 }

@@ -38,6 +38,7 @@ impl Default for MaterialsCatalogue {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MissingMaterial {
     pub code: String,
+    #[schema(value_type = Vec<String>)]
     pub needed_for: Vec<Department>,
 }
 
@@ -85,10 +86,7 @@ impl MaterialsCatalogue {
         }
         order
             .into_iter()
-            .map(|code| MissingMaterial {
-                code: code.to_string(),
-                needed_for: needed[code].iter().copied().collect(),
-            })
+            .map(|code| MissingMaterial { code: code.to_string(), needed_for: needed[code].iter().copied().collect() })
             .collect()
     }
 }
@@ -99,20 +97,11 @@ mod tests {
     use onedoor_contracts::intake::HardshipCause;
 
     fn medical() -> AidRequest {
-        AidRequest::Medical {
-            hospital: "h".into(),
-            diagnosis: "d".into(),
-            total_cost_fen: 1,
-            insurance_paid_fen: 0,
-        }
+        AidRequest::Medical { hospital: "h".into(), diagnosis: "d".into(), total_cost_fen: 1, insurance_paid_fen: 0 }
     }
 
     fn temporary() -> AidRequest {
-        AidRequest::Temporary {
-            cause: HardshipCause::Illness,
-            amount_requested_fen: 1,
-            emergency: false,
-        }
+        AidRequest::Temporary { cause: HardshipCause::Illness, amount_requested_fen: 1, emergency: false }
     }
 
     #[test]

@@ -15,7 +15,11 @@ fn calendar() -> WorkingCalendar {
 
 fn application(requests: Vec<AidRequest>, materials: &[&str]) -> Application {
     Application {
-        applicant: Applicant { name: "张三".into(), id_number: "11010519491231002X".into(), phone: "13800138000".into() },
+        applicant: Applicant {
+            name: "张三".into(),
+            id_number: "11010519491231002X".into(),
+            phone: "13800138000".into(),
+        },
         division_code: "330102001001".into(),
         address: "1 Road".into(),
         hukou: Hukou::Urban,
@@ -80,7 +84,11 @@ fn referred(events: &[CaseEvent]) -> Vec<Department> {
 #[test]
 fn a_complete_application_is_accepted_and_referred_to_every_department() {
     let w = World::new();
-    let events = submit(application(vec![temporary(false), housing()], &ALL_FOR_TEMPORARY_AND_HOUSING), "N-1".into(), &w.ctx(at(23, 2)));
+    let events = submit(
+        application(vec![temporary(false), housing()], &ALL_FOR_TEMPORARY_AND_HOUSING),
+        "N-1".into(),
+        &w.ctx(at(23, 2)),
+    );
     assert!(matches!(events[1], CaseEvent::ApplicationAccepted { .. }));
     assert_eq!(referred(&events), [Department::Temporary, Department::Housing]);
     let case = Case::from_events(Uuid::nil(), &events);
@@ -111,7 +119,9 @@ fn an_emergency_temporary_request_is_referred_ahead_of_its_paperwork() {
     assert_eq!(case.view(&w.catalogue, &w.calendar, local_date(at(23, 2))).status, CaseStatus::AwaitingMaterials);
 
     // When the rest is handed in, the remaining line is referred, and only it.
-    let more = case.supplement(ALL_FOR_TEMPORARY_AND_HOUSING.iter().map(|s| s.to_string()).collect(), &w.ctx(at(24, 2))).unwrap();
+    let more = case
+        .supplement(ALL_FOR_TEMPORARY_AND_HOUSING.iter().map(|s| s.to_string()).collect(), &w.ctx(at(24, 2)))
+        .unwrap();
     assert_eq!(referred(&more), [Department::Housing]);
     assert!(more.iter().any(|e| matches!(e, CaseEvent::ApplicationAccepted { .. })));
 }
@@ -119,8 +129,11 @@ fn an_emergency_temporary_request_is_referred_ahead_of_its_paperwork() {
 #[test]
 fn a_supplement_request_pauses_the_clock_until_the_window_adds_the_materials() {
     let w = World::new();
-    let mut events =
-        submit(application(vec![temporary(false)], &ALL_FOR_TEMPORARY_AND_HOUSING[..5]), "N-1".into(), &w.ctx(at(23, 2)));
+    let mut events = submit(
+        application(vec![temporary(false)], &ALL_FOR_TEMPORARY_AND_HOUSING[..5]),
+        "N-1".into(),
+        &w.ctx(at(23, 2)),
+    );
     let referral_id = match &events[2] {
         CaseEvent::ReferralIssued { referral_id, .. } => *referral_id,
         other => panic!("{other:?}"),
@@ -133,7 +146,10 @@ fn a_supplement_request_pauses_the_clock_until_the_window_adds_the_materials() {
         report,
     };
     events.push(report(at(24, 2), LaneReport::SignedFor));
-    events.push(report(at(25, 2), LaneReport::SupplementRequested { materials: vec!["bank_statement".into()], note: None }));
+    events.push(report(
+        at(25, 2),
+        LaneReport::SupplementRequested { materials: vec!["bank_statement".into()], note: None },
+    ));
     let case = Case::from_events(Uuid::nil(), &events);
     let waiting = case.view(&w.catalogue, &w.calendar, local_date(at(25, 3)));
     assert_eq!(waiting.lanes[0].status, LaneStatus::SupplementRequested);
@@ -153,8 +169,11 @@ fn a_supplement_request_pauses_the_clock_until_the_window_adds_the_materials() {
 #[test]
 fn department_reports_give_the_same_view_in_any_order_of_arrival() {
     let w = World::new();
-    let mut events =
-        submit(application(vec![temporary(false), housing()], &ALL_FOR_TEMPORARY_AND_HOUSING), "N-1".into(), &w.ctx(at(23, 2)));
+    let mut events = submit(
+        application(vec![temporary(false), housing()], &ALL_FOR_TEMPORARY_AND_HOUSING),
+        "N-1".into(),
+        &w.ctx(at(23, 2)),
+    );
     let ids: BTreeMap<Department, Uuid> = events
         .iter()
         .filter_map(|e| match e {
@@ -190,7 +209,11 @@ fn department_reports_give_the_same_view_in_any_order_of_arrival() {
 #[test]
 fn a_lane_past_its_deadline_is_overdue_unless_decided() {
     let w = World::new();
-    let events = submit(application(vec![temporary(false)], &ALL_FOR_TEMPORARY_AND_HOUSING[..5]), "N-1".into(), &w.ctx(at(23, 2)));
+    let events = submit(
+        application(vec![temporary(false)], &ALL_FOR_TEMPORARY_AND_HOUSING[..5]),
+        "N-1".into(),
+        &w.ctx(at(23, 2)),
+    );
     let case = Case::from_events(Uuid::nil(), &events);
     assert!(!case.view(&w.catalogue, &w.calendar, local_date(at(30, 2))).lanes[0].overdue, "due on 30 November");
     assert!(case.view(&w.catalogue, &w.calendar, local_date(at(30, 2)) + chrono::Duration::days(1)).lanes[0].overdue);

@@ -1,0 +1,542 @@
+//! The window clerks' REST API (`../shared/docs/API.md`, binding), and the
+//! operators' rebuild endpoint. Every route checks the role and the township:
+//! a case of another township is answered 404, so its existence does not leak.
+
+use crate::config::Policy;
+use crate::domain::application::ApplicationForm;
+use crate::domain::case::{self, Case, CaseError, CaseStatus, CaseView, Context, LaneStatus, local_date};
+use crate::domain::materials::MissingMaterial;
+use crate::store;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use onedoor_contracts::Department;
+use onedoor_http_kit::{ApiJson, ApiResult, FieldError, Problem, Role, Staff};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool, Row};
+use std::sync::Arc;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub policy: Arc<Policy>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "OneDoor intake", description = "The one door: applications, the one-time notice, referrals and the one case view."),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+pub fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
+    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(submit_application))
+        .routes(routes!(list_cases))
+        .routes(routes!(get_case))
+        .routes(routes!(supplement_materials))
+        .routes(routes!(withdraw_application))
+        .routes(routes!(rebuild_case_views))
+        .split_for_parts();
+    (router.with_state(state), api)
+}
+
+fn clerk_township(staff: &Staff) -> ApiResult<&str> {
+    staff.require(&[Role::WindowClerk])?;
+    staff.township()
+}
+
+/// A lane as listed in the answer to a submission.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LaneSummary {
+    #[schema(value_type = String)]
+    pub department: Department,
+    pub referral_id: Option<Uuid>,
+    pub status: LaneStatus,
+}
+
+/// The receipt of a submission: case number, the one-time notice, the referrals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedCase {
+    pub case_id: Uuid,
+    pub case_number: String,
+    /// `accepted` or `awaiting_materials`.
+    pub status: String,
+    pub missing_materials: Vec<MissingMaterial>,
+    pub lanes: Vec<LaneSummary>,
+}
+
+fn created(case: &Case, policy: &Policy, now: DateTime<Utc>) -> CreatedCase {
+    let view = case.view(&policy.catalogue, &policy.calendar, local_date(now));
+    CreatedCase {
+        case_id: case.case_id,
+        case_number: case.case_number.clone(),
+        status: if case.accepted_at.is_some() { "accepted" } else { "awaiting_materials" }.into(),
+        missing_materials: view.missing_materials,
+        lanes: view
+            .lanes
+            .iter()
+            .map(|l| LaneSummary { department: l.department, referral_id: l.referral_id, status: l.status })
+            .collect(),
+    }
+}
+
+fn created_response(body: &CreatedCase, replayed: bool) -> Response {
+    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    let location = format!("/api/v1/cases/{}", body.case_id);
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    if replayed {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    match value.to_str() {
+        Ok(k) if !k.trim().is_empty() && k.len() <= 200 => Ok(Some(k.trim().to_string())),
+        _ => Err(Problem::validation(vec![FieldError::new(
+            "Idempotency-Key",
+            "invalid_idempotency_key",
+            "1 to 200 visible ASCII characters",
+        )])),
+    }
+}
+
+async fn open_case_of(conn: &mut PgConnection, id_number: &str, department: Department) -> ApiResult<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT case_number FROM open_lines WHERE applicant_id_number = $1 AND department = $2")
+        .bind(id_number)
+        .bind(department.as_str())
+        .fetch_optional(conn)
+        .await?)
+}
+
+fn duplicate(line: usize, department: Department, case_number: &str) -> Problem {
+    Problem::conflict(
+        "duplicate_application",
+        format!("case {case_number} is already open for this applicant's {department} aid"),
+    )
+    .with_errors(vec![FieldError::new(
+        format!("requests[{line}].aid"),
+        "open_case_exists",
+        case_number.to_string(),
+    )])
+}
+
+/// Accept an application at the window (一门受理).
+#[utoipa::path(
+    post, path = "/api/v1/applications", tag = "applications",
+    request_body = ApplicationForm,
+    params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key and body returns the same case")),
+    responses(
+        (status = 201, description = "accepted, or awaiting materials with the one-time notice", body = CreatedCase),
+        (status = 400, description = "every invalid field at once", body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 409, description = "an open case of this applicant covers one of the aid lines", body = Problem),
+        (status = 422, description = "the idempotency key was used with another body", body = Problem),
+    )
+)]
+async fn submit_application(
+    staff: Staff,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(form): ApiJson<ApplicationForm>,
+) -> ApiResult<Response> {
+    let township = clerk_township(&staff)?.to_string();
+    let key = idempotency_key(&headers)?;
+    let now = Utc::now();
+    let policy = &state.policy;
+    let application = form.validate(&policy.catalogue, local_date(now)).map_err(Problem::validation)?;
+    if application.township() != township {
+        return Err(Problem::forbidden("the household's division code is outside your township"));
+    }
+    let request = serde_json::to_value(&form).map_err(onedoor_http_kit::internal_error)?;
+    let mut tx = state.pool.begin().await?;
+
+    if let Some(key) = &key {
+        let fresh = sqlx::query(
+            "INSERT INTO idempotency_keys (township, key, request) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(&township)
+        .bind(key)
+        .bind(&request)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !fresh {
+            let row = sqlx::query("SELECT request, response FROM idempotency_keys WHERE township = $1 AND key = $2")
+                .bind(&township)
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await?;
+            let earlier: serde_json::Value = row.try_get("request")?;
+            if earlier != request {
+                return Err(Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used for a different application",
+                ));
+            }
+            let response: Option<serde_json::Value> = row.try_get("response")?;
+            let body: CreatedCase = response
+                .and_then(|r| serde_json::from_value(r).ok())
+                .ok_or_else(|| onedoor_http_kit::internal_error("idempotency row without a response"))?;
+            return Ok(created_response(&body, true));
+        }
+    }
+
+    for (line, department) in application.departments().into_iter().enumerate() {
+        if let Some(existing) = open_case_of(&mut tx, &application.applicant.id_number, department).await? {
+            return Err(duplicate(line, department, &existing));
+        }
+    }
+    let case_number = store::next_case_number(&mut tx, &township, now).await?;
+    let ctx = Context {
+        now,
+        staff_id: staff.id(),
+        catalogue: &policy.catalogue,
+        deadlines: &policy.deadlines,
+        calendar: &policy.calendar,
+    };
+    let applicant_id = application.applicant.id_number.clone();
+    let departments = application.departments();
+    let events = case::submit(application, case_number, &ctx);
+    let case = store::save(&mut tx, &Case::new(Uuid::now_v7()), &events, staff.id(), None, policy, now).await?;
+    for (line, department) in departments.into_iter().enumerate() {
+        let claimed = sqlx::query(
+            "INSERT INTO open_lines (applicant_id_number, department, case_id, case_number)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(&applicant_id)
+        .bind(department.as_str())
+        .bind(case.case_id)
+        .bind(&case.case_number)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            // A concurrent submission for the same person and line won the race.
+            tx.rollback().await?;
+            let mut conn = state.pool.acquire().await?;
+            let existing = open_case_of(&mut conn, &applicant_id, department).await?.unwrap_or_default();
+            return Err(duplicate(line, department, &existing));
+        }
+    }
+    let body = created(&case, policy, now);
+    if let Some(key) = &key {
+        sqlx::query("UPDATE idempotency_keys SET response = $3 WHERE township = $1 AND key = $2")
+            .bind(&township)
+            .bind(key)
+            .bind(serde_json::to_value(&body).map_err(onedoor_http_kit::internal_error)?)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    tracing::info!(case.id = %case.case_id, status = %body.status, lanes = body.lanes.len(), "application accepted at the window");
+    Ok(created_response(&body, false))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ListQuery {
+    /// `awaiting_materials` | `in_progress` | `decided` | `closed` | `withdrawn`
+    status: Option<String>,
+    /// Only cases with (`true`) or without (`false`) an overdue lane.
+    overdue: Option<bool>,
+    /// 1 to 100 (default 20).
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// A page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CasePage {
+    pub items: Vec<CaseView>,
+    pub next_cursor: Option<String>,
+}
+
+fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
+    format!("{}_{}", at.timestamp_micros(), id.simple())
+}
+
+fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    let (micros, id) = cursor.split_once('_')?;
+    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, Uuid::parse_str(id).ok()?))
+}
+
+/// Overdue flags depend on today, not on when the row was written.
+fn refresh_overdue(view: &mut CaseView, today: chrono::NaiveDate) {
+    for lane in &mut view.lanes {
+        lane.overdue = view.status != CaseStatus::Withdrawn
+            && !lane.status.is_final()
+            && lane.status != LaneStatus::SupplementRequested
+            && lane.deadline.is_some_and(|d| today > d);
+    }
+}
+
+/// The clerk's township's cases, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/cases", tag = "cases", params(ListQuery),
+    responses((status = 200, body = CasePage), (status = 400, body = Problem), (status = 403, body = Problem))
+)]
+async fn list_cases(
+    staff: Staff,
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<axum::Json<CasePage>> {
+    let township = clerk_township(&staff)?;
+    let Query(q) = query.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    let mut errors = Vec::new();
+    let statuses = ["awaiting_materials", "in_progress", "decided", "closed", "withdrawn"];
+    if let Some(s) = &q.status
+        && !statuses.contains(&s.as_str())
+    {
+        errors.push(FieldError::new("status", "invalid_value", format!("must be one of {}", statuses.join(", "))));
+    }
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        errors.push(FieldError::new("limit", "out_of_range", "between 1 and 100"));
+    }
+    let cursor = match q.cursor.as_deref().map(decode_cursor) {
+        Some(None) => {
+            errors.push(FieldError::new("cursor", "invalid_cursor", "use next_cursor of a previous page"));
+            None
+        }
+        Some(c) => c,
+        None => None,
+    };
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    let today = local_date(Utc::now());
+    let rows = sqlx::query(
+        "SELECT view, submitted_at, case_id FROM case_views
+         WHERE township = $1
+           AND ($2::text IS NULL OR status = $2)
+           AND ($3::bool IS NULL OR (next_deadline IS NOT NULL AND next_deadline < $4) = $3)
+           AND ($5::timestamptz IS NULL OR (submitted_at, case_id) < ($5, $6))
+         ORDER BY submitted_at DESC, case_id DESC
+         LIMIT $7",
+    )
+    .bind(township)
+    .bind(&q.status)
+    .bind(q.overdue)
+    .bind(today)
+    .bind(cursor.map(|c| c.0))
+    .bind(cursor.map(|c| c.1))
+    .bind(limit + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let more = rows.len() as i64 > limit;
+    let mut items = Vec::new();
+    let mut last = None;
+    for row in rows.into_iter().take(limit as usize) {
+        let mut view: CaseView =
+            serde_json::from_value(row.try_get("view")?).map_err(onedoor_http_kit::internal_error)?;
+        refresh_overdue(&mut view, today);
+        last = Some((row.try_get("submitted_at")?, row.try_get("case_id")?));
+        items.push(view);
+    }
+    let next_cursor = if more { last.map(|(at, id)| encode_cursor(at, id)) } else { None };
+    Ok(axum::Json(CasePage { items, next_cursor }))
+}
+
+/// Loads a case of the clerk's township, locking it for a change when `lock`.
+async fn case_of_township(conn: &mut PgConnection, case_id: Uuid, township: &str, lock: bool) -> ApiResult<Case> {
+    let owner: Option<String> = if lock {
+        store::lock_case(conn, case_id).await?
+    } else {
+        sqlx::query_scalar("SELECT township FROM case_views WHERE case_id = $1")
+            .bind(case_id)
+            .fetch_optional(&mut *conn)
+            .await?
+    };
+    let not_found = || Problem::not_found(format!("no case {case_id} in your township"));
+    if owner.as_deref() != Some(township) {
+        return Err(not_found());
+    }
+    store::load_case(conn, case_id).await?.ok_or_else(not_found)
+}
+
+fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
+}
+
+fn view_response(view: &CaseView) -> Response {
+    let mut response = axum::Json(view).into_response();
+    response.headers_mut().insert(header::ETAG, etag(view.version));
+    response
+}
+
+/// `If-Match` with a stale version: 412.
+fn check_if_match(headers: &HeaderMap, case: &Case) -> ApiResult<()> {
+    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(()) };
+    let wanted = value.to_str().unwrap_or_default().trim().trim_start_matches("W/").trim_matches('"');
+    if wanted == "*" || wanted == case.version.to_string() {
+        Ok(())
+    } else {
+        Err(Problem::precondition_failed(format!("the case is at version {}, not {wanted}", case.version)))
+    }
+}
+
+fn path_case_id(raw: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| Problem::not_found("no such case"))
+}
+
+/// The one case view (ETag = its version).
+#[utoipa::path(
+    get, path = "/api/v1/cases/{case_id}", tag = "cases",
+    params(("case_id" = Uuid, Path)),
+    responses((status = 200, body = CaseView), (status = 304), (status = 404, body = Problem))
+)]
+async fn get_case(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(case_id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let township = clerk_township(&staff)?;
+    let case_id = path_case_id(&case_id)?;
+    let mut conn = state.pool.acquire().await?;
+    let case = case_of_township(&mut conn, case_id, township, false).await?;
+    if headers.get(header::IF_NONE_MATCH) == Some(&etag(case.version)) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag(case.version))]).into_response());
+    }
+    let view = case.view(&state.policy.catalogue, &state.policy.calendar, local_date(Utc::now()));
+    Ok(view_response(&view))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SupplementForm {
+    pub materials: Vec<String>,
+}
+
+fn case_conflict(e: CaseError) -> Problem {
+    let code = match e {
+        CaseError::Withdrawn => "case_withdrawn",
+        CaseError::Decided => "case_decided",
+    };
+    Problem::conflict(code, e.to_string())
+}
+
+/// Hand in materials: completes the application (the remaining referrals go
+/// out) or answers a department's supplement request.
+#[utoipa::path(
+    post, path = "/api/v1/cases/{case_id}/materials", tag = "cases",
+    params(("case_id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = SupplementForm,
+    responses((status = 200, body = CaseView), (status = 400, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 412, body = Problem))
+)]
+async fn supplement_materials(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(case_id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(form): ApiJson<SupplementForm>,
+) -> ApiResult<Response> {
+    let township = clerk_township(&staff)?.to_string();
+    let case_id = path_case_id(&case_id)?;
+    let policy = &state.policy;
+    let mut errors = Vec::new();
+    if form.materials.is_empty() {
+        errors.push(FieldError::new("materials", "required", "list the materials handed in"));
+    }
+    for (i, code) in form.materials.iter().enumerate() {
+        if !policy.catalogue.is_known(code) {
+            errors.push(FieldError::new(
+                format!("materials[{i}]"),
+                "unknown_material",
+                format!("{code:?} is not in the catalogue"),
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    change_case(&state, &staff, &township, case_id, &headers, |case, ctx| case.supplement(form.materials, ctx)).await
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawForm {
+    pub reason: String,
+}
+
+/// The applicant withdraws; the departments close their lanes.
+#[utoipa::path(
+    post, path = "/api/v1/cases/{case_id}/withdraw", tag = "cases",
+    params(("case_id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = WithdrawForm,
+    responses((status = 200, body = CaseView), (status = 400, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 412, body = Problem))
+)]
+async fn withdraw_application(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(case_id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(form): ApiJson<WithdrawForm>,
+) -> ApiResult<Response> {
+    let township = clerk_township(&staff)?.to_string();
+    let case_id = path_case_id(&case_id)?;
+    let reason = form.reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(Problem::validation(vec![FieldError::new("reason", "required", "1 to 500 characters")]));
+    }
+    change_case(&state, &staff, &township, case_id, &headers, |case, ctx| case.withdraw(reason, ctx)).await
+}
+
+/// Runs a command against a case in one transaction: lock, decide, save, answer.
+async fn change_case(
+    state: &AppState,
+    staff: &Staff,
+    township: &str,
+    case_id: Uuid,
+    headers: &HeaderMap,
+    decide: impl FnOnce(&Case, &Context) -> Result<Vec<case::CaseEvent>, CaseError>,
+) -> ApiResult<Response> {
+    let now = Utc::now();
+    let policy = &state.policy;
+    let mut tx = state.pool.begin().await?;
+    let case = case_of_township(&mut tx, case_id, township, true).await?;
+    check_if_match(headers, &case)?;
+    let ctx = Context {
+        now,
+        staff_id: staff.id(),
+        catalogue: &policy.catalogue,
+        deadlines: &policy.deadlines,
+        calendar: &policy.calendar,
+    };
+    let events = decide(&case, &ctx).map_err(case_conflict)?;
+    let after = store::save(&mut tx, &case, &events, staff.id(), None, policy, now).await?;
+    tx.commit().await?;
+    Ok(view_response(&after.view(&policy.catalogue, &policy.calendar, local_date(now))))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rebuilt {
+    pub cases: usize,
+}
+
+/// Operators: rebuild every case view from the event log.
+#[utoipa::path(
+    post, path = "/api/v1/admin/case-views/rebuild", tag = "operations",
+    responses((status = 200, body = Rebuilt), (status = 403, body = Problem))
+)]
+async fn rebuild_case_views(staff: Staff, State(state): State<AppState>) -> ApiResult<axum::Json<Rebuilt>> {
+    staff.require(&[Role::Operator])?;
+    let cases = store::rebuild_read_models(&state.pool, &state.policy).await?;
+    tracing::info!(cases, "case views rebuilt from the event log");
+    Ok(axum::Json(Rebuilt { cases }))
+}

@@ -1,0 +1,104 @@
+//! What intake tells the departments: each change to a case becomes the
+//! integration events of the published language (`onedoor-contracts`),
+//! carrying what each department needs and no more (data minimisation).
+
+use crate::domain::case::{Case, CaseEvent};
+use chrono::{DateTime, Utc};
+use onedoor_contracts::intake::{
+    ApplicationAccepted, ApplicationWithdrawn, HouseholdFacts, MaterialsSupplemented, ReferralIssued,
+};
+use onedoor_contracts::{CloudEvent, IntegrationEvent};
+use onedoor_event_store::outbox::OutboxMessage;
+use onedoor_messaging::relay::outbox_message;
+
+fn message<T: IntegrationEvent>(data: T, now: DateTime<Utc>) -> Result<OutboxMessage, serde_json::Error> {
+    outbox_message(&CloudEvent::new(data, now))
+}
+
+/// The outbox messages announcing `new` (which turned `before` into `after`).
+pub fn announce(
+    before: &Case,
+    after: &Case,
+    new: &[CaseEvent],
+    now: DateTime<Utc>,
+) -> Result<Vec<OutboxMessage>, serde_json::Error> {
+    let mut out = Vec::new();
+    let Some(app) = &after.application else { return Ok(out) };
+    for event in new {
+        match event {
+            CaseEvent::ApplicationAccepted { accepted_at } => out.push(message(
+                ApplicationAccepted {
+                    case_id: after.case_id,
+                    case_number: after.case_number.clone(),
+                    township: app.township().to_string(),
+                    departments: app.departments(),
+                    accepted_at: *accepted_at,
+                    accepted_by: after.accepted_by.clone(),
+                },
+                now,
+            )?),
+            CaseEvent::ReferralIssued { referral_id, department, issued_at, deadline } => {
+                let request = app.requests.iter().find(|r| r.department() == *department).cloned();
+                let Some(request) = request else { continue };
+                out.push(message(
+                    ReferralIssued {
+                        referral_id: *referral_id,
+                        case_id: after.case_id,
+                        case_number: after.case_number.clone(),
+                        department: *department,
+                        township: app.township().to_string(),
+                        issued_at: *issued_at,
+                        deadline: *deadline,
+                        applicant: app.applicant.clone(),
+                        household: HouseholdFacts {
+                            division_code: app.division_code.clone(),
+                            hukou: app.hukou,
+                            members: app.members.len() as u32,
+                            monthly_income_fen: app.monthly_income_fen,
+                            assets_fen: app.assets_fen,
+                            existing_support: app.existing_support.clone(),
+                        },
+                        request,
+                        materials: after.handed_in.iter().cloned().collect(),
+                        missing_materials: after
+                            .missing_materials_for(*department)
+                            .into_iter()
+                            .map(|m| m.to_string())
+                            .collect(),
+                    },
+                    now,
+                )?);
+            }
+            // Lanes referred before this change learn of the new materials
+            // (a supplement answered, or an emergency's paperwork completed).
+            CaseEvent::MaterialsSupplemented { materials, supplemented_at, .. } => {
+                let referral_ids = before.referral_ids();
+                if !referral_ids.is_empty() {
+                    out.push(message(
+                        MaterialsSupplemented {
+                            case_id: after.case_id,
+                            referral_ids,
+                            materials: materials.clone(),
+                            supplemented_at: *supplemented_at,
+                        },
+                        now,
+                    )?);
+                }
+            }
+            CaseEvent::ApplicationWithdrawn { reason, withdrawn_at, .. } => {
+                let referral_ids = after.referral_ids();
+                out.push(message(
+                    ApplicationWithdrawn {
+                        case_id: after.case_id,
+                        referral_ids,
+                        reason: reason.clone(),
+                        withdrawn_at: *withdrawn_at,
+                    },
+                    now,
+                )?);
+            }
+            CaseEvent::ApplicationSubmitted { .. } | CaseEvent::LaneReported { .. } => {}
+        }
+    }
+    Ok(out)
+}
