@@ -101,7 +101,7 @@ pub enum HardshipCause {
 
 /// What the household asks of one department.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "aid", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "aid", rename_all = "snake_case")]
 pub enum AidRequest {
     Medical {
         hospital: String,

@@ -97,20 +97,21 @@ impl Authenticator {
         Self { key, validation }
     }
 
-    /// RS256 if a public key is configured, else HS256 with the shared secret.
-    pub fn from_env() -> Result<Self, AuthConfigError> {
-        if let Ok(pem) = std::env::var("ONEDOOR_JWT_PUBLIC_KEY")
-            && !pem.trim().is_empty()
-        {
+    /// RS256 if a public key is configured (PEM text, or a file), else HS256
+    /// with the shared secret; neither is an error, never a default.
+    pub fn configure(
+        secret: Option<&str>,
+        public_key_pem: Option<&str>,
+        public_key_file: Option<&std::path::Path>,
+    ) -> Result<Self, AuthConfigError> {
+        if let Some(pem) = public_key_pem.filter(|p| !p.trim().is_empty()) {
             return Self::rs256_pem(pem.as_bytes());
         }
-        if let Ok(path) = std::env::var("ONEDOOR_JWT_PUBLIC_KEY_FILE")
-            && !path.trim().is_empty()
-        {
+        if let Some(path) = public_key_file {
             return Self::rs256_pem(&std::fs::read(path)?);
         }
-        match std::env::var("ONEDOOR_JWT_SECRET") {
-            Ok(secret) if !secret.is_empty() => Ok(Self::hs256(secret.as_bytes())),
+        match secret {
+            Some(secret) if !secret.is_empty() => Ok(Self::hs256(secret.as_bytes())),
             _ => Err(AuthConfigError::Missing),
         }
     }

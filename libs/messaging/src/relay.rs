@@ -29,7 +29,7 @@ pub struct RelayConfig {
 
 impl Default for RelayConfig {
     fn default() -> Self {
-        Self { batch_size: 500, idle_poll: Duration::from_millis(20) }
+        Self { batch_size: 2000, idle_poll: Duration::from_millis(20) }
     }
 }
 

@@ -29,10 +29,31 @@ pub struct HostConfig {
     pub host: String,
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
     pub max_connections: u32,
+    /// HS256 secret for development tokens.
+    #[arg(long, env = "ONEDOOR_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// RS256 public key (PEM) of the production identity provider.
+    #[arg(long, env = "ONEDOOR_JWT_PUBLIC_KEY", hide_env_values = true)]
+    pub jwt_public_key: Option<String>,
+    #[arg(long, env = "ONEDOOR_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<std::path::PathBuf>,
+}
+
+impl HostConfig {
+    /// The token verifier this configuration asks for.
+    pub fn authenticator(&self) -> Result<onedoor_http_kit::Authenticator, onedoor_http_kit::auth::AuthConfigError> {
+        onedoor_http_kit::Authenticator::configure(
+            self.jwt_secret.as_deref(),
+            self.jwt_public_key.as_deref(),
+            self.jwt_public_key_file.as_deref(),
+        )
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
+    #[error(transparent)]
+    Auth(#[from] onedoor_http_kit::auth::AuthConfigError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error(transparent)]

@@ -43,7 +43,7 @@ impl App {
             host.consume(lanes::consumer_spec(department), Arc::new(lanes::LaneReports { policy: policy.clone() }));
         }
         let (api, openapi) = http::router(http::AppState { pool: host.pool.clone(), policy });
-        let auth = Arc::new(onedoor_http_kit::Authenticator::from_env()?);
+        let auth = Arc::new(config.host.authenticator()?);
         let router = onedoor_http_kit::service_router(api, openapi, auth, host.readiness());
         let listener = tokio::net::TcpListener::bind((config.host.host.as_str(), config.port)).await?;
         Ok(Self { host, router, listener })

@@ -64,7 +64,7 @@ pub enum CaseEvent {
         case_number: String,
         accepted_by: String,
         submitted_at: DateTime<Utc>,
-        application: Application,
+        application: Box<Application>,
         missing_materials: Vec<MissingMaterial>,
     },
     ApplicationAccepted {
@@ -173,7 +173,7 @@ pub fn submit(application: Application, case_number: String, ctx: &Context) -> V
         case_number,
         accepted_by: ctx.staff_id.to_string(),
         submitted_at: ctx.now,
-        application,
+        application: Box::new(application),
         missing_materials: missing,
     }];
     if complete {
@@ -246,7 +246,7 @@ impl Case {
                 for d in application.departments() {
                     self.lanes.insert(d, Lane::new(d));
                 }
-                self.application = Some(application.clone());
+                self.application = Some(application.as_ref().clone());
                 (*submitted_at, "ApplicationSubmitted", None)
             }
             CaseEvent::ApplicationAccepted { accepted_at } => {

@@ -1,0 +1,289 @@
+use crate::support::*;
+use chrono::{Duration, Utc};
+use onedoor_contracts::department::*;
+use onedoor_contracts::{CloudEvent, Department, IntegrationEvent};
+use onedoor_http_kit::Role;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Publishes a department's event the way a department's relay does.
+async fn publish<T: IntegrationEvent>(intake: &TestIntake, envelope: &CloudEvent<T>) {
+    let message = onedoor_messaging::relay::outbox_message(envelope).unwrap();
+    let mut headers = async_nats::HeaderMap::new();
+    for (k, v) in &message.headers {
+        headers.insert(k.as_str(), v.as_str());
+    }
+    headers.insert("Nats-Msg-Id", message.event_id.to_string().as_str());
+    headers.insert(onedoor_messaging::EVENT_ID_HEADER, message.event_id.to_string().as_str());
+    intake.js.publish_with_headers(message.subject, headers, message.payload.into()).await.unwrap().await.unwrap();
+}
+
+struct Referred {
+    case_id: String,
+    lanes: Vec<(Department, LaneRef)>,
+}
+
+impl Referred {
+    fn lane(&self, d: Department) -> LaneRef {
+        self.lanes.iter().find(|(x, _)| *x == d).unwrap().1
+    }
+}
+
+async fn referred_case(intake: &TestIntake) -> Referred {
+    let (status, body, _) =
+        intake.post(&clerk(), "/api/v1/applications", &application(&applicant_id(), &ALL_MATERIALS)).await;
+    assert_eq!(status, 201);
+    let case_id = body["case_id"].as_str().unwrap().to_string();
+    let lanes = body["lanes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let department: Department = l["department"].as_str().unwrap().parse().unwrap();
+            let lane = LaneRef {
+                referral_id: l["referral_id"].as_str().unwrap().parse().unwrap(),
+                case_id: case_id.parse().unwrap(),
+                department,
+            };
+            (department, lane)
+        })
+        .collect();
+    Referred { case_id, lanes }
+}
+
+fn lane<'a>(view: &'a Value, d: &str) -> &'a Value {
+    view["lanes"].as_array().unwrap().iter().find(|l| l["department"] == d).unwrap()
+}
+
+#[tokio::test]
+async fn the_case_view_follows_every_departments_events_in_any_order_and_despite_duplicates() {
+    let intake = TestIntake::spawn().await;
+    let case = referred_case(&intake).await;
+    let t0 = Utc::now() - Duration::hours(1);
+    let at = |m: i64| t0 + Duration::minutes(m);
+
+    // Medical's whole lane arrives backwards; education's approval is delivered twice.
+    let medical = case.lane(Department::Medical);
+    let approved = CloudEvent::new(
+        ReferralApproved { lane: medical, amount_fen: 840_000, decided_by: "approver-2".into(), occurred_at: at(3) },
+        at(3),
+    );
+    let proposed = CloudEvent::new(
+        ProposalMade {
+            lane: medical,
+            outcome: ProposalOutcome::Approve,
+            amount_fen: Some(840_000),
+            reason: None,
+            proposed_by: "cw-1".into(),
+            occurred_at: at(2),
+        },
+        at(2),
+    );
+    let signed =
+        CloudEvent::new(ReferralSignedFor { lane: medical, signed_by: "cw-1".into(), occurred_at: at(1) }, at(1));
+    publish(&intake, &approved).await;
+    publish(&intake, &proposed).await;
+    publish(&intake, &signed).await;
+
+    let education = case.lane(Department::Education);
+    let edu_approved = CloudEvent::new(
+        ReferralApproved { lane: education, amount_fen: 125_000, decided_by: "cw-5".into(), occurred_at: at(4) },
+        at(4),
+    );
+    publish(&intake, &edu_approved).await;
+    publish(&intake, &edu_approved).await;
+    let housing = case.lane(Department::Housing);
+    publish(
+        &intake,
+        &CloudEvent::new(
+            ReferralReturned {
+                lane: housing,
+                reason: "public rental housing instead".into(),
+                returned_by: "cw-8".into(),
+                occurred_at: at(5),
+            },
+            at(5),
+        ),
+    )
+    .await;
+    let temporary = case.lane(Department::Temporary);
+    publish(
+        &intake,
+        &CloudEvent::new(
+            SupplementRequested {
+                lane: temporary,
+                materials: vec!["bank_statement".into()],
+                note: Some("last three months".into()),
+                requested_by: "cw-4".into(),
+                occurred_at: at(6),
+            },
+            at(6),
+        ),
+    )
+    .await;
+
+    let view = intake
+        .case_until(&case.case_id, "every department's report is in", |v| {
+            v["timeline"].as_array().is_some_and(|t| t.len() >= 11)
+        })
+        .await;
+    assert_eq!(lane(&view, "medical")["status"], "approved");
+    assert_eq!(lane(&view, "medical")["amount_fen"], 840_000);
+    assert_eq!(lane(&view, "education")["status"], "approved");
+    assert_eq!(lane(&view, "housing")["status"], "returned");
+    assert_eq!(lane(&view, "housing")["reason"], "public rental housing instead");
+    assert_eq!(lane(&view, "temporary")["status"], "supplement_requested");
+    assert_eq!(lane(&view, "temporary")["supplement_items"], json!(["bank_statement"]));
+    assert_eq!(view["status"], "in_progress");
+    let education_reports = view["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["department"] == "education" && t["event"] == "ReferralApproved")
+        .count();
+    assert_eq!(education_reports, 1, "the duplicate changed nothing");
+
+    // The window answers the supplement request; the lane resumes.
+    let (status, view, _) = intake
+        .post(
+            &clerk(),
+            &format!("/api/v1/cases/{}/materials", case.case_id),
+            &json!({"materials": ["income_statement"]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(lane(&view, "temporary")["status"], "under_review");
+    let supplemented = intake.published_at_least(6).await;
+    let answer =
+        supplemented.iter().find(|(s, _)| s == "onedoor.intake.materials.supplemented").expect("departments told");
+    assert!(answer.1["data"]["referral_ids"].as_array().unwrap().contains(&json!(temporary.referral_id)));
+
+    publish(
+        &intake,
+        &CloudEvent::new(
+            AidDisbursed {
+                lane: temporary,
+                amount_fen: 99_000,
+                channel: DisbursementChannel::BankCard,
+                disbursed_by: "cw-4".into(),
+                occurred_at: Utc::now() + Duration::minutes(10),
+            },
+            Utc::now(),
+        ),
+    )
+    .await;
+    let decided = intake.case_until(&case.case_id, "the case is decided", |v| v["status"] == "decided").await;
+    assert_eq!(lane(&decided, "temporary")["amount_fen"], 99_000);
+}
+
+#[tokio::test]
+async fn an_intake_restart_in_the_middle_of_a_stream_of_events_loses_nothing() {
+    let mut intake = TestIntake::spawn().await;
+    let mut cases = Vec::new();
+    for n in 0..6 {
+        let applicant = id_number(&format!("3301021980030712{n}"));
+        let mut form = application(&applicant, &ALL_MATERIALS);
+        form["household"]["members"] = json!([form["household"]["members"][0].clone()]);
+        form["requests"] = json!([form["requests"][0].clone(), form["requests"][3].clone()]);
+        let (status, body, _) = intake.post(&clerk(), "/api/v1/applications", &form).await;
+        assert_eq!(status, 201);
+        cases.push(body);
+    }
+    let events_for = |body: &Value| -> Vec<CloudEvent<ReferralSignedFor>> {
+        body["lanes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                let lane = LaneRef {
+                    referral_id: l["referral_id"].as_str().unwrap().parse().unwrap(),
+                    case_id: body["case_id"].as_str().unwrap().parse().unwrap(),
+                    department: l["department"].as_str().unwrap().parse().unwrap(),
+                };
+                CloudEvent::new(ReferralSignedFor { lane, signed_by: "cw".into(), occurred_at: Utc::now() }, Utc::now())
+            })
+            .collect()
+    };
+    let all: Vec<_> = cases.iter().flat_map(events_for).collect();
+    let (before, after) = all.split_at(all.len() / 2);
+    for e in before {
+        publish(&intake, e).await;
+    }
+    intake.stop().await;
+    for e in after {
+        publish(&intake, e).await; // arrive while intake is down
+    }
+    intake.start().await;
+    for case in &cases {
+        let id = case["case_id"].as_str().unwrap();
+        intake
+            .case_until(id, "both lanes signed for", |v| {
+                v["lanes"].as_array().is_some_and(|l| l.iter().all(|l| l["status"] == "signed_for"))
+            })
+            .await;
+    }
+    assert_eq!(intake.count("SELECT count(*) FROM events WHERE event_type = 'LaneReported'").await, all.len() as i64);
+}
+
+#[tokio::test]
+async fn rebuilding_the_case_views_from_the_event_log_gives_the_same_views() {
+    let intake = TestIntake::spawn().await;
+    let case = referred_case(&intake).await;
+    publish(
+        &intake,
+        &CloudEvent::new(
+            ReferralRejected {
+                lane: case.lane(Department::Housing),
+                reason: "income above the line".into(),
+                decided_by: "cw-8".into(),
+                occurred_at: Utc::now(),
+            },
+            Utc::now(),
+        ),
+    )
+    .await;
+    let before =
+        intake.case_until(&case.case_id, "the rejection is in", |v| lane(v, "housing")["status"] == "rejected").await;
+    let (_, list_before, _) = intake.get(&clerk(), "/api/v1/cases").await;
+
+    sqlx::query("DELETE FROM case_views").execute(&intake.db.pool).await.unwrap();
+    let operator = token(Role::Operator, None, None, "ops-1");
+    assert_eq!(intake.post(&clerk(), "/api/v1/admin/case-views/rebuild", &json!({})).await.0, 403);
+    let (status, rebuilt, _) = intake.post(&operator, "/api/v1/admin/case-views/rebuild", &json!({})).await;
+    assert_eq!((status, rebuilt["cases"].as_u64()), (200, Some(1)));
+
+    let (_, after, _) = intake.get(&clerk(), &format!("/api/v1/cases/{}", case.case_id)).await;
+    let (_, list_after, _) = intake.get(&clerk(), "/api/v1/cases").await;
+    assert_eq!(before, after);
+    assert_eq!(list_before, list_after);
+}
+
+#[tokio::test]
+async fn a_withdrawal_is_published_for_the_departments_and_closes_the_case() {
+    let intake = TestIntake::spawn().await;
+    let case = referred_case(&intake).await;
+    let path = format!("/api/v1/cases/{}/withdraw", case.case_id);
+    let (status, problem, _) = intake.post(&clerk(), &path, &json!({"reason": ""})).await;
+    assert_eq!((status, problem["errors"][0]["field"].as_str()), (400, Some("reason")));
+
+    let stale = intake
+        .send(
+            intake
+                .http
+                .post(format!("{}{path}", intake.base))
+                .bearer_auth(clerk())
+                .header("If-Match", "\"1\"")
+                .json(&json!({"reason": "x"})),
+        )
+        .await;
+    assert_eq!(stale.0, 412, "a stale If-Match");
+
+    let (status, view, _) = intake.post(&clerk(), &path, &json!({"reason": "the family moved away"})).await;
+    assert_eq!((status, view["status"].as_str()), (200, Some("withdrawn")));
+    let published = intake.published_at_least(6).await;
+    let withdrawn = published.iter().find(|(s, _)| s == "onedoor.intake.application.withdrawn").unwrap();
+    assert_eq!(withdrawn.1["data"]["referral_ids"].as_array().unwrap().len(), 4);
+    let (status, problem, _) = intake.post(&clerk(), &path, &json!({"reason": "again"})).await;
+    assert_eq!((status, problem["code"].as_str()), (409, Some("case_withdrawn")));
+    let _ = Uuid::nil();
+}

@@ -1,0 +1,7 @@
+//! Black-box tests of intake: the service on port 0 against a real
+//! PostgreSQL and a real nats-server, driven through its REST API and the
+//! departments' events on JetStream.
+
+mod applications;
+mod case_view;
+mod support;
