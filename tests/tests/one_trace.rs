@@ -1,4 +1,10 @@
-use crate::*;
+//! One trace from the window to a department: an HTTP request that appends
+//! an event, the relay's publish and the consumer's processing share a trace.
+//! Its own test binary, because it installs a tracing subscriber.
+
+mod common;
+
+use common::*;
 use onedoor_messaging::consumer::{self, ConsumerSpec, Delivery, Handler, HandlerError};
 use onedoor_messaging::relay::{OutboxRelay, RelayConfig};
 use opentelemetry::trace::{SpanId, SpanKind};
@@ -46,7 +52,7 @@ async fn an_http_request_the_relay_publish_and_the_consumer_share_one_trace() {
     let nats = onedoor_test_support::TestNats::start();
     let (_client, js) = nats.jetstream().await;
     intake_stream(&js).await;
-    let base = crate::app::spawn(db.pool.clone()).await;
+    let base = common::app::spawn(db.pool.clone()).await;
     let shutdown = CancellationToken::new();
     let relay =
         tokio::spawn(OutboxRelay::new(db.pool.clone(), js.clone(), RelayConfig::default()).run(shutdown.clone()));
@@ -56,7 +62,7 @@ async fn an_http_request_the_relay_publish_and_the_consumer_share_one_trace() {
 
     let res = reqwest::Client::new()
         .post(format!("{base}/api/v1/cases/{}/materials", Uuid::now_v7()))
-        .bearer_auth(crate::app::token(onedoor_http_kit::Role::WindowClerk))
+        .bearer_auth(common::app::token(onedoor_http_kit::Role::WindowClerk))
         .json(&serde_json::json!({"case_id": Uuid::now_v7(), "materials": ["id_card"]}))
         .send()
         .await
