@@ -1,0 +1,338 @@
+//! The department's REST API for caseworkers and approvers (the same shape in
+//! all four departments; `../shared/docs/API.md`). Everything is scoped to
+//! the token's department: another department's token is refused (403).
+
+use crate::lane::{Actor, Command, Lane, LaneError, Limits};
+use crate::policy::Policy;
+use crate::store;
+use crate::view::{ReferralSummary, ReferralView};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use onedoor_contracts::department::{DisbursementChannel, ProposalOutcome};
+use onedoor_http_kit::{ApiJson, ApiResult, FieldError, Problem, Role, Staff};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool, Row};
+use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub policy: Arc<dyn Policy>,
+}
+
+pub fn router(state: AppState, openapi: utoipa::openapi::OpenApi) -> (axum::Router, utoipa::openapi::OpenApi) {
+    let (router, api) = OpenApiRouter::with_openapi(openapi)
+        .routes(routes!(list_referrals))
+        .routes(routes!(get_referral))
+        .routes(routes!(sign_for))
+        .routes(routes!(request_supplement))
+        .routes(routes!(propose))
+        .routes(routes!(approve))
+        .routes(routes!(disburse))
+        .routes(routes!(return_referral))
+        .split_for_parts();
+    (router.with_state(state), api)
+}
+
+/// The acting member of staff, if of this department.
+fn department_staff<'a>(staff: &'a Staff, policy: &dyn Policy) -> ApiResult<Actor<'a>> {
+    staff.require(&[Role::Caseworker, Role::Approver])?;
+    if staff.department()? != policy.department() {
+        return Err(Problem::forbidden(format!("this is the {} department's service", policy.department())));
+    }
+    Ok(match staff.role() {
+        Role::Approver => Actor::Approver(staff.id()),
+        _ => Actor::Caseworker(staff.id()),
+    })
+}
+
+fn referral_id(raw: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| Problem::not_found("no such referral"))
+}
+
+fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
+}
+
+fn view_response(view: &ReferralView) -> Response {
+    let mut response = axum::Json(view).into_response();
+    response.headers_mut().insert(header::ETAG, etag(view.version));
+    response
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct InboxQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReferralPage {
+    pub items: Vec<ReferralSummary>,
+    pub next_cursor: Option<String>,
+}
+
+const STATUSES: [&str; 10] = [
+    "referred",
+    "signed_for",
+    "supplement_requested",
+    "under_review",
+    "proposed",
+    "approved",
+    "rejected",
+    "disbursed",
+    "returned",
+    "withdrawn",
+];
+
+/// The department's inbox, newest first.
+#[utoipa::path(get, path = "/api/v1/referrals", tag = "referrals", params(InboxQuery),
+    responses((status = 200, body = ReferralPage), (status = 400, body = Problem), (status = 403, body = Problem)))]
+async fn list_referrals(
+    staff: Staff,
+    State(state): State<AppState>,
+    query: Result<Query<InboxQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<axum::Json<ReferralPage>> {
+    department_staff(&staff, state.policy.as_ref())?;
+    let Query(q) = query.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    let mut errors = Vec::new();
+    if let Some(s) = &q.status
+        && !STATUSES.contains(&s.as_str())
+    {
+        errors.push(FieldError::new("status", "invalid_value", format!("one of {}", STATUSES.join(", "))));
+    }
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        errors.push(FieldError::new("limit", "out_of_range", "between 1 and 100"));
+    }
+    let cursor = match q.cursor.as_deref().map(decode_cursor) {
+        Some(None) => {
+            errors.push(FieldError::new("cursor", "invalid_cursor", "use next_cursor of a previous page"));
+            None
+        }
+        Some(c) => c,
+        None => None,
+    };
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    let rows = sqlx::query(
+        "SELECT view, received_at, referral_id FROM referral_views
+         WHERE ($1::text IS NULL OR status = $1)
+           AND ($2::timestamptz IS NULL OR (received_at, referral_id) < ($2, $3))
+         ORDER BY received_at DESC, referral_id DESC LIMIT $4",
+    )
+    .bind(&q.status)
+    .bind(cursor.map(|c| c.0))
+    .bind(cursor.map(|c| c.1))
+    .bind(limit + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let more = rows.len() as i64 > limit;
+    let mut items = Vec::new();
+    let mut last = None;
+    for row in rows.into_iter().take(limit as usize) {
+        items.push(serde_json::from_value(row.try_get("view")?).map_err(onedoor_http_kit::internal_error)?);
+        last = Some((row.try_get::<DateTime<Utc>, _>("received_at")?, row.try_get::<Uuid, _>("referral_id")?));
+    }
+    let next_cursor = if more { last.map(|(at, id)| format!("{}_{}", at.timestamp_micros(), id.simple())) } else { None };
+    Ok(axum::Json(ReferralPage { items, next_cursor }))
+}
+
+fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    let (micros, id) = cursor.split_once('_')?;
+    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, Uuid::parse_str(id).ok()?))
+}
+
+async fn fresh_view(conn: &mut PgConnection, policy: &dyn Policy, lane: &Lane) -> ApiResult<ReferralView> {
+    let facts = store::ledger_facts(conn, policy, lane, Utc::now()).await?;
+    Ok(ReferralView::of(lane, Some(policy.recommend(&lane.referral, facts))))
+}
+
+/// A referral with the data the department needs and the policy's recommendation.
+#[utoipa::path(get, path = "/api/v1/referrals/{referral_id}", tag = "referrals",
+    params(("referral_id" = Uuid, Path)),
+    responses((status = 200, body = ReferralView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_referral(staff: Staff, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    department_staff(&staff, state.policy.as_ref())?;
+    let id = referral_id(&id)?;
+    let mut conn = state.pool.acquire().await?;
+    let lane = store::load_lane(&mut conn, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
+    Ok(view_response(&fresh_view(&mut conn, state.policy.as_ref(), &lane).await?))
+}
+
+fn refused(e: LaneError) -> Problem {
+    match e {
+        LaneError::InvalidTransition { .. } => Problem::conflict("invalid_transition", e.to_string()),
+        LaneError::NotAllowed(m) => Problem::forbidden(m),
+        LaneError::Invalid { field, code, message } => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "rule_violated", message.clone())
+                .with_errors(vec![FieldError::new(field, code, message)])
+        }
+    }
+}
+
+/// Runs a command on a lane in one transaction: lock, check `If-Match`, decide, save, answer.
+async fn command(state: &AppState, staff: &Staff, id: &str, headers: &HeaderMap, command: Command) -> ApiResult<Response> {
+    let policy = state.policy.as_ref();
+    let actor = department_staff(staff, policy)?;
+    let id = referral_id(id)?;
+    let now = Utc::now();
+    let mut tx = state.pool.begin().await?;
+    if !store::lock_lane(&mut tx, id).await? {
+        return Err(Problem::not_found("no such referral"));
+    }
+    let mut lane = store::load_lane(&mut tx, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
+    if let Some(value) = headers.get(header::IF_MATCH) {
+        let wanted = value.to_str().unwrap_or_default().trim().trim_start_matches("W/").trim_matches('"');
+        if wanted != "*" && wanted != lane.version.to_string() {
+            return Err(Problem::precondition_failed(format!("the referral is at version {}, not {wanted}", lane.version)));
+        }
+    }
+    let facts = store::ledger_facts(&mut tx, policy, &lane, now).await?;
+    lane.recommendation = policy.recommend(&lane.referral, facts);
+    let limits = Limits {
+        threshold_fen: policy.approval_threshold_fen(&lane.referral),
+        max_amount_fen: policy.max_amount_fen(&lane.referral, facts),
+    };
+    let events = lane.decide(command, actor, limits, now).map_err(refused)?;
+    let after = store::save(&mut tx, Some(&lane), &events, staff.id(), None, policy, now).await?;
+    let view = ReferralView::of(&after, Some(lane.recommendation.clone()));
+    tx.commit().await?;
+    tracing::info!(referral.id = %id, status = after.status.as_str(), "lane changed");
+    Ok(view_response(&view))
+}
+
+/// 签收: take the referral on.
+#[utoipa::path(post, path = "/api/v1/referrals/{referral_id}/sign-for", tag = "referrals",
+    params(("referral_id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 200, body = ReferralView), (status = 409, body = Problem), (status = 412, body = Problem)))]
+async fn sign_for(staff: Staff, State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+    command(&state, &staff, &id, &headers, Command::SignFor).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SupplementRequestForm {
+    pub materials: Vec<String>,
+    pub note: Option<String>,
+}
+
+/// 补正: ask the window for more materials; the lane pauses.
+#[utoipa::path(post, path = "/api/v1/referrals/{referral_id}/supplement-requests", tag = "referrals",
+    params(("referral_id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = SupplementRequestForm,
+    responses((status = 200, body = ReferralView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn request_supplement(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(form): ApiJson<SupplementRequestForm>,
+) -> ApiResult<Response> {
+    command(&state, &staff, &id, &headers, Command::RequestSupplement { materials: form.materials, note: form.note }).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProposalForm {
+    /// `approve` | `reject`
+    #[schema(value_type = String)]
+    pub outcome: ProposalOutcome,
+    /// Without it an approval takes the recommendation's suggested amount.
+    pub amount_fen: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// Propose a decision: at or below the approval threshold it stands; above it an approver decides.
+#[utoipa::path(post, path = "/api/v1/referrals/{referral_id}/proposal", tag = "referrals",
+    params(("referral_id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = ProposalForm,
+    responses((status = 200, body = ReferralView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn propose(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(form): ApiJson<ProposalForm>,
+) -> ApiResult<Response> {
+    let command = Command::Propose { outcome: form.outcome, amount_fen: form.amount_fen, reason: form.reason };
+    self::command(&state, &staff, &id, &headers, command).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalForm {
+    pub approve: bool,
+    pub reason: Option<String>,
+    /// Approve although the household already had this aid this year.
+    #[serde(default)]
+    pub override_annual_limit: bool,
+}
+
+/// An approver of the department (not the proposer) decides a proposal.
+#[utoipa::path(post, path = "/api/v1/referrals/{referral_id}/approval", tag = "referrals",
+    params(("referral_id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = ApprovalForm,
+    responses((status = 200, body = ReferralView), (status = 403, body = Problem), (status = 409, body = Problem)))]
+async fn approve(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(form): ApiJson<ApprovalForm>,
+) -> ApiResult<Response> {
+    let command = Command::Approve { approve: form.approve, reason: form.reason, override_annual_limit: form.override_annual_limit };
+    self::command(&state, &staff, &id, &headers, command).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisbursementForm {
+    pub amount_fen: i64,
+    /// `bank_card` | `cash` | `in_kind`
+    #[schema(value_type = String)]
+    pub channel: DisbursementChannel,
+    pub reference: Option<String>,
+}
+
+/// Pay out, only after approval and never above the approved amount.
+#[utoipa::path(post, path = "/api/v1/referrals/{referral_id}/disbursement", tag = "referrals",
+    params(("referral_id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = DisbursementForm,
+    responses((status = 200, body = ReferralView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn disburse(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(form): ApiJson<DisbursementForm>,
+) -> ApiResult<Response> {
+    let command = Command::Disburse { amount_fen: form.amount_fen, channel: form.channel, reference: form.reference };
+    self::command(&state, &staff, &id, &headers, command).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnForm {
+    pub reason: String,
+}
+
+/// Not this department's matter: back to the window.
+#[utoipa::path(post, path = "/api/v1/referrals/{referral_id}/return", tag = "referrals",
+    params(("referral_id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = ReturnForm,
+    responses((status = 200, body = ReferralView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn return_referral(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(form): ApiJson<ReturnForm>,
+) -> ApiResult<Response> {
+    command(&state, &staff, &id, &headers, Command::Return { reason: form.reason }).await
+}

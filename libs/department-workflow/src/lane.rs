@@ -1,0 +1,409 @@
+//! The referral lane: one department's part of one case, the same shape in all
+//! four departments. Pure: [`Lane::decide`] turns a command into events (or
+//! refuses it), [`Lane::apply`] folds events into state; time, ids and the
+//! policy's recommendation are passed in.
+//!
+//! `referred -> signed_for -> [supplement_requested <-> under_review] ->
+//! proposed -> approved | rejected -> disbursed`, or `returned`; `withdrawn`
+//! when the applicant withdraws. A decision at or below the approval threshold
+//! stands; above it an approver who is not the proposer must approve.
+
+use crate::policy::Recommendation;
+use chrono::{DateTime, Utc};
+use onedoor_contracts::department::{DisbursementChannel, ProposalOutcome};
+use onedoor_contracts::intake::ReferralIssued;
+use onedoor_event_store::DomainEvent;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LaneStatus {
+    Referred,
+    SignedFor,
+    SupplementRequested,
+    UnderReview,
+    Proposed,
+    Approved,
+    Rejected,
+    Disbursed,
+    Returned,
+    Withdrawn,
+}
+
+impl LaneStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Referred => "referred",
+            Self::SignedFor => "signed_for",
+            Self::SupplementRequested => "supplement_requested",
+            Self::UnderReview => "under_review",
+            Self::Proposed => "proposed",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Disbursed => "disbursed",
+            Self::Returned => "returned",
+            Self::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub fn is_closed(self) -> bool {
+        matches!(self, Self::Rejected | Self::Disbursed | Self::Returned | Self::Withdrawn)
+    }
+}
+
+/// The lane's events, stored in the department's event store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum LaneEvent {
+    ReferralReceived { referral: Box<ReferralIssued>, recommendation: Recommendation, at: DateTime<Utc> },
+    SignedFor { by: String, at: DateTime<Utc> },
+    SupplementRequested { materials: Vec<String>, note: Option<String>, by: String, at: DateTime<Utc> },
+    Supplemented { materials: Vec<String>, at: DateTime<Utc> },
+    ProposalMade { outcome: ProposalOutcome, amount_fen: i64, reason: Option<String>, by: String, at: DateTime<Utc> },
+    Approved { amount_fen: i64, by: String, at: DateTime<Utc> },
+    Rejected { reason: String, by: String, at: DateTime<Utc> },
+    Disbursed { amount_fen: i64, channel: DisbursementChannel, reference: Option<String>, by: String, at: DateTime<Utc> },
+    Returned { reason: String, by: String, at: DateTime<Utc> },
+    Withdrawn { reason: String, at: DateTime<Utc> },
+}
+
+impl DomainEvent for LaneEvent {
+    const SCHEMA_VERSION: i32 = 1;
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::ReferralReceived { .. } => "ReferralReceived",
+            Self::SignedFor { .. } => "SignedFor",
+            Self::SupplementRequested { .. } => "SupplementRequested",
+            Self::Supplemented { .. } => "Supplemented",
+            Self::ProposalMade { .. } => "ProposalMade",
+            Self::Approved { .. } => "Approved",
+            Self::Rejected { .. } => "Rejected",
+            Self::Disbursed { .. } => "Disbursed",
+            Self::Returned { .. } => "Returned",
+            Self::Withdrawn { .. } => "Withdrawn",
+        }
+    }
+}
+
+/// Who acts, and in which role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor<'a> {
+    Caseworker(&'a str),
+    Approver(&'a str),
+}
+
+impl Actor<'_> {
+    fn id(&self) -> &str {
+        match self {
+            Actor::Caseworker(id) | Actor::Approver(id) => id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    SignFor,
+    RequestSupplement { materials: Vec<String>, note: Option<String> },
+    Propose { outcome: ProposalOutcome, amount_fen: Option<i64>, reason: Option<String> },
+    Approve { approve: bool, reason: Option<String>, override_annual_limit: bool },
+    Disburse { amount_fen: i64, channel: DisbursementChannel, reference: Option<String> },
+    Return { reason: String },
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LaneError {
+    /// The command does not fit the lane's state (HTTP 409).
+    #[error("a {status} lane cannot {action}")]
+    InvalidTransition { status: &'static str, action: &'static str },
+    /// Segregation of duties, or the wrong role (HTTP 403).
+    #[error("{0}")]
+    NotAllowed(String),
+    /// Input the rules refuse (HTTP 422 with the field).
+    #[error("{message}")]
+    Invalid { field: &'static str, code: &'static str, message: String },
+}
+
+fn invalid(field: &'static str, code: &'static str, message: impl Into<String>) -> LaneError {
+    LaneError::Invalid { field, code, message: message.into() }
+}
+
+/// The policy's view of this lane at decision time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub threshold_fen: i64,
+    pub max_amount_fen: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    pub outcome: ProposalOutcome,
+    pub amount_fen: i64,
+    pub reason: Option<String>,
+    pub by: String,
+}
+
+/// A lane folded from its events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lane {
+    pub version: i64,
+    pub referral: ReferralIssued,
+    pub recommendation: Recommendation,
+    pub status: LaneStatus,
+    pub received_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub signed_by: Option<String>,
+    pub supplement_items: Vec<String>,
+    pub proposal: Option<Proposal>,
+    pub approved_amount_fen: Option<i64>,
+    pub disbursed_amount_fen: Option<i64>,
+    pub reason: Option<String>,
+    pub history: Vec<(DateTime<Utc>, String)>,
+}
+
+impl Lane {
+    /// The lane opened by a referral from the window.
+    pub fn open(referral: ReferralIssued, recommendation: Recommendation, at: DateTime<Utc>) -> LaneEvent {
+        LaneEvent::ReferralReceived { referral: Box::new(referral), recommendation, at }
+    }
+
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a LaneEvent>) -> Option<Self> {
+        let mut iter = events.into_iter();
+        let Some(LaneEvent::ReferralReceived { referral, recommendation, at }) = iter.next() else {
+            return None;
+        };
+        let mut lane = Lane {
+            version: 1,
+            referral: referral.as_ref().clone(),
+            recommendation: recommendation.clone(),
+            status: LaneStatus::Referred,
+            received_at: *at,
+            updated_at: *at,
+            signed_by: None,
+            supplement_items: Vec::new(),
+            proposal: None,
+            approved_amount_fen: None,
+            disbursed_amount_fen: None,
+            reason: None,
+            history: vec![(*at, "ReferralReceived".into())],
+        };
+        for e in iter {
+            lane.apply(e);
+        }
+        Some(lane)
+    }
+
+    pub fn apply(&mut self, event: &LaneEvent) {
+        self.version += 1;
+        let at = match event {
+            LaneEvent::ReferralReceived { at, .. } => *at,
+            LaneEvent::SignedFor { by, at } => {
+                self.status = LaneStatus::SignedFor;
+                self.signed_by = Some(by.clone());
+                *at
+            }
+            LaneEvent::SupplementRequested { materials, at, .. } => {
+                self.status = LaneStatus::SupplementRequested;
+                self.supplement_items = materials.clone();
+                *at
+            }
+            LaneEvent::Supplemented { at, .. } => {
+                self.status = LaneStatus::UnderReview;
+                self.supplement_items.clear();
+                *at
+            }
+            LaneEvent::ProposalMade { outcome, amount_fen, reason, by, at } => {
+                self.status = LaneStatus::Proposed;
+                self.proposal =
+                    Some(Proposal { outcome: *outcome, amount_fen: *amount_fen, reason: reason.clone(), by: by.clone() });
+                *at
+            }
+            LaneEvent::Approved { amount_fen, at, .. } => {
+                self.status = LaneStatus::Approved;
+                self.approved_amount_fen = Some(*amount_fen);
+                *at
+            }
+            LaneEvent::Rejected { reason, at, .. } => {
+                self.status = LaneStatus::Rejected;
+                self.reason = Some(reason.clone());
+                *at
+            }
+            LaneEvent::Disbursed { amount_fen, at, .. } => {
+                self.status = LaneStatus::Disbursed;
+                self.disbursed_amount_fen = Some(*amount_fen);
+                *at
+            }
+            LaneEvent::Returned { reason, at, .. } => {
+                self.status = LaneStatus::Returned;
+                self.reason = Some(reason.clone());
+                *at
+            }
+            LaneEvent::Withdrawn { reason, at } => {
+                self.status = LaneStatus::Withdrawn;
+                self.reason = Some(reason.clone());
+                *at
+            }
+        };
+        self.updated_at = at;
+        self.history.push((at, event.event_type().to_string()));
+    }
+
+    fn refuse(&self, action: &'static str) -> LaneError {
+        LaneError::InvalidTransition { status: self.status.as_str(), action }
+    }
+
+    /// Materials handed in at the window resume a lane waiting for them.
+    pub fn supplemented(&self, materials: Vec<String>, at: DateTime<Utc>) -> Vec<LaneEvent> {
+        if self.status == LaneStatus::SupplementRequested {
+            vec![LaneEvent::Supplemented { materials, at }]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The applicant withdrew at the window: an open lane closes.
+    pub fn withdrawn(&self, reason: String, at: DateTime<Utc>) -> Vec<LaneEvent> {
+        if self.status.is_closed() { Vec::new() } else { vec![LaneEvent::Withdrawn { reason, at }] }
+    }
+
+    pub fn decide(
+        &self,
+        command: Command,
+        actor: Actor,
+        limits: Limits,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<LaneEvent>, LaneError> {
+        use LaneStatus::*;
+        let by = actor.id().to_string();
+        let caseworker_only = |action| match actor {
+            Actor::Caseworker(_) => Ok(()),
+            Actor::Approver(_) => Err(LaneError::NotAllowed(format!("{action} is a caseworker's step"))),
+        };
+        match command {
+            Command::SignFor => {
+                caseworker_only("signing for")?;
+                if self.status != Referred {
+                    return Err(self.refuse("be signed for"));
+                }
+                Ok(vec![LaneEvent::SignedFor { by, at: now }])
+            }
+            Command::RequestSupplement { materials, note } => {
+                caseworker_only("requesting a supplement")?;
+                if !matches!(self.status, SignedFor | UnderReview) {
+                    return Err(self.refuse("request a supplement"));
+                }
+                if materials.is_empty() || materials.iter().any(|m| m.trim().is_empty()) {
+                    return Err(invalid("materials", "required", "name the materials needed"));
+                }
+                Ok(vec![LaneEvent::SupplementRequested { materials, note, by, at: now }])
+            }
+            Command::Propose { outcome, amount_fen, reason } => {
+                caseworker_only("proposing a decision")?;
+                if !matches!(self.status, SignedFor | UnderReview) {
+                    return Err(self.refuse("take a proposal"));
+                }
+                let suggested = self.recommendation.suggested_amount_fen;
+                let amount = match outcome {
+                    ProposalOutcome::Approve => amount_fen.unwrap_or(suggested),
+                    ProposalOutcome::Reject => amount_fen.unwrap_or(suggested).max(0),
+                };
+                let reason = reason.filter(|r| !r.trim().is_empty());
+                match outcome {
+                    ProposalOutcome::Reject if reason.is_none() => {
+                        return Err(invalid("reason", "required", "a rejection needs a reason"));
+                    }
+                    ProposalOutcome::Approve if amount <= 0 => {
+                        return Err(invalid("amount_fen", "not_positive", "an approval needs an amount above zero"));
+                    }
+                    ProposalOutcome::Approve if amount > limits.max_amount_fen => {
+                        return Err(invalid(
+                            "amount_fen",
+                            "above_limit",
+                            format!("at most {} may be approved", crate::policy::yuan(limits.max_amount_fen)),
+                        ));
+                    }
+                    _ => {}
+                }
+                let needs_approver = amount > limits.threshold_fen
+                    || (outcome == ProposalOutcome::Approve && self.recommendation.needs_approver_override);
+                if needs_approver {
+                    return Ok(vec![LaneEvent::ProposalMade { outcome, amount_fen: amount, reason, by, at: now }]);
+                }
+                // Within the caseworker's authority: the decision stands.
+                Ok(vec![match outcome {
+                    ProposalOutcome::Approve => LaneEvent::Approved { amount_fen: amount, by, at: now },
+                    ProposalOutcome::Reject => LaneEvent::Rejected { reason: reason.unwrap_or_default(), by, at: now },
+                }])
+            }
+            Command::Approve { approve, reason, override_annual_limit } => {
+                let Actor::Approver(_) = actor else {
+                    return Err(LaneError::NotAllowed("only an approver approves a proposal".into()));
+                };
+                if self.status != Proposed {
+                    return Err(self.refuse("be approved"));
+                }
+                let proposal = self.proposal.as_ref().expect("a proposed lane has a proposal");
+                if proposal.by == by {
+                    return Err(LaneError::NotAllowed(
+                        "segregation of duties: the proposer may not approve their own proposal".into(),
+                    ));
+                }
+                let reason = reason.filter(|r| !r.trim().is_empty());
+                if !approve || proposal.outcome == ProposalOutcome::Reject {
+                    let reason = if approve { proposal.reason.clone() } else { reason.or(proposal.reason.clone()) };
+                    let Some(reason) = reason else {
+                        return Err(invalid("reason", "required", "a rejection needs a reason"));
+                    };
+                    return Ok(vec![LaneEvent::Rejected { reason, by, at: now }]);
+                }
+                if self.recommendation.needs_approver_override && !override_annual_limit {
+                    return Err(invalid(
+                        "override_annual_limit",
+                        "override_required",
+                        "the household already had this aid this year; approve with override_annual_limit: true",
+                    ));
+                }
+                if proposal.amount_fen > limits.max_amount_fen {
+                    return Err(invalid(
+                        "amount_fen",
+                        "above_limit",
+                        format!("at most {} may be approved", crate::policy::yuan(limits.max_amount_fen)),
+                    ));
+                }
+                Ok(vec![LaneEvent::Approved { amount_fen: proposal.amount_fen, by, at: now }])
+            }
+            Command::Disburse { amount_fen, channel, reference } => {
+                caseworker_only("disbursing")?;
+                if self.status != Approved {
+                    return Err(self.refuse("disburse"));
+                }
+                let approved = self.approved_amount_fen.unwrap_or(0);
+                if amount_fen <= 0 {
+                    return Err(invalid("amount_fen", "not_positive", "disburse an amount above zero"));
+                }
+                if amount_fen > approved {
+                    return Err(invalid(
+                        "amount_fen",
+                        "above_approved",
+                        format!("at most the approved {}", crate::policy::yuan(approved)),
+                    ));
+                }
+                Ok(vec![LaneEvent::Disbursed { amount_fen, channel, reference, by, at: now }])
+            }
+            Command::Return { reason } => {
+                caseworker_only("returning a referral")?;
+                if !matches!(self.status, Referred | SignedFor | SupplementRequested | UnderReview) {
+                    return Err(self.refuse("be returned"));
+                }
+                if reason.trim().is_empty() {
+                    return Err(invalid("reason", "required", "say whose matter it is instead"));
+                }
+                Ok(vec![LaneEvent::Returned { reason, by, at: now }])
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

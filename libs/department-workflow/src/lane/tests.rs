@@ -1,0 +1,183 @@
+//! Given a lane's events, when a command, then events or a refusal.
+
+use super::*;
+use chrono::NaiveDate;
+use onedoor_contracts::Department;
+use onedoor_contracts::intake::*;
+use uuid::Uuid;
+
+fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+fn referral() -> ReferralIssued {
+    ReferralIssued {
+        referral_id: Uuid::now_v7(),
+        case_id: Uuid::now_v7(),
+        case_number: "330102001-2026-000001".into(),
+        department: Department::Temporary,
+        township: "330102001".into(),
+        issued_at: now(),
+        deadline: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+        applicant: Applicant { name: "n".into(), id_number: "11010519491231002X".into(), phone: "13800138000".into() },
+        household: HouseholdFacts {
+            division_code: "330102001001".into(),
+            hukou: Hukou::Urban,
+            members: 2,
+            monthly_income_fen: 50_000,
+            assets_fen: 0,
+            existing_support: vec![],
+        },
+        request: AidRequest::Temporary { cause: HardshipCause::Fire, amount_requested_fen: 200_000, emergency: false },
+        materials: vec![],
+        missing_materials: vec![],
+    }
+}
+
+fn recommendation(suggested: i64) -> Recommendation {
+    Recommendation { eligible: true, suggested_amount_fen: suggested, notes: vec![], needs_approver_override: false }
+}
+
+const LIMITS: Limits = Limits { threshold_fen: 99_000, max_amount_fen: 330_000 };
+
+fn given(events: &[LaneEvent]) -> Lane {
+    let mut all = vec![Lane::open(referral(), recommendation(99_000), now())];
+    all.extend_from_slice(events);
+    Lane::from_events(&all).unwrap()
+}
+
+fn signed() -> LaneEvent {
+    LaneEvent::SignedFor { by: "cw-1".into(), at: now() }
+}
+
+fn proposed(amount: i64) -> LaneEvent {
+    LaneEvent::ProposalMade { outcome: ProposalOutcome::Approve, amount_fen: amount, reason: None, by: "cw-1".into(), at: now() }
+}
+
+fn when(lane: &Lane, command: Command, actor: Actor) -> Result<Vec<LaneEvent>, LaneError> {
+    lane.decide(command, actor, LIMITS, now())
+}
+
+fn propose(amount: Option<i64>) -> Command {
+    Command::Propose { outcome: ProposalOutcome::Approve, amount_fen: amount, reason: None }
+}
+
+#[test]
+fn a_referred_lane_is_signed_for_once() {
+    let lane = given(&[]);
+    assert!(matches!(when(&lane, Command::SignFor, Actor::Caseworker("cw-1")).unwrap()[..], [LaneEvent::SignedFor { .. }]));
+    let signed = given(&[signed()]);
+    assert!(matches!(
+        when(&signed, Command::SignFor, Actor::Caseworker("cw-1")),
+        Err(LaneError::InvalidTransition { status: "signed_for", .. })
+    ));
+}
+
+#[test]
+fn a_proposal_at_or_below_the_threshold_stands() {
+    let events = when(&given(&[signed()]), propose(None), Actor::Caseworker("cw-1")).unwrap();
+    assert!(matches!(events[..], [LaneEvent::Approved { amount_fen: 99_000, .. }]), "the suggestion, approved: {events:?}");
+}
+
+#[test]
+fn a_proposal_above_the_threshold_waits_for_an_approver() {
+    let events = when(&given(&[signed()]), propose(Some(150_000)), Actor::Caseworker("cw-1")).unwrap();
+    assert!(matches!(events[..], [LaneEvent::ProposalMade { amount_fen: 150_000, .. }]));
+}
+
+#[test]
+fn the_proposer_may_not_approve_their_own_proposal() {
+    let lane = given(&[signed(), proposed(150_000)]);
+    let approve = Command::Approve { approve: true, reason: None, override_annual_limit: false };
+    assert!(matches!(when(&lane, approve.clone(), Actor::Approver("cw-1")), Err(LaneError::NotAllowed(_))));
+    assert!(matches!(when(&lane, approve.clone(), Actor::Caseworker("cw-2")), Err(LaneError::NotAllowed(_))));
+    let events = when(&lane, approve, Actor::Approver("ap-9")).unwrap();
+    assert!(matches!(events[..], [LaneEvent::Approved { amount_fen: 150_000, .. }]));
+}
+
+#[test]
+fn an_approver_rejecting_must_say_why() {
+    let lane = given(&[signed(), proposed(150_000)]);
+    let reject = |reason: Option<&str>| Command::Approve { approve: false, reason: reason.map(String::from), override_annual_limit: false };
+    assert!(matches!(when(&lane, reject(None), Actor::Approver("ap-9")), Err(LaneError::Invalid { field: "reason", .. })));
+    assert!(matches!(when(&lane, reject(Some("assets")), Actor::Approver("ap-9")).unwrap()[..], [LaneEvent::Rejected { .. }]));
+}
+
+#[test]
+fn a_rejection_needs_a_reason_and_an_approval_stays_within_the_limit() {
+    let lane = given(&[signed()]);
+    let reject = Command::Propose { outcome: ProposalOutcome::Reject, amount_fen: None, reason: None };
+    assert!(matches!(when(&lane, reject, Actor::Caseworker("cw-1")), Err(LaneError::Invalid { field: "reason", .. })));
+    assert!(matches!(
+        when(&lane, propose(Some(400_000)), Actor::Caseworker("cw-1")),
+        Err(LaneError::Invalid { code: "above_limit", .. })
+    ));
+}
+
+#[test]
+fn disbursement_only_after_approval_and_never_above_it() {
+    let disburse = |amount| Command::Disburse { amount_fen: amount, channel: DisbursementChannel::BankCard, reference: None };
+    let signed_lane = given(&[signed()]);
+    assert!(matches!(when(&signed_lane, disburse(1), Actor::Caseworker("cw-1")), Err(LaneError::InvalidTransition { .. })));
+    let approved = given(&[signed(), LaneEvent::Approved { amount_fen: 50_000, by: "cw-1".into(), at: now() }]);
+    assert!(matches!(
+        when(&approved, disburse(50_001), Actor::Caseworker("cw-1")),
+        Err(LaneError::Invalid { code: "above_approved", .. })
+    ));
+    assert!(matches!(when(&approved, disburse(50_000), Actor::Caseworker("cw-1")).unwrap()[..], [LaneEvent::Disbursed { .. }]));
+}
+
+#[test]
+fn a_supplement_pauses_the_lane_and_window_materials_resume_it() {
+    let lane = given(&[signed()]);
+    let events = when(
+        &lane,
+        Command::RequestSupplement { materials: vec!["bank_statement".into()], note: None },
+        Actor::Caseworker("cw-1"),
+    )
+    .unwrap();
+    let mut lane = lane;
+    lane.apply(&events[0]);
+    assert_eq!(lane.status, LaneStatus::SupplementRequested);
+    assert!(matches!(when(&lane, propose(None), Actor::Caseworker("cw-1")), Err(LaneError::InvalidTransition { .. })));
+    let resumed = lane.supplemented(vec!["bank_statement".into()], now());
+    lane.apply(&resumed[0]);
+    assert_eq!(lane.status, LaneStatus::UnderReview);
+    assert!(lane.supplemented(vec![], now()).is_empty(), "nothing to resume twice");
+}
+
+#[test]
+fn a_lane_is_returned_with_a_reason_but_not_after_a_decision() {
+    let lane = given(&[signed()]);
+    let ret = |r: &str| Command::Return { reason: r.into() };
+    assert!(matches!(when(&lane, ret(" "), Actor::Caseworker("cw-1")), Err(LaneError::Invalid { .. })));
+    assert!(matches!(when(&lane, ret("housing's matter"), Actor::Caseworker("cw-1")).unwrap()[..], [LaneEvent::Returned { .. }]));
+    let decided = given(&[signed(), LaneEvent::Approved { amount_fen: 1, by: "cw-1".into(), at: now() }]);
+    assert!(matches!(when(&decided, ret("x"), Actor::Caseworker("cw-1")), Err(LaneError::InvalidTransition { .. })));
+}
+
+#[test]
+fn a_withdrawal_closes_an_open_lane_only() {
+    let lane = given(&[signed()]);
+    assert_eq!(lane.withdrawn("moved".into(), now()).len(), 1);
+    let closed = given(&[LaneEvent::Returned { reason: "x".into(), by: "cw".into(), at: now() }]);
+    assert!(closed.withdrawn("moved".into(), now()).is_empty());
+}
+
+#[test]
+fn a_once_a_year_rule_needs_an_approvers_explicit_override() {
+    let mut all = vec![Lane::open(
+        referral(),
+        Recommendation { needs_approver_override: true, ..recommendation(50_000) },
+        now(),
+    )];
+    all.push(signed());
+    let lane = Lane::from_events(&all).unwrap();
+    let events = when(&lane, propose(Some(10_000)), Actor::Caseworker("cw-1")).unwrap();
+    assert!(matches!(events[..], [LaneEvent::ProposalMade { .. }]), "even below the threshold");
+    let mut lane = lane;
+    lane.apply(&events[0]);
+    let approve = |o| Command::Approve { approve: true, reason: None, override_annual_limit: o };
+    assert!(matches!(when(&lane, approve(false), Actor::Approver("ap-9")), Err(LaneError::Invalid { code: "override_required", .. })));
+    assert!(matches!(when(&lane, approve(true), Actor::Approver("ap-9")).unwrap()[..], [LaneEvent::Approved { .. }]));
+}

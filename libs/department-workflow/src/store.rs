@@ -1,0 +1,181 @@
+//! The department's persistence: lane streams in the event store, the
+//! integration events each change announces, the inbox read model and the
+//! approvals ledger, all in the caller's transaction.
+
+use crate::lane::{Lane, LaneEvent};
+use crate::policy::{LedgerFacts, Policy};
+use crate::view::ReferralView;
+use chrono::{DateTime, Datelike, FixedOffset, Utc};
+use onedoor_contracts::department::*;
+use onedoor_contracts::{CloudEvent, IntegrationEvent};
+use onedoor_event_store::outbox::OutboxMessage;
+use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError, Upcasters};
+use onedoor_messaging::relay::outbox_message;
+use onedoor_telemetry::propagation::TraceHeaders;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+pub const STREAM_TYPE: &str = "lane";
+
+pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await?;
+    Ok(())
+}
+
+pub async fn load_lane(conn: &mut PgConnection, referral_id: Uuid) -> Result<Option<Lane>, StoreError> {
+    let recorded = onedoor_event_store::load(conn, &referral_id.to_string(), &Upcasters::new()).await?;
+    let events: Vec<LaneEvent> = recorded.iter().map(|r| r.decode()).collect::<Result<_, _>>()?;
+    Ok(Lane::from_events(&events))
+}
+
+/// Locks the lane's inbox row so commands and window events take turns; `false` if there is no such lane.
+pub async fn lock_lane(conn: &mut PgConnection, referral_id: Uuid) -> Result<bool, StoreError> {
+    let found: Option<Uuid> = sqlx::query_scalar("SELECT referral_id FROM referral_views WHERE referral_id = $1 FOR UPDATE")
+        .bind(referral_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+fn year_of(at: DateTime<Utc>) -> i32 {
+    at.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset")).year()
+}
+
+/// Earlier approvals in the ledger of this referral's key, this year.
+pub async fn ledger_facts(
+    conn: &mut PgConnection,
+    policy: &dyn Policy,
+    lane: &Lane,
+    now: DateTime<Utc>,
+) -> Result<LedgerFacts, StoreError> {
+    let key = policy.ledger_key(&lane.referral);
+    let (total, same): (i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(SUM(amount_fen), 0)::bigint, COUNT(*) FILTER (WHERE category = $3)
+         FROM ledger WHERE ledger_key = $1 AND year = $2 AND referral_id <> $4",
+    )
+    .bind(&key.key)
+    .bind(year_of(now))
+    .bind(&key.category)
+    .bind(lane.referral.referral_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(LedgerFacts { approved_this_year_fen: total, approvals_this_year_same_category: same })
+}
+
+fn announce(lane: &Lane, event: &LaneEvent, now: DateTime<Utc>) -> Result<Option<OutboxMessage>, serde_json::Error> {
+    fn msg<T: IntegrationEvent>(data: T, now: DateTime<Utc>) -> Result<Option<OutboxMessage>, serde_json::Error> {
+        outbox_message(&CloudEvent::new(data, now)).map(Some)
+    }
+    let r = &lane.referral;
+    let lane_ref = LaneRef { referral_id: r.referral_id, case_id: r.case_id, department: r.department };
+    match event.clone() {
+        LaneEvent::SignedFor { by, at } => msg(ReferralSignedFor { lane: lane_ref, signed_by: by, occurred_at: at }, now),
+        LaneEvent::SupplementRequested { materials, note, by, at } => {
+            msg(SupplementRequested { lane: lane_ref, materials, note, requested_by: by, occurred_at: at }, now)
+        }
+        LaneEvent::ProposalMade { outcome, amount_fen, reason, by, at } => msg(
+            ProposalMade { lane: lane_ref, outcome, amount_fen: Some(amount_fen), reason, proposed_by: by, occurred_at: at },
+            now,
+        ),
+        LaneEvent::Approved { amount_fen, by, at } => {
+            msg(ReferralApproved { lane: lane_ref, amount_fen, decided_by: by, occurred_at: at }, now)
+        }
+        LaneEvent::Rejected { reason, by, at } => {
+            msg(ReferralRejected { lane: lane_ref, reason, decided_by: by, occurred_at: at }, now)
+        }
+        LaneEvent::Disbursed { amount_fen, channel, by, at, .. } => {
+            msg(AidDisbursed { lane: lane_ref, amount_fen, channel, disbursed_by: by, occurred_at: at }, now)
+        }
+        LaneEvent::Returned { reason, by, at } => {
+            msg(ReferralReturned { lane: lane_ref, reason, returned_by: by, occurred_at: at }, now)
+        }
+        LaneEvent::ReferralReceived { .. } | LaneEvent::Supplemented { .. } | LaneEvent::Withdrawn { .. } => Ok(None),
+    }
+}
+
+/// Appends `new` to the lane (or opens it), announces it, books approvals in
+/// the ledger and updates the inbox row. Returns the lane after.
+pub async fn save(
+    conn: &mut PgConnection,
+    before: Option<&Lane>,
+    new: &[LaneEvent],
+    actor: &str,
+    causation_id: Option<Uuid>,
+    policy: &dyn Policy,
+    now: DateTime<Utc>,
+) -> Result<Lane, StoreError> {
+    if let (Some(lane), true) = (before, new.is_empty()) {
+        return Ok(lane.clone());
+    }
+    let expected = before.map_or(ExpectedVersion::NoStream, |l| ExpectedVersion::Exact(l.version));
+    let mut all: Vec<LaneEvent> = Vec::new();
+    let after = match before {
+        Some(lane) => {
+            let mut lane = lane.clone();
+            for e in new {
+                lane.apply(e);
+            }
+            lane
+        }
+        None => Lane::from_events(new).expect("a new lane starts with ReferralReceived"),
+    };
+    let mut announcements = Vec::new();
+    for e in new {
+        if let Some(m) = announce(&after, e, now)? {
+            announcements.push(m);
+        }
+        all.push(e.clone());
+    }
+    let encoded: Vec<NewEvent> = all.iter().map(NewEvent::from_domain).collect::<Result<_, _>>()?;
+    let trace = TraceHeaders::current();
+    let referral_id = after.referral.referral_id;
+    onedoor_event_store::append_and_announce(
+        conn,
+        STREAM_TYPE,
+        &referral_id.to_string(),
+        expected,
+        &encoded,
+        &EventMetadata {
+            correlation_id: Some(after.referral.case_id),
+            causation_id,
+            actor: actor.to_string(),
+            traceparent: trace.traceparent,
+            tracestate: trace.tracestate,
+        },
+        &announcements,
+    )
+    .await?;
+    for e in new {
+        if let LaneEvent::Approved { amount_fen, at, .. } = e {
+            let key = policy.ledger_key(&after.referral);
+            sqlx::query(
+                "INSERT INTO ledger (referral_id, ledger_key, category, year, amount_fen) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (referral_id) DO UPDATE SET amount_fen = $5",
+            )
+            .bind(referral_id)
+            .bind(&key.key)
+            .bind(&key.category)
+            .bind(year_of(*at))
+            .bind(amount_fen)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    let view = ReferralView::of(&after, None);
+    sqlx::query(
+        "INSERT INTO referral_views (referral_id, case_id, status, received_at, version, view)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (referral_id) DO UPDATE SET status = $3, version = $5, view = $6",
+    )
+    .bind(referral_id)
+    .bind(after.referral.case_id)
+    .bind(after.status.as_str())
+    .bind(after.received_at)
+    .bind(after.version)
+    .bind(serde_json::to_value(view.summary())?)
+    .execute(&mut *conn)
+    .await?;
+    Ok(after)
+}

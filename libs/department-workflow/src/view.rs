@@ -1,0 +1,142 @@
+//! What caseworkers and approvers see of a referral.
+
+use crate::lane::{Lane, LaneStatus};
+use crate::policy::Recommendation;
+use chrono::{DateTime, NaiveDate, Utc};
+use onedoor_contracts::intake::{AidRequest, HouseholdFacts};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProposalView {
+    /// `approve` | `reject`
+    #[schema(value_type = String)]
+    pub outcome: onedoor_contracts::department::ProposalOutcome,
+    pub amount_fen: i64,
+    pub reason: Option<String>,
+    pub proposed_by: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HistoryEntry {
+    pub at: DateTime<Utc>,
+    pub event: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApplicantView {
+    pub name: String,
+    pub id_number: String,
+    pub phone: String,
+}
+
+/// A referral with the data the department needs, its state and the policy's recommendation.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReferralView {
+    pub referral_id: Uuid,
+    pub case_id: Uuid,
+    pub case_number: String,
+    #[schema(value_type = String)]
+    pub department: onedoor_contracts::Department,
+    pub township: String,
+    pub status: LaneStatus,
+    pub received_at: DateTime<Utc>,
+    pub deadline: NaiveDate,
+    pub applicant: ApplicantView,
+    #[schema(value_type = Object)]
+    pub household: HouseholdFacts,
+    #[schema(value_type = Object)]
+    pub request: AidRequest,
+    pub materials: Vec<String>,
+    pub missing_materials: Vec<String>,
+    pub supplement_items: Vec<String>,
+    pub signed_by: Option<String>,
+    pub proposal: Option<ProposalView>,
+    pub approved_amount_fen: Option<i64>,
+    pub disbursed_amount_fen: Option<i64>,
+    pub reason: Option<String>,
+    pub recommendation: Recommendation,
+    pub history: Vec<HistoryEntry>,
+    /// The lane's version; also the ETag.
+    pub version: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A line of the department's inbox: no personal data beyond the masked ID.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReferralSummary {
+    pub referral_id: Uuid,
+    pub case_id: Uuid,
+    pub case_number: String,
+    pub township: String,
+    pub status: LaneStatus,
+    pub applicant_id_number_masked: String,
+    pub received_at: DateTime<Utc>,
+    pub deadline: NaiveDate,
+    pub approved_amount_fen: Option<i64>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl ReferralView {
+    /// The view of `lane`, with a fresh recommendation if one is given.
+    pub fn of(lane: &Lane, recommendation: Option<Recommendation>) -> Self {
+        let r = &lane.referral;
+        Self {
+            referral_id: r.referral_id,
+            case_id: r.case_id,
+            case_number: r.case_number.clone(),
+            department: r.department,
+            township: r.township.clone(),
+            status: lane.status,
+            received_at: lane.received_at,
+            deadline: r.deadline,
+            applicant: ApplicantView {
+                name: r.applicant.name.clone(),
+                id_number: r.applicant.id_number.clone(),
+                phone: r.applicant.phone.clone(),
+            },
+            household: r.household.clone(),
+            request: r.request.clone(),
+            materials: r.materials.clone(),
+            missing_materials: r.missing_materials.clone(),
+            supplement_items: lane.supplement_items.clone(),
+            signed_by: lane.signed_by.clone(),
+            proposal: lane.proposal.as_ref().map(|p| ProposalView {
+                outcome: p.outcome,
+                amount_fen: p.amount_fen,
+                reason: p.reason.clone(),
+                proposed_by: p.by.clone(),
+            }),
+            approved_amount_fen: lane.approved_amount_fen,
+            disbursed_amount_fen: lane.disbursed_amount_fen,
+            reason: lane.reason.clone(),
+            recommendation: recommendation.unwrap_or_else(|| lane.recommendation.clone()),
+            history: lane.history.iter().map(|(at, e)| HistoryEntry { at: *at, event: e.clone() }).collect(),
+            version: lane.version,
+            updated_at: lane.updated_at,
+        }
+    }
+
+    pub fn summary(&self) -> ReferralSummary {
+        let id = &self.applicant.id_number;
+        ReferralSummary {
+            referral_id: self.referral_id,
+            case_id: self.case_id,
+            case_number: self.case_number.clone(),
+            township: self.township.clone(),
+            status: self.status,
+            applicant_id_number_masked: if id.len() == 18 {
+                format!("{}********{}", &id[..6], &id[14..])
+            } else {
+                "*".repeat(id.len())
+            },
+            received_at: self.received_at,
+            deadline: self.deadline,
+            approved_amount_fen: self.approved_amount_fen,
+            updated_at: self.updated_at,
+            version: self.version,
+        }
+    }
+}
