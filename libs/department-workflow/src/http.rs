@@ -144,7 +144,8 @@ async fn list_referrals(
         items.push(serde_json::from_value(row.try_get("view")?).map_err(onedoor_http_kit::internal_error)?);
         last = Some((row.try_get::<DateTime<Utc>, _>("received_at")?, row.try_get::<Uuid, _>("referral_id")?));
     }
-    let next_cursor = if more { last.map(|(at, id)| format!("{}_{}", at.timestamp_micros(), id.simple())) } else { None };
+    let next_cursor =
+        if more { last.map(|(at, id)| format!("{}_{}", at.timestamp_micros(), id.simple())) } else { None };
     Ok(axum::Json(ReferralPage { items, next_cursor }))
 }
 
@@ -182,7 +183,13 @@ fn refused(e: LaneError) -> Problem {
 }
 
 /// Runs a command on a lane in one transaction: lock, check `If-Match`, decide, save, answer.
-async fn command(state: &AppState, staff: &Staff, id: &str, headers: &HeaderMap, command: Command) -> ApiResult<Response> {
+async fn command(
+    state: &AppState,
+    staff: &Staff,
+    id: &str,
+    headers: &HeaderMap,
+    command: Command,
+) -> ApiResult<Response> {
     let policy = state.policy.as_ref();
     let actor = department_staff(staff, policy)?;
     let id = referral_id(id)?;
@@ -195,7 +202,10 @@ async fn command(state: &AppState, staff: &Staff, id: &str, headers: &HeaderMap,
     if let Some(value) = headers.get(header::IF_MATCH) {
         let wanted = value.to_str().unwrap_or_default().trim().trim_start_matches("W/").trim_matches('"');
         if wanted != "*" && wanted != lane.version.to_string() {
-            return Err(Problem::precondition_failed(format!("the referral is at version {}, not {wanted}", lane.version)));
+            return Err(Problem::precondition_failed(format!(
+                "the referral is at version {}, not {wanted}",
+                lane.version
+            )));
         }
     }
     let facts = store::ledger_facts(&mut tx, policy, &lane, now).await?;
@@ -216,7 +226,12 @@ async fn command(state: &AppState, staff: &Staff, id: &str, headers: &HeaderMap,
 #[utoipa::path(post, path = "/api/v1/referrals/{referral_id}/sign-for", tag = "referrals",
     params(("referral_id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
     responses((status = 200, body = ReferralView), (status = 409, body = Problem), (status = 412, body = Problem)))]
-async fn sign_for(staff: Staff, State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+async fn sign_for(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     command(&state, &staff, &id, &headers, Command::SignFor).await
 }
 
@@ -238,7 +253,8 @@ async fn request_supplement(
     headers: HeaderMap,
     ApiJson(form): ApiJson<SupplementRequestForm>,
 ) -> ApiResult<Response> {
-    command(&state, &staff, &id, &headers, Command::RequestSupplement { materials: form.materials, note: form.note }).await
+    command(&state, &staff, &id, &headers, Command::RequestSupplement { materials: form.materials, note: form.note })
+        .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -288,7 +304,11 @@ async fn approve(
     headers: HeaderMap,
     ApiJson(form): ApiJson<ApprovalForm>,
 ) -> ApiResult<Response> {
-    let command = Command::Approve { approve: form.approve, reason: form.reason, override_annual_limit: form.override_annual_limit };
+    let command = Command::Approve {
+        approve: form.approve,
+        reason: form.reason,
+        override_annual_limit: form.override_annual_limit,
+    };
     self::command(&state, &staff, &id, &headers, command).await
 }
 

@@ -56,16 +56,58 @@ impl LaneStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum LaneEvent {
-    ReferralReceived { referral: Box<ReferralIssued>, recommendation: Recommendation, at: DateTime<Utc> },
-    SignedFor { by: String, at: DateTime<Utc> },
-    SupplementRequested { materials: Vec<String>, note: Option<String>, by: String, at: DateTime<Utc> },
-    Supplemented { materials: Vec<String>, at: DateTime<Utc> },
-    ProposalMade { outcome: ProposalOutcome, amount_fen: i64, reason: Option<String>, by: String, at: DateTime<Utc> },
-    Approved { amount_fen: i64, by: String, at: DateTime<Utc> },
-    Rejected { reason: String, by: String, at: DateTime<Utc> },
-    Disbursed { amount_fen: i64, channel: DisbursementChannel, reference: Option<String>, by: String, at: DateTime<Utc> },
-    Returned { reason: String, by: String, at: DateTime<Utc> },
-    Withdrawn { reason: String, at: DateTime<Utc> },
+    ReferralReceived {
+        referral: Box<ReferralIssued>,
+        recommendation: Recommendation,
+        at: DateTime<Utc>,
+    },
+    SignedFor {
+        by: String,
+        at: DateTime<Utc>,
+    },
+    SupplementRequested {
+        materials: Vec<String>,
+        note: Option<String>,
+        by: String,
+        at: DateTime<Utc>,
+    },
+    Supplemented {
+        materials: Vec<String>,
+        at: DateTime<Utc>,
+    },
+    ProposalMade {
+        outcome: ProposalOutcome,
+        amount_fen: i64,
+        reason: Option<String>,
+        by: String,
+        at: DateTime<Utc>,
+    },
+    Approved {
+        amount_fen: i64,
+        by: String,
+        at: DateTime<Utc>,
+    },
+    Rejected {
+        reason: String,
+        by: String,
+        at: DateTime<Utc>,
+    },
+    Disbursed {
+        amount_fen: i64,
+        channel: DisbursementChannel,
+        reference: Option<String>,
+        by: String,
+        at: DateTime<Utc>,
+    },
+    Returned {
+        reason: String,
+        by: String,
+        at: DateTime<Utc>,
+    },
+    Withdrawn {
+        reason: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for LaneEvent {
@@ -215,8 +257,12 @@ impl Lane {
             }
             LaneEvent::ProposalMade { outcome, amount_fen, reason, by, at } => {
                 self.status = LaneStatus::Proposed;
-                self.proposal =
-                    Some(Proposal { outcome: *outcome, amount_fen: *amount_fen, reason: reason.clone(), by: by.clone() });
+                self.proposal = Some(Proposal {
+                    outcome: *outcome,
+                    amount_fen: *amount_fen,
+                    reason: reason.clone(),
+                    by: by.clone(),
+                });
                 *at
             }
             LaneEvent::Approved { amount_fen, at, .. } => {

@@ -33,19 +33,26 @@ impl App {
         host.publish_outbox(department.stream(), vec![department.subjects()]).await?;
         // Intake declares its stream; declaring it here too (same configuration)
         // lets a department start first without losing referrals.
-        onedoor_messaging::ensure_stream(&host.js, onedoor_contracts::intake::STREAM, vec![onedoor_contracts::intake::subjects()])
-            .await?;
+        onedoor_messaging::ensure_stream(
+            &host.js,
+            onedoor_contracts::intake::STREAM,
+            vec![onedoor_contracts::intake::subjects()],
+        )
+        .await?;
         host.consume(window::consumer_spec(department), Arc::new(window::WindowEvents { policy: policy.clone() }));
         let mut openapi = utoipa::openapi::OpenApiBuilder::new()
             .info(
                 utoipa::openapi::InfoBuilder::new()
                     .title(format!("OneDoor {service}"))
-                    .description(Some(format!("The {department} department's referral lanes: caseworkers and approvers.")))
+                    .description(Some(format!(
+                        "The {department} department's referral lanes: caseworkers and approvers."
+                    )))
                     .version(env!("CARGO_PKG_VERSION"))
                     .build(),
             )
             .build();
-        openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new())]);
+        openapi.security =
+            Some(vec![utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new())]);
         let (api, openapi) = http::router(http::AppState { pool: host.pool.clone(), policy }, openapi);
         let router = onedoor_http_kit::service_router(api, openapi, auth, host.readiness());
         let listener = tokio::net::TcpListener::bind((host_config.host.as_str(), port)).await?;
@@ -63,7 +70,12 @@ impl App {
 }
 
 /// `main` of a department service: telemetry, the app, SIGTERM.
-pub async fn run_service(service: &str, host_config: HostConfig, port: u16, policy: Arc<dyn Policy>) -> anyhow::Result<()> {
+pub async fn run_service(
+    service: &str,
+    host_config: HostConfig,
+    port: u16,
+    policy: Arc<dyn Policy>,
+) -> anyhow::Result<()> {
     let telemetry = onedoor_telemetry::init(service)?;
     let app = App::build(&host_config, port, policy).await?;
     tracing::info!(address = %app.address(), "{service} listening");

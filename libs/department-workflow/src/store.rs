@@ -32,10 +32,11 @@ pub async fn load_lane(conn: &mut PgConnection, referral_id: Uuid) -> Result<Opt
 
 /// Locks the lane's inbox row so commands and window events take turns; `false` if there is no such lane.
 pub async fn lock_lane(conn: &mut PgConnection, referral_id: Uuid) -> Result<bool, StoreError> {
-    let found: Option<Uuid> = sqlx::query_scalar("SELECT referral_id FROM referral_views WHERE referral_id = $1 FOR UPDATE")
-        .bind(referral_id)
-        .fetch_optional(conn)
-        .await?;
+    let found: Option<Uuid> =
+        sqlx::query_scalar("SELECT referral_id FROM referral_views WHERE referral_id = $1 FOR UPDATE")
+            .bind(referral_id)
+            .fetch_optional(conn)
+            .await?;
     Ok(found.is_some())
 }
 
@@ -71,12 +72,21 @@ fn announce(lane: &Lane, event: &LaneEvent, now: DateTime<Utc>) -> Result<Option
     let r = &lane.referral;
     let lane_ref = LaneRef { referral_id: r.referral_id, case_id: r.case_id, department: r.department };
     match event.clone() {
-        LaneEvent::SignedFor { by, at } => msg(ReferralSignedFor { lane: lane_ref, signed_by: by, occurred_at: at }, now),
+        LaneEvent::SignedFor { by, at } => {
+            msg(ReferralSignedFor { lane: lane_ref, signed_by: by, occurred_at: at }, now)
+        }
         LaneEvent::SupplementRequested { materials, note, by, at } => {
             msg(SupplementRequested { lane: lane_ref, materials, note, requested_by: by, occurred_at: at }, now)
         }
         LaneEvent::ProposalMade { outcome, amount_fen, reason, by, at } => msg(
-            ProposalMade { lane: lane_ref, outcome, amount_fen: Some(amount_fen), reason, proposed_by: by, occurred_at: at },
+            ProposalMade {
+                lane: lane_ref,
+                outcome,
+                amount_fen: Some(amount_fen),
+                reason,
+                proposed_by: by,
+                occurred_at: at,
+            },
             now,
         ),
         LaneEvent::Approved { amount_fen, by, at } => {

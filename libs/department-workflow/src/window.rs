@@ -38,7 +38,11 @@ impl Handler for WindowEvents {
         if head.event_type == ReferralIssued::cloud_event_type() {
             let referral = delivery.json::<CloudEvent<ReferralIssued>>()?.data;
             if referral.department != policy.department() {
-                return Err(HandlerError::Permanent(format!("a {} referral reached {}", referral.department, policy.department())));
+                return Err(HandlerError::Permanent(format!(
+                    "a {} referral reached {}",
+                    referral.department,
+                    policy.department()
+                )));
             }
             if store::lock_lane(tx, referral.referral_id).await? {
                 tracing::info!(referral.id = %referral.referral_id, "referral already received");

@@ -1,1 +1,8 @@
-fn main() {}
+use clap::Parser;
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = medical_aid::Config::parse();
+    onedoor_department_workflow::run_service("medical-aid", config.host, config.port, Arc::new(config.policy)).await
+}

@@ -51,7 +51,13 @@ fn signed() -> LaneEvent {
 }
 
 fn proposed(amount: i64) -> LaneEvent {
-    LaneEvent::ProposalMade { outcome: ProposalOutcome::Approve, amount_fen: amount, reason: None, by: "cw-1".into(), at: now() }
+    LaneEvent::ProposalMade {
+        outcome: ProposalOutcome::Approve,
+        amount_fen: amount,
+        reason: None,
+        by: "cw-1".into(),
+        at: now(),
+    }
 }
 
 fn when(lane: &Lane, command: Command, actor: Actor) -> Result<Vec<LaneEvent>, LaneError> {
@@ -65,7 +71,10 @@ fn propose(amount: Option<i64>) -> Command {
 #[test]
 fn a_referred_lane_is_signed_for_once() {
     let lane = given(&[]);
-    assert!(matches!(when(&lane, Command::SignFor, Actor::Caseworker("cw-1")).unwrap()[..], [LaneEvent::SignedFor { .. }]));
+    assert!(matches!(
+        when(&lane, Command::SignFor, Actor::Caseworker("cw-1")).unwrap()[..],
+        [LaneEvent::SignedFor { .. }]
+    ));
     let signed = given(&[signed()]);
     assert!(matches!(
         when(&signed, Command::SignFor, Actor::Caseworker("cw-1")),
@@ -76,7 +85,10 @@ fn a_referred_lane_is_signed_for_once() {
 #[test]
 fn a_proposal_at_or_below_the_threshold_stands() {
     let events = when(&given(&[signed()]), propose(None), Actor::Caseworker("cw-1")).unwrap();
-    assert!(matches!(events[..], [LaneEvent::Approved { amount_fen: 99_000, .. }]), "the suggestion, approved: {events:?}");
+    assert!(
+        matches!(events[..], [LaneEvent::Approved { amount_fen: 99_000, .. }]),
+        "the suggestion, approved: {events:?}"
+    );
 }
 
 #[test]
@@ -98,9 +110,19 @@ fn the_proposer_may_not_approve_their_own_proposal() {
 #[test]
 fn an_approver_rejecting_must_say_why() {
     let lane = given(&[signed(), proposed(150_000)]);
-    let reject = |reason: Option<&str>| Command::Approve { approve: false, reason: reason.map(String::from), override_annual_limit: false };
-    assert!(matches!(when(&lane, reject(None), Actor::Approver("ap-9")), Err(LaneError::Invalid { field: "reason", .. })));
-    assert!(matches!(when(&lane, reject(Some("assets")), Actor::Approver("ap-9")).unwrap()[..], [LaneEvent::Rejected { .. }]));
+    let reject = |reason: Option<&str>| Command::Approve {
+        approve: false,
+        reason: reason.map(String::from),
+        override_annual_limit: false,
+    };
+    assert!(matches!(
+        when(&lane, reject(None), Actor::Approver("ap-9")),
+        Err(LaneError::Invalid { field: "reason", .. })
+    ));
+    assert!(matches!(
+        when(&lane, reject(Some("assets")), Actor::Approver("ap-9")).unwrap()[..],
+        [LaneEvent::Rejected { .. }]
+    ));
 }
 
 #[test]
@@ -116,15 +138,22 @@ fn a_rejection_needs_a_reason_and_an_approval_stays_within_the_limit() {
 
 #[test]
 fn disbursement_only_after_approval_and_never_above_it() {
-    let disburse = |amount| Command::Disburse { amount_fen: amount, channel: DisbursementChannel::BankCard, reference: None };
+    let disburse =
+        |amount| Command::Disburse { amount_fen: amount, channel: DisbursementChannel::BankCard, reference: None };
     let signed_lane = given(&[signed()]);
-    assert!(matches!(when(&signed_lane, disburse(1), Actor::Caseworker("cw-1")), Err(LaneError::InvalidTransition { .. })));
+    assert!(matches!(
+        when(&signed_lane, disburse(1), Actor::Caseworker("cw-1")),
+        Err(LaneError::InvalidTransition { .. })
+    ));
     let approved = given(&[signed(), LaneEvent::Approved { amount_fen: 50_000, by: "cw-1".into(), at: now() }]);
     assert!(matches!(
         when(&approved, disburse(50_001), Actor::Caseworker("cw-1")),
         Err(LaneError::Invalid { code: "above_approved", .. })
     ));
-    assert!(matches!(when(&approved, disburse(50_000), Actor::Caseworker("cw-1")).unwrap()[..], [LaneEvent::Disbursed { .. }]));
+    assert!(matches!(
+        when(&approved, disburse(50_000), Actor::Caseworker("cw-1")).unwrap()[..],
+        [LaneEvent::Disbursed { .. }]
+    ));
 }
 
 #[test]
@@ -151,7 +180,10 @@ fn a_lane_is_returned_with_a_reason_but_not_after_a_decision() {
     let lane = given(&[signed()]);
     let ret = |r: &str| Command::Return { reason: r.into() };
     assert!(matches!(when(&lane, ret(" "), Actor::Caseworker("cw-1")), Err(LaneError::Invalid { .. })));
-    assert!(matches!(when(&lane, ret("housing's matter"), Actor::Caseworker("cw-1")).unwrap()[..], [LaneEvent::Returned { .. }]));
+    assert!(matches!(
+        when(&lane, ret("housing's matter"), Actor::Caseworker("cw-1")).unwrap()[..],
+        [LaneEvent::Returned { .. }]
+    ));
     let decided = given(&[signed(), LaneEvent::Approved { amount_fen: 1, by: "cw-1".into(), at: now() }]);
     assert!(matches!(when(&decided, ret("x"), Actor::Caseworker("cw-1")), Err(LaneError::InvalidTransition { .. })));
 }
@@ -166,11 +198,8 @@ fn a_withdrawal_closes_an_open_lane_only() {
 
 #[test]
 fn a_once_a_year_rule_needs_an_approvers_explicit_override() {
-    let mut all = vec![Lane::open(
-        referral(),
-        Recommendation { needs_approver_override: true, ..recommendation(50_000) },
-        now(),
-    )];
+    let mut all =
+        vec![Lane::open(referral(), Recommendation { needs_approver_override: true, ..recommendation(50_000) }, now())];
     all.push(signed());
     let lane = Lane::from_events(&all).unwrap();
     let events = when(&lane, propose(Some(10_000)), Actor::Caseworker("cw-1")).unwrap();
@@ -178,6 +207,9 @@ fn a_once_a_year_rule_needs_an_approvers_explicit_override() {
     let mut lane = lane;
     lane.apply(&events[0]);
     let approve = |o| Command::Approve { approve: true, reason: None, override_annual_limit: o };
-    assert!(matches!(when(&lane, approve(false), Actor::Approver("ap-9")), Err(LaneError::Invalid { code: "override_required", .. })));
+    assert!(matches!(
+        when(&lane, approve(false), Actor::Approver("ap-9")),
+        Err(LaneError::Invalid { code: "override_required", .. })
+    ));
     assert!(matches!(when(&lane, approve(true), Actor::Approver("ap-9")).unwrap()[..], [LaneEvent::Approved { .. }]));
 }

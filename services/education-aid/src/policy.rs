@@ -1,0 +1,167 @@
+//! Education aid policy: an annual grant by school stage, for households with
+//! dibao, tekun or low-income support, or whose per-capita income is below
+//! 1.5 times the local dibao line; above the threshold an approver decides.
+
+use onedoor_contracts::Department;
+use onedoor_contracts::intake::{AidRequest, Hukou, ReferralIssued, SchoolStage, SupportKind};
+use onedoor_department_workflow::policy::{
+    LedgerFacts, LedgerKey, Policy, Recommendation, per_capita_income_fen, yuan,
+};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct EducationPolicy {
+    #[arg(long, env = "EDUCATION_GRANT_PRESCHOOL_FEN", default_value_t = 100_000)]
+    pub preschool_fen: i64,
+    #[arg(long, env = "EDUCATION_GRANT_PRIMARY_FEN", default_value_t = 100_000)]
+    pub primary_fen: i64,
+    #[arg(long, env = "EDUCATION_GRANT_JUNIOR_FEN", default_value_t = 125_000)]
+    pub junior_fen: i64,
+    #[arg(long, env = "EDUCATION_GRANT_SENIOR_FEN", default_value_t = 200_000)]
+    pub senior_fen: i64,
+    #[arg(long, env = "EDUCATION_GRANT_VOCATIONAL_FEN", default_value_t = 200_000)]
+    pub vocational_fen: i64,
+    #[arg(long, env = "EDUCATION_GRANT_COLLEGE_FEN", default_value_t = 500_000)]
+    pub college_fen: i64,
+    /// Local monthly dibao lines.
+    #[arg(long, env = "ONEDOOR_DIBAO_LINE_URBAN_FEN", default_value_t = 33_000)]
+    pub dibao_line_urban_fen: i64,
+    #[arg(long, env = "ONEDOOR_DIBAO_LINE_RURAL_FEN", default_value_t = 16_500)]
+    pub dibao_line_rural_fen: i64,
+    #[arg(long, env = "EDUCATION_APPROVAL_THRESHOLD_FEN", default_value_t = 500_000)]
+    pub threshold_fen: i64,
+}
+
+impl Default for EducationPolicy {
+    fn default() -> Self {
+        Self {
+            preschool_fen: 100_000,
+            primary_fen: 100_000,
+            junior_fen: 125_000,
+            senior_fen: 200_000,
+            vocational_fen: 200_000,
+            college_fen: 500_000,
+            dibao_line_urban_fen: 33_000,
+            dibao_line_rural_fen: 16_500,
+            threshold_fen: 500_000,
+        }
+    }
+}
+
+impl EducationPolicy {
+    fn grant(&self, stage: SchoolStage) -> i64 {
+        match stage {
+            SchoolStage::Preschool => self.preschool_fen,
+            SchoolStage::Primary => self.primary_fen,
+            SchoolStage::Junior => self.junior_fen,
+            SchoolStage::Senior => self.senior_fen,
+            SchoolStage::Vocational => self.vocational_fen,
+            SchoolStage::College => self.college_fen,
+        }
+    }
+
+    fn stage_of(referral: &ReferralIssued) -> Option<SchoolStage> {
+        match &referral.request {
+            AidRequest::Education { stage, .. } => Some(*stage),
+            _ => None,
+        }
+    }
+}
+
+impl Policy for EducationPolicy {
+    fn department(&self) -> Department {
+        Department::Education
+    }
+
+    /// Grants are annual per student.
+    fn ledger_key(&self, referral: &ReferralIssued) -> LedgerKey {
+        let student = match &referral.request {
+            AidRequest::Education { student_id_number, .. } => student_id_number.clone(),
+            _ => referral.applicant.id_number.clone(),
+        };
+        LedgerKey { key: student, category: "education".into() }
+    }
+
+    fn recommend(&self, referral: &ReferralIssued, ledger: LedgerFacts) -> Recommendation {
+        let Some(stage) = Self::stage_of(referral) else {
+            return Recommendation { notes: vec!["not an education request".into()], ..Default::default() };
+        };
+        let household = &referral.household;
+        let line = match household.hukou {
+            Hukou::Urban => self.dibao_line_urban_fen,
+            Hukou::Rural => self.dibao_line_rural_fen,
+        };
+        let supported = household
+            .existing_support
+            .iter()
+            .any(|s| matches!(s, SupportKind::Dibao | SupportKind::Tekun | SupportKind::LowIncome));
+        let per_capita = per_capita_income_fen(household);
+        let low_income = per_capita * 2 < line * 3;
+        let mut notes = vec![format!("annual grant for {stage:?} stage: {}", yuan(self.grant(stage)))];
+        if supported {
+            notes.push("the household has dibao, tekun or low-income support".into());
+        } else {
+            notes.push(format!(
+                "per-capita income {} a month is {} 1.5 × the dibao line ({})",
+                yuan(per_capita),
+                if low_income { "below" } else { "not below" },
+                yuan(line * 3 / 2)
+            ));
+        }
+        let eligible = supported || low_income;
+        let remaining = self.max_amount_fen(referral, ledger);
+        if remaining < self.grant(stage) {
+            notes.push(format!("{} already granted to this student this year", yuan(ledger.approved_this_year_fen)));
+        }
+        let suggested = if eligible { self.grant(stage).min(remaining) } else { 0 };
+        Recommendation {
+            eligible: eligible && suggested > 0,
+            suggested_amount_fen: suggested,
+            notes,
+            needs_approver_override: false,
+        }
+    }
+
+    fn approval_threshold_fen(&self, _: &ReferralIssued) -> i64 {
+        self.threshold_fen
+    }
+
+    fn max_amount_fen(&self, referral: &ReferralIssued, ledger: LedgerFacts) -> i64 {
+        Self::stage_of(referral).map_or(0, |s| (self.grant(s) - ledger.approved_this_year_fen).max(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use onedoor_department_workflow::policy::testing::referral;
+
+    fn education(stage: SchoolStage, income: i64, support: Vec<SupportKind>) -> ReferralIssued {
+        let mut r = referral(
+            Department::Education,
+            AidRequest::Education { student_id_number: "11010520120915004X".into(), stage, school: "s".into() },
+        );
+        r.household.monthly_income_fen = income;
+        r.household.existing_support = support;
+        r
+    }
+
+    #[test]
+    fn the_grant_follows_the_school_stage() {
+        let p = EducationPolicy::default();
+        let r = p.recommend(&education(SchoolStage::College, 0, vec![SupportKind::Tekun]), LedgerFacts::default());
+        assert_eq!((r.eligible, r.suggested_amount_fen), (true, 500_000));
+        let r = p.recommend(&education(SchoolStage::Junior, 0, vec![SupportKind::Dibao]), LedgerFacts::default());
+        assert_eq!(r.suggested_amount_fen, 125_000);
+    }
+
+    #[test]
+    fn without_support_the_per_capita_income_must_be_below_one_and_a_half_dibao_lines() {
+        let p = EducationPolicy::default();
+        // Two members; the urban line is 330 yuan, so the limit is 495 yuan each.
+        let poor = p.recommend(&education(SchoolStage::Senior, 2 * 49_400, vec![]), LedgerFacts::default());
+        assert!(poor.eligible);
+        let not_poor = p.recommend(&education(SchoolStage::Senior, 2 * 49_500, vec![]), LedgerFacts::default());
+        assert!(!not_poor.eligible);
+        assert_eq!(not_poor.suggested_amount_fen, 0);
+    }
+}

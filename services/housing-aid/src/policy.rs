@@ -1,0 +1,112 @@
+//! Housing aid policy: a rent subsidy of min(monthly rent, 600 yuan) × 12, or
+//! a renovation grant of 20,000 yuan for a house rated C and 35,000 for D;
+//! above the threshold an approver decides.
+
+use onedoor_contracts::Department;
+use onedoor_contracts::intake::{AidRequest, HouseRating, HousingKind, ReferralIssued};
+use onedoor_department_workflow::policy::{LedgerFacts, LedgerKey, Policy, Recommendation, yuan};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct HousingPolicy {
+    #[arg(long, env = "HOUSING_RENT_CAP_MONTHLY_FEN", default_value_t = 60_000)]
+    pub rent_cap_monthly_fen: i64,
+    #[arg(long, env = "HOUSING_RENOVATION_C_FEN", default_value_t = 2_000_000)]
+    pub renovation_c_fen: i64,
+    #[arg(long, env = "HOUSING_RENOVATION_D_FEN", default_value_t = 3_500_000)]
+    pub renovation_d_fen: i64,
+    #[arg(long, env = "HOUSING_APPROVAL_THRESHOLD_FEN", default_value_t = 2_000_000)]
+    pub threshold_fen: i64,
+}
+
+impl Default for HousingPolicy {
+    fn default() -> Self {
+        Self {
+            rent_cap_monthly_fen: 60_000,
+            renovation_c_fen: 2_000_000,
+            renovation_d_fen: 3_500_000,
+            threshold_fen: 2_000_000,
+        }
+    }
+}
+
+impl HousingPolicy {
+    /// The entitlement and how it was worked out.
+    fn entitlement(&self, referral: &ReferralIssued) -> (i64, String) {
+        match &referral.request {
+            AidRequest::Housing { kind: HousingKind::RentSubsidy { monthly_rent_fen } } => {
+                let monthly = (*monthly_rent_fen).min(self.rent_cap_monthly_fen);
+                (
+                    monthly * 12,
+                    format!(
+                        "rent subsidy: min(rent {}, cap {}) × 12 months",
+                        yuan(*monthly_rent_fen),
+                        yuan(self.rent_cap_monthly_fen)
+                    ),
+                )
+            }
+            AidRequest::Housing { kind: HousingKind::Renovation { house_rating } } => {
+                let amount = match house_rating {
+                    HouseRating::C => self.renovation_c_fen,
+                    HouseRating::D => self.renovation_d_fen,
+                };
+                (amount, format!("renovation grant for a house rated {house_rating:?}"))
+            }
+            _ => (0, "not a housing request".into()),
+        }
+    }
+}
+
+impl Policy for HousingPolicy {
+    fn department(&self) -> Department {
+        Department::Housing
+    }
+
+    fn ledger_key(&self, referral: &ReferralIssued) -> LedgerKey {
+        let kind = match &referral.request {
+            AidRequest::Housing { kind: HousingKind::RentSubsidy { .. } } => "rent_subsidy",
+            _ => "renovation",
+        };
+        LedgerKey { key: referral.applicant.id_number.clone(), category: kind.into() }
+    }
+
+    fn recommend(&self, referral: &ReferralIssued, _: LedgerFacts) -> Recommendation {
+        let (amount, how) = self.entitlement(referral);
+        Recommendation {
+            eligible: amount > 0,
+            suggested_amount_fen: amount,
+            notes: vec![format!("{how}: {}", yuan(amount))],
+            needs_approver_override: false,
+        }
+    }
+
+    fn approval_threshold_fen(&self, _: &ReferralIssued) -> i64 {
+        self.threshold_fen
+    }
+
+    fn max_amount_fen(&self, referral: &ReferralIssued, _: LedgerFacts) -> i64 {
+        self.entitlement(referral).0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use onedoor_department_workflow::policy::testing::referral;
+
+    fn housing(kind: HousingKind) -> Recommendation {
+        HousingPolicy::default()
+            .recommend(&referral(Department::Housing, AidRequest::Housing { kind }), LedgerFacts::default())
+    }
+
+    #[test]
+    fn the_rent_subsidy_is_the_rent_up_to_600_yuan_for_twelve_months() {
+        assert_eq!(housing(HousingKind::RentSubsidy { monthly_rent_fen: 80_000 }).suggested_amount_fen, 720_000);
+        assert_eq!(housing(HousingKind::RentSubsidy { monthly_rent_fen: 45_000 }).suggested_amount_fen, 540_000);
+    }
+
+    #[test]
+    fn renovation_grants_follow_the_house_rating() {
+        assert_eq!(housing(HousingKind::Renovation { house_rating: HouseRating::C }).suggested_amount_fen, 2_000_000);
+        assert_eq!(housing(HousingKind::Renovation { house_rating: HouseRating::D }).suggested_amount_fen, 3_500_000);
+    }
+}

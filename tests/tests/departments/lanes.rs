@@ -1,0 +1,265 @@
+use crate::harness::*;
+use onedoor_contracts::Department;
+use onedoor_http_kit::Role;
+use serde_json::{Value, json};
+
+/// Submits an application and waits until `d` has its referral; returns (case id, referral id).
+async fn referred(p: &Platform, d: Department, applicant: &str, request: Value) -> (String, String) {
+    let created = p.submit(&application(applicant, json!([request]))).await;
+    let referral_id = created["lanes"][0]["referral_id"].as_str().unwrap().to_string();
+    p.referral(d, &referral_id, &caseworker(d)).await;
+    (created["case_id"].as_str().unwrap().to_string(), referral_id)
+}
+
+#[tokio::test]
+async fn a_medical_lane_runs_from_referral_to_disbursement_and_the_window_sees_every_step() {
+    let d = Department::Medical;
+    let p = Platform::start(&[d]).await;
+    // Out of pocket 12,000 yuan, 70% for a dibao household: 8,400 yuan, below the 10,000 threshold.
+    let (case_id, id) = referred(&p, d, &id_number("33010219800307123"), medical_request(3_000_000, 1_800_000)).await;
+    let cw = caseworker(d);
+    let view = p.referral(d, &id, &cw).await;
+    assert_eq!(view["status"], "referred");
+    assert_eq!(view["recommendation"]["eligible"], true);
+    assert_eq!(view["recommendation"]["suggested_amount_fen"], 840_000);
+    assert!(!view["recommendation"]["notes"].as_array().unwrap().is_empty());
+
+    assert_eq!(p.act(d, &id, "sign-for", &cw, json!({})).await.0, 200);
+    let (status, body) =
+        p.act(d, &id, "supplement-requests", &cw, json!({"materials": ["bank_statement"], "note": "3 months"})).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("supplement_requested")));
+    p.case_until(&case_id, "the window shows the supplement request", |v| {
+        lane_of(v, d)["status"] == "supplement_requested"
+            && lane_of(v, d)["supplement_items"] == json!(["bank_statement"])
+    })
+    .await;
+
+    // The window hands in the materials; the department's lane resumes.
+    let (status, _) = p
+        .call(
+            reqwest::Method::POST,
+            format!("{}/api/v1/cases/{case_id}/materials", p.intake),
+            &clerk(),
+            Some(json!({"materials": ["income_statement"]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let start = std::time::Instant::now();
+    while p.referral(d, &id, &cw).await["status"] != "under_review" {
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "the lane never resumed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // Approve without an amount: the suggestion, within the caseworker's authority.
+    let (status, body) = p.act(d, &id, "proposal", &cw, json!({"outcome": "approve"})).await;
+    assert_eq!(
+        (status, body["status"].as_str(), body["approved_amount_fen"].as_i64()),
+        (200, Some("approved"), Some(840_000))
+    );
+    let (status, body) =
+        p.act(d, &id, "disbursement", &cw, json!({"amount_fen": 840_001, "channel": "bank_card"})).await;
+    assert_eq!((status, body["errors"][0]["code"].as_str()), (422, Some("above_approved")));
+    let (status, body) = p
+        .act(d, &id, "disbursement", &cw, json!({"amount_fen": 840_000, "channel": "bank_card", "reference": "TX-1"}))
+        .await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("disbursed")));
+
+    let view =
+        p.case_until(&case_id, "the window shows the disbursement", |v| lane_of(v, d)["status"] == "disbursed").await;
+    assert_eq!(lane_of(&view, d)["amount_fen"], 840_000);
+    assert_eq!(view["status"], "decided");
+    let events: Vec<&str> = view["timeline"].as_array().unwrap().iter().map(|t| t["event"].as_str().unwrap()).collect();
+    for e in [
+        "ReferralIssued",
+        "ReferralSignedFor",
+        "SupplementRequested",
+        "MaterialsSupplemented",
+        "ReferralApproved",
+        "AidDisbursed",
+    ] {
+        assert!(events.contains(&e), "{e} missing from the timeline {events:?}");
+    }
+}
+
+#[tokio::test]
+async fn above_the_threshold_a_second_person_must_approve() {
+    let d = Department::Housing;
+    let p = Platform::start(&[d]).await;
+    // Renovation of a D-rated house: 35,000 yuan, above housing's 20,000 threshold.
+    let (case_id, id) = referred(
+        &p,
+        d,
+        &id_number("33010219800307124"),
+        json!({"aid": "housing", "kind": "renovation", "house_rating": "D"}),
+    )
+    .await;
+    let cw = caseworker(d);
+    assert_eq!(p.act(d, &id, "sign-for", &cw, json!({})).await.0, 200);
+    let (status, body) = p.act(d, &id, "proposal", &cw, json!({"outcome": "approve"})).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("proposed")));
+    p.case_until(&case_id, "the window shows the proposal", |v| lane_of(v, d)["status"] == "proposed").await;
+
+    let approve = json!({"approve": true});
+    let (status, _) = p.act(d, &id, "approval", &cw, approve.clone()).await;
+    assert_eq!(status, 403, "a caseworker does not approve");
+    let self_approver = token(Role::Approver, Some(d), &format!("{d}-cw-1"));
+    let (status, problem) = p.act(d, &id, "approval", &self_approver, approve.clone()).await;
+    assert_eq!(status, 403, "the proposer may not approve: {problem}");
+    let other_department = token(Role::Approver, Some(Department::Medical), "medical-approver-1");
+    assert_eq!(p.act(d, &id, "approval", &other_department, approve.clone()).await.0, 403);
+    let (status, body) = p.act(d, &id, "approval", &approver(d), approve).await;
+    assert_eq!((status, body["approved_amount_fen"].as_i64()), (200, Some(3_500_000)));
+    let view = p.case_until(&case_id, "the window shows the approval", |v| lane_of(v, d)["status"] == "approved").await;
+    assert_eq!(lane_of(&view, d)["amount_fen"], 3_500_000);
+}
+
+#[tokio::test]
+async fn commands_that_do_not_fit_the_lane_are_refused_and_stale_versions_fail() {
+    let d = Department::Education;
+    let p = Platform::start(&[d]).await;
+    let child = id_number("33010220120915004");
+    let (case_id, id) = referred(
+        &p,
+        d,
+        &id_number("33010219800307125"),
+        json!({"aid": "education", "student_id_number": child, "stage": "college", "school": "某大学"}),
+    )
+    .await;
+    let cw = caseworker(d);
+    let (status, problem) = p.act(d, &id, "proposal", &cw, json!({"outcome": "approve"})).await;
+    assert_eq!((status, problem["code"].as_str()), (409, Some("invalid_transition")), "not signed for yet");
+    let (status, _) = p.act(d, &id, "disbursement", &cw, json!({"amount_fen": 1, "channel": "cash"})).await;
+    assert_eq!(status, 409, "nothing approved to disburse");
+    let (status, problem) = p.act(d, &id, "proposal", &cw, json!({"outcome": "approve", "colour": "red"})).await;
+    assert_eq!((status, problem["errors"][0]["field"].as_str()), (400, Some("colour")));
+
+    let stale = p
+        .http
+        .post(format!("{}/api/v1/referrals/{id}/sign-for", p.url(d)))
+        .bearer_auth(&cw)
+        .header("If-Match", "\"7\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status().as_u16(), 412);
+    assert_eq!(p.act(d, &id, "sign-for", &cw, json!({})).await.0, 200);
+    assert_eq!(p.act(d, &id, "sign-for", &second_caseworker(d), json!({})).await.0, 409);
+
+    let (status, problem) = p.act(d, &id, "proposal", &cw, json!({"outcome": "reject"})).await;
+    assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("reason")));
+    let (status, body) = p
+        .act(d, &id, "return", &cw, json!({"reason": "the student has a full scholarship; civil affairs' matter"}))
+        .await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("returned")));
+    let view = p.case_until(&case_id, "the window shows the return", |v| lane_of(v, d)["status"] == "returned").await;
+    assert_eq!(lane_of(&view, d)["reason"], "the student has a full scholarship; civil affairs' matter");
+
+    for (role, dept) in
+        [(Role::WindowClerk, None), (Role::Operator, None), (Role::Caseworker, Some(Department::Medical))]
+    {
+        let t = token(role, dept, "someone");
+        let (status, _) = p.call(reqwest::Method::GET, format!("{}/api/v1/referrals", p.url(d)), &t, None).await;
+        assert_eq!(status, 403, "{role:?} of {dept:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_redelivered_referral_creates_no_second_lane() {
+    let d = Department::Temporary;
+    let p = Platform::start(&[d]).await;
+    let (_, id) = referred(
+        &p,
+        d,
+        &id_number("33010219800307126"),
+        json!({"aid": "temporary", "cause": "fire", "amount_requested_fen": 50_000}),
+    )
+    .await;
+    // Republish intake's referral as a fresh message (a relay replay after a crash).
+    let (_client, js) = p.nats.jetstream().await;
+    let mut stream = js.get_stream("INTAKE").await.unwrap();
+    let state = stream.info().await.unwrap().state.clone();
+    let mut referral = None;
+    for seq in state.first_sequence..=state.last_sequence {
+        let m = stream.get_raw_message(seq).await.unwrap();
+        if m.subject.as_str() == "onedoor.intake.referral.temporary" {
+            referral = Some(m);
+        }
+    }
+    let original = referral.expect("the referral was published");
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", "replayed-referral");
+    headers.insert(onedoor_messaging::EVENT_ID_HEADER, uuid::Uuid::now_v7().to_string().as_str());
+    js.publish_with_headers("onedoor.intake.referral.temporary", headers, original.payload.clone())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let lanes: i64 = sqlx::query_scalar("SELECT count(*) FROM referral_views").fetch_one(p.db(d)).await.unwrap();
+    let opened: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'ReferralReceived'")
+        .fetch_one(p.db(d))
+        .await
+        .unwrap();
+    assert_eq!((lanes, opened), (1, 1));
+    let (status, page) =
+        p.call(reqwest::Method::GET, format!("{}/api/v1/referrals", p.url(d)), &caseworker(d), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"][0]["referral_id"], id.as_str());
+}
+
+#[tokio::test]
+async fn the_medical_annual_cap_spans_two_applications_of_the_same_person() {
+    let d = Department::Medical;
+    let p = Platform::start(&[d]).await;
+    let person = id_number("33010219800307127");
+    let cw = caseworker(d);
+    // First application: 90,000 yuan out of pocket, 70% = 63,000, capped at 50,000: approver needed.
+    let (first_case, first) = referred(&p, d, &person, medical_request(9_000_000, 0)).await;
+    assert_eq!(p.referral(d, &first, &cw).await["recommendation"]["suggested_amount_fen"], 5_000_000);
+    assert_eq!(p.act(d, &first, "sign-for", &cw, json!({})).await.0, 200);
+    let (status, _) = p.act(d, &first, "proposal", &cw, json!({"outcome": "approve", "amount_fen": 4_500_000})).await;
+    assert_eq!(status, 200);
+    assert_eq!(p.act(d, &first, "approval", &approver(d), json!({"approve": true})).await.0, 200);
+    let (status, _) =
+        p.act(d, &first, "disbursement", &cw, json!({"amount_fen": 4_500_000, "channel": "bank_card"})).await;
+    assert_eq!(status, 200);
+    p.case_until(&first_case, "the first case is decided", |v| v["status"] == "decided").await;
+
+    // Second application of the same person: only 5,000 yuan of the cap remain.
+    let (_, second) = referred(&p, d, &person, medical_request(2_000_000, 0)).await;
+    let view = p.referral(d, &second, &cw).await;
+    assert_eq!(view["recommendation"]["suggested_amount_fen"], 500_000);
+    assert_eq!(p.act(d, &second, "sign-for", &cw, json!({})).await.0, 200);
+    let (status, problem) =
+        p.act(d, &second, "proposal", &cw, json!({"outcome": "approve", "amount_fen": 600_000})).await;
+    assert_eq!((status, problem["errors"][0]["code"].as_str()), (422, Some("above_limit")));
+    let (status, body) = p.act(d, &second, "proposal", &cw, json!({"outcome": "approve"})).await;
+    assert_eq!((status, body["approved_amount_fen"].as_i64()), (200, Some(500_000)));
+}
+
+#[tokio::test]
+async fn temporary_aid_for_the_same_cause_twice_a_year_needs_an_approvers_override() {
+    let d = Department::Temporary;
+    let p = Platform::start(&[d]).await;
+    let household = id_number("33010219800307128");
+    let cw = caseworker(d);
+    let fire = json!({"aid": "temporary", "cause": "fire", "amount_requested_fen": 50_000, "emergency": true});
+    let (first_case, first) = referred(&p, d, &household, fire.clone()).await;
+    assert_eq!(p.act(d, &first, "sign-for", &cw, json!({})).await.0, 200);
+    assert_eq!(p.act(d, &first, "proposal", &cw, json!({"outcome": "approve"})).await.1["status"], "approved");
+    p.case_until(&first_case, "approved at the window", |v| v["status"] == "decided").await;
+
+    let (_, second) = referred(&p, d, &household, fire).await;
+    let view = p.referral(d, &second, &cw).await;
+    assert_eq!(view["recommendation"]["eligible"], false);
+    assert_eq!(p.act(d, &second, "sign-for", &cw, json!({})).await.0, 200);
+    let (_, body) = p.act(d, &second, "proposal", &cw, json!({"outcome": "approve", "amount_fen": 10_000})).await;
+    assert_eq!(body["status"], "proposed", "even a small amount goes to an approver");
+    let (status, problem) = p.act(d, &second, "approval", &approver(d), json!({"approve": true})).await;
+    assert_eq!((status, problem["errors"][0]["code"].as_str()), (422, Some("override_required")));
+    let (status, body) =
+        p.act(d, &second, "approval", &approver(d), json!({"approve": true, "override_annual_limit": true})).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("approved")));
+}

@@ -1,0 +1,6 @@
+//! The four departments against real PostgreSQL and nats-server, each with
+//! intake in front of it: referrals come from the window's API, lane commands
+//! go through the department's API, and the window's case view follows.
+
+mod harness;
+mod lanes;
