@@ -8,6 +8,7 @@
 //! - `schemas`: regenerates `schemas/` from the contract types.
 
 mod bench;
+mod demo;
 mod up;
 
 use anyhow::{Context, Result, bail};

@@ -1,16 +1,23 @@
 //! `cargo xtask up`: the platform on one machine, for a newcomer's first run.
 //!
-//! Provisions NATS (JetStream, `sync_interval: always`) and PostgreSQL into
-//! `.onedoor/data` (kept between runs) unless `NATS_URL` / `DATABASE_URL`
-//! point at servers of your own, creates one database per service, and stops
-//! everything cleanly on Ctrl-C.
+//! Builds the five services, provisions NATS (JetStream, `sync_interval:
+//! always`) and PostgreSQL into `.onedoor/data` (kept between runs) unless
+//! `NATS_URL` / `DATABASE_URL` point at servers of your own, creates one
+//! database per service, starts the services on the ports of the API
+//! contract, waits until each is ready, and stops everything on Ctrl-C.
 
-use anyhow::{Context, Result};
-use onedoor_local_servers::{Durability, NatsServer, PostgresServer, Tools};
+use anyhow::{Context, Result, bail};
+use onedoor_local_servers::{Durability, NatsServer, PostgresServer, ServiceProcess, Tools};
+use std::time::Duration;
 
-/// One database per service: no service reads another's data.
-pub const SERVICE_DATABASES: [&str; 5] =
-    ["onedoor_intake", "onedoor_medical", "onedoor_education", "onedoor_housing", "onedoor_temporary"];
+/// The five services: binary, own database, port variable, default port.
+pub const SERVICES: [(&str, &str, &str, u16); 5] = [
+    ("intake", "onedoor_intake", "INTAKE_PORT", 8080),
+    ("medical-aid", "onedoor_medical", "MEDICAL_AID_PORT", 8081),
+    ("education-aid", "onedoor_education", "EDUCATION_AID_PORT", 8082),
+    ("housing-aid", "onedoor_housing", "HOUSING_AID_PORT", 8083),
+    ("temporary-aid", "onedoor_temporary", "TEMPORARY_AID_PORT", 8084),
+];
 
 #[derive(clap::Args)]
 pub struct UpArgs {
@@ -20,6 +27,29 @@ pub struct UpArgs {
     /// Port of the provisioned PostgreSQL.
     #[arg(long, env = "ONEDOOR_PG_PORT", default_value_t = 15432)]
     pg_port: u16,
+    /// Load a few realistic applications once everything is up.
+    #[arg(long)]
+    demo: bool,
+}
+
+/// Builds the service binaries (they are what `up` runs).
+fn build_services() -> Result<()> {
+    let mut cargo = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo.current_dir(crate::root()).args(["build", "--quiet"]);
+    for (name, ..) in SERVICES {
+        cargo.args(["--bin", name]);
+    }
+    if !cargo.status().context("running cargo build")?.success() {
+        bail!("building the services failed");
+    }
+    Ok(())
+}
+
+fn port_of(var: &str, default: u16) -> Result<u16> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => v.parse().with_context(|| format!("{var} must be a port number")),
+        _ => Ok(default),
+    }
 }
 
 /// The URL of `db` on the server `admin_url` points at.
@@ -34,6 +64,7 @@ pub fn database_url(admin_url: &str, db: &str) -> String {
 }
 
 pub fn run(args: UpArgs) -> Result<()> {
+    build_services()?;
     let data = crate::root().join(".onedoor/data");
     let mut tools = None;
     let mut tools = || -> Result<Tools> {
@@ -67,21 +98,48 @@ pub fn run(args: UpArgs) -> Result<()> {
     };
 
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async {
-        create_databases(&admin_url).await?;
-        println!();
-        println!("OneDoor infrastructure is up (data in {}):", data.display());
-        println!("  NATS_URL={nats_url}");
-        for db in SERVICE_DATABASES {
-            println!("  {db}: {}", database_url(&admin_url, db));
-        }
-        println!();
-        println!("Development tokens: cargo xtask token --role window_clerk --township 330102001");
-        println!("Press Ctrl-C to stop.");
-        tokio::signal::ctrl_c().await?;
-        anyhow::Ok(())
-    })?;
+    runtime.block_on(create_databases(&admin_url))?;
+    let secret = crate::jwt_secret();
+    let mut services = Vec::new();
+    for (name, db, port_var, default_port) in SERVICES {
+        let port = port_of(port_var, default_port)?;
+        let envs = vec![
+            ("DATABASE_URL".to_string(), database_url(&admin_url, db)),
+            ("NATS_URL".to_string(), nats_url.clone()),
+            (port_var.to_string(), port.to_string()),
+            ("ONEDOOR_JWT_SECRET".to_string(), secret.clone()),
+        ];
+        let mut service =
+            ServiceProcess::new(name, port, envs, crate::root().join(format!(".onedoor/logs/{name}.log")));
+        service
+            .start(Duration::from_secs(90))
+            .with_context(|| format!("starting {name} (port {port}); its log is {}", service.log.display()))?;
+        services.push(service);
+    }
+    println!();
+    println!("OneDoor is up (data in {}, logs in .onedoor/logs/):", data.display());
+    for s in &services {
+        println!("  {:<14} {}   API browser: {}/swagger-ui/", s.name, s.url(), s.url());
+    }
+    println!("  NATS           {nats_url}");
+    println!();
+    println!(
+        "Development tokens (HS256, ONEDOOR_JWT_SECRET{}):",
+        if std::env::var("ONEDOOR_JWT_SECRET").is_ok() { "" } else { " unset: development default" }
+    );
+    println!("  cargo xtask token --role window_clerk --township 330102001");
+    println!("  cargo xtask token --role caseworker --department medical");
+    println!("  cargo xtask token --role approver --department medical --sub approver-1");
+    println!("  cargo xtask token --role operator");
+    if args.demo {
+        runtime.block_on(crate::demo::load(&services[0].url()))?;
+    }
+    println!("Press Ctrl-C to stop.");
+    runtime.block_on(tokio::signal::ctrl_c())?;
     println!("stopping…");
+    for mut s in services.into_iter().rev() {
+        s.stop();
+    }
     drop(postgres);
     drop(nats);
     Ok(())
@@ -91,7 +149,7 @@ pub async fn create_databases(admin_url: &str) -> Result<()> {
     use sqlx::Connection;
     let mut admin =
         sqlx::PgConnection::connect(admin_url).await.with_context(|| format!("connecting to {admin_url}"))?;
-    for db in SERVICE_DATABASES {
+    for (_, db, ..) in SERVICES {
         let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
             .bind(db)
             .fetch_one(&mut admin)

@@ -54,7 +54,7 @@ impl App {
         openapi.security =
             Some(vec![utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new())]);
         let (api, openapi) = http::router(http::AppState { pool: host.pool.clone(), policy }, openapi);
-        let router = onedoor_http_kit::service_router(api, openapi, auth, host.readiness());
+        let router = onedoor_http_kit::service_router(api.merge(host.operations()), openapi, auth, host.readiness());
         let listener = tokio::net::TcpListener::bind((host_config.host.as_str(), port)).await?;
         Ok(Self { host, router, listener })
     }

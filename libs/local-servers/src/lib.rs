@@ -170,6 +170,7 @@ impl Supervised {
     fn spawn(
         program: &Path,
         args: &[String],
+        envs: &[(String, String)],
         log: &Path,
         run_as: Option<(u32, u32)>,
         cleanup: Option<&Path>,
@@ -188,6 +189,7 @@ if [ -n "$ONEDOOR_CLEANUP" ]; then rm -rf "$ONEDOOR_CLEANUP"; fi"#;
             .args(args)
             .env("ONEDOOR_LOG", log)
             .env("ONEDOOR_CLEANUP", cleanup.unwrap_or(Path::new("")))
+            .envs(envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
@@ -283,7 +285,7 @@ impl NatsServer {
         let conf = self.store_dir.join("nats-server.conf");
         fs::write(&conf, self.config()).map_err(io_err("writing nats-server.conf"))?;
         let args = vec!["-c".to_string(), conf.display().to_string()];
-        self.process = Some(Supervised::spawn(&self.binary, &args, &self.log, None, None)?);
+        self.process = Some(Supervised::spawn(&self.binary, &args, &[], &self.log, None, None)?);
         let port = self.port;
         wait_until("nats-server", &self.log, Duration::from_secs(30), || port_open(port))
     }
@@ -400,8 +402,14 @@ impl PostgresServer {
             set("full_page_writes", "off");
         }
         let run_as = running_as_root().then_some((UNPRIVILEGED_UID, UNPRIVILEGED_GID));
-        self.process =
-            Some(Supervised::spawn(&self.tools.pg("postgres"), &args, &self.log, run_as, self.cleanup.as_deref())?);
+        self.process = Some(Supervised::spawn(
+            &self.tools.pg("postgres"),
+            &args,
+            &[],
+            &self.log,
+            run_as,
+            self.cleanup.as_deref(),
+        )?);
         let (isready, port) = (self.tools.pg("pg_isready"), self.port.to_string());
         wait_until("postgres", &self.log, Duration::from_secs(60), || {
             Command::new(&isready)
@@ -441,4 +449,80 @@ pub fn scratch_dir(prefix: &str) -> Result<tempfile::TempDir> {
         .permissions(fs::Permissions::from_mode(0o755))
         .tempdir()
         .map_err(io_err("creating a scratch folder"))
+}
+
+/// The workspace's build of a binary (`target/debug/<name>`), found from the
+/// running executable (a test or xtask) so that no path is hard-coded.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe
+        .ancestors()
+        .find(|a| a.join(name).is_file())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| project_root().join("target/debug"));
+    dir.join(name)
+}
+
+/// Whether `GET /health/ready` on `port` answers 200.
+pub fn http_ready(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) =
+        TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(300))
+    else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
+    if stream.write_all(b"GET /health/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && &head == b"HTTP/1.1 200"
+}
+
+/// A OneDoor service binary under a supervisor: started with its
+/// environment, stopped gracefully (SIGINT) or killed (SIGKILL), restarted.
+#[derive(Debug)]
+pub struct ServiceProcess {
+    pub name: String,
+    pub port: u16,
+    binary: PathBuf,
+    envs: Vec<(String, String)>,
+    pub log: PathBuf,
+    process: Option<Supervised>,
+}
+
+impl ServiceProcess {
+    /// `envs` come on top of this process's own environment (so `OTEL_*` pass through).
+    pub fn new(name: &str, port: u16, envs: Vec<(String, String)>, log: PathBuf) -> Self {
+        Self { name: name.to_string(), port, binary: workspace_binary(name), envs, log, process: None }
+    }
+
+    /// Starts the service and waits until it is ready.
+    pub fn start(&mut self, timeout: Duration) -> Result<()> {
+        if let Some(dir) = self.log.parent() {
+            fs::create_dir_all(dir).map_err(io_err("creating the log folder"))?;
+        }
+        if !self.binary.is_file() {
+            return Err(Error::Command(format!("{} is not built; run `cargo build --bins`", self.binary.display())));
+        }
+        self.process = Some(Supervised::spawn(&self.binary, &[], &self.envs, &self.log, None, None)?);
+        let port = self.port;
+        wait_until("a service", &self.log, timeout, || http_ready(port))
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.stop();
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.kill();
+        }
+    }
 }

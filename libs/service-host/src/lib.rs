@@ -5,6 +5,8 @@
 //! Services build their router and consumers; this crate owns the lifecycle,
 //! so all five start, stop and fail alike.
 
+pub mod operations;
+
 use async_nats::jetstream;
 use onedoor_messaging::consumer::{self, ConsumerSpec, Handler};
 use onedoor_messaging::relay::{OutboxRelay, RelayConfig};
@@ -72,6 +74,7 @@ pub struct Host {
     pub js: jetstream::Context,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
+    consumers: Vec<(String, String)>,
 }
 
 impl Host {
@@ -86,7 +89,7 @@ impl Host {
         onedoor_event_store::migrate(&pool).await?;
         let nats = onedoor_messaging::connect(&config.nats_url, service).await?;
         let js = jetstream::new(nats.clone());
-        Ok(Self { pool, nats, js, shutdown: CancellationToken::new(), tasks: JoinSet::new() })
+        Ok(Self { pool, nats, js, shutdown: CancellationToken::new(), tasks: JoinSet::new(), consumers: Vec::new() })
     }
 
     /// Declares the service's own stream and starts publishing its outbox.
@@ -99,12 +102,22 @@ impl Host {
 
     /// Starts a durable consumer; it waits (retrying) for its stream to exist.
     pub fn consume<H: Handler>(&mut self, spec: ConsumerSpec, handler: Arc<H>) {
+        self.consumers.push((spec.stream.clone(), spec.durable.clone()));
         let (js, pool, shutdown) = (self.js.clone(), self.pool.clone(), self.shutdown.clone());
         self.tasks.spawn(async move {
             if let Err(error) = consumer::run(js, pool, spec, handler, shutdown).await {
                 tracing::error!(%error, "consumer stopped");
             }
         });
+    }
+
+    /// The operators' endpoints for this service's consumers and relay.
+    pub fn operations(&self) -> axum::Router {
+        operations::router(operations::Operations {
+            js: self.js.clone(),
+            pool: self.pool.clone(),
+            consumers: self.consumers.clone(),
+        })
     }
 
     pub fn readiness(&self) -> onedoor_http_kit::health::Readiness {

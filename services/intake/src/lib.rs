@@ -44,7 +44,7 @@ impl App {
         }
         let (api, openapi) = http::router(http::AppState { pool: host.pool.clone(), policy });
         let auth = Arc::new(config.host.authenticator()?);
-        let router = onedoor_http_kit::service_router(api, openapi, auth, host.readiness());
+        let router = onedoor_http_kit::service_router(api.merge(host.operations()), openapi, auth, host.readiness());
         let listener = tokio::net::TcpListener::bind((config.host.host.as_str(), config.port)).await?;
         Ok(Self { host, router, listener })
     }

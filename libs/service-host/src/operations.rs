@@ -1,0 +1,109 @@
+//! What operators need of every service, without personal data: the
+//! messages its consumers could not process (list and replay them once the
+//! cause is fixed), and how far behind its consumers and relay are.
+
+use async_nats::jetstream;
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use onedoor_http_kit::{ApiResult, Problem, Role, Staff, internal_error};
+use onedoor_messaging::dead_letter::{self, DeadLetter};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+
+#[derive(Clone)]
+pub struct Operations {
+    pub js: jetstream::Context,
+    pub pool: PgPool,
+    /// (stream, durable) of each consumer the service runs.
+    pub consumers: Vec<(String, String)>,
+}
+
+pub fn router(ops: Operations) -> axum::Router {
+    axum::Router::new()
+        .route("/api/v1/admin/dead-letters", get(list))
+        .route("/api/v1/admin/dead-letters/{sequence}/replay", post(replay))
+        .route("/api/v1/admin/lag", get(lag))
+        .with_state(ops)
+}
+
+#[derive(Debug, Serialize)]
+struct Page<T> {
+    items: Vec<T>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<usize>,
+}
+
+/// Dead letters of this service's consumers (ids, subjects and reasons; no payloads).
+async fn list(
+    staff: Staff,
+    State(ops): State<Operations>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<axum::Json<Page<DeadLetter>>> {
+    staff.require(&[Role::Operator])?;
+    let mine: Vec<&str> = ops.consumers.iter().map(|(_, d)| d.as_str()).collect();
+    let letters = dead_letter::list(&ops.js, 10_000).await.map_err(internal_error)?;
+    let items =
+        letters.into_iter().filter(|l| mine.contains(&l.consumer.as_str())).take(q.limit.unwrap_or(100)).collect();
+    Ok(axum::Json(Page { items, next_cursor: None }))
+}
+
+/// Publishes a dead letter again on its original subject.
+async fn replay(
+    staff: Staff,
+    State(ops): State<Operations>,
+    Path(sequence): Path<u64>,
+) -> ApiResult<axum::Json<DeadLetter>> {
+    staff.require(&[Role::Operator])?;
+    let letters = dead_letter::list(&ops.js, 10_000).await.map_err(internal_error)?;
+    let Some(letter) = letters.into_iter().find(|l| l.sequence == sequence) else {
+        return Err(Problem::not_found(format!("no dead letter {sequence}")));
+    };
+    if !ops.consumers.iter().any(|(_, d)| *d == letter.consumer) {
+        return Err(Problem::not_found(format!("dead letter {sequence} belongs to another service")));
+    }
+    let replayed = dead_letter::replay(&ops.js, sequence).await.map_err(internal_error)?;
+    tracing::info!(sequence, consumer = %replayed.consumer, "dead letter replayed");
+    Ok(axum::Json(replayed))
+}
+
+#[derive(Debug, Serialize)]
+struct ConsumerLag {
+    stream: String,
+    consumer: String,
+    /// Messages not yet delivered.
+    pending: u64,
+    /// Delivered, not yet acknowledged.
+    ack_pending: usize,
+    redelivered: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct Lag {
+    consumers: Vec<ConsumerLag>,
+    /// Integration events committed but not yet acknowledged by JetStream.
+    outbox_backlog: i64,
+}
+
+/// Consumer lag and the relay's backlog.
+async fn lag(staff: Staff, State(ops): State<Operations>) -> ApiResult<axum::Json<Lag>> {
+    staff.require(&[Role::Operator])?;
+    let mut consumers = Vec::new();
+    for (stream, durable) in &ops.consumers {
+        let Ok(s) = ops.js.get_stream(stream).await else { continue };
+        let Ok(info) = s.consumer_info(durable).await else { continue };
+        consumers.push(ConsumerLag {
+            stream: stream.clone(),
+            consumer: durable.clone(),
+            pending: info.num_pending,
+            ack_pending: info.num_ack_pending,
+            redelivered: info.num_redelivered,
+        });
+    }
+    let outbox_backlog = onedoor_event_store::outbox::unsent_count(&ops.pool).await?;
+    Ok(axum::Json(Lag { consumers, outbox_backlog }))
+}
