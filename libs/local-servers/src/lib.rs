@@ -211,16 +211,26 @@ if [ -n "$ONEDOOR_CLEANUP" ]; then rm -rf "$ONEDOOR_CLEANUP"; fi"#;
         let _ = Command::new("kill").args([signal, &self.pid.to_string()]).stderr(Stdio::null()).status();
     }
 
-    /// Orderly stop: the supervisor interrupts the server and waits for it.
+    /// Orderly stop: the supervisor interrupts the server and waits for it;
+    /// a server still running after 30 seconds is killed.
     fn stop(&mut self) {
         drop(self.lifeline.take());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if !matches!(self.supervisor.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.signal("-KILL");
         let _ = self.supervisor.wait();
     }
 
     /// Crash: SIGKILL, as a power cut or OOM kill would.
     fn kill(&mut self) {
         self.signal("-KILL");
-        self.stop();
+        drop(self.lifeline.take());
+        let _ = self.supervisor.wait();
     }
 }
 

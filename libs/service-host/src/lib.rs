@@ -134,8 +134,15 @@ impl Host {
     ) -> Result<(), HostError> {
         let served = onedoor_http_kit::serve(listener, router, stop).await;
         self.shutdown.cancel();
-        while self.tasks.join_next().await.is_some() {}
-        self.nats.flush().await.ok();
+        // Bounded, so that a broker or database that is away cannot hold the
+        // process past an orchestrator's grace period.
+        let drained =
+            tokio::time::timeout(Duration::from_secs(20), async { while self.tasks.join_next().await.is_some() {} })
+                .await;
+        if drained.is_err() {
+            tracing::warn!("background work did not finish in time; stopping anyway");
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(3), self.nats.flush()).await;
         self.pool.close().await;
         Ok(served?)
     }

@@ -1,0 +1,75 @@
+use crate::stack::*;
+use onedoor_contracts::Department::{self, *};
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_department_killed_with_referrals_in_flight_processes_each_exactly_once_after_restart() {
+    let mut stack = Stack::start(&[]).await;
+    const N: u32 = 8;
+    for n in 0..N {
+        let (status, _) = stack.submit(&four_line_application(&applicant_id(n), &ALL_MATERIALS)).await;
+        assert_eq!(status, 201);
+        if n == 2 {
+            tokio::task::block_in_place(|| stack.service("medical-aid").kill()); // kill -9 mid-stream
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::task::block_in_place(|| stack.service("medical-aid").start(Duration::from_secs(60))).unwrap();
+    let inbox = stack.inbox_until(Medical, N as usize).await;
+    assert_eq!(inbox.len(), N as usize);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let received: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'ReferralReceived'")
+        .fetch_one(stack.db("medical-aid"))
+        .await
+        .unwrap();
+    assert_eq!(received, i64::from(N), "every referral exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_keeps_accepting_while_nats_is_down_and_everything_flows_after() {
+    let mut stack = Stack::start(&[]).await;
+    stack.nats.server.stop();
+    for n in 0..3 {
+        let (status, body) = stack.submit(&four_line_application(&applicant_id(n), &ALL_MATERIALS)).await;
+        assert_eq!((status, body["status"].as_str()), (201, Some("accepted")), "accepted with the broker down");
+    }
+    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(stack.db("intake")).await.unwrap();
+    assert!(waiting >= 15, "the referrals wait in the outbox: {waiting}");
+    stack.nats.server.restart().unwrap();
+    for d in Department::ALL {
+        assert_eq!(stack.inbox_until(d, 3).await.len(), 3, "{d}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intake_restart_keeps_the_case_view_and_a_rebuild_gives_the_same() {
+    let mut stack = Stack::start(&[]).await;
+    let (_, created) = stack.submit(&four_line_application(&applicant_id(4), &ALL_MATERIALS)).await;
+    let case_id = created["case_id"].as_str().unwrap().to_string();
+    let id = stack.inbox_until(Temporary, 1).await[0]["referral_id"].as_str().unwrap().to_string();
+    assert_eq!(stack.act(Temporary, &id, "sign-for", &caseworker(Temporary), json!({})).await.0, 200);
+    assert_eq!(
+        stack.act(Temporary, &id, "proposal", &caseworker(Temporary), json!({"outcome": "approve"})).await.0,
+        200
+    );
+    let before = stack.case_until(&case_id, "the approval is in", |v| lane(v, Temporary)["status"] == "approved").await;
+
+    tokio::task::block_in_place(|| {
+        let intake = stack.service("intake");
+        intake.kill();
+        intake.start(Duration::from_secs(60))
+    })
+    .unwrap();
+    assert_eq!(stack.case(&case_id).await, before, "the case view survived the crash");
+
+    let operator = token(onedoor_http_kit::Role::Operator, None, "ops-1");
+    let url = format!("{}/api/v1/admin/case-views/rebuild", stack.url("intake"));
+    let (status, _) = stack.call(reqwest::Method::POST, url, &operator, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(stack.case(&case_id).await, before, "the rebuilt view is the same");
+    let (status, lag) =
+        stack.call(reqwest::Method::GET, format!("{}/api/v1/admin/lag", stack.url("intake")), &operator, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(lag["consumers"].as_array().unwrap().len(), 4, "lag of every consumer is visible: {lag}");
+}

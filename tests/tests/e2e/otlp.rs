@@ -1,0 +1,140 @@
+//! One trace per application: the services export to a test OTLP/HTTP
+//! receiver configured only through the standard `OTEL_*` variables.
+
+use crate::stack::*;
+use axum::body::Bytes;
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use prost::Message;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+struct ReceivedSpan {
+    service: String,
+    trace_id: String,
+    name: String,
+    /// Every attribute value, as text.
+    values: Vec<String>,
+}
+
+#[derive(Clone, Default)]
+struct Receiver(Arc<Mutex<Vec<ReceivedSpan>>>);
+
+fn text(v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>) -> String {
+    match v.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(AnyValue::StringValue(s)) => s.clone(),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    }
+}
+
+impl Receiver {
+    async fn start() -> (Self, String) {
+        let receiver = Self::default();
+        let spans = receiver.clone();
+        let app = axum::Router::new().route(
+            "/v1/traces",
+            post(move |body: Bytes| {
+                let spans = spans.clone();
+                async move {
+                    let request = ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf export");
+                    let mut received = spans.0.lock().unwrap();
+                    for resource in request.resource_spans {
+                        let service = resource
+                            .resource
+                            .iter()
+                            .flat_map(|r| r.attributes.iter())
+                            .find(|a| a.key == "service.name")
+                            .map(|a| text(&a.value))
+                            .unwrap_or_default();
+                        for span in resource.scope_spans.into_iter().flat_map(|s| s.spans) {
+                            received.push(ReceivedSpan {
+                                service: service.clone(),
+                                trace_id: span.trace_id.iter().map(|b| format!("{b:02x}")).collect(),
+                                name: span.name.clone(),
+                                values: span
+                                    .attributes
+                                    .iter()
+                                    .map(|a| format!("{}={}", a.key, text(&a.value)))
+                                    .collect(),
+                            });
+                        }
+                    }
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (receiver, url)
+    }
+
+    fn spans(&self) -> Vec<ReceivedSpan> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_application_is_one_trace_across_every_service_it_touches_without_personal_data() {
+    let (receiver, endpoint) = Receiver::start().await;
+    let stack = Stack::start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+        ("ONEDOOR_LOG_FORMAT", "json"),
+    ])
+    .await;
+    let applicant = applicant_id(2);
+    let (status, created) = stack.submit(&four_line_application(&applicant, &ALL_MATERIALS)).await;
+    assert_eq!(status, 201);
+
+    let request = {
+        let start = Instant::now();
+        loop {
+            if let Some(s) =
+                receiver.spans().into_iter().find(|s| s.service == "intake" && s.name == "POST /api/v1/applications")
+            {
+                break s;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "intake's request span never arrived");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let expected = ["intake", "medical-aid", "education-aid", "housing-aid", "temporary-aid"];
+    let start = Instant::now();
+    loop {
+        let in_trace: Vec<ReceivedSpan> =
+            receiver.spans().into_iter().filter(|s| s.trace_id == request.trace_id).collect();
+        let processed = |svc: &str| {
+            in_trace.iter().any(|s| s.service == svc && s.name.starts_with("process onedoor.intake.referral."))
+        };
+        if expected[1..].iter().all(|svc| processed(svc)) {
+            assert!(
+                in_trace.iter().any(|s| s.service == "intake" && s.name == "publish onedoor.intake.referral.medical")
+            );
+            break;
+        }
+        let services: Vec<String> = in_trace.iter().map(|s| format!("{}: {}", s.service, s.name)).collect();
+        assert!(start.elapsed() < Duration::from_secs(30), "the trace never reached every department: {services:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(created["lanes"].as_array().unwrap().len(), 4);
+
+    // Ids and codes only: nothing personal in any span or log line.
+    let secrets = [applicant.as_str(), NAME, CHILD, PHONE, DIAGNOSIS, &child_id()];
+    for span in receiver.spans() {
+        for secret in secrets {
+            assert!(
+                !span.name.contains(secret) && span.values.iter().all(|v| !v.contains(secret)),
+                "{secret} in span {span:?}"
+            );
+        }
+    }
+    let logs = stack.all_logs();
+    assert!(logs.contains("trace_id"), "JSON logs carry trace ids");
+    for secret in secrets {
+        assert!(!logs.contains(secret), "{secret} in the logs");
+    }
+}

@@ -1,0 +1,220 @@
+//! Five service processes on free ports around one nats-server.
+
+use onedoor_contracts::Department;
+use onedoor_http_kit::auth::{Claims, Role, mint_hs256};
+use onedoor_local_servers::{ServiceProcess, free_port};
+use onedoor_test_support::TestNats;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+pub const SECRET: &str = "e2e-secret";
+
+/// Fields drop in order: the services stop before their broker does.
+pub struct Stack {
+    pub services: Vec<ServiceProcess>,
+    pub nats: TestNats,
+    pub dbs: Vec<onedoor_test_support::TestDatabase>,
+    pub logs: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+const SERVICES: [(&str, &str); 5] = [
+    ("intake", "INTAKE_PORT"),
+    ("medical-aid", "MEDICAL_AID_PORT"),
+    ("education-aid", "EDUCATION_AID_PORT"),
+    ("housing-aid", "HOUSING_AID_PORT"),
+    ("temporary-aid", "TEMPORARY_AID_PORT"),
+];
+
+impl Stack {
+    /// Starts everything; `extra_env` goes to every service (e.g. `OTEL_*`).
+    pub async fn start(extra_env: &[(&str, &str)]) -> Self {
+        let nats = TestNats::start();
+        let logs = tempfile::tempdir().unwrap();
+        let mut services = Vec::new();
+        let mut dbs = Vec::new();
+        for (name, port_var) in SERVICES {
+            let db = onedoor_test_support::fresh_database().await;
+            let port = free_port().unwrap();
+            let mut env = vec![
+                ("DATABASE_URL".to_string(), db.url.clone()),
+                ("NATS_URL".to_string(), nats.url()),
+                (port_var.to_string(), port.to_string()),
+                ("ONEDOOR_HOST".to_string(), "127.0.0.1".to_string()),
+                ("ONEDOOR_JWT_SECRET".to_string(), SECRET.to_string()),
+                ("DATABASE_MAX_CONNECTIONS".to_string(), "5".to_string()),
+                ("RUST_LOG".to_string(), "info".to_string()),
+            ];
+            env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            let mut service = ServiceProcess::new(name, port, env, logs.path().join(format!("{name}.log")));
+            tokio::task::block_in_place(|| service.start(Duration::from_secs(60))).unwrap();
+            services.push(service);
+            dbs.push(db);
+        }
+        Self { services, nats, dbs, logs, http: reqwest::Client::new() }
+    }
+
+    pub fn service(&mut self, name: &str) -> &mut ServiceProcess {
+        self.services.iter_mut().find(|s| s.name == name).unwrap()
+    }
+
+    pub fn url(&self, name: &str) -> String {
+        self.services.iter().find(|s| s.name == name).unwrap().url()
+    }
+
+    pub fn department_url(&self, d: Department) -> String {
+        self.url(&format!("{d}-aid"))
+    }
+
+    pub fn db(&self, name: &str) -> &sqlx::PgPool {
+        let i = SERVICES.iter().position(|(n, _)| *n == name).unwrap();
+        &self.dbs[i].pool
+    }
+
+    /// Everything the services logged.
+    pub fn all_logs(&self) -> String {
+        SERVICES
+            .iter()
+            .map(|(n, _)| std::fs::read_to_string(self.logs.path().join(format!("{n}.log"))).unwrap_or_default())
+            .collect()
+    }
+
+    pub async fn call(&self, method: reqwest::Method, url: String, token: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, url).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn submit(&self, form: &Value) -> (u16, Value) {
+        self.call(
+            reqwest::Method::POST,
+            format!("{}/api/v1/applications", self.url("intake")),
+            &clerk(),
+            Some(form.clone()),
+        )
+        .await
+    }
+
+    pub async fn case(&self, case_id: &str) -> Value {
+        self.call(reqwest::Method::GET, format!("{}/api/v1/cases/{case_id}", self.url("intake")), &clerk(), None)
+            .await
+            .1
+    }
+
+    pub async fn case_until(&self, case_id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let view = self.case(case_id).await;
+            if check(&view) {
+                return view;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting until {what}: {view}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn act(&self, d: Department, referral_id: &str, action: &str, token: &str, body: Value) -> (u16, Value) {
+        let url = format!("{}/api/v1/referrals/{referral_id}/{action}", self.department_url(d));
+        self.call(reqwest::Method::POST, url, token, Some(body)).await
+    }
+
+    /// Waits until the department lists `n` referrals in its inbox.
+    pub async fn inbox_until(&self, d: Department, n: usize) -> Vec<Value> {
+        let start = Instant::now();
+        loop {
+            let url = format!("{}/api/v1/referrals?limit=100", self.department_url(d));
+            let (_, page) = self.call(reqwest::Method::GET, url, &caseworker(d), None).await;
+            let items = page["items"].as_array().cloned().unwrap_or_default();
+            if items.len() >= n {
+                return items;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "{d} has {} of {n} referrals", items.len());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+pub fn token(role: Role, department: Option<Department>, sub: &str) -> String {
+    mint_hs256(
+        SECRET.as_bytes(),
+        &Claims {
+            sub: sub.into(),
+            role,
+            township: Some("330102001".into()),
+            department,
+            exp: chrono::Utc::now().timestamp() + 3600,
+        },
+    )
+}
+
+pub fn clerk() -> String {
+    token(Role::WindowClerk, None, "clerk-7")
+}
+
+pub fn caseworker(d: Department) -> String {
+    token(Role::Caseworker, Some(d), &format!("{d}-cw-1"))
+}
+
+pub fn approver(d: Department) -> String {
+    token(Role::Approver, Some(d), &format!("{d}-approver-1"))
+}
+
+pub fn id_number(first17: &str) -> String {
+    format!("{first17}{}", intake::domain::identity::check_character(first17).unwrap())
+}
+
+pub const NAME: &str = "王秀兰";
+pub const CHILD: &str = "王小明";
+pub const PHONE: &str = "13812345678";
+pub const DIAGNOSIS: &str = "急性淋巴细胞白血病";
+
+pub fn applicant_id(n: u32) -> String {
+    id_number(&format!("330102197504{:02}301", 10 + n % 20))
+}
+
+pub fn child_id() -> String {
+    id_number("33010220100905302")
+}
+
+/// The four-line application of the story, with `materials` handed in.
+pub fn four_line_application(applicant: &str, materials: &[&str]) -> Value {
+    json!({
+        "applicant": {"name": NAME, "id_number": applicant, "phone": PHONE},
+        "household": {
+            "division_code": "330102001001", "address": "清波街道示范社区3幢", "hukou": "urban",
+            "members": [
+                {"name": NAME, "id_number": applicant, "relation": "applicant"},
+                {"name": CHILD, "id_number": child_id(), "relation": "child", "in_school": true}
+            ],
+            "monthly_income_fen": 120000, "assets_fen": 0, "existing_support": ["dibao"]
+        },
+        "requests": [
+            {"aid": "medical", "hospital": "省人民医院", "diagnosis": DIAGNOSIS, "total_cost_fen": 8000000, "insurance_paid_fen": 5000000},
+            {"aid": "education", "student_id_number": child_id(), "stage": "junior", "school": "清波中学"},
+            {"aid": "housing", "kind": "rent_subsidy", "monthly_rent_fen": 80000},
+            {"aid": "temporary", "cause": "illness", "amount_requested_fen": 300000, "emergency": false}
+        ],
+        "materials": materials
+    })
+}
+
+pub const ALL_MATERIALS: [&str; 10] = [
+    "id_card",
+    "hukou_book",
+    "income_statement",
+    "verification_authorization",
+    "medical_invoice",
+    "discharge_summary",
+    "insurance_settlement",
+    "enrolment_proof",
+    "tenancy_proof",
+    "hardship_statement",
+];
+
+pub fn lane(view: &Value, d: Department) -> Value {
+    view["lanes"].as_array().unwrap().iter().find(|l| l["department"] == d.as_str()).cloned().unwrap()
+}
