@@ -77,6 +77,16 @@ pub async fn run_service(
     policy: Arc<dyn Policy>,
 ) -> anyhow::Result<()> {
     let telemetry = onedoor_telemetry::init(service)?;
+    if host_config.migrate_only {
+        let result = async {
+            store::migrate(&onedoor_service_host::connect_database(&host_config).await?).await?;
+            anyhow::Ok(())
+        }
+        .await;
+        tracing::info!(ok = result.is_ok(), "migrations applied");
+        telemetry.shutdown();
+        return result;
+    }
     let app = App::build(&host_config, port, policy).await?;
     tracing::info!(address = %app.address(), "{service} listening");
     let result = app.run_until(onedoor_http_kit::shutdown_signal()).await;

@@ -39,6 +39,10 @@ pub struct HostConfig {
     pub jwt_public_key: Option<String>,
     #[arg(long, env = "ONEDOOR_JWT_PUBLIC_KEY_FILE")]
     pub jwt_public_key_file: Option<std::path::PathBuf>,
+    /// Apply the database migrations and exit (an init container or Job runs
+    /// this before a new version serves).
+    #[arg(long, env = "ONEDOOR_MIGRATE_ONLY")]
+    pub migrate_only: bool,
 }
 
 impl HostConfig {
@@ -66,6 +70,17 @@ pub enum HostError {
     Io(#[from] std::io::Error),
 }
 
+/// The service's database pool, with the event store's migrations applied.
+pub async fn connect_database(config: &HostConfig) -> Result<PgPool, HostError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(Duration::from_secs(60))
+        .connect(&config.database_url)
+        .await?;
+    onedoor_event_store::migrate(&pool).await?;
+    Ok(pool)
+}
+
 /// A service's connections, and the background work running beside its API.
 #[derive(Debug)]
 pub struct Host {
@@ -81,12 +96,7 @@ impl Host {
     /// Connects (waiting for PostgreSQL up to a minute; NATS reconnects in the
     /// background) and applies the event store's migrations.
     pub async fn connect(service: &str, config: &HostConfig) -> Result<Self, HostError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(config.max_connections)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect(&config.database_url)
-            .await?;
-        onedoor_event_store::migrate(&pool).await?;
+        let pool = connect_database(config).await?;
         let nats = onedoor_messaging::connect(&config.nats_url, service).await?;
         let js = jetstream::new(nats.clone());
         Ok(Self { pool, nats, js, shutdown: CancellationToken::new(), tasks: JoinSet::new(), consumers: Vec::new() })

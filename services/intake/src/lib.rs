@@ -17,6 +17,13 @@ use onedoor_service_host::Host;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// Applies intake's migrations (`--migrate-only`).
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let pool = onedoor_service_host::connect_database(&config.host).await?;
+    store::migrate(&pool).await?;
+    Ok(())
+}
+
 /// Intake, built and listening, ready to run (port 0 picks a free port: tests).
 pub struct App {
     host: Host,

@@ -4,6 +4,12 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     let telemetry = onedoor_telemetry::init("intake")?;
     let config = intake::config::Config::parse();
+    if config.host.migrate_only {
+        let result = intake::migrate(&config).await;
+        tracing::info!(ok = result.is_ok(), "migrations applied");
+        telemetry.shutdown();
+        return result;
+    }
     let app = intake::App::build(config).await?;
     tracing::info!(address = %app.address(), "intake listening");
     let result = app.run_until(onedoor_http_kit::shutdown_signal()).await;

@@ -5,5 +5,6 @@
 
 mod faults;
 mod otlp;
+mod replicas;
 mod stack;
 mod story;

@@ -54,6 +54,27 @@ impl Stack {
         Self { services, nats, dbs, logs, http: reqwest::Client::new() }
     }
 
+    /// Starts another replica of `name` on its own port, against the same database and NATS.
+    pub async fn add_replica(&mut self, name: &str) -> String {
+        let i = SERVICES.iter().position(|(n, _)| *n == name).unwrap();
+        let (_, port_var) = SERVICES[i];
+        let port = free_port().unwrap();
+        let env = vec![
+            ("DATABASE_URL".to_string(), self.dbs[i].url.clone()),
+            ("NATS_URL".to_string(), self.nats.url()),
+            (port_var.to_string(), port.to_string()),
+            ("ONEDOOR_HOST".to_string(), "127.0.0.1".to_string()),
+            ("ONEDOOR_JWT_SECRET".to_string(), SECRET.to_string()),
+            ("DATABASE_MAX_CONNECTIONS".to_string(), "5".to_string()),
+        ];
+        let n = self.services.iter().filter(|s| s.name == name).count();
+        let mut replica = ServiceProcess::new(name, port, env, self.logs.path().join(format!("{name}-{n}.log")));
+        tokio::task::block_in_place(|| replica.start(Duration::from_secs(60))).unwrap();
+        let url = replica.url();
+        self.services.push(replica);
+        url
+    }
+
     pub fn service(&mut self, name: &str) -> &mut ServiceProcess {
         self.services.iter_mut().find(|s| s.name == name).unwrap()
     }
