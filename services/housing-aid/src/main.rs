@@ -3,6 +3,7 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    onedoor_service_host::healthcheck_if_asked("HOUSING_AID_PORT", 8083);
     let config = housing_aid::Config::parse();
     onedoor_department_workflow::run_service("housing-aid", config.host, config.port, Arc::new(config.policy)).await
 }

@@ -2,6 +2,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    onedoor_service_host::healthcheck_if_asked("INTAKE_PORT", 8080);
     let telemetry = onedoor_telemetry::init("intake")?;
     let config = intake::config::Config::parse();
     if config.host.migrate_only {

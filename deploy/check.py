@@ -1,0 +1,90 @@
+"""Offline checks of the deployment files, run by `cargo xtask test`.
+
+- every kustomize overlay under k8s/overlays is rendered (kubectl kustomize)
+  and each object validated against the Kubernetes JSON schemas
+  (kubernetes-validate, strict); custom resources without an offline schema
+  (CloudNativePG) are listed as skipped;
+- k8s/nats/values.yaml parses;
+- deploy/compose.yaml is validated against the Compose specification
+  (compose-spec), after YAML merge keys are expanded as Compose does;
+- deploy/Dockerfile is linted with hadolint.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import compose_spec
+import kubernetes_validate
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+KUBERNETES_VERSION = "1.32.0"
+# API groups whose schemas are not bundled with kubernetes-validate.
+CUSTOM_GROUPS = ("postgresql.cnpg.io/",)
+
+failures = []
+
+
+def check_overlays():
+    for overlay in sorted((ROOT / "k8s" / "overlays").iterdir()):
+        rendered = subprocess.run(
+            ["kubectl", "kustomize", str(overlay)], capture_output=True, text=True
+        )
+        if rendered.returncode != 0:
+            failures.append(f"k8s/overlays/{overlay.name}: kustomize failed: {rendered.stderr.strip()}")
+            continue
+        validated, skipped = 0, []
+        for doc in yaml.safe_load_all(rendered.stdout):
+            if not doc:
+                continue
+            name = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
+            if doc.get("apiVersion", "").startswith(CUSTOM_GROUPS):
+                skipped.append(name)
+                continue
+            try:
+                kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+                validated += 1
+            except Exception as e:  # noqa: BLE001 - every kind of invalidity is a failure
+                failures.append(f"k8s/overlays/{overlay.name}: {name}: {e}")
+        print(f"k8s/overlays/{overlay.name}: {validated} objects valid for Kubernetes {KUBERNETES_VERSION}; "
+              f"skipped (custom resources, no offline schema): {', '.join(skipped) or 'none'}")
+
+
+def check_nats_values():
+    values = yaml.safe_load((ROOT / "k8s" / "nats" / "values.yaml").read_text())
+    sync = values.get("config", {}).get("merge", {}).get("jetstream", {}).get("sync_interval")
+    if sync != "always" or values["config"]["cluster"]["replicas"] != 3:
+        failures.append("k8s/nats/values.yaml: want a cluster of 3 with sync_interval: always")
+    else:
+        print("k8s/nats/values.yaml: JetStream cluster of 3, sync_interval: always")
+
+
+def check_compose():
+    expanded = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    try:
+        spec = compose_spec.PyCompose.from_json(json.dumps(expanded))
+        spec.validate()
+        print(f"deploy/compose.yaml: valid Compose ({', '.join(spec.service_names())})")
+    except Exception as e:  # noqa: BLE001
+        failures.append(f"deploy/compose.yaml: {e}")
+
+
+def check_dockerfile(hadolint):
+    lint = subprocess.run([hadolint, str(ROOT / "deploy" / "Dockerfile")], capture_output=True, text=True)
+    if lint.returncode != 0:
+        failures.append(f"deploy/Dockerfile: hadolint: {lint.stdout.strip()} {lint.stderr.strip()}")
+    else:
+        print("deploy/Dockerfile: hadolint clean")
+
+
+if __name__ == "__main__":
+    check_overlays()
+    check_nats_values()
+    check_compose()
+    check_dockerfile(os.environ.get("HADOLINT", "hadolint"))
+    for f in failures:
+        print(f"FAILED {f}", file=sys.stderr)
+    sys.exit(1 if failures else 0)
