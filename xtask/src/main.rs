@@ -88,7 +88,13 @@ fn test(args: Vec<String>) -> Result<()> {
     deploy_checks()?;
     // Install the servers once, up front, rather than inside the first test.
     onedoor_local_servers::Tools::ensure().context("installing nats-server and PostgreSQL")?;
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The end-to-end tests run the service binaries themselves.
+    let built = Command::new(&cargo).current_dir(root()).args(["build", "--workspace", "--bins"]).status()?;
+    if !built.success() {
+        bail!("building the services failed");
+    }
+    let status = Command::new(&cargo)
         .current_dir(root())
         .args(["test", "--workspace", "--all-targets", "--"])
         .args(&args)
