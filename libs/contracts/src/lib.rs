@@ -155,6 +155,15 @@ pub struct EnvelopeHead {
     pub time: DateTime<Utc>,
 }
 
+/// An ID number as shown where the full number is not needed:
+/// `110101********123X` (division code and the last four; no birth date).
+pub fn mask_id_number(id: &str) -> String {
+    match (id.get(..6), id.get(14..)) {
+        (Some(head), Some(tail)) if id.len() == 18 => format!("{head}********{tail}"),
+        _ => "*".repeat(id.chars().count()),
+    }
+}
+
 /// Every integration event's JSON Schema, keyed by file name in `schemas/`.
 pub fn schemas() -> Vec<(String, serde_json::Value)> {
     fn one<T: IntegrationEvent>() -> (String, serde_json::Value) {

@@ -7,10 +7,11 @@ use crate::policy::Policy;
 use crate::store;
 use crate::view::{ReferralSummary, ReferralView};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use onedoor_contracts::department::{DisbursementChannel, ProposalOutcome};
+use onedoor_http_kit::versioning::{check_if_match, decode_cursor, encode_cursor, etag};
 use onedoor_http_kit::{ApiJson, ApiResult, FieldError, Problem, Role, Staff};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Row};
@@ -54,10 +55,6 @@ fn department_staff<'a>(staff: &'a Staff, policy: &dyn Policy) -> ApiResult<Acto
 
 fn referral_id(raw: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(raw).map_err(|_| Problem::not_found("no such referral"))
-}
-
-fn etag(version: i64) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
 }
 
 fn view_response(view: &ReferralView) -> Response {
@@ -144,14 +141,8 @@ async fn list_referrals(
         items.push(serde_json::from_value(row.try_get("view")?).map_err(onedoor_http_kit::internal_error)?);
         last = Some((row.try_get::<DateTime<Utc>, _>("received_at")?, row.try_get::<Uuid, _>("referral_id")?));
     }
-    let next_cursor =
-        if more { last.map(|(at, id)| format!("{}_{}", at.timestamp_micros(), id.simple())) } else { None };
+    let next_cursor = if more { last.map(|(at, id)| encode_cursor(at, id)) } else { None };
     Ok(axum::Json(ReferralPage { items, next_cursor }))
-}
-
-fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
-    let (micros, id) = cursor.split_once('_')?;
-    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, Uuid::parse_str(id).ok()?))
 }
 
 async fn fresh_view(conn: &mut PgConnection, policy: &dyn Policy, lane: &Lane) -> ApiResult<ReferralView> {
@@ -199,15 +190,7 @@ async fn command(
         return Err(Problem::not_found("no such referral"));
     }
     let mut lane = store::load_lane(&mut tx, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
-    if let Some(value) = headers.get(header::IF_MATCH) {
-        let wanted = value.to_str().unwrap_or_default().trim().trim_start_matches("W/").trim_matches('"');
-        if wanted != "*" && wanted != lane.version.to_string() {
-            return Err(Problem::precondition_failed(format!(
-                "the referral is at version {}, not {wanted}",
-                lane.version
-            )));
-        }
-    }
+    check_if_match(headers, lane.version)?;
     let facts = store::ledger_facts(&mut tx, policy, &lane, now).await?;
     lane.recommendation = policy.recommend(&lane.referral, facts);
     let limits = Limits {

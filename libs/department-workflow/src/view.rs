@@ -120,18 +120,13 @@ impl ReferralView {
     }
 
     pub fn summary(&self) -> ReferralSummary {
-        let id = &self.applicant.id_number;
         ReferralSummary {
             referral_id: self.referral_id,
             case_id: self.case_id,
             case_number: self.case_number.clone(),
             township: self.township.clone(),
             status: self.status,
-            applicant_id_number_masked: if id.len() == 18 {
-                format!("{}********{}", &id[..6], &id[14..])
-            } else {
-                "*".repeat(id.len())
-            },
+            applicant_id_number_masked: onedoor_contracts::mask_id_number(&self.applicant.id_number),
             received_at: self.received_at,
             deadline: self.deadline,
             approved_amount_fen: self.approved_amount_fen,

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod health;
 pub mod json;
 pub mod problem;
+pub mod versioning;
 
 pub use auth::{Authenticator, Claims, Role, Staff};
 pub use json::ApiJson;

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use onedoor_contracts::Department;
+use onedoor_http_kit::versioning::{check_if_match, decode_cursor, encode_cursor, etag};
 use onedoor_http_kit::{ApiJson, ApiResult, FieldError, Problem, Role, Staff};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Row};
@@ -264,15 +265,6 @@ pub struct CasePage {
     pub next_cursor: Option<String>,
 }
 
-fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
-    format!("{}_{}", at.timestamp_micros(), id.simple())
-}
-
-fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
-    let (micros, id) = cursor.split_once('_')?;
-    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, Uuid::parse_str(id).ok()?))
-}
-
 /// Overdue flags depend on today, not on when the row was written.
 fn refresh_overdue(view: &mut CaseView, today: chrono::NaiveDate) {
     for lane in &mut view.lanes {
@@ -367,25 +359,10 @@ async fn case_of_township(conn: &mut PgConnection, case_id: Uuid, township: &str
     store::load_case(conn, case_id).await?.ok_or_else(not_found)
 }
 
-fn etag(version: i64) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
-}
-
 fn view_response(view: &CaseView) -> Response {
     let mut response = axum::Json(view).into_response();
     response.headers_mut().insert(header::ETAG, etag(view.version));
     response
-}
-
-/// `If-Match` with a stale version: 412.
-fn check_if_match(headers: &HeaderMap, case: &Case) -> ApiResult<()> {
-    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(()) };
-    let wanted = value.to_str().unwrap_or_default().trim().trim_start_matches("W/").trim_matches('"');
-    if wanted == "*" || wanted == case.version.to_string() {
-        Ok(())
-    } else {
-        Err(Problem::precondition_failed(format!("the case is at version {}, not {wanted}", case.version)))
-    }
 }
 
 fn path_case_id(raw: &str) -> ApiResult<Uuid> {
@@ -510,7 +487,7 @@ async fn change_case(
     let policy = &state.policy;
     let mut tx = state.pool.begin().await?;
     let case = case_of_township(&mut tx, case_id, township, true).await?;
-    check_if_match(headers, &case)?;
+    check_if_match(headers, case.version)?;
     let ctx = Context {
         now,
         staff_id: staff.id(),

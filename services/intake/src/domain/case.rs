@@ -378,7 +378,7 @@ impl Case {
     pub fn view(&self, catalogue: &MaterialsCatalogue, calendar: &WorkingCalendar, today: NaiveDate) -> CaseView {
         let applicant = self.application.as_ref().map(|a| ApplicantView {
             name: a.applicant.name.clone(),
-            id_number_masked: mask_id(&a.applicant.id_number),
+            id_number_masked: onedoor_contracts::mask_id_number(&a.applicant.id_number),
         });
         CaseView {
             case_id: self.case_id,
@@ -396,11 +396,6 @@ impl Case {
             version: self.version,
         }
     }
-}
-
-/// `110101********123X`: the division code and the last four characters.
-pub fn mask_id(id: &str) -> String {
-    if id.len() == 18 { format!("{}********{}", &id[..6], &id[14..]) } else { "*".repeat(id.len()) }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

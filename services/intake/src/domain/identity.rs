@@ -74,7 +74,7 @@ impl IdNumber {
 
     /// `110101********123X`: division code and the last four, nothing of the birth date.
     pub fn masked(&self) -> String {
-        format!("{}********{}", &self.0[..6], &self.0[14..])
+        onedoor_contracts::mask_id_number(&self.0)
     }
 }
 
