@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use onedoor_contracts::department::{DisbursementChannel, ProposalOutcome};
-use onedoor_http_kit::versioning::{check_if_match, decode_cursor, encode_cursor, etag};
+use onedoor_http_kit::versioning::{ListParams, check_if_match, encode_cursor, etag};
 use onedoor_http_kit::{ApiJson, ApiResult, FieldError, Problem, Role, Staff};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Row};
@@ -101,34 +101,14 @@ async fn list_referrals(
 ) -> ApiResult<axum::Json<ReferralPage>> {
     department_staff(&staff, state.policy.as_ref())?;
     let Query(q) = query.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
-    let mut errors = Vec::new();
-    if let Some(s) = &q.status
-        && !STATUSES.contains(&s.as_str())
-    {
-        errors.push(FieldError::new("status", "invalid_value", format!("one of {}", STATUSES.join(", "))));
-    }
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        errors.push(FieldError::new("limit", "out_of_range", "between 1 and 100"));
-    }
-    let cursor = match q.cursor.as_deref().map(decode_cursor) {
-        Some(None) => {
-            errors.push(FieldError::new("cursor", "invalid_cursor", "use next_cursor of a previous page"));
-            None
-        }
-        Some(c) => c,
-        None => None,
-    };
-    if !errors.is_empty() {
-        return Err(Problem::validation(errors));
-    }
+    let ListParams { status, limit, cursor } = ListParams::parse(q.status, &STATUSES, q.limit, q.cursor.as_deref())?;
     let rows = sqlx::query(
         "SELECT view, received_at, referral_id FROM referral_views
          WHERE ($1::text IS NULL OR status = $1)
            AND ($2::timestamptz IS NULL OR (received_at, referral_id) < ($2, $3))
          ORDER BY received_at DESC, referral_id DESC LIMIT $4",
     )
-    .bind(&q.status)
+    .bind(&status)
     .bind(cursor.map(|c| c.0))
     .bind(cursor.map(|c| c.1))
     .bind(limit + 1)

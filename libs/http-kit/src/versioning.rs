@@ -1,7 +1,7 @@
 //! ETags and `If-Match` on event-sourced resources (the ETag is the stream's
 //! version), and opaque cursors for lists ordered newest first.
 
-use crate::problem::Problem;
+use crate::problem::{FieldError, Problem};
 use axum::http::{HeaderMap, HeaderValue, header};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -29,6 +29,44 @@ pub fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
 pub fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
     let (micros, id) = cursor.split_once('_')?;
     Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, Uuid::parse_str(id).ok()?))
+}
+
+/// The common query of every list: `status`, `limit` (1–100, default 20) and `cursor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListParams {
+    pub status: Option<String>,
+    pub limit: i64,
+    pub cursor: Option<(DateTime<Utc>, Uuid)>,
+}
+
+impl ListParams {
+    /// Checks every parameter at once; `statuses` are the allowed values of `status`.
+    pub fn parse(
+        status: Option<String>,
+        statuses: &[&str],
+        limit: Option<i64>,
+        cursor: Option<&str>,
+    ) -> Result<Self, Problem> {
+        let mut errors = Vec::new();
+        if let Some(s) = &status
+            && !statuses.contains(&s.as_str())
+        {
+            errors.push(FieldError::new("status", "invalid_value", format!("one of {}", statuses.join(", "))));
+        }
+        let limit = limit.unwrap_or(20);
+        if !(1..=100).contains(&limit) {
+            errors.push(FieldError::new("limit", "out_of_range", "between 1 and 100"));
+        }
+        let cursor = match cursor.map(decode_cursor) {
+            Some(None) => {
+                errors.push(FieldError::new("cursor", "invalid_cursor", "use next_cursor of a previous page"));
+                None
+            }
+            Some(c) => c,
+            None => None,
+        };
+        if errors.is_empty() { Ok(Self { status, limit, cursor }) } else { Err(Problem::validation(errors)) }
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use onedoor_contracts::Department;
-use onedoor_http_kit::versioning::{check_if_match, decode_cursor, encode_cursor, etag};
+use onedoor_http_kit::versioning::{ListParams, check_if_match, encode_cursor, etag};
 use onedoor_http_kit::{ApiJson, ApiResult, FieldError, Problem, Role, Staff};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Row};
@@ -287,28 +287,8 @@ async fn list_cases(
 ) -> ApiResult<axum::Json<CasePage>> {
     let township = clerk_township(&staff)?;
     let Query(q) = query.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
-    let mut errors = Vec::new();
     let statuses = ["awaiting_materials", "in_progress", "decided", "closed", "withdrawn"];
-    if let Some(s) = &q.status
-        && !statuses.contains(&s.as_str())
-    {
-        errors.push(FieldError::new("status", "invalid_value", format!("must be one of {}", statuses.join(", "))));
-    }
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        errors.push(FieldError::new("limit", "out_of_range", "between 1 and 100"));
-    }
-    let cursor = match q.cursor.as_deref().map(decode_cursor) {
-        Some(None) => {
-            errors.push(FieldError::new("cursor", "invalid_cursor", "use next_cursor of a previous page"));
-            None
-        }
-        Some(c) => c,
-        None => None,
-    };
-    if !errors.is_empty() {
-        return Err(Problem::validation(errors));
-    }
+    let ListParams { status, limit, cursor } = ListParams::parse(q.status, &statuses, q.limit, q.cursor.as_deref())?;
     let today = local_date(Utc::now());
     let rows = sqlx::query(
         "SELECT view, submitted_at, case_id FROM case_views
@@ -320,7 +300,7 @@ async fn list_cases(
          LIMIT $7",
     )
     .bind(township)
-    .bind(&q.status)
+    .bind(&status)
     .bind(q.overdue)
     .bind(today)
     .bind(cursor.map(|c| c.0))
