@@ -33,6 +33,7 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let auth = Arc::new(config.host.authenticator()?);
         let policy = Arc::new(config.policy()?);
         let this_year = domain::case::local_date(chrono::Utc::now()).year();
         for year in [this_year, this_year + 1] {
@@ -50,7 +51,6 @@ impl App {
             host.consume(lanes::consumer_spec(department), Arc::new(lanes::LaneReports { policy: policy.clone() }));
         }
         let (api, openapi) = http::router(http::AppState { pool: host.pool.clone(), policy });
-        let auth = Arc::new(config.host.authenticator()?);
         let router = onedoor_http_kit::service_router(api.merge(host.operations()), openapi, auth, host.readiness());
         let listener = tokio::net::TcpListener::bind((config.host.host.as_str(), config.port)).await?;
         Ok(Self { host, router, listener })
