@@ -6,7 +6,7 @@ use crate::config::Policy;
 use crate::domain::case::{Case, CaseEvent, LaneStatus, STREAM_TYPE, local_date};
 use crate::integration;
 use chrono::{DateTime, Datelike, Utc};
-use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError, Upcasters, outbox};
+use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError, Upcasters};
 use onedoor_telemetry::propagation::TraceHeaders;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -50,7 +50,12 @@ pub async fn save(
     let expected = if before.version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(before.version) };
     let trace = TraceHeaders::current();
     let encoded: Vec<NewEvent> = new.iter().map(NewEvent::from_domain).collect::<Result<_, _>>()?;
-    onedoor_event_store::append(
+    let mut after = before.clone();
+    for event in new {
+        after.apply(event);
+    }
+    let announcements = integration::announce(before, &after, new, now)?;
+    onedoor_event_store::append_and_announce(
         conn,
         STREAM_TYPE,
         &before.case_id.to_string(),
@@ -63,15 +68,9 @@ pub async fn save(
             traceparent: trace.traceparent,
             tracestate: trace.tracestate,
         },
+        &announcements,
     )
     .await?;
-    let mut after = before.clone();
-    for event in new {
-        after.apply(event);
-    }
-    for message in integration::announce(before, &after, new, now)? {
-        outbox::enqueue(conn, &message).await?;
-    }
     write_read_models(conn, &after, policy, now).await?;
     Ok(after)
 }
