@@ -287,3 +287,38 @@ async fn a_withdrawal_is_published_for_the_departments_and_closes_the_case() {
     assert_eq!((status, problem["code"].as_str()), (409, Some("case_withdrawn")));
     let _ = Uuid::nil();
 }
+
+#[tokio::test]
+async fn an_event_about_an_unknown_case_is_dead_lettered_and_operators_can_list_and_replay_it() {
+    let intake = TestIntake::spawn().await;
+    let stray = LaneRef { referral_id: Uuid::now_v7(), case_id: Uuid::now_v7(), department: Department::Housing };
+    let event =
+        CloudEvent::new(ReferralSignedFor { lane: stray, signed_by: "cw".into(), occurred_at: Utc::now() }, Utc::now());
+    publish(&intake, &event).await;
+
+    let operator = token(Role::Operator, None, None, "ops-1");
+    let start = std::time::Instant::now();
+    let letters = loop {
+        let (status, page, _) = intake.get(&operator, "/api/v1/admin/dead-letters").await;
+        assert_eq!(status, 200);
+        if !page["items"].as_array().unwrap().is_empty() {
+            break page["items"].clone();
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "nothing dead-lettered");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let letter = &letters[0];
+    assert_eq!(letter["event_id"], event.id.to_string());
+    assert_eq!(letter["original_subject"], "onedoor.housing.referral.signed_for");
+    assert_eq!(letter["consumer"], "intake-lanes-housing");
+    assert!(letter["reason"].as_str().unwrap().contains("no case"), "{letter}");
+    assert_eq!(intake.get(&clerk(), "/api/v1/admin/dead-letters").await.0, 403, "operators only");
+
+    let sequence = letter["sequence"].as_u64().unwrap();
+    let (status, replayed, _) =
+        intake.post(&operator, &format!("/api/v1/admin/dead-letters/{sequence}/replay"), &json!({})).await;
+    assert_eq!((status, replayed["event_id"].as_str()), (200, Some(event.id.to_string().as_str())));
+    let (_, lag, _) = intake.get(&operator, "/api/v1/admin/lag").await;
+    assert_eq!(lag["consumers"].as_array().unwrap().len(), 4);
+    assert!(lag["outbox_backlog"].is_i64());
+}
