@@ -83,7 +83,7 @@ pub async fn claim(conn: &mut PgConnection, limit: i64) -> Result<Option<Vec<Pen
 }
 
 /// Removes published messages (after the broker acknowledged them).
-pub async fn mark_sent(conn: &mut PgConnection, positions: &[i64]) -> Result<(), StoreError> {
+pub async fn remove_published(conn: &mut PgConnection, positions: &[i64]) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM outbox WHERE position = ANY($1)").bind(positions).execute(conn).await?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! accepted is lost, nothing is acted on twice.
 //!
 //! - [`relay`]: publishes the transactional outbox to JetStream
-//!   (`Nats-Msg-Id` = event id, saved `traceparent`), marking rows sent only
+//!   (`Nats-Msg-Id` = event id, saved `traceparent`), removing rows only
 //!   after the PubAck.
 //! - [`consumer`]: durable pull consumers declared in code; each message is
 //!   handled in a database transaction together with its inbox row, acked only

@@ -3,7 +3,7 @@
 //!
 //! A batch is claimed inside one transaction (see `event_store::outbox` for
 //! why several replicas can run it), published with pipelined acks, and
-//! only the acknowledged prefix is marked sent before commit. A crash between
+//! only the acknowledged prefix is removed from the outbox before commit. A crash between
 //! publish and commit republishes the same messages, which JetStream drops as
 //! duplicates (`Nats-Msg-Id` = event id) and consumers' inboxes ignore.
 
@@ -101,7 +101,7 @@ impl OutboxRelay {
                 }
             }
         }
-        outbox::mark_sent(&mut tx, &sent).await?;
+        outbox::remove_published(&mut tx, &sent).await?;
         tx.commit().await?;
         Ok(sent.len())
     }
