@@ -4,12 +4,9 @@
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-/// A valid resident ID number from its first 17 digits (MOD 11-2 check character).
+/// A valid resident ID number from its first 17 digits.
 fn id_number(first17: &str) -> String {
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const C: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
-    let sum: u32 = first17.chars().zip(W).map(|(c, w)| c.to_digit(10).unwrap_or(0) * w).sum();
-    format!("{first17}{}", C[(sum % 11) as usize])
+    format!("{first17}{}", onedoor_contracts::identity::check_character(first17).unwrap_or('0'))
 }
 
 fn household(applicant: &str, name: &str, extra: Vec<Value>, income: i64, support: &[&str]) -> Value {

@@ -12,7 +12,10 @@
 //! deduplication), `Ce-Type` and the W3C `traceparent`.
 
 pub mod department;
+pub mod identity;
 pub mod intake;
+
+pub use identity::mask_id_number;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -153,15 +156,6 @@ pub struct EnvelopeHead {
     pub event_type: String,
     pub subject: String,
     pub time: DateTime<Utc>,
-}
-
-/// An ID number as shown where the full number is not needed:
-/// `110101********123X` (division code and the last four; no birth date).
-pub fn mask_id_number(id: &str) -> String {
-    match (id.get(..6), id.get(14..)) {
-        (Some(head), Some(tail)) if id.len() == 18 => format!("{head}********{tail}"),
-        _ => "*".repeat(id.chars().count()),
-    }
 }
 
 /// Every integration event's JSON Schema, keyed by file name in `schemas/`.

@@ -85,3 +85,29 @@ impl TestNats {
         (client, js)
     }
 }
+
+/// A valid resident ID number from its first 17 digits (adds the check character).
+pub fn id_number(first17: &str) -> String {
+    let check = onedoor_contracts::identity::check_character(first17).expect("17 digits");
+    format!("{first17}{check}")
+}
+
+/// A signed HS256 token for a member of staff, valid for an hour.
+pub fn staff_token(
+    secret: &str,
+    role: onedoor_http_kit::Role,
+    township: Option<&str>,
+    department: Option<onedoor_contracts::Department>,
+    sub: &str,
+) -> String {
+    onedoor_http_kit::auth::mint_hs256(
+        secret.as_bytes(),
+        &onedoor_http_kit::Claims {
+            sub: sub.into(),
+            role,
+            township: township.map(String::from),
+            department,
+            exp: chrono::Utc::now().timestamp() + 3600,
+        },
+    )
+}

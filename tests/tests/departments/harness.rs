@@ -5,7 +5,7 @@
 use clap::Parser;
 use onedoor_contracts::Department;
 use onedoor_department_workflow::policy::Policy;
-use onedoor_http_kit::auth::{Claims, Role, mint_hs256};
+use onedoor_http_kit::auth::Role;
 use onedoor_test_support::TestNats;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -164,16 +164,7 @@ struct HostOnly {
 }
 
 pub fn token(role: Role, department: Option<Department>, sub: &str) -> String {
-    mint_hs256(
-        SECRET.as_bytes(),
-        &Claims {
-            sub: sub.into(),
-            role,
-            township: Some(TOWNSHIP.into()),
-            department,
-            exp: chrono::Utc::now().timestamp() + 600,
-        },
-    )
+    onedoor_test_support::staff_token(SECRET, role, Some(TOWNSHIP), department, sub)
 }
 
 pub fn clerk() -> String {
@@ -192,9 +183,7 @@ pub fn approver(d: Department) -> String {
     token(Role::Approver, Some(d), &format!("{d}-approver-1"))
 }
 
-pub fn id_number(first17: &str) -> String {
-    format!("{first17}{}", intake::domain::identity::check_character(first17).unwrap())
-}
+pub use onedoor_test_support::id_number;
 
 pub const ALL_MATERIALS: [&str; 11] = [
     "id_card",

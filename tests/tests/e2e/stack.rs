@@ -1,7 +1,7 @@
 //! Five service processes on free ports around one nats-server.
 
 use onedoor_contracts::Department;
-use onedoor_http_kit::auth::{Claims, Role, mint_hs256};
+use onedoor_http_kit::auth::Role;
 use onedoor_local_servers::{ServiceProcess, free_port};
 use onedoor_test_support::TestNats;
 use serde_json::{Value, json};
@@ -160,16 +160,7 @@ impl Stack {
 }
 
 pub fn token(role: Role, department: Option<Department>, sub: &str) -> String {
-    mint_hs256(
-        SECRET.as_bytes(),
-        &Claims {
-            sub: sub.into(),
-            role,
-            township: Some("330102001".into()),
-            department,
-            exp: chrono::Utc::now().timestamp() + 3600,
-        },
-    )
+    onedoor_test_support::staff_token(SECRET, role, Some("330102001"), department, sub)
 }
 
 pub fn clerk() -> String {
@@ -184,9 +175,7 @@ pub fn approver(d: Department) -> String {
     token(Role::Approver, Some(d), &format!("{d}-approver-1"))
 }
 
-pub fn id_number(first17: &str) -> String {
-    format!("{first17}{}", intake::domain::identity::check_character(first17).unwrap())
-}
+pub use onedoor_test_support::id_number;
 
 pub const NAME: &str = "王秀兰";
 pub const CHILD: &str = "王小明";

@@ -36,17 +36,7 @@ impl IdNumberError {
     }
 }
 
-const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-const CHECK: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
-
-/// The ISO 7064 MOD 11-2 check character of the first 17 digits.
-pub fn check_character(first17: &str) -> Option<char> {
-    let mut sum = 0;
-    for (c, w) in first17.chars().zip(WEIGHTS) {
-        sum += c.to_digit(10)? * w;
-    }
-    Some(CHECK[(sum % 11) as usize])
-}
+pub use onedoor_contracts::identity::check_character;
 
 impl IdNumber {
     pub fn parse(raw: &str, today: NaiveDate) -> Result<Self, IdNumberError> {

@@ -1,7 +1,7 @@
 use async_nats::jetstream;
 use clap::Parser;
 use onedoor_contracts::Department;
-use onedoor_http_kit::auth::{Claims, Role, mint_hs256};
+use onedoor_http_kit::auth::Role;
 use onedoor_test_support::{TestDatabase, TestNats};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -142,16 +142,7 @@ impl TestIntake {
 }
 
 pub fn token(role: Role, township: Option<&str>, department: Option<Department>, sub: &str) -> String {
-    mint_hs256(
-        SECRET.as_bytes(),
-        &Claims {
-            sub: sub.into(),
-            role,
-            township: township.map(String::from),
-            department,
-            exp: chrono::Utc::now().timestamp() + 600,
-        },
-    )
+    onedoor_test_support::staff_token(SECRET, role, township, department, sub)
 }
 
 pub fn clerk() -> String {
@@ -159,9 +150,7 @@ pub fn clerk() -> String {
 }
 
 /// A valid ID number from its first 17 digits.
-pub fn id_number(first17: &str) -> String {
-    format!("{first17}{}", intake::domain::identity::check_character(first17).unwrap())
-}
+pub use onedoor_test_support::id_number;
 
 pub fn applicant_id() -> String {
     id_number("33010219800307123")
