@@ -116,4 +116,7 @@ async fn health_openapi_and_swagger_ui_are_served() {
     let missing = get("/nowhere").await.unwrap();
     assert_eq!(missing.status(), 404);
     assert_eq!(missing.headers()["content-type"], "application/problem+json");
+    let wrong_method = get(&format!("/api/v1/cases/{}/materials", uuid::Uuid::now_v7())).await.unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(wrong_method.headers()["content-type"], "application/problem+json");
 }
