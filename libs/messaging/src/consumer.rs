@@ -7,7 +7,7 @@
 //! nak'ed with a growing delay; a message that fails `max_deliver` times, or
 //! fails permanently, goes to the dead-letter stream with its reason.
 //!
-//! Shutdown stops pulling, lets in-flight messages finish, then returns.
+//! Shutdown stops pulling, lets every fetched message finish, then returns.
 
 use crate::{EVENT_ID_HEADER, MessagingError, dead_letter};
 use async_nats::jetstream::{self, AckKind, consumer::pull};
@@ -169,42 +169,41 @@ pub async fn run<H: Handler>(
                 }
             }
         };
-        let mut messages = match consumer.stream().max_messages_per_batch(spec.concurrency.max(1)).messages().await {
-            Ok(m) => m,
-            Err(error) => {
-                tracing::warn!(%error, durable = %spec.durable, "pulling failed; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                }
-            }
-        };
         loop {
+            if shutdown.is_cancelled() {
+                break 'outer;
+            }
             while in_flight.try_join_next().is_some() {}
-            let permit = tokio::select! {
-                _ = shutdown.cancelled() => break 'outer,
-                p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
-            };
-            let next = tokio::select! {
-                _ = shutdown.cancelled() => break 'outer,
-                m = messages.next() => m,
-            };
-            match next {
-                Some(Ok(message)) => {
-                    let (js, pool, spec, handler) = (js.clone(), pool.clone(), spec.clone(), handler.clone());
-                    in_flight.spawn(async move {
-                        process(&js, &pool, &spec, handler.as_ref(), message).await;
-                        drop(permit);
-                    });
-                }
-                Some(Err(error)) => {
-                    tracing::debug!(%error, durable = %spec.durable, "pull stream hiccup");
+            // Short pull requests rather than a standing subscription: every
+            // message fetched is handled, even when shutdown comes mid-batch,
+            // so none sits out its ack_wait after a restart.
+            let wanted = permits.available_permits().max(1);
+            let mut batch = match consumer.batch().max_messages(wanted).expires(Duration::from_secs(1)).messages().await
+            {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::warn!(%error, durable = %spec.durable, "pulling failed; retrying");
                     tokio::select! {
                         _ = shutdown.cancelled() => break 'outer,
-                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue 'outer,
                     }
                 }
-                None => continue 'outer,
+            };
+            while let Some(next) = batch.next().await {
+                match next {
+                    Ok(message) => {
+                        let permit = permits.clone().acquire_owned().await.expect("semaphore never closes");
+                        let (js, pool, spec, handler) = (js.clone(), pool.clone(), spec.clone(), handler.clone());
+                        in_flight.spawn(async move {
+                            process(&js, &pool, &spec, handler.as_ref(), message).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, durable = %spec.durable, "pull request ended early");
+                        break;
+                    }
+                }
             }
         }
     }
