@@ -9,9 +9,9 @@ use crate::view::{ReferralSummary, ReferralView};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use onedoor_contracts::department::{DisbursementChannel, ProposalOutcome};
-use onedoor_http_kit::versioning::{ListParams, check_if_match, encode_cursor, etag};
+use onedoor_http_kit::versioning::{ListParams, check_if_match, etag};
 use onedoor_http_kit::{ApiJson, ApiResult, FieldError, Problem, Role, Staff};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Row};
@@ -101,27 +101,26 @@ async fn list_referrals(
 ) -> ApiResult<axum::Json<ReferralPage>> {
     department_staff(&staff, state.policy.as_ref())?;
     let Query(q) = query.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
-    let ListParams { status, limit, cursor } = ListParams::parse(q.status, &STATUSES, q.limit, q.cursor.as_deref())?;
+    let params = ListParams::parse(q.status, &STATUSES, q.limit, q.cursor.as_deref())?;
     let rows = sqlx::query(
         "SELECT view, received_at, referral_id FROM referral_views
          WHERE ($1::text IS NULL OR status = $1)
            AND ($2::timestamptz IS NULL OR (received_at, referral_id) < ($2, $3))
          ORDER BY received_at DESC, referral_id DESC LIMIT $4",
     )
-    .bind(&status)
-    .bind(cursor.map(|c| c.0))
-    .bind(cursor.map(|c| c.1))
-    .bind(limit + 1)
+    .bind(&params.status)
+    .bind(params.cursor.map(|c| c.0))
+    .bind(params.cursor.map(|c| c.1))
+    .bind(params.fetch())
     .fetch_all(&state.pool)
     .await?;
-    let more = rows.len() as i64 > limit;
-    let mut items = Vec::new();
-    let mut last = None;
-    for row in rows.into_iter().take(limit as usize) {
-        items.push(serde_json::from_value(row.try_get("view")?).map_err(onedoor_http_kit::internal_error)?);
-        last = Some((row.try_get::<DateTime<Utc>, _>("received_at")?, row.try_get::<Uuid, _>("referral_id")?));
+    let mut found = Vec::with_capacity(rows.len());
+    for row in rows {
+        let summary: ReferralSummary =
+            serde_json::from_value(row.try_get("view")?).map_err(onedoor_http_kit::internal_error)?;
+        found.push((row.try_get("received_at")?, row.try_get("referral_id")?, summary));
     }
-    let next_cursor = if more { last.map(|(at, id)| encode_cursor(at, id)) } else { None };
+    let (items, next_cursor) = params.page(found);
     Ok(axum::Json(ReferralPage { items, next_cursor }))
 }
 

@@ -42,3 +42,18 @@ async fn ready(State(r): State<Readiness>) -> impl IntoResponse {
     let status = if all_up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(json!({"status": if all_up { "up" } else { "down" }, "checks": checks})))
 }
+
+/// Whether `GET /health/ready` on `127.0.0.1:port` answers 200: a blocking
+/// probe for container health checks and for tooling waiting on a service.
+pub fn probe_ready(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&address, Duration::from_millis(300)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
+    let mut head = [0u8; 12];
+    stream.write_all(b"GET /health/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").is_ok()
+        && stream.read_exact(&mut head).is_ok()
+        && &head == b"HTTP/1.1 200"
+}

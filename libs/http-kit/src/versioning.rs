@@ -67,6 +67,24 @@ impl ListParams {
         };
         if errors.is_empty() { Ok(Self { status, limit, cursor }) } else { Err(Problem::validation(errors)) }
     }
+
+    /// Rows to fetch: one more than the page, to know whether another follows.
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
+    }
+
+    /// The page of `rows` (fetched with [`ListParams::fetch`], each with its
+    /// time and id) and the cursor of the next page, if there is one.
+    pub fn page<T>(&self, rows: Vec<(DateTime<Utc>, Uuid, T)>) -> (Vec<T>, Option<String>) {
+        let more = rows.len() as i64 > self.limit;
+        let mut items = Vec::with_capacity(rows.len());
+        let mut last = None;
+        for (at, id, item) in rows.into_iter().take(self.limit as usize) {
+            last = Some((at, id));
+            items.push(item);
+        }
+        (items, if more { last.map(|(at, id)| encode_cursor(at, id)) } else { None })
+    }
 }
 
 #[cfg(test)]
@@ -79,6 +97,17 @@ mod tests {
         let id = Uuid::now_v7();
         assert_eq!(decode_cursor(&encode_cursor(at, id)), Some((at, id)));
         assert_eq!(decode_cursor("zzz"), None);
+    }
+
+    #[test]
+    fn a_page_has_a_next_cursor_only_when_more_rows_follow() {
+        let params = ListParams::parse(None, &[], Some(2), None).unwrap();
+        let at = DateTime::from_timestamp_micros(1).unwrap();
+        let rows = |n: usize| (0..n).map(|i| (at, Uuid::now_v7(), i)).collect::<Vec<_>>();
+        let (items, next) = params.page(rows(3));
+        assert_eq!((items, next.is_some()), (vec![0, 1], true));
+        let (items, next) = params.page(rows(2));
+        assert_eq!((items, next), (vec![0, 1], None));
     }
 
     #[test]

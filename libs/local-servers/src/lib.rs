@@ -474,22 +474,6 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// Whether `GET /health/ready` on `port` answers 200.
-pub fn http_ready(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) =
-        TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(300))
-    else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
-    if stream.write_all(b"GET /health/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).is_ok() && &head == b"HTTP/1.1 200"
-}
-
 /// A OneDoor service binary under a supervisor: started with its
 /// environment, stopped gracefully (SIGINT) or killed (SIGKILL), restarted.
 #[derive(Debug)]
@@ -518,7 +502,7 @@ impl ServiceProcess {
         }
         self.process = Some(Supervised::spawn(&self.binary, &[], &self.envs, &self.log, None, None)?);
         let port = self.port;
-        wait_until("a service", &self.log, timeout, || http_ready(port))
+        wait_until("a service", &self.log, timeout, || onedoor_http_kit::health::probe_ready(port))
     }
 
     pub fn url(&self) -> String {

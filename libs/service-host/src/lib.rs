@@ -164,14 +164,7 @@ pub fn healthcheck_if_asked(port_env: &str, default_port: u16) {
     if std::env::args().nth(1).as_deref() != Some("healthcheck") {
         return;
     }
-    use std::io::{Read, Write};
     let port = std::env::var(port_env).ok().and_then(|p| p.parse().ok()).unwrap_or(default_port);
-    let ready = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok_and(|mut s| {
-        let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
-        let mut head = [0u8; 12];
-        s.write_all(b"GET /health/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").is_ok()
-            && s.read_exact(&mut head).is_ok()
-            && &head == b"HTTP/1.1 200"
-    });
+    let ready = onedoor_http_kit::health::probe_ready(port);
     std::process::exit(if ready { 0 } else { 1 });
 }

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use onedoor_contracts::Department;
-use onedoor_http_kit::versioning::{ListParams, check_if_match, encode_cursor, etag};
+use onedoor_http_kit::versioning::{ListParams, check_if_match, etag};
 use onedoor_http_kit::{ApiJson, ApiResult, FieldError, Problem, Role, Staff};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Row};
@@ -268,10 +268,7 @@ pub struct CasePage {
 /// Overdue flags depend on today, not on when the row was written.
 fn refresh_overdue(view: &mut CaseView, today: chrono::NaiveDate) {
     for lane in &mut view.lanes {
-        lane.overdue = view.status != CaseStatus::Withdrawn
-            && !lane.status.is_final()
-            && lane.status != LaneStatus::SupplementRequested
-            && lane.deadline.is_some_and(|d| today > d);
+        lane.overdue = lane.is_overdue(view.status == CaseStatus::Withdrawn, today);
     }
 }
 
@@ -288,7 +285,7 @@ async fn list_cases(
     let township = clerk_township(&staff)?;
     let Query(q) = query.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
     let statuses = ["awaiting_materials", "in_progress", "decided", "closed", "withdrawn"];
-    let ListParams { status, limit, cursor } = ListParams::parse(q.status, &statuses, q.limit, q.cursor.as_deref())?;
+    let params = ListParams::parse(q.status, &statuses, q.limit, q.cursor.as_deref())?;
     let today = local_date(Utc::now());
     let rows = sqlx::query(
         "SELECT view, submitted_at, case_id FROM case_views
@@ -300,25 +297,22 @@ async fn list_cases(
          LIMIT $7",
     )
     .bind(township)
-    .bind(&status)
+    .bind(&params.status)
     .bind(q.overdue)
     .bind(today)
-    .bind(cursor.map(|c| c.0))
-    .bind(cursor.map(|c| c.1))
-    .bind(limit + 1)
+    .bind(params.cursor.map(|c| c.0))
+    .bind(params.cursor.map(|c| c.1))
+    .bind(params.fetch())
     .fetch_all(&state.pool)
     .await?;
-    let more = rows.len() as i64 > limit;
-    let mut items = Vec::new();
-    let mut last = None;
-    for row in rows.into_iter().take(limit as usize) {
+    let mut found = Vec::with_capacity(rows.len());
+    for row in rows {
         let mut view: CaseView =
             serde_json::from_value(row.try_get("view")?).map_err(onedoor_http_kit::internal_error)?;
         refresh_overdue(&mut view, today);
-        last = Some((row.try_get("submitted_at")?, row.try_get("case_id")?));
-        items.push(view);
+        found.push((row.try_get("submitted_at")?, row.try_get("case_id")?, view));
     }
-    let next_cursor = if more { last.map(|(at, id)| encode_cursor(at, id)) } else { None };
+    let (items, next_cursor) = params.page(found);
     Ok(axum::Json(CasePage { items, next_cursor }))
 }
 

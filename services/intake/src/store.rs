@@ -3,7 +3,7 @@
 //! lines) updated in the same transaction, so a read after a write sees it.
 
 use crate::config::Policy;
-use crate::domain::case::{Case, CaseEvent, LaneStatus, STREAM_TYPE, local_date};
+use crate::domain::case::{Case, CaseEvent, STREAM_TYPE, local_date};
 use crate::integration;
 use chrono::{DateTime, Datelike, Utc};
 use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError, Upcasters};
@@ -83,13 +83,8 @@ pub async fn write_read_models(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let view = case.view(&policy.catalogue, &policy.calendar, local_date(now));
-    let next_deadline = view
-        .lanes
-        .iter()
-        .filter(|l| !l.status.is_final() && l.status != LaneStatus::SupplementRequested)
-        .filter_map(|l| l.deadline)
-        .min()
-        .filter(|_| case.withdrawn.is_none());
+    let next_deadline =
+        view.lanes.iter().filter(|l| l.clock_runs(case.withdrawn.is_some())).filter_map(|l| l.deadline).min();
     let township = view.division_code.get(..9).unwrap_or_default().to_string();
     sqlx::query(
         "INSERT INTO case_views (case_id, case_number, township, status, submitted_at, next_deadline, version, view)

@@ -481,6 +481,18 @@ pub struct CaseView {
     pub version: i64,
 }
 
+impl LaneView {
+    /// Whether the lane's time limit is counting: not decided, not waiting
+    /// for a supplement, and the case not withdrawn.
+    pub fn clock_runs(&self, case_withdrawn: bool) -> bool {
+        !case_withdrawn && !self.status.is_final() && self.status != LaneStatus::SupplementRequested
+    }
+
+    pub fn is_overdue(&self, case_withdrawn: bool, today: NaiveDate) -> bool {
+        self.clock_runs(case_withdrawn) && self.deadline.is_some_and(|d| today > d)
+    }
+}
+
 impl Lane {
     fn new(department: Department) -> Self {
         Self { department, referral_id: None, issued_at: None, deadline: None, reports: Vec::new() }
@@ -574,9 +586,7 @@ impl Lane {
                 }
             }
         }
-        let waiting = v.status == LaneStatus::SupplementRequested;
-        v.overdue =
-            !v.status.is_final() && !waiting && case.withdrawn.is_none() && v.deadline.is_some_and(|d| today > d);
+        v.overdue = v.is_overdue(case.withdrawn.is_some(), today);
         v
     }
 }
