@@ -161,7 +161,7 @@ async fn end_to_end(
                 let mut conn = pool.acquire().await?;
                 for version in 0..per_writer {
                     let envelope = event(case_id);
-                    let announcement = onedoor_messaging::relay::outbox_message(&envelope)?;
+                    let announcement = onedoor_event_store::outbox::OutboxMessage::announcing(&envelope)?;
                     let appended = [NewEvent::new("MaterialsSupplemented", 1, serde_json::to_value(&envelope.data)?)];
                     let stream_id = case_id.to_string();
                     let metadata =

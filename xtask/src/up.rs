@@ -65,7 +65,7 @@ pub fn database_url(admin_url: &str, db: &str) -> String {
 
 pub fn run(args: UpArgs) -> Result<()> {
     build_services()?;
-    let data = crate::root().join(".onedoor/data");
+    let data = onedoor_local_servers::server_home().join("data");
     let mut tools = None;
     let mut tools = || -> Result<Tools> {
         if tools.is_none() {

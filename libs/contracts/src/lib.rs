@@ -28,6 +28,9 @@ pub const SUBJECT_PREFIX: &str = "onedoor";
 /// Where messages that could not be processed are kept for operators.
 pub const DEAD_LETTER_STREAM: &str = "DEAD_LETTERS";
 pub const DEAD_LETTER_SUBJECT_PREFIX: &str = "onedoor.dlq";
+/// NATS header carrying the CloudEvents `type` of the body, so a consumer can
+/// route a message without parsing it.
+pub const CE_TYPE_HEADER: &str = "Ce-Type";
 
 /// The four departments of the platform (of the eight aid lines of the
 /// national framework, these are the ones OneDoor refers to today).

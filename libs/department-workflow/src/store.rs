@@ -10,7 +10,6 @@ use onedoor_contracts::department::*;
 use onedoor_contracts::{CloudEvent, IntegrationEvent};
 use onedoor_event_store::outbox::OutboxMessage;
 use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError, Upcasters};
-use onedoor_messaging::relay::outbox_message;
 use onedoor_telemetry::propagation::TraceHeaders;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -67,7 +66,7 @@ pub async fn ledger_facts(
 
 fn announce(lane: &Lane, event: &LaneEvent, now: DateTime<Utc>) -> Result<Option<OutboxMessage>, serde_json::Error> {
     fn msg<T: IntegrationEvent>(data: T, now: DateTime<Utc>) -> Result<Option<OutboxMessage>, serde_json::Error> {
-        outbox_message(&CloudEvent::new(data, now)).map(Some)
+        OutboxMessage::announcing(&CloudEvent::new(data, now)).map(Some)
     }
     let r = &lane.referral;
     let lane_ref = LaneRef { referral_id: r.referral_id, case_id: r.case_id, department: r.department };

@@ -12,6 +12,8 @@
 //! stream are serialised by the event store's version check.
 
 use crate::StoreError;
+use onedoor_contracts::{CE_TYPE_HEADER, CloudEvent, IntegrationEvent};
+use onedoor_telemetry::propagation::TraceHeaders;
 use sqlx::{PgConnection, PgPool, Row};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -30,6 +32,30 @@ pub struct OutboxMessage {
     /// Broker headers saved with the message, e.g. `traceparent`.
     pub headers: BTreeMap<String, String>,
     pub payload: Vec<u8>,
+}
+
+impl OutboxMessage {
+    /// The row announcing `event`: keyed by its case so one case's events
+    /// keep their order, carrying the CloudEvents type and the trace context
+    /// of the span writing it.
+    pub fn announcing<T: IntegrationEvent>(event: &CloudEvent<T>) -> Result<Self, serde_json::Error> {
+        let mut headers = BTreeMap::new();
+        headers.insert(CE_TYPE_HEADER.to_string(), event.event_type.clone());
+        let trace = TraceHeaders::current();
+        if let Some(tp) = trace.traceparent {
+            headers.insert("traceparent".to_string(), tp);
+        }
+        if let Some(ts) = trace.tracestate {
+            headers.insert("tracestate".to_string(), ts);
+        }
+        Ok(Self {
+            event_id: event.id,
+            stream_key: event.subject.clone(),
+            subject: event.data.subject(),
+            headers,
+            payload: serde_json::to_vec(event)?,
+        })
+    }
 }
 
 /// A message claimed by the relay, with its position in the outbox.

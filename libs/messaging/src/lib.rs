@@ -28,8 +28,6 @@ pub use async_nats;
 /// duplicate window) while the event id, which consumers' inboxes key on,
 /// stays the same.
 pub const EVENT_ID_HEADER: &str = "Onedoor-Event-Id";
-/// CloudEvents `type` of the body, so a consumer can route without parsing.
-pub const CE_TYPE_HEADER: &str = "Ce-Type";
 
 #[derive(Debug, thiserror::Error)]
 pub enum MessagingError {

@@ -7,13 +7,11 @@
 //! publish and commit republishes the same messages, which JetStream drops as
 //! duplicates (`Nats-Msg-Id` = event id) and consumers' inboxes ignore.
 
-use crate::{CE_TYPE_HEADER, EVENT_ID_HEADER, MessagingError};
+use crate::{EVENT_ID_HEADER, MessagingError};
 use async_nats::jetstream;
-use onedoor_contracts::{CloudEvent, IntegrationEvent};
-use onedoor_event_store::outbox::{self, OutboxMessage, PendingMessage};
+use onedoor_event_store::outbox::{self, PendingMessage};
 use onedoor_telemetry::propagation::TraceHeaders;
 use sqlx::PgPool;
-use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -143,26 +141,4 @@ impl OutboxRelay {
             .map_err(MessagingError::js)?;
         Ok((ack, span))
     }
-}
-
-/// The outbox row announcing `event`: keyed by its case so one case's events
-/// keep their order, carrying the CloudEvents type and the trace context of
-/// the span writing it.
-pub fn outbox_message<T: IntegrationEvent>(event: &CloudEvent<T>) -> Result<OutboxMessage, serde_json::Error> {
-    let mut headers = BTreeMap::new();
-    headers.insert(CE_TYPE_HEADER.to_string(), event.event_type.clone());
-    let trace = TraceHeaders::current();
-    if let Some(tp) = trace.traceparent {
-        headers.insert("traceparent".to_string(), tp);
-    }
-    if let Some(ts) = trace.tracestate {
-        headers.insert("tracestate".to_string(), ts);
-    }
-    Ok(OutboxMessage {
-        event_id: event.id,
-        stream_key: event.subject.clone(),
-        subject: event.data.subject(),
-        headers,
-        payload: serde_json::to_vec(event)?,
-    })
 }

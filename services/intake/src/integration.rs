@@ -9,10 +9,9 @@ use onedoor_contracts::intake::{
 };
 use onedoor_contracts::{CloudEvent, IntegrationEvent};
 use onedoor_event_store::outbox::OutboxMessage;
-use onedoor_messaging::relay::outbox_message;
 
 fn message<T: IntegrationEvent>(data: T, now: DateTime<Utc>) -> Result<OutboxMessage, serde_json::Error> {
-    outbox_message(&CloudEvent::new(data, now))
+    OutboxMessage::announcing(&CloudEvent::new(data, now))
 }
 
 /// The outbox messages announcing `new` (which turned `before` into `after`).

@@ -56,7 +56,7 @@ async fn supply_materials(
         },
     )
     .await?;
-    outbox::enqueue(&mut tx, &onedoor_messaging::relay::outbox_message(&envelope).unwrap()).await?;
+    outbox::enqueue(&mut tx, &onedoor_event_store::outbox::OutboxMessage::announcing(&envelope).unwrap()).await?;
     tx.commit().await?;
     Ok(StatusCode::CREATED)
 }

@@ -8,7 +8,6 @@ use onedoor_contracts::intake::MaterialsSupplemented;
 use onedoor_contracts::{CloudEvent, IntegrationEvent};
 pub use onedoor_event_store::outbox::OutboxMessage;
 use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent};
-pub use onedoor_messaging::relay::outbox_message;
 pub use sqlx::PgPool;
 pub use std::time::{Duration, Instant};
 pub use uuid::Uuid;
@@ -45,7 +44,7 @@ pub fn numbered_event(case_id: Uuid, n: usize) -> CloudEvent<MaterialsSupplement
 /// the outbox, in one transaction, as a service does.
 pub async fn record_in_one_transaction(pool: &PgPool, case_id: Uuid, n: usize) -> OutboxMessage {
     let envelope = numbered_event(case_id, n);
-    let message = outbox_message(&envelope).unwrap();
+    let message = OutboxMessage::announcing(&envelope).unwrap();
     let mut event = NewEvent::new("MaterialsSupplemented", 1, serde_json::to_value(&envelope.data).unwrap());
     event.event_id = envelope.id;
     loop {

@@ -93,7 +93,7 @@ async fn an_event_committed_after_a_later_position_is_not_skipped() {
     let relay = relay(&db.pool, &js);
 
     // The slow transaction takes the lower position but commits last.
-    let slow = outbox_message(&numbered_event(Uuid::now_v7(), 1)).unwrap();
+    let slow = OutboxMessage::announcing(&numbered_event(Uuid::now_v7(), 1)).unwrap();
     let mut slow_tx = db.pool.begin().await.unwrap();
     onedoor_event_store::outbox::enqueue(&mut slow_tx, &slow).await.unwrap();
     let fast = record_in_one_transaction(&db.pool, Uuid::now_v7(), 2).await;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 /// Publishes a department's event the way a department's relay does.
 async fn publish<T: IntegrationEvent>(intake: &TestIntake, envelope: &CloudEvent<T>) {
-    let message = onedoor_messaging::relay::outbox_message(envelope).unwrap();
+    let message = onedoor_event_store::outbox::OutboxMessage::announcing(envelope).unwrap();
     let mut headers = async_nats::HeaderMap::new();
     for (k, v) in &message.headers {
         headers.insert(k.as_str(), v.as_str());
