@@ -124,3 +124,16 @@ department_event!(ReferralApproved, "approved");
 department_event!(ReferralRejected, "rejected");
 department_event!(AidDisbursed, "disbursed");
 department_event!(ReferralReturned, "returned");
+
+crate::stream_events! {
+    /// Every event on a department's stream, as a consumer decodes it.
+    DepartmentEvent {
+        SignedFor(ReferralSignedFor),
+        SupplementRequested(SupplementRequested),
+        ProposalMade(ProposalMade),
+        Approved(ReferralApproved),
+        Rejected(ReferralRejected),
+        Disbursed(AidDisbursed),
+        Returned(ReferralReturned),
+    }
+}

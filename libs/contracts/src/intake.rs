@@ -133,6 +133,18 @@ pub enum HousingKind {
 }
 
 impl AidRequest {
+    /// The materials catalogue's key for this kind of request (see
+    /// [`crate::aid_line::Requirement`]).
+    pub fn requirement_key(&self) -> &'static str {
+        match self {
+            Self::Medical { .. } => "medical",
+            Self::Education { .. } => "education",
+            Self::Housing { kind: HousingKind::RentSubsidy { .. } } => "housing_rent_subsidy",
+            Self::Housing { kind: HousingKind::Renovation { .. } } => "housing_renovation",
+            Self::Temporary { .. } => "temporary",
+        }
+    }
+
     pub fn department(&self) -> Department {
         match self {
             Self::Medical { .. } => Department::Medical,
@@ -214,3 +226,13 @@ intake_event!(MaterialsSupplemented, "materials_supplemented", |_e| format!(
 intake_event!(ApplicationWithdrawn, "application_withdrawn", |_e| format!(
     "{SUBJECT_PREFIX}.intake.application.withdrawn"
 ));
+
+crate::stream_events! {
+    /// Every event on stream `INTAKE`, as a consumer decodes it.
+    IntakeEvent {
+        ApplicationAccepted(ApplicationAccepted),
+        ReferralIssued(ReferralIssued),
+        MaterialsSupplemented(MaterialsSupplemented),
+        ApplicationWithdrawn(ApplicationWithdrawn),
+    }
+}

@@ -11,6 +11,7 @@
 //! ([`CloudEvent`]); NATS headers add `Nats-Msg-Id` (= event id, for broker
 //! deduplication), `Ce-Type` and the W3C `traceparent`.
 
+pub mod aid_line;
 pub mod department;
 pub mod identity;
 pub mod intake;
@@ -32,6 +33,8 @@ pub const DEAD_LETTER_SUBJECT_PREFIX: &str = "onedoor.dlq";
 /// route a message without parsing it.
 pub const CE_TYPE_HEADER: &str = "Ce-Type";
 
+// What differs per line is in `aid_line::AID_LINES` (the doc comment below is
+// part of the published JSON Schemas).
 /// The four departments of the platform (of the eight aid lines of the
 /// national framework, these are the ones OneDoor refers to today).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -44,7 +47,16 @@ pub enum Department {
 }
 
 impl Department {
-    pub const ALL: [Department; 4] = [Self::Medical, Self::Education, Self::Housing, Self::Temporary];
+    /// Every department, in the order of [`aid_line::AID_LINES`].
+    pub const ALL: [Department; aid_line::AID_LINES.len()] = {
+        let mut all = [Self::Medical; aid_line::AID_LINES.len()];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = aid_line::AID_LINES[i].department;
+            i += 1;
+        }
+        all
+    };
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -57,12 +69,7 @@ impl Department {
 
     /// The JetStream stream the department's service publishes to.
     pub fn stream(self) -> &'static str {
-        match self {
-            Self::Medical => "MEDICAL",
-            Self::Education => "EDUCATION",
-            Self::Housing => "HOUSING",
-            Self::Temporary => "TEMPORARY",
-        }
+        self.line().stream
     }
 
     /// Every subject the department publishes under.
@@ -160,6 +167,61 @@ pub struct EnvelopeHead {
     pub subject: String,
     pub time: DateTime<Utc>,
 }
+
+/// Why a message could not be decoded into the events a consumer handles.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// A type or version this build does not know (a newer publisher during a
+    /// rolling upgrade): keep the message for operators, never drop it.
+    #[error("unknown_event_version: {0}")]
+    UnknownType(String),
+    /// A known type whose body does not match its schema.
+    #[error("undecodable {event_type}: {reason}")]
+    Malformed { event_type: String, reason: String },
+}
+
+/// The events published on one stream, as one enum: a consumer decodes a
+/// message once (routing on its `Ce-Type` header) and matches the enum
+/// exhaustively, so a new event does not compile until every consumer has
+/// decided what to do with it.
+pub trait StreamEvents: Sized {
+    /// Decodes the CloudEvents body of a message whose type is `event_type`.
+    fn decode(event_type: &str, payload: &[u8]) -> Result<Self, DecodeError>;
+}
+
+/// Declares a stream's event enum and its decoder: `Variant(EventType)`.
+macro_rules! stream_events {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident($ty:ty)),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq)]
+        #[allow(clippy::large_enum_variant)] // decoded once per message and matched at once
+        pub enum $name {
+            $($variant(crate::CloudEvent<$ty>)),+
+        }
+
+        impl crate::StreamEvents for $name {
+            fn decode(event_type: &str, payload: &[u8]) -> Result<Self, crate::DecodeError> {
+                use crate::IntegrationEvent;
+                $(
+                    if event_type == <$ty>::cloud_event_type() {
+                        let event: crate::CloudEvent<$ty> = serde_json::from_slice(payload).map_err(|e| {
+                            crate::DecodeError::Malformed { event_type: event_type.to_string(), reason: e.to_string() }
+                        })?;
+                        if event.event_type != event_type {
+                            return Err(crate::DecodeError::Malformed {
+                                event_type: event_type.to_string(),
+                                reason: format!("the body says it is {}", event.event_type),
+                            });
+                        }
+                        return Ok(Self::$variant(event));
+                    }
+                )+
+                Err(crate::DecodeError::UnknownType(event_type.to_string()))
+            }
+        }
+    };
+}
+pub(crate) use stream_events;
 
 /// Every integration event's JSON Schema, keyed by file name in `schemas/`.
 pub fn schemas() -> Vec<(String, serde_json::Value)> {

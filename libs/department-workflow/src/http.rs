@@ -1,20 +1,22 @@
 //! The department's REST API for caseworkers and approvers (the same shape in
-//! all four departments; `../shared/docs/API.md`). Everything is scoped to
-//! the token's department: another department's token is refused (403).
+//! all four departments; `docs/API.md`): handlers only (parse, authorise,
+//! call the domain and the store, answer). Everything is scoped to the
+//! token's department: another department's token is refused (403).
 
-use crate::lane::{Actor, Command, Lane, LaneError, Limits};
-use crate::policy::Policy;
+use crate::domain::lane::{Actor, Command, Lane, LaneError, LaneStatus, Limits};
+use crate::domain::policy::Policy;
+use crate::domain::view::{ReferralSummary, ReferralView};
 use crate::store;
-use crate::view::{ReferralSummary, ReferralView};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use onedoor_contracts::department::{DisbursementChannel, ProposalOutcome};
-use onedoor_http_kit::versioning::{ListParams, check_if_match, etag};
+use onedoor_http_kit::etag::{check_if_match, etag};
+use onedoor_http_kit::paging::ListParams;
 use onedoor_http_kit::{ApiJson, ApiResult, FieldError, Problem, Role, Staff};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -78,22 +80,10 @@ pub struct ReferralPage {
     pub next_cursor: Option<String>,
 }
 
-const STATUSES: [&str; 10] = [
-    "referred",
-    "signed_for",
-    "supplement_requested",
-    "under_review",
-    "proposed",
-    "approved",
-    "rejected",
-    "disbursed",
-    "returned",
-    "withdrawn",
-];
-
 /// The department's inbox, newest first.
 #[utoipa::path(get, path = "/api/v1/referrals", tag = "referrals", params(InboxQuery),
     responses((status = 200, body = ReferralPage), (status = 400, body = Problem), (status = 403, body = Problem)))]
+#[tracing::instrument(name = "list referrals", skip_all)]
 async fn list_referrals(
     staff: Staff,
     State(state): State<AppState>,
@@ -101,25 +91,9 @@ async fn list_referrals(
 ) -> ApiResult<axum::Json<ReferralPage>> {
     department_staff(&staff, state.policy.as_ref())?;
     let Query(q) = query.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
-    let params = ListParams::parse(q.status, &STATUSES, q.limit, q.cursor.as_deref())?;
-    let rows = sqlx::query(
-        "SELECT view, received_at, referral_id FROM referral_views
-         WHERE ($1::text IS NULL OR status = $1)
-           AND ($2::timestamptz IS NULL OR (received_at, referral_id) < ($2, $3))
-         ORDER BY received_at DESC, referral_id DESC LIMIT $4",
-    )
-    .bind(&params.status)
-    .bind(params.cursor.map(|c| c.0))
-    .bind(params.cursor.map(|c| c.1))
-    .bind(params.fetch())
-    .fetch_all(&state.pool)
-    .await?;
-    let mut found = Vec::with_capacity(rows.len());
-    for row in rows {
-        let summary: ReferralSummary =
-            serde_json::from_value(row.try_get("view")?).map_err(onedoor_http_kit::internal_error)?;
-        found.push((row.try_get("received_at")?, row.try_get("referral_id")?, summary));
-    }
+    let statuses = LaneStatus::ALL.map(LaneStatus::as_str);
+    let params = ListParams::parse(q.status, &statuses, q.limit, q.cursor.as_deref())?;
+    let found = store::list_referrals(&state.pool, params.status.as_deref(), params.cursor, params.fetch()).await?;
     let (items, next_cursor) = params.page(found);
     Ok(axum::Json(ReferralPage { items, next_cursor }))
 }
@@ -133,6 +107,7 @@ async fn fresh_view(conn: &mut PgConnection, policy: &dyn Policy, lane: &Lane) -
 #[utoipa::path(get, path = "/api/v1/referrals/{referral_id}", tag = "referrals",
     params(("referral_id" = Uuid, Path)),
     responses((status = 200, body = ReferralView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[tracing::instrument(name = "get referral", skip_all, fields(referral.id = %id))]
 async fn get_referral(staff: Staff, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     department_staff(&staff, state.policy.as_ref())?;
     let id = referral_id(&id)?;
@@ -153,6 +128,7 @@ fn refused(e: LaneError) -> Problem {
 }
 
 /// Runs a command on a lane in one transaction: lock, check `If-Match`, decide, save, answer.
+#[tracing::instrument(name = "lane command", skip_all, fields(referral.id = %id, command = command.name()))]
 async fn command(
     state: &AppState,
     staff: &Staff,

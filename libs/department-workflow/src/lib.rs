@@ -1,35 +1,38 @@
-//! The department workflow, built once for all four departments: a referral
-//! lane per case ([`lane`]), what each department plugs in ([`policy`]), the
-//! window's events taken in ([`window`]), the caseworkers' and approvers'
-//! REST API ([`http`]), and the service around them ([`App`]). A department
-//! service is its policy, its configuration and a `main` calling [`App`].
+//! The department workflow, built once for all four departments. The floor
+//! plan is intake's (ADR 0007): `http.rs` (caseworkers' and approvers'
+//! handlers) and `window.rs` (the window's events, from the broker) are the
+//! handlers; `domain/` is pure (the referral lane, its view, the policy seam
+//! each department plugs in); `store.rs` holds every SQL statement;
+//! `integration.rs` the contract events going out and coming in. A
+//! department service is its policy, its configuration and a `main` that
+//! hands a [`DepartmentService`] to the service host.
 
+pub mod domain;
 pub mod http;
-pub mod lane;
-pub mod policy;
+pub mod integration;
 pub mod store;
-pub mod view;
 pub mod window;
 
-use onedoor_service_host::{Host, HostConfig};
-use policy::Policy;
-use std::net::SocketAddr;
+use domain::policy::Policy;
+use onedoor_service_host::{Host, HostConfig, Service};
 use std::sync::Arc;
 
-/// A department service, built and listening (port 0 picks a free port: tests).
-pub struct App {
-    host: Host,
-    router: axum::Router,
-    listener: tokio::net::TcpListener,
+/// One department's service, as the service host runs it.
+pub struct DepartmentService {
+    pub policy: Arc<dyn Policy>,
 }
 
-impl App {
-    pub async fn build(host_config: &HostConfig, port: u16, policy: Arc<dyn Policy>) -> anyhow::Result<Self> {
-        let department = policy.department();
-        let auth = Arc::new(host_config.authenticator()?);
-        let service = format!("{department}-aid");
-        let mut host = Host::connect(&service, host_config).await?;
-        store::migrate(&host.pool).await?;
+impl Service for DepartmentService {
+    fn name(&self) -> String {
+        self.policy.department().line().service.to_string()
+    }
+
+    async fn migrate(&self, pool: &sqlx::PgPool) -> Result<(), onedoor_event_store::StoreError> {
+        store::migrate(pool).await
+    }
+
+    async fn assemble(self, host: &mut Host) -> anyhow::Result<(axum::Router, utoipa::openapi::OpenApi)> {
+        let department = self.policy.department();
         host.publish_outbox(department.stream(), vec![department.subjects()]).await?;
         // Intake declares its stream; declaring it here too (same configuration)
         // lets a department start first without losing referrals.
@@ -39,11 +42,11 @@ impl App {
             vec![onedoor_contracts::intake::subjects()],
         )
         .await?;
-        host.consume(window::consumer_spec(department), Arc::new(window::WindowEvents { policy: policy.clone() }));
+        host.consume(window::consumer_spec(department), Arc::new(window::WindowEvents { policy: self.policy.clone() }));
         let mut openapi = utoipa::openapi::OpenApiBuilder::new()
             .info(
                 utoipa::openapi::InfoBuilder::new()
-                    .title(format!("OneDoor {service}"))
+                    .title(format!("OneDoor {}", self.name()))
                     .description(Some(format!(
                         "The {department} department's referral lanes: caseworkers and approvers."
                     )))
@@ -53,43 +56,20 @@ impl App {
             .build();
         openapi.security =
             Some(vec![utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new())]);
-        let (api, openapi) = http::router(http::AppState { pool: host.pool.clone(), policy }, openapi);
-        let router = onedoor_http_kit::service_router(api.merge(host.operations()), openapi, auth, host.readiness());
-        let listener = tokio::net::TcpListener::bind((host_config.host.as_str(), port)).await?;
-        Ok(Self { host, router, listener })
-    }
-
-    pub fn address(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
-    }
-
-    pub async fn run_until(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        self.host.serve(self.listener, self.router, stop).await?;
-        Ok(())
+        Ok(http::router(http::AppState { pool: host.pool.clone(), policy: self.policy }, openapi))
     }
 }
 
-/// `main` of a department service: telemetry, the app, SIGTERM.
-pub async fn run_service(
-    service: &str,
-    host_config: HostConfig,
+/// Builds a department service, ready to run (tests; `main` uses [`run`]).
+pub async fn app(
+    host_config: &HostConfig,
     port: u16,
     policy: Arc<dyn Policy>,
-) -> anyhow::Result<()> {
-    let telemetry = onedoor_telemetry::init(service)?;
-    if host_config.migrate_only {
-        let result = async {
-            store::migrate(&onedoor_service_host::connect_database(&host_config).await?).await?;
-            anyhow::Ok(())
-        }
-        .await;
-        tracing::info!(ok = result.is_ok(), "migrations applied");
-        telemetry.shutdown();
-        return result;
-    }
-    let app = App::build(&host_config, port, policy).await?;
-    tracing::info!(address = %app.address(), "{service} listening");
-    let result = app.run_until(onedoor_http_kit::shutdown_signal()).await;
-    telemetry.shutdown();
-    result
+) -> anyhow::Result<onedoor_service_host::App> {
+    onedoor_service_host::App::build(DepartmentService { policy }, host_config, port).await
+}
+
+/// `main` of a department service.
+pub async fn run(host_config: HostConfig, port: u16, policy: Arc<dyn Policy>) -> anyhow::Result<()> {
+    onedoor_service_host::main(DepartmentService { policy }, &host_config, port).await
 }

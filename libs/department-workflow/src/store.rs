@@ -2,19 +2,24 @@
 //! integration events each change announces, the inbox read model and the
 //! approvals ledger, all in the caller's transaction.
 
-use crate::lane::{Lane, LaneEvent};
-use crate::policy::{LedgerFacts, Policy};
-use crate::view::ReferralView;
+use crate::domain::lane::{Lane, LaneEvent};
+use crate::domain::policy::{LedgerFacts, Policy};
+use crate::domain::view::{ReferralSummary, ReferralView};
+use crate::integration;
 use chrono::{DateTime, Datelike, FixedOffset, Utc};
-use onedoor_contracts::department::*;
-use onedoor_contracts::{CloudEvent, IntegrationEvent};
-use onedoor_event_store::outbox::OutboxMessage;
 use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError, Upcasters};
 use onedoor_telemetry::propagation::TraceHeaders;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 pub const STREAM_TYPE: &str = "lane";
+
+impl onedoor_event_store::DomainEvent for LaneEvent {
+    const SCHEMA_VERSION: i32 = 1;
+    fn event_type(&self) -> &'static str {
+        self.name()
+    }
+}
 
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     let mut migrator = sqlx::migrate!("./migrations");
@@ -64,46 +69,6 @@ pub async fn ledger_facts(
     Ok(LedgerFacts { approved_this_year_fen: total, approvals_this_year_same_category: same })
 }
 
-fn announce(lane: &Lane, event: &LaneEvent, now: DateTime<Utc>) -> Result<Option<OutboxMessage>, serde_json::Error> {
-    fn msg<T: IntegrationEvent>(data: T, now: DateTime<Utc>) -> Result<Option<OutboxMessage>, serde_json::Error> {
-        OutboxMessage::announcing(&CloudEvent::new(data, now)).map(Some)
-    }
-    let r = &lane.referral;
-    let lane_ref = LaneRef { referral_id: r.referral_id, case_id: r.case_id, department: r.department };
-    match event.clone() {
-        LaneEvent::SignedFor { by, at } => {
-            msg(ReferralSignedFor { lane: lane_ref, signed_by: by, occurred_at: at }, now)
-        }
-        LaneEvent::SupplementRequested { materials, note, by, at } => {
-            msg(SupplementRequested { lane: lane_ref, materials, note, requested_by: by, occurred_at: at }, now)
-        }
-        LaneEvent::ProposalMade { outcome, amount_fen, reason, by, at } => msg(
-            ProposalMade {
-                lane: lane_ref,
-                outcome,
-                amount_fen: Some(amount_fen),
-                reason,
-                proposed_by: by,
-                occurred_at: at,
-            },
-            now,
-        ),
-        LaneEvent::Approved { amount_fen, by, at } => {
-            msg(ReferralApproved { lane: lane_ref, amount_fen, decided_by: by, occurred_at: at }, now)
-        }
-        LaneEvent::Rejected { reason, by, at } => {
-            msg(ReferralRejected { lane: lane_ref, reason, decided_by: by, occurred_at: at }, now)
-        }
-        LaneEvent::Disbursed { amount_fen, channel, by, at, .. } => {
-            msg(AidDisbursed { lane: lane_ref, amount_fen, channel, disbursed_by: by, occurred_at: at }, now)
-        }
-        LaneEvent::Returned { reason, by, at } => {
-            msg(ReferralReturned { lane: lane_ref, reason, returned_by: by, occurred_at: at }, now)
-        }
-        LaneEvent::ReferralReceived { .. } | LaneEvent::Supplemented { .. } | LaneEvent::Withdrawn { .. } => Ok(None),
-    }
-}
-
 /// Appends `new` to the lane (or opens it), announces it, books approvals in
 /// the ledger and updates the inbox row. Returns the lane after.
 pub async fn save(
@@ -132,7 +97,7 @@ pub async fn save(
     };
     let mut announcements = Vec::new();
     for e in new {
-        if let Some(m) = announce(&after, e, now)? {
+        if let Some(m) = integration::announce(&after, e, now)? {
             announcements.push(m);
         }
         all.push(e.clone());
@@ -187,4 +152,32 @@ pub async fn save(
     .execute(&mut *conn)
     .await?;
     Ok(after)
+}
+
+/// The inbox, newest first: a page of referral summaries with their
+/// positions (for the cursor), optionally of one status.
+pub async fn list_referrals(
+    pool: &PgPool,
+    status: Option<&str>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<(DateTime<Utc>, Uuid, ReferralSummary)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT view, received_at, referral_id FROM referral_views
+         WHERE ($1::text IS NULL OR status = $1)
+           AND ($2::timestamptz IS NULL OR (received_at, referral_id) < ($2, $3))
+         ORDER BY received_at DESC, referral_id DESC LIMIT $4",
+    )
+    .bind(status)
+    .bind(after.map(|c| c.0))
+    .bind(after.map(|c| c.1))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let mut found = Vec::with_capacity(rows.len());
+    for row in rows {
+        let summary: ReferralSummary = serde_json::from_value(row.try_get("view")?)?;
+        found.push((row.try_get("received_at")?, row.try_get("referral_id")?, summary));
+    }
+    Ok(found)
 }

@@ -5,10 +5,11 @@
 //! trace context as parent, and graceful shutdown on SIGTERM.
 
 pub mod auth;
+pub mod etag;
 pub mod health;
 pub mod json;
+pub mod paging;
 pub mod problem;
-pub mod versioning;
 
 pub use auth::{Authenticator, Claims, Role, Staff};
 pub use json::ApiJson;

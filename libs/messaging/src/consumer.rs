@@ -13,6 +13,7 @@ use crate::{EVENT_ID_HEADER, MessagingError, dead_letter};
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use bytes::Bytes;
 use futures::StreamExt;
+use onedoor_contracts::{CE_TYPE_HEADER, DecodeError, EnvelopeHead, StreamEvents};
 use onedoor_event_store::inbox;
 use onedoor_telemetry::propagation::TraceHeaders;
 use sqlx::{PgConnection, PgPool};
@@ -72,6 +73,9 @@ impl ConsumerSpec {
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub event_id: Uuid,
+    /// The CloudEvents type from the `Ce-Type` routing header (`None` if the
+    /// publisher set none: the body's own `type` is used then).
+    pub event_type: Option<String>,
     pub subject: String,
     pub payload: Bytes,
     /// 1 on first delivery.
@@ -84,6 +88,20 @@ impl Delivery {
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, HandlerError> {
         serde_json::from_slice(&self.payload).map_err(|e| HandlerError::Permanent(format!("undecodable body: {e}")))
     }
+
+    /// Decodes the message, once, into the events of its stream, routing on
+    /// the `Ce-Type` header. A type or version this build does not know is
+    /// [`HandlerError::UnknownEvent`]: dead-lettered for operators, never dropped.
+    pub fn decode<E: StreamEvents>(&self) -> Result<E, HandlerError> {
+        let event_type = match &self.event_type {
+            Some(t) => t.clone(),
+            None => self.json::<EnvelopeHead>()?.event_type,
+        };
+        E::decode(&event_type, &self.payload).map_err(|e| match e {
+            DecodeError::UnknownType(t) => HandlerError::UnknownEvent(t),
+            malformed @ DecodeError::Malformed { .. } => HandlerError::Permanent(malformed.to_string()),
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +112,11 @@ pub enum HandlerError {
     /// Will never succeed (malformed message): dead-letter now.
     #[error("permanent: {0}")]
     Permanent(String),
+    /// An event type or version this build does not know (a newer publisher
+    /// during a rolling upgrade): dead-letter now, so operators replay it
+    /// once this service is upgraded.
+    #[error("unknown_event_version: {0}")]
+    UnknownEvent(String),
 }
 
 impl From<onedoor_event_store::StoreError> for HandlerError {
@@ -251,8 +274,11 @@ async fn process<H: Handler>(
             None => Err(HandlerError::Permanent("message has no event id header".into())),
             Some(event_id) => {
                 tracing::Span::current().record("messaging.message.id", tracing::field::display(event_id));
+                let event_type =
+                    message.headers.as_ref().and_then(|h| h.get(CE_TYPE_HEADER)).map(|v| v.as_str().to_string());
                 let delivery = Delivery {
                     event_id,
+                    event_type,
                     subject: subject.clone(),
                     payload: message.payload.clone(),
                     delivered,

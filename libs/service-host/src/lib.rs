@@ -2,8 +2,10 @@
 //! migrations, run its outbox relay and consumers beside its HTTP API, and on
 //! SIGTERM stop taking requests, finish what is in flight, and flush traces.
 //!
-//! Services build their router and consumers; this crate owns the lifecycle,
-//! so all five start, stop and fail alike.
+//! A service is a [`Service`]: its name, its migrations, and how it
+//! assembles its relay, consumers and API on a connected [`Host`]. This
+//! crate owns the rest of the lifecycle ([`App`], [`main`]), so all five
+//! start, stop and fail alike, and each `main.rs` only names its parts.
 
 pub mod operations;
 
@@ -156,6 +158,76 @@ impl Host {
         self.pool.close().await;
         Ok(served?)
     }
+}
+
+/// What a service plugs into the host.
+pub trait Service: Send + 'static {
+    /// Its name in logs, traces and the NATS connection (`intake`, `medical-aid`).
+    fn name(&self) -> String;
+    /// Applies the service's own migrations (the event store's are applied by the host).
+    fn migrate(&self, pool: &PgPool) -> impl Future<Output = Result<(), onedoor_event_store::StoreError>> + Send;
+    /// Declares the service's streams, starts its outbox relay and consumers
+    /// on `host`, and returns its API with the API's OpenAPI document.
+    fn assemble(
+        self,
+        host: &mut Host,
+    ) -> impl Future<Output = anyhow::Result<(axum::Router, utoipa::openapi::OpenApi)>> + Send;
+}
+
+/// A service, connected, assembled and listening, ready to run (port 0 picks
+/// a free port: tests).
+pub struct App {
+    host: Host,
+    router: axum::Router,
+    listener: tokio::net::TcpListener,
+}
+
+impl App {
+    pub async fn build<S: Service>(service: S, config: &HostConfig, port: u16) -> anyhow::Result<Self> {
+        let auth = Arc::new(config.authenticator()?);
+        let mut host = Host::connect(&service.name(), config).await?;
+        service.migrate(&host.pool).await?;
+        let (api, openapi) = service.assemble(&mut host).await?;
+        let router = onedoor_http_kit::service_router(api.merge(host.operations()), openapi, auth, host.readiness());
+        let listener = tokio::net::TcpListener::bind((config.host.as_str(), port)).await?;
+        Ok(Self { host, router, listener })
+    }
+
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        self.host.serve(self.listener, self.router, stop).await?;
+        Ok(())
+    }
+}
+
+/// A service's `main`: telemetry, then either `--migrate-only` or serving
+/// until SIGTERM / Ctrl-C; traces are flushed either way.
+pub async fn main<S: Service>(service: S, config: &HostConfig, port: u16) -> anyhow::Result<()> {
+    let name = service.name();
+    let telemetry = onedoor_telemetry::init(&name)?;
+    let result = if config.migrate_only {
+        let result = async {
+            let pool = connect_database(config).await?;
+            service.migrate(&pool).await?;
+            anyhow::Ok(())
+        }
+        .await;
+        tracing::info!(ok = result.is_ok(), "migrations applied");
+        result
+    } else {
+        match App::build(service, config, port).await {
+            Ok(app) => {
+                tracing::info!(address = %app.address(), "{name} listening");
+                app.run_until(onedoor_http_kit::shutdown_signal()).await
+            }
+            Err(error) => Err(error),
+        }
+    };
+    telemetry.shutdown();
+    result
 }
 
 /// `<service> healthcheck`: exits 0 if this container's own `/health/ready`

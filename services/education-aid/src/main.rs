@@ -5,5 +5,5 @@ use std::sync::Arc;
 async fn main() -> anyhow::Result<()> {
     onedoor_service_host::healthcheck_if_asked("EDUCATION_AID_PORT", 8082);
     let config = education_aid::Config::parse();
-    onedoor_department_workflow::run_service("education-aid", config.host, config.port, Arc::new(config.policy)).await
+    onedoor_department_workflow::run(config.host, config.port, Arc::new(config.policy)).await
 }

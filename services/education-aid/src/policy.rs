@@ -4,7 +4,7 @@
 
 use onedoor_contracts::Department;
 use onedoor_contracts::intake::{AidRequest, Hukou, ReferralIssued, SchoolStage, SupportKind};
-use onedoor_department_workflow::policy::{
+use onedoor_department_workflow::domain::policy::{
     LedgerFacts, LedgerKey, Policy, Recommendation, per_capita_income_fen, yuan,
 };
 
@@ -133,7 +133,7 @@ impl Policy for EducationPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use onedoor_department_workflow::policy::testing::referral;
+    use onedoor_department_workflow::domain::policy::testing::referral;
 
     fn education(stage: SchoolStage, income: i64, support: Vec<SupportKind>) -> ReferralIssued {
         let mut r = referral(

@@ -4,7 +4,7 @@
 
 use onedoor_contracts::Department;
 use onedoor_contracts::intake::{AidRequest, HouseRating, HousingKind, ReferralIssued};
-use onedoor_department_workflow::policy::{LedgerFacts, LedgerKey, Policy, Recommendation, yuan};
+use onedoor_department_workflow::domain::policy::{LedgerFacts, LedgerKey, Policy, Recommendation, yuan};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct HousingPolicy {
@@ -91,7 +91,7 @@ impl Policy for HousingPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use onedoor_department_workflow::policy::testing::referral;
+    use onedoor_department_workflow::domain::policy::testing::referral;
 
     fn housing(kind: HousingKind) -> Recommendation {
         HousingPolicy::default()

@@ -1,10 +1,13 @@
-//! Intake's configuration, from the environment only.
+//! Intake's configuration, from the environment only. The files it names
+//! (a materials catalogue, further holiday arrangements) are read here, once,
+//! at start-up, and handed to the pure domain.
 
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::case::Deadlines;
 use crate::domain::materials::MaterialsCatalogue;
-use onedoor_contracts::Department;
-use std::path::PathBuf;
+use anyhow::Context;
+use onedoor_contracts::aid_line::AID_LINES;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "intake", about = "OneDoor intake: the window's service")]
@@ -13,15 +16,6 @@ pub struct Config {
     pub host: onedoor_service_host::HostConfig,
     #[arg(long, env = "INTAKE_PORT", default_value_t = 8080)]
     pub port: u16,
-    /// Working-day time limits per department.
-    #[arg(long, env = "ONEDOOR_DEADLINE_MEDICAL_DAYS", default_value_t = 20)]
-    pub medical_days: u32,
-    #[arg(long, env = "ONEDOOR_DEADLINE_EDUCATION_DAYS", default_value_t = 15)]
-    pub education_days: u32,
-    #[arg(long, env = "ONEDOOR_DEADLINE_HOUSING_DAYS", default_value_t = 30)]
-    pub housing_days: u32,
-    #[arg(long, env = "ONEDOOR_DEADLINE_TEMPORARY_DAYS", default_value_t = 5)]
-    pub temporary_days: u32,
     /// A JSON materials catalogue replacing the default one.
     #[arg(long, env = "ONEDOOR_MATERIALS_FILE")]
     pub materials_file: Option<PathBuf>,
@@ -39,21 +33,49 @@ pub struct Policy {
 }
 
 impl Config {
+    /// Reads the catalogue, the time limits and the calendar. Any of them
+    /// malformed or incomplete is an error: intake does not start on guesses.
     pub fn policy(&self) -> anyhow::Result<Policy> {
         let catalogue = match &self.materials_file {
-            Some(path) => serde_json::from_str(&std::fs::read_to_string(path)?)?,
+            Some(path) => serde_json::from_str(&std::fs::read_to_string(path)?)
+                .with_context(|| format!("the materials catalogue {}", path.display()))?,
             None => MaterialsCatalogue::default(),
         };
-        let deadlines = Deadlines(
-            [
-                (Department::Medical, self.medical_days),
-                (Department::Education, self.education_days),
-                (Department::Housing, self.housing_days),
-                (Department::Temporary, self.temporary_days),
-            ]
-            .into(),
-        );
-        let calendar = WorkingCalendar::load(self.holiday_calendar_dir.as_deref()).map_err(anyhow::Error::msg)?;
-        Ok(Policy { catalogue, deadlines, calendar })
+        Ok(Policy {
+            catalogue,
+            deadlines: deadlines_from_env()?,
+            calendar: calendar(self.holiday_calendar_dir.as_deref())?,
+        })
     }
+}
+
+/// Each line's working-day limit: its variable in the table of aid lines
+/// (`ONEDOOR_DEADLINE_MEDICAL_DAYS`, ...), else the table's national default.
+fn deadlines_from_env() -> anyhow::Result<Deadlines> {
+    let mut days = std::collections::BTreeMap::new();
+    for line in &AID_LINES {
+        let n = match std::env::var(line.deadline_env) {
+            Ok(v) if !v.trim().is_empty() => {
+                v.trim().parse().with_context(|| format!("{} must be a number of working days", line.deadline_env))?
+            }
+            _ => line.default_working_days,
+        };
+        days.insert(line.department, n);
+    }
+    Deadlines::new(days).map_err(anyhow::Error::msg)
+}
+
+/// The shipped holiday arrangements plus every `*.json` in `extra_dir`.
+fn calendar(extra_dir: Option<&Path>) -> anyhow::Result<WorkingCalendar> {
+    let mut calendar = WorkingCalendar::shipped();
+    if let Some(dir) = extra_dir {
+        let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+        for entry in entries.flatten() {
+            if entry.path().extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(entry.path())?;
+                calendar.add(&text).map_err(|e| anyhow::anyhow!("{}: {e}", entry.path().display()))?;
+            }
+        }
+    }
+    Ok(calendar)
 }

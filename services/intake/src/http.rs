@@ -1,21 +1,27 @@
-//! The window clerks' REST API (`../shared/docs/API.md`, binding), and the
-//! operators' rebuild endpoint. Every route checks the role and the township:
-//! a case of another township is answered 404, so its existence does not leak.
+//! The window clerks' REST API (`docs/API.md`), and the operators' rebuild
+//! endpoint: handlers only (parse, authorise, call the domain and the store,
+//! answer). Every route checks the role and the township: a case of another
+//! township is answered 404, so its existence does not leak.
 
 use crate::config::Policy;
+use crate::domain::InvalidField;
 use crate::domain::application::ApplicationForm;
-use crate::domain::case::{self, Case, CaseError, CaseStatus, CaseView, Context, LaneStatus, local_date};
+use crate::domain::calendar::local_date;
+use crate::domain::case::{self, Case, CaseError, Context};
 use crate::domain::materials::MissingMaterial;
-use crate::store;
+use crate::domain::view::{CaseLineStatus, CaseStatus, CaseView};
+use crate::store::{self, CaseListQuery, KeyClaim};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use onedoor_contracts::Department;
-use onedoor_http_kit::versioning::{ListParams, check_if_match, etag};
+use onedoor_http_kit::etag::{check_if_match, etag};
+use onedoor_http_kit::paging::ListParams;
 use onedoor_http_kit::{ApiJson, ApiResult, FieldError, Problem, Role, Staff};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -47,6 +53,17 @@ pub fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
     (router.with_state(state), api)
 }
 
+impl From<InvalidField> for FieldError {
+    fn from(e: InvalidField) -> Self {
+        FieldError::new(e.field, e.code, e.message)
+    }
+}
+
+/// A fresh id for each referral a command may issue.
+fn fresh_referral_ids() -> BTreeMap<Department, Uuid> {
+    Department::ALL.into_iter().map(|d| (d, Uuid::now_v7())).collect()
+}
+
 fn clerk_township(staff: &Staff) -> ApiResult<&str> {
     staff.require(&[Role::WindowClerk])?;
     staff.township()
@@ -58,7 +75,7 @@ pub struct LaneSummary {
     #[schema(value_type = String)]
     pub department: Department,
     pub referral_id: Option<Uuid>,
-    pub status: LaneStatus,
+    pub status: CaseLineStatus,
 }
 
 /// The receipt of a submission: case number, the one-time notice, the referrals.
@@ -111,14 +128,6 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     }
 }
 
-async fn open_case_of(conn: &mut PgConnection, id_number: &str, department: Department) -> ApiResult<Option<String>> {
-    Ok(sqlx::query_scalar("SELECT case_number FROM open_lines WHERE applicant_id_number = $1 AND department = $2")
-        .bind(id_number)
-        .bind(department.as_str())
-        .fetch_optional(conn)
-        .await?)
-}
-
 fn duplicate(line: usize, department: Department, case_number: &str) -> Problem {
     Problem::conflict(
         "duplicate_application",
@@ -144,6 +153,7 @@ fn duplicate(line: usize, department: Department, case_number: &str) -> Problem 
         (status = 422, description = "the idempotency key was used with another body", body = Problem),
     )
 )]
+#[tracing::instrument(name = "submit application", skip_all, fields(case.id = tracing::field::Empty))]
 async fn submit_application(
     staff: Staff,
     State(state): State<AppState>,
@@ -154,55 +164,43 @@ async fn submit_application(
     let key = idempotency_key(&headers)?;
     let now = Utc::now();
     let policy = &state.policy;
-    let application = form.validate(&policy.catalogue, local_date(now)).map_err(Problem::validation)?;
+    let application = form
+        .validate(&policy.catalogue, local_date(now))
+        .map_err(|errors| Problem::validation(errors.into_iter().map(FieldError::from).collect()))?;
     if application.township() != township {
         return Err(Problem::forbidden("the household's division code is outside your township"));
     }
     let request = serde_json::to_value(&form).map_err(onedoor_http_kit::internal_error)?;
     let mut tx = state.pool.begin().await?;
 
-    if let Some(key) = &key {
-        let fresh = sqlx::query(
-            "INSERT INTO idempotency_keys (township, key, request) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(&township)
-        .bind(key)
-        .bind(&request)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !fresh {
-            let row = sqlx::query("SELECT request, response FROM idempotency_keys WHERE township = $1 AND key = $2")
-                .bind(&township)
-                .bind(key)
-                .fetch_one(&mut *tx)
-                .await?;
-            let earlier: serde_json::Value = row.try_get("request")?;
-            if earlier != request {
-                return Err(Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was used for a different application",
-                ));
-            }
-            let response: Option<serde_json::Value> = row.try_get("response")?;
-            let body: CreatedCase = response
-                .and_then(|r| serde_json::from_value(r).ok())
-                .ok_or_else(|| onedoor_http_kit::internal_error("idempotency row without a response"))?;
-            return Ok(created_response(&body, true));
+    if let Some(key) = &key
+        && let KeyClaim::Used { request: earlier, answer } =
+            store::claim_idempotency_key(&mut tx, &township, key, &request).await?
+    {
+        if earlier != request {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a different application",
+            ));
         }
+        let body: CreatedCase = answer
+            .and_then(|r| serde_json::from_value(r).ok())
+            .ok_or_else(|| onedoor_http_kit::internal_error("idempotency row without a response"))?;
+        return Ok(created_response(&body, true));
     }
 
     for (line, department) in application.departments().into_iter().enumerate() {
-        if let Some(existing) = open_case_of(&mut tx, &application.applicant.id_number, department).await? {
+        if let Some(existing) = store::open_case_of(&mut tx, &application.applicant.id_number, department).await? {
             return Err(duplicate(line, department, &existing));
         }
     }
     let case_number = store::next_case_number(&mut tx, &township, now).await?;
+    let referral_ids = fresh_referral_ids();
     let ctx = Context {
         now,
         staff_id: staff.id(),
+        referral_ids: &referral_ids,
         catalogue: &policy.catalogue,
         deadlines: &policy.deadlines,
         calendar: &policy.calendar,
@@ -211,34 +209,20 @@ async fn submit_application(
     let departments = application.departments();
     let events = case::submit(application, case_number, &ctx);
     let case = store::save(&mut tx, &Case::new(Uuid::now_v7()), &events, staff.id(), None, policy, now).await?;
+    tracing::Span::current().record("case.id", tracing::field::display(case.case_id));
     for (line, department) in departments.into_iter().enumerate() {
-        let claimed = sqlx::query(
-            "INSERT INTO open_lines (applicant_id_number, department, case_id, case_number)
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(&applicant_id)
-        .bind(department.as_str())
-        .bind(case.case_id)
-        .bind(&case.case_number)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if claimed == 0 {
+        if !store::claim_open_line(&mut tx, &applicant_id, department, &case).await? {
             // A concurrent submission for the same person and line won the race.
             tx.rollback().await?;
             let mut conn = state.pool.acquire().await?;
-            let existing = open_case_of(&mut conn, &applicant_id, department).await?.unwrap_or_default();
+            let existing = store::open_case_of(&mut conn, &applicant_id, department).await?.unwrap_or_default();
             return Err(duplicate(line, department, &existing));
         }
     }
     let body = created(&case, policy, now);
     if let Some(key) = &key {
-        sqlx::query("UPDATE idempotency_keys SET response = $3 WHERE township = $1 AND key = $2")
-            .bind(&township)
-            .bind(key)
-            .bind(serde_json::to_value(&body).map_err(onedoor_http_kit::internal_error)?)
-            .execute(&mut *tx)
-            .await?;
+        let answer = serde_json::to_value(&body).map_err(onedoor_http_kit::internal_error)?;
+        store::save_answer(&mut tx, &township, key, &answer).await?;
     }
     tx.commit().await?;
     tracing::info!(case.id = %case.case_id, status = %body.status, lanes = body.lanes.len(), "application accepted at the window");
@@ -265,18 +249,12 @@ pub struct CasePage {
     pub next_cursor: Option<String>,
 }
 
-/// Overdue flags depend on today, not on when the row was written.
-fn refresh_overdue(view: &mut CaseView, today: chrono::NaiveDate) {
-    for lane in &mut view.lanes {
-        lane.overdue = lane.is_overdue(view.status == CaseStatus::Withdrawn, today);
-    }
-}
-
 /// The clerk's township's cases, newest first.
 #[utoipa::path(
     get, path = "/api/v1/cases", tag = "cases", params(ListQuery),
     responses((status = 200, body = CasePage), (status = 400, body = Problem), (status = 403, body = Problem))
 )]
+#[tracing::instrument(name = "list cases", skip_all)]
 async fn list_cases(
     staff: Staff,
     State(state): State<AppState>,
@@ -284,33 +262,20 @@ async fn list_cases(
 ) -> ApiResult<axum::Json<CasePage>> {
     let township = clerk_township(&staff)?;
     let Query(q) = query.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
-    let statuses = ["awaiting_materials", "in_progress", "decided", "closed", "withdrawn"];
+    let statuses = CaseStatus::ALL.map(CaseStatus::as_str);
     let params = ListParams::parse(q.status, &statuses, q.limit, q.cursor.as_deref())?;
     let today = local_date(Utc::now());
-    let rows = sqlx::query(
-        "SELECT view, submitted_at, case_id FROM case_views
-         WHERE township = $1
-           AND ($2::text IS NULL OR status = $2)
-           AND ($3::bool IS NULL OR (next_deadline IS NOT NULL AND next_deadline < $4) = $3)
-           AND ($5::timestamptz IS NULL OR (submitted_at, case_id) < ($5, $6))
-         ORDER BY submitted_at DESC, case_id DESC
-         LIMIT $7",
-    )
-    .bind(township)
-    .bind(&params.status)
-    .bind(q.overdue)
-    .bind(today)
-    .bind(params.cursor.map(|c| c.0))
-    .bind(params.cursor.map(|c| c.1))
-    .bind(params.fetch())
-    .fetch_all(&state.pool)
-    .await?;
-    let mut found = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut view: CaseView =
-            serde_json::from_value(row.try_get("view")?).map_err(onedoor_http_kit::internal_error)?;
-        refresh_overdue(&mut view, today);
-        found.push((row.try_get("submitted_at")?, row.try_get("case_id")?, view));
+    let query = CaseListQuery {
+        township,
+        status: params.status.as_deref(),
+        overdue: q.overdue,
+        today,
+        after: params.cursor,
+        limit: params.fetch(),
+    };
+    let mut found = store::list_cases(&state.pool, &query).await?;
+    for (_, _, view) in &mut found {
+        view.refresh_overdue(today);
     }
     let (items, next_cursor) = params.page(found);
     Ok(axum::Json(CasePage { items, next_cursor }))
@@ -318,14 +283,7 @@ async fn list_cases(
 
 /// Loads a case of the clerk's township, locking it for a change when `lock`.
 async fn case_of_township(conn: &mut PgConnection, case_id: Uuid, township: &str, lock: bool) -> ApiResult<Case> {
-    let owner: Option<String> = if lock {
-        store::lock_case(conn, case_id).await?
-    } else {
-        sqlx::query_scalar("SELECT township FROM case_views WHERE case_id = $1")
-            .bind(case_id)
-            .fetch_optional(&mut *conn)
-            .await?
-    };
+    let owner = store::township_of(conn, case_id, lock).await?;
     let not_found = || Problem::not_found(format!("no case {case_id} in your township"));
     if owner.as_deref() != Some(township) {
         return Err(not_found());
@@ -349,6 +307,7 @@ fn path_case_id(raw: &str) -> ApiResult<Uuid> {
     params(("case_id" = Uuid, Path)),
     responses((status = 200, body = CaseView), (status = 304), (status = 404, body = Problem))
 )]
+#[tracing::instrument(name = "get case", skip_all, fields(case.id = %case_id))]
 async fn get_case(
     staff: Staff,
     State(state): State<AppState>,
@@ -389,6 +348,7 @@ fn case_conflict(e: CaseError) -> Problem {
     responses((status = 200, body = CaseView), (status = 400, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 412, body = Problem))
 )]
+#[tracing::instrument(name = "supplement materials", skip_all, fields(case.id = %case_id))]
 async fn supplement_materials(
     staff: Staff,
     State(state): State<AppState>,
@@ -432,6 +392,7 @@ pub struct WithdrawForm {
     responses((status = 200, body = CaseView), (status = 400, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 412, body = Problem))
 )]
+#[tracing::instrument(name = "withdraw application", skip_all, fields(case.id = %case_id))]
 async fn withdraw_application(
     staff: Staff,
     State(state): State<AppState>,
@@ -449,6 +410,7 @@ async fn withdraw_application(
 }
 
 /// Runs a command against a case in one transaction: lock, decide, save, answer.
+#[tracing::instrument(skip_all, fields(case.id = %case_id))]
 async fn change_case(
     state: &AppState,
     staff: &Staff,
@@ -462,9 +424,11 @@ async fn change_case(
     let mut tx = state.pool.begin().await?;
     let case = case_of_township(&mut tx, case_id, township, true).await?;
     check_if_match(headers, case.version)?;
+    let referral_ids = fresh_referral_ids();
     let ctx = Context {
         now,
         staff_id: staff.id(),
+        referral_ids: &referral_ids,
         catalogue: &policy.catalogue,
         deadlines: &policy.deadlines,
         calendar: &policy.calendar,
@@ -485,6 +449,7 @@ pub struct Rebuilt {
     post, path = "/api/v1/admin/case-views/rebuild", tag = "operations",
     responses((status = 200, body = Rebuilt), (status = 403, body = Problem))
 )]
+#[tracing::instrument(name = "rebuild case views", skip_all)]
 async fn rebuild_case_views(staff: Staff, State(state): State<AppState>) -> ApiResult<axum::Json<Rebuilt>> {
     staff.require(&[Role::Operator])?;
     let cases = store::rebuild_read_models(&state.pool, &state.policy).await?;

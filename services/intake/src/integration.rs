@@ -1,9 +1,12 @@
-//! What intake tells the departments: each change to a case becomes the
-//! integration events of the published language (`onedoor-contracts`),
-//! carrying what each department needs and no more (data minimisation).
+//! Intake and the published language (`onedoor-contracts`), both ways:
+//! each change to a case becomes the integration events that tell the
+//! departments, carrying what each needs and no more (data minimisation);
+//! and each department event received becomes the report it makes about its
+//! lane.
 
-use crate::domain::case::{Case, CaseEvent};
+use crate::domain::case::{Case, CaseEvent, LaneReport};
 use chrono::{DateTime, Utc};
+use onedoor_contracts::department::{DepartmentEvent, LaneRef};
 use onedoor_contracts::intake::{
     ApplicationAccepted, ApplicationWithdrawn, HouseholdFacts, MaterialsSupplemented, ReferralIssued,
 };
@@ -100,4 +103,33 @@ pub fn announce(
         }
     }
     Ok(out)
+}
+
+/// What a department event says about its lane: which lane, when, and what.
+pub fn lane_report(event: DepartmentEvent) -> (LaneRef, DateTime<Utc>, LaneReport) {
+    match event {
+        DepartmentEvent::SignedFor(e) => (e.data.lane, e.data.occurred_at, LaneReport::SignedFor),
+        DepartmentEvent::SupplementRequested(e) => {
+            let e = e.data;
+            (e.lane, e.occurred_at, LaneReport::SupplementRequested { materials: e.materials, note: e.note })
+        }
+        DepartmentEvent::ProposalMade(e) => {
+            let e = e.data;
+            let report = LaneReport::ProposalMade { outcome: e.outcome, amount_fen: e.amount_fen, reason: e.reason };
+            (e.lane, e.occurred_at, report)
+        }
+        DepartmentEvent::Approved(e) => {
+            (e.data.lane, e.data.occurred_at, LaneReport::Approved { amount_fen: e.data.amount_fen })
+        }
+        DepartmentEvent::Rejected(e) => {
+            (e.data.lane, e.data.occurred_at, LaneReport::Rejected { reason: e.data.reason })
+        }
+        DepartmentEvent::Disbursed(e) => {
+            let e = e.data;
+            (e.lane, e.occurred_at, LaneReport::Disbursed { amount_fen: e.amount_fen, channel: e.channel })
+        }
+        DepartmentEvent::Returned(e) => {
+            (e.data.lane, e.data.occurred_at, LaneReport::Returned { reason: e.data.reason })
+        }
+    }
 }

@@ -2,66 +2,69 @@
 //! every kind of aid; intake issues the one-time notice of missing materials,
 //! refers each requested line to its department, and keeps the one case view
 //! that every department's replies are projected into.
+//!
+//! The floor plan (the same in the department workflow, see ADR 0007):
+//! `http.rs` and `reports.rs` are the handlers (HTTP and broker), `domain/`
+//! is pure, `store.rs` holds every SQL statement, `integration.rs` the
+//! contract events going out and coming in.
 
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod integration;
-pub mod lanes;
+pub mod reports;
 pub mod store;
 
 use chrono::Datelike;
-use config::Config;
+use config::{Config, Policy};
 use onedoor_contracts::Department;
-use onedoor_service_host::Host;
-use std::net::SocketAddr;
+use onedoor_service_host::{Host, Service};
 use std::sync::Arc;
 
-/// Applies intake's migrations (`--migrate-only`).
-pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let pool = onedoor_service_host::connect_database(&config.host).await?;
-    store::migrate(&pool).await?;
-    Ok(())
+/// Intake as the service host runs it.
+pub struct Intake {
+    policy: Arc<Policy>,
 }
 
-/// Intake, built and listening, ready to run (port 0 picks a free port: tests).
-pub struct App {
-    host: Host,
-    router: axum::Router,
-    listener: tokio::net::TcpListener,
+impl Intake {
+    /// Reads intake's policy (catalogue, time limits, calendar) from `config`.
+    pub fn configure(config: &Config) -> anyhow::Result<Self> {
+        Ok(Self { policy: Arc::new(config.policy()?) })
+    }
 }
 
-impl App {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let auth = Arc::new(config.host.authenticator()?);
-        let policy = Arc::new(config.policy()?);
-        let this_year = domain::case::local_date(chrono::Utc::now()).year();
+impl Service for Intake {
+    fn name(&self) -> String {
+        "intake".into()
+    }
+
+    async fn migrate(&self, pool: &sqlx::PgPool) -> Result<(), onedoor_event_store::StoreError> {
+        store::migrate(pool).await
+    }
+
+    async fn assemble(self, host: &mut Host) -> anyhow::Result<(axum::Router, utoipa::openapi::OpenApi)> {
+        let this_year = domain::calendar::local_date(chrono::Utc::now()).year();
         for year in [this_year, this_year + 1] {
-            if !policy.calendar.knows(year) {
+            if !self.policy.calendar.knows(year) {
                 tracing::warn!(
                     year,
                     "no official holiday arrangement loaded for this year: deadlines count weekends only"
                 );
             }
         }
-        let mut host = Host::connect("intake", &config.host).await?;
-        store::migrate(&host.pool).await?;
         host.publish_outbox(onedoor_contracts::intake::STREAM, vec![onedoor_contracts::intake::subjects()]).await?;
         for department in Department::ALL {
-            host.consume(lanes::consumer_spec(department), Arc::new(lanes::LaneReports { policy: policy.clone() }));
+            host.consume(
+                reports::consumer_spec(department),
+                Arc::new(reports::LaneReports { policy: self.policy.clone() }),
+            );
         }
-        let (api, openapi) = http::router(http::AppState { pool: host.pool.clone(), policy });
-        let router = onedoor_http_kit::service_router(api.merge(host.operations()), openapi, auth, host.readiness());
-        let listener = tokio::net::TcpListener::bind((config.host.host.as_str(), config.port)).await?;
-        Ok(Self { host, router, listener })
+        Ok(http::router(http::AppState { pool: host.pool.clone(), policy: self.policy }))
     }
+}
 
-    pub fn address(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
-    }
-
-    pub async fn run_until(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        self.host.serve(self.listener, self.router, stop).await?;
-        Ok(())
-    }
+/// Builds intake from its configuration, ready to run (tests; `main` uses
+/// [`onedoor_service_host::main`]).
+pub async fn app(config: Config) -> anyhow::Result<onedoor_service_host::App> {
+    onedoor_service_host::App::build(Intake::configure(&config)?, &config.host, config.port).await
 }

@@ -1,14 +1,18 @@
-//! Intake's persistence: the case stream in the event store, the outbox
-//! messages each change announces, and the read models (case list, open
-//! lines) updated in the same transaction, so a read after a write sees it.
+//! Intake's persistence, and every SQL statement of the service: the case
+//! stream in the event store, the outbox messages each change announces,
+//! the read models (case list, open lines) updated in the same transaction
+//! so a read after a write sees it, case numbers and idempotency keys.
 
 use crate::config::Policy;
-use crate::domain::case::{Case, CaseEvent, STREAM_TYPE, local_date};
+use crate::domain::calendar::local_date;
+use crate::domain::case::{Case, CaseEvent, STREAM_TYPE};
+use crate::domain::view::CaseView;
 use crate::integration;
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use onedoor_contracts::Department;
 use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError, Upcasters};
 use onedoor_telemetry::propagation::TraceHeaders;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
@@ -16,6 +20,20 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     migrator.set_ignore_missing(true);
     migrator.run(pool).await?;
     Ok(())
+}
+
+impl onedoor_event_store::DomainEvent for CaseEvent {
+    const SCHEMA_VERSION: i32 = 1;
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::ApplicationSubmitted { .. } => "ApplicationSubmitted",
+            Self::ApplicationAccepted { .. } => "ApplicationAccepted",
+            Self::ReferralIssued { .. } => "ReferralIssued",
+            Self::MaterialsSupplemented { .. } => "MaterialsSupplemented",
+            Self::LaneReported { .. } => "LaneReported",
+            Self::ApplicationWithdrawn { .. } => "ApplicationWithdrawn",
+        }
+    }
 }
 
 /// Folds a case from its stream; `None` if there is no such case.
@@ -28,12 +46,15 @@ pub async fn load_case(conn: &mut PgConnection, case_id: Uuid) -> Result<Option<
     Ok(Some(Case::from_events(case_id, &events)))
 }
 
-/// Locks the case's list row so concurrent writers to one case take turns.
-pub async fn lock_case(conn: &mut PgConnection, case_id: Uuid) -> Result<Option<String>, StoreError> {
-    Ok(sqlx::query_scalar("SELECT township FROM case_views WHERE case_id = $1 FOR UPDATE")
-        .bind(case_id)
-        .fetch_optional(conn)
-        .await?)
+/// The township a case belongs to, locking the case's list row when `lock`
+/// (so concurrent writers to one case take turns); `None` if there is no such case.
+pub async fn township_of(conn: &mut PgConnection, case_id: Uuid, lock: bool) -> Result<Option<String>, StoreError> {
+    let sql = if lock {
+        "SELECT township FROM case_views WHERE case_id = $1 FOR UPDATE"
+    } else {
+        "SELECT township FROM case_views WHERE case_id = $1"
+    };
+    Ok(sqlx::query_scalar(sql).bind(case_id).fetch_optional(conn).await?)
 }
 
 /// Appends `new` to the case, announces it through the outbox and updates
@@ -83,9 +104,6 @@ pub async fn write_read_models(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let view = case.view(&policy.catalogue, &policy.calendar, local_date(now));
-    let next_deadline =
-        view.lanes.iter().filter(|l| l.clock_runs(case.withdrawn.is_some())).filter_map(|l| l.deadline).min();
-    let township = view.division_code.get(..9).unwrap_or_default().to_string();
     sqlx::query(
         "INSERT INTO case_views (case_id, case_number, township, status, submitted_at, next_deadline, version, view)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -93,10 +111,10 @@ pub async fn write_read_models(
     )
     .bind(case.case_id)
     .bind(&case.case_number)
-    .bind(township)
+    .bind(view.township())
     .bind(view.status.as_str())
     .bind(case.submitted_at.unwrap_or(now))
-    .bind(next_deadline)
+    .bind(view.next_deadline())
     .bind(case.version)
     .bind(serde_json::to_value(&view)?)
     .execute(&mut *conn)
@@ -134,6 +152,134 @@ pub async fn next_case_number(
     .fetch_one(conn)
     .await?;
     Ok(format!("{township}-{year}-{n:06}"))
+}
+
+/// The case number of the applicant's open case for `department`, if any.
+pub async fn open_case_of(
+    conn: &mut PgConnection,
+    id_number: &str,
+    department: Department,
+) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT case_number FROM open_lines WHERE applicant_id_number = $1 AND department = $2")
+        .bind(id_number)
+        .bind(department.as_str())
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// Records that the applicant's `department` line is open in this case;
+/// `false` if another case holds it (a concurrent submission won).
+pub async fn claim_open_line(
+    conn: &mut PgConnection,
+    id_number: &str,
+    department: Department,
+    case: &Case,
+) -> Result<bool, StoreError> {
+    let claimed = sqlx::query(
+        "INSERT INTO open_lines (applicant_id_number, department, case_id, case_number)
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(id_number)
+    .bind(department.as_str())
+    .bind(case.case_id)
+    .bind(&case.case_number)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(claimed == 1)
+}
+
+/// What an `Idempotency-Key` found.
+#[derive(Debug)]
+pub enum KeyClaim {
+    /// First use: the caller goes on and saves its answer with [`save_answer`].
+    Fresh,
+    /// Used before, with this request and (once committed) this answer.
+    Used { request: serde_json::Value, answer: Option<serde_json::Value> },
+}
+
+/// Claims a township's idempotency key for `request`, in the caller's transaction.
+pub async fn claim_idempotency_key(
+    conn: &mut PgConnection,
+    township: &str,
+    key: &str,
+    request: &serde_json::Value,
+) -> Result<KeyClaim, StoreError> {
+    let fresh =
+        sqlx::query("INSERT INTO idempotency_keys (township, key, request) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(township)
+            .bind(key)
+            .bind(request)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+            == 1;
+    if fresh {
+        return Ok(KeyClaim::Fresh);
+    }
+    let row = sqlx::query("SELECT request, response FROM idempotency_keys WHERE township = $1 AND key = $2")
+        .bind(township)
+        .bind(key)
+        .fetch_one(conn)
+        .await?;
+    Ok(KeyClaim::Used { request: row.try_get("request")?, answer: row.try_get("response")? })
+}
+
+/// Saves the answer given under a claimed idempotency key.
+pub async fn save_answer(
+    conn: &mut PgConnection,
+    township: &str,
+    key: &str,
+    answer: &serde_json::Value,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE idempotency_keys SET response = $3 WHERE township = $1 AND key = $2")
+        .bind(township)
+        .bind(key)
+        .bind(answer)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// One page of a township's case list, newest first.
+pub struct CaseListQuery<'a> {
+    pub township: &'a str,
+    pub status: Option<&'a str>,
+    pub overdue: Option<bool>,
+    pub today: NaiveDate,
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: i64,
+}
+
+/// The views of a page of the list, each with its position (for the cursor).
+pub async fn list_cases(
+    pool: &PgPool,
+    q: &CaseListQuery<'_>,
+) -> Result<Vec<(DateTime<Utc>, Uuid, CaseView)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT view, submitted_at, case_id FROM case_views
+         WHERE township = $1
+           AND ($2::text IS NULL OR status = $2)
+           AND ($3::bool IS NULL OR (next_deadline IS NOT NULL AND next_deadline < $4) = $3)
+           AND ($5::timestamptz IS NULL OR (submitted_at, case_id) < ($5, $6))
+         ORDER BY submitted_at DESC, case_id DESC
+         LIMIT $7",
+    )
+    .bind(q.township)
+    .bind(q.status)
+    .bind(q.overdue)
+    .bind(q.today)
+    .bind(q.after.map(|c| c.0))
+    .bind(q.after.map(|c| c.1))
+    .bind(q.limit)
+    .fetch_all(pool)
+    .await?;
+    let mut found = Vec::with_capacity(rows.len());
+    for row in rows {
+        let view: CaseView = serde_json::from_value(row.try_get("view")?)?;
+        found.push((row.try_get("submitted_at")?, row.try_get("case_id")?, view));
+    }
+    Ok(found)
 }
 
 /// Rebuilds every case's read models from the event log; returns how many cases.

@@ -5,5 +5,5 @@ use std::sync::Arc;
 async fn main() -> anyhow::Result<()> {
     onedoor_service_host::healthcheck_if_asked("MEDICAL_AID_PORT", 8081);
     let config = medical_aid::Config::parse();
-    onedoor_department_workflow::run_service("medical-aid", config.host, config.port, Arc::new(config.policy)).await
+    onedoor_department_workflow::run(config.host, config.port, Arc::new(config.policy)).await
 }

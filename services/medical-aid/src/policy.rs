@@ -6,7 +6,7 @@
 
 use onedoor_contracts::Department;
 use onedoor_contracts::intake::{AidRequest, ReferralIssued, SupportKind};
-use onedoor_department_workflow::policy::{LedgerFacts, LedgerKey, Policy, Recommendation, yuan};
+use onedoor_department_workflow::domain::policy::{LedgerFacts, LedgerKey, Policy, Recommendation, yuan};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct MedicalPolicy {
@@ -89,7 +89,7 @@ impl Policy for MedicalPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use onedoor_department_workflow::policy::testing::referral;
+    use onedoor_department_workflow::domain::policy::testing::referral;
 
     fn medical(total: i64, insured: i64, support: Vec<SupportKind>) -> ReferralIssued {
         let mut r = referral(

@@ -5,5 +5,5 @@ use std::sync::Arc;
 async fn main() -> anyhow::Result<()> {
     onedoor_service_host::healthcheck_if_asked("TEMPORARY_AID_PORT", 8084);
     let config = temporary_aid::Config::parse();
-    onedoor_department_workflow::run_service("temporary-aid", config.host, config.port, Arc::new(config.policy)).await
+    onedoor_department_workflow::run(config.host, config.port, Arc::new(config.policy)).await
 }

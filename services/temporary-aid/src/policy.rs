@@ -5,7 +5,7 @@
 
 use onedoor_contracts::Department;
 use onedoor_contracts::intake::{AidRequest, Hukou, ReferralIssued};
-use onedoor_department_workflow::policy::{LedgerFacts, LedgerKey, Policy, Recommendation, yuan};
+use onedoor_department_workflow::domain::policy::{LedgerFacts, LedgerKey, Policy, Recommendation, yuan};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TemporaryPolicy {
@@ -95,7 +95,7 @@ impl Policy for TemporaryPolicy {
 mod tests {
     use super::*;
     use onedoor_contracts::intake::HardshipCause;
-    use onedoor_department_workflow::policy::testing::referral;
+    use onedoor_department_workflow::domain::policy::testing::referral;
 
     fn temporary(requested: i64, hukou: Hukou) -> ReferralIssued {
         let mut r = referral(

@@ -4,7 +4,7 @@
 
 use clap::Parser;
 use onedoor_contracts::Department;
-use onedoor_department_workflow::policy::Policy;
+use onedoor_department_workflow::domain::policy::Policy;
 use onedoor_http_kit::auth::Role;
 use onedoor_test_support::TestNats;
 use serde_json::{Value, json};
@@ -58,7 +58,7 @@ impl Platform {
         let mut args = vec!["intake".to_string()];
         args.extend(host_args(&intake_db.url, &nats.url()));
         args.extend(["--port".into(), "0".into()]);
-        let intake = intake::App::build(intake::config::Config::try_parse_from(args).unwrap()).await.unwrap();
+        let intake = intake::app(intake::config::Config::try_parse_from(args).unwrap()).await.unwrap();
         let intake_url = format!("http://{}", intake.address());
         let s = stop.clone();
         tokio::spawn(intake.run_until(async move { s.cancelled().await }));
@@ -68,7 +68,7 @@ impl Platform {
             let mut args = vec!["dept".to_string()];
             args.extend(host_args(&db.url, &nats.url()));
             let host = HostOnly::try_parse_from(args).unwrap().host;
-            let app = onedoor_department_workflow::App::build(&host, 0, policy(*d)).await.unwrap();
+            let app = onedoor_department_workflow::app(&host, 0, policy(*d)).await.unwrap();
             let url = format!("http://{}", app.address());
             let s = stop.clone();
             tokio::spawn(app.run_until(async move { s.cancelled().await }));

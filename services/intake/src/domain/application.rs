@@ -4,6 +4,7 @@
 //! rather than by the JSON decoder, so that every invalid field is reported
 //! in one answer: one-time notification applies to forms too.
 
+use super::InvalidField;
 use super::identity::{DivisionCode, IdNumber, is_phone_number};
 use super::materials::MaterialsCatalogue;
 use chrono::NaiveDate;
@@ -11,7 +12,6 @@ use onedoor_contracts::Department;
 use onedoor_contracts::intake::{
     AidRequest, Applicant, HardshipCause, HouseRating, HousingKind, Hukou, SchoolStage, SupportKind,
 };
-use onedoor_http_kit::FieldError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use utoipa::ToSchema;
@@ -127,11 +127,11 @@ impl Application {
 
 /// Collects every problem of a form.
 #[derive(Default)]
-struct Errors(Vec<FieldError>);
+struct Errors(Vec<InvalidField>);
 
 impl Errors {
     fn add(&mut self, field: impl Into<String>, code: &str, message: impl Into<String>) {
-        self.0.push(FieldError::new(field, code, message));
+        self.0.push(InvalidField::new(field, code, message));
     }
 
     fn required_text(&mut self, field: &str, value: &str, max: usize) -> String {
@@ -181,7 +181,7 @@ impl Errors {
 
 impl ApplicationForm {
     /// Checks every field; returns the application or every invalid field at once.
-    pub fn validate(&self, catalogue: &MaterialsCatalogue, today: NaiveDate) -> Result<Application, Vec<FieldError>> {
+    pub fn validate(&self, catalogue: &MaterialsCatalogue, today: NaiveDate) -> Result<Application, Vec<InvalidField>> {
         let mut e = Errors::default();
         let name = e.required_text("applicant.name", &self.applicant.name, 50);
         let applicant_id = e.id_number("applicant.id_number", &self.applicant.id_number, today);

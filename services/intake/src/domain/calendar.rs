@@ -35,26 +35,24 @@ struct Holiday {
 /// The arrangements shipped with the service.
 const SHIPPED: &[&str] = &[include_str!("../../calendar/cn-holidays-2026.json")];
 
+/// Service halls work on China Standard Time: dates and deadlines are local.
+pub fn local_date(at: chrono::DateTime<chrono::Utc>) -> NaiveDate {
+    at.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset")).date_naive()
+}
+
 impl WorkingCalendar {
-    /// The shipped arrangements plus every `*.json` in `extra_dir` (same format).
-    pub fn load(extra_dir: Option<&std::path::Path>) -> Result<Self, String> {
+    /// The shipped arrangements only.
+    pub fn shipped() -> Self {
         let mut calendar = Self::default();
         for text in SHIPPED {
-            calendar.add(text)?;
+            calendar.add(text).expect("the shipped arrangements parse (tested)");
         }
-        if let Some(dir) = extra_dir {
-            let entries = std::fs::read_dir(dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
-            for entry in entries.flatten() {
-                if entry.path().extension().is_some_and(|e| e == "json") {
-                    let text = std::fs::read_to_string(entry.path()).map_err(|e| e.to_string())?;
-                    calendar.add(&text).map_err(|e| format!("{}: {e}", entry.path().display()))?;
-                }
-            }
-        }
-        Ok(calendar)
+        calendar
     }
 
-    fn add(&mut self, text: &str) -> Result<(), String> {
+    /// Adds one year's arrangement (JSON, the format of `calendar/`); a later
+    /// arrangement of the same year replaces the earlier one.
+    pub fn add(&mut self, text: &str) -> Result<(), String> {
         let file: ArrangementFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let year = YearArrangement {
             days_off: file.holidays.into_iter().flat_map(|h| h.days).collect(),
@@ -117,7 +115,7 @@ mod tests {
     }
 
     fn calendar() -> WorkingCalendar {
-        WorkingCalendar::load(None).unwrap()
+        WorkingCalendar::shipped()
     }
 
     #[test]

@@ -3,34 +3,66 @@
 //! that need it. A household is never sent home twice for paperwork.
 
 use onedoor_contracts::Department;
-use onedoor_contracts::intake::{AidRequest, HousingKind};
+use onedoor_contracts::aid_line::{AID_LINES, EVERY_LINE_MATERIALS};
+use onedoor_contracts::intake::AidRequest;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Which materials each aid line needs. Configuration: the defaults are the
-/// catalogue of the API contract; `ONEDOOR_MATERIALS_FILE` may replace them.
+/// Which materials each aid line needs. Configuration: the defaults come
+/// from the table of aid lines (`onedoor_contracts::aid_line`);
+/// `ONEDOOR_MATERIALS_FILE` may replace them with a JSON object holding
+/// `every_line` and one list per requirement key (`medical`,
+/// `housing_rent_subsidy`, ...). A key missing or unknown is an error at
+/// start-up, never a silent default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "BTreeMap<String, Vec<String>>", into = "BTreeMap<String, Vec<String>>")]
 pub struct MaterialsCatalogue {
-    pub every_line: Vec<String>,
-    pub medical: Vec<String>,
-    pub education: Vec<String>,
-    pub housing_rent_subsidy: Vec<String>,
-    pub housing_renovation: Vec<String>,
-    pub temporary: Vec<String>,
+    every_line: Vec<String>,
+    /// Keyed by [`AidRequest::requirement_key`].
+    by_requirement: BTreeMap<String, Vec<String>>,
+}
+
+const EVERY_LINE_KEY: &str = "every_line";
+
+fn requirement_keys() -> impl Iterator<Item = &'static str> {
+    AID_LINES.iter().flat_map(|l| l.requirements.iter().map(|r| r.key))
 }
 
 impl Default for MaterialsCatalogue {
     fn default() -> Self {
         let v = |items: &[&str]| items.iter().map(|s| s.to_string()).collect();
         Self {
-            every_line: v(&["id_card", "hukou_book", "income_statement", "verification_authorization"]),
-            medical: v(&["medical_invoice", "discharge_summary", "insurance_settlement"]),
-            education: v(&["enrolment_proof"]),
-            housing_rent_subsidy: v(&["tenancy_proof"]),
-            housing_renovation: v(&["house_safety_appraisal"]),
-            temporary: v(&["hardship_statement"]),
+            every_line: v(EVERY_LINE_MATERIALS),
+            by_requirement: AID_LINES
+                .iter()
+                .flat_map(|l| l.requirements)
+                .map(|r| (r.key.to_string(), v(r.materials)))
+                .collect(),
         }
+    }
+}
+
+impl TryFrom<BTreeMap<String, Vec<String>>> for MaterialsCatalogue {
+    type Error = String;
+    fn try_from(mut lists: BTreeMap<String, Vec<String>>) -> Result<Self, String> {
+        let every_line = lists.remove(EVERY_LINE_KEY).ok_or("the catalogue has no `every_line` list")?;
+        for key in requirement_keys() {
+            if !lists.contains_key(key) {
+                return Err(format!("the catalogue has no materials for `{key}`"));
+            }
+        }
+        if let Some(unknown) = lists.keys().find(|k| !requirement_keys().any(|r| r == k.as_str())) {
+            return Err(format!("the catalogue names an unknown requirement `{unknown}`"));
+        }
+        Ok(Self { every_line, by_requirement: lists })
+    }
+}
+
+impl From<MaterialsCatalogue> for BTreeMap<String, Vec<String>> {
+    fn from(catalogue: MaterialsCatalogue) -> Self {
+        let mut lists = catalogue.by_requirement;
+        lists.insert(EVERY_LINE_KEY.to_string(), catalogue.every_line);
+        lists
     }
 }
 
@@ -44,27 +76,13 @@ pub struct MissingMaterial {
 
 impl MaterialsCatalogue {
     pub fn is_known(&self, code: &str) -> bool {
-        [
-            &self.every_line,
-            &self.medical,
-            &self.education,
-            &self.housing_rent_subsidy,
-            &self.housing_renovation,
-            &self.temporary,
-        ]
-        .iter()
-        .any(|list| list.iter().any(|c| c == code))
+        std::iter::once(&self.every_line).chain(self.by_requirement.values()).any(|list| list.iter().any(|c| c == code))
     }
 
     /// What one request needs.
     pub fn required_for(&self, request: &AidRequest) -> Vec<&str> {
-        let specific = match request {
-            AidRequest::Medical { .. } => &self.medical,
-            AidRequest::Education { .. } => &self.education,
-            AidRequest::Housing { kind: HousingKind::RentSubsidy { .. } } => &self.housing_rent_subsidy,
-            AidRequest::Housing { kind: HousingKind::Renovation { .. } } => &self.housing_renovation,
-            AidRequest::Temporary { .. } => &self.temporary,
-        };
+        // Every requirement key has its list: checked when the catalogue was made.
+        let specific = self.by_requirement.get(request.requirement_key()).map(Vec::as_slice).unwrap_or_default();
         self.every_line.iter().chain(specific).map(String::as_str).collect()
     }
 
@@ -94,7 +112,7 @@ impl MaterialsCatalogue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use onedoor_contracts::intake::HardshipCause;
+    use onedoor_contracts::intake::{HardshipCause, HousingKind};
 
     fn medical() -> AidRequest {
         AidRequest::Medical { hospital: "h".into(), diagnosis: "d".into(), total_cost_fen: 1, insurance_paid_fen: 0 }
@@ -138,5 +156,21 @@ mod tests {
         let c = MaterialsCatalogue::default();
         let all: BTreeSet<String> = c.required_for(&medical()).into_iter().map(String::from).collect();
         assert!(c.missing(&[medical()], &all).is_empty());
+    }
+
+    #[test]
+    fn a_catalogue_file_keeps_its_format_and_refuses_a_missing_or_unknown_line() {
+        let default = MaterialsCatalogue::default();
+        let json = serde_json::to_value(&default).unwrap();
+        assert_eq!(json["housing_renovation"], serde_json::json!(["house_safety_appraisal"]));
+        assert_eq!(serde_json::from_value::<MaterialsCatalogue>(json.clone()).unwrap(), default);
+        let mut missing = json.clone();
+        missing.as_object_mut().unwrap().remove("temporary");
+        let error = serde_json::from_value::<MaterialsCatalogue>(missing).unwrap_err().to_string();
+        assert!(error.contains("no materials for `temporary`"), "{error}");
+        let mut unknown = json;
+        unknown["employment"] = serde_json::json!(["labour_contract"]);
+        let error = serde_json::from_value::<MaterialsCatalogue>(unknown).unwrap_err().to_string();
+        assert!(error.contains("unknown requirement `employment`"), "{error}");
     }
 }

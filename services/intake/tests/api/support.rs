@@ -61,7 +61,7 @@ impl TestIntake {
             SECRET,
         ])
         .unwrap();
-        let app = intake::App::build(config).await.expect("intake starts");
+        let app = intake::app(config).await.expect("intake starts");
         self.base = format!("http://{}", app.address());
         self.stop = CancellationToken::new();
         let stop = self.stop.clone();

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::domain::application::Member;
+use crate::domain::view::{CaseLineStatus, CaseStatus};
 use onedoor_contracts::intake::{AidRequest, Applicant, HardshipCause, HousingKind, Hukou};
 
 fn at(day: u32, hour: u32) -> DateTime<Utc> {
@@ -10,7 +11,7 @@ fn at(day: u32, hour: u32) -> DateTime<Utc> {
 }
 
 fn calendar() -> WorkingCalendar {
-    WorkingCalendar::load(None).unwrap()
+    WorkingCalendar::shipped()
 }
 
 fn application(requests: Vec<AidRequest>, materials: &[&str]) -> Application {
@@ -50,6 +51,7 @@ const ALL_FOR_TEMPORARY_AND_HOUSING: [&str; 6] =
     ["id_card", "hukou_book", "income_statement", "verification_authorization", "hardship_statement", "tenancy_proof"];
 
 struct World {
+    referral_ids: BTreeMap<Department, Uuid>,
     catalogue: MaterialsCatalogue,
     deadlines: Deadlines,
     calendar: WorkingCalendar,
@@ -57,13 +59,19 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        Self { catalogue: MaterialsCatalogue::default(), deadlines: Deadlines::default(), calendar: calendar() }
+        Self {
+            referral_ids: Department::ALL.into_iter().map(|d| (d, Uuid::now_v7())).collect(),
+            catalogue: MaterialsCatalogue::default(),
+            deadlines: Deadlines::defaults(),
+            calendar: calendar(),
+        }
     }
 
     fn ctx(&self, now: DateTime<Utc>) -> Context<'_> {
         Context {
             now,
             staff_id: "clerk-7",
+            referral_ids: &self.referral_ids,
             catalogue: &self.catalogue,
             deadlines: &self.deadlines,
             calendar: &self.calendar,
@@ -95,7 +103,7 @@ fn a_complete_application_is_accepted_and_referred_to_every_department() {
     let view = case.view(&w.catalogue, &w.calendar, local_date(at(23, 2)));
     assert_eq!(view.status, CaseStatus::InProgress);
     let temp = view.lanes.iter().find(|l| l.department == Department::Temporary).unwrap();
-    assert_eq!(temp.status, LaneStatus::Referred);
+    assert_eq!(temp.status, CaseLineStatus::Referred);
     assert_eq!(temp.deadline, chrono::NaiveDate::from_ymd_opt(2026, 11, 30), "5 working days from Monday 23 November");
 }
 
@@ -106,7 +114,7 @@ fn an_incomplete_application_waits_for_materials_and_refers_nothing() {
     assert_eq!(events.len(), 1);
     let view = Case::from_events(Uuid::nil(), &events).view(&w.catalogue, &w.calendar, local_date(at(23, 2)));
     assert_eq!(view.status, CaseStatus::AwaitingMaterials);
-    assert_eq!(view.lanes[0].status, LaneStatus::Pending);
+    assert_eq!(view.lanes[0].status, CaseLineStatus::Pending);
     assert_eq!(view.missing_materials.len(), 4);
 }
 
@@ -152,13 +160,13 @@ fn a_supplement_request_pauses_the_clock_until_the_window_adds_the_materials() {
     ));
     let case = Case::from_events(Uuid::nil(), &events);
     let waiting = case.view(&w.catalogue, &w.calendar, local_date(at(25, 3)));
-    assert_eq!(waiting.lanes[0].status, LaneStatus::SupplementRequested);
+    assert_eq!(waiting.lanes[0].status, CaseLineStatus::SupplementRequested);
     assert_eq!(waiting.lanes[0].supplement_items, ["bank_statement"]);
 
     // Three working days later (Wed 25 -> Mon 30) the window adds them.
     events.extend(case.supplement(vec!["id_card".into()], &w.ctx(at(30, 2))).unwrap());
     let resumed = Case::from_events(Uuid::nil(), &events).view(&w.catalogue, &w.calendar, local_date(at(30, 3)));
-    assert_eq!(resumed.lanes[0].status, LaneStatus::UnderReview);
+    assert_eq!(resumed.lanes[0].status, CaseLineStatus::UnderReview);
     assert_eq!(
         resumed.lanes[0].deadline,
         chrono::NaiveDate::from_ymd_opt(2026, 12, 3),
@@ -203,7 +211,7 @@ fn department_reports_give_the_same_view_in_any_order_of_arrival() {
     assert_eq!(a, b);
     assert_eq!(a.status, CaseStatus::Decided);
     let temp = a.lanes.iter().find(|l| l.department == Department::Temporary).unwrap();
-    assert_eq!((temp.status, temp.amount_fen), (LaneStatus::Approved, Some(99_000)));
+    assert_eq!((temp.status, temp.amount_fen), (CaseLineStatus::Approved, Some(99_000)));
 }
 
 #[test]

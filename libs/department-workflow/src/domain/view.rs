@@ -1,7 +1,7 @@
 //! What caseworkers and approvers see of a referral.
 
-use crate::lane::{Lane, LaneStatus};
-use crate::policy::Recommendation;
+use super::lane::{Lane, LaneStatus};
+use super::policy::Recommendation;
 use chrono::{DateTime, NaiveDate, Utc};
 use onedoor_contracts::intake::{AidRequest, HouseholdFacts};
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,7 @@ pub struct HistoryEntry {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ApplicantView {
+pub struct UnmaskedApplicant {
     pub name: String,
     pub id_number: String,
     pub phone: String,
@@ -43,7 +43,7 @@ pub struct ReferralView {
     pub status: LaneStatus,
     pub received_at: DateTime<Utc>,
     pub deadline: NaiveDate,
-    pub applicant: ApplicantView,
+    pub applicant: UnmaskedApplicant,
     #[schema(value_type = Object)]
     pub household: HouseholdFacts,
     #[schema(value_type = Object)]
@@ -92,7 +92,7 @@ impl ReferralView {
             status: lane.status,
             received_at: lane.received_at,
             deadline: r.deadline,
-            applicant: ApplicantView {
+            applicant: UnmaskedApplicant {
                 name: r.applicant.name.clone(),
                 id_number: r.applicant.id_number.clone(),
                 phone: r.applicant.phone.clone(),

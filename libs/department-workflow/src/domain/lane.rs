@@ -8,11 +8,10 @@
 //! when the applicant withdraws. A decision at or below the approval threshold
 //! stands; above it an approver who is not the proposer must approve.
 
-use crate::policy::Recommendation;
+use super::policy::Recommendation;
 use chrono::{DateTime, Utc};
 use onedoor_contracts::department::{DisbursementChannel, ProposalOutcome};
 use onedoor_contracts::intake::ReferralIssued;
-use onedoor_event_store::DomainEvent;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -32,6 +31,19 @@ pub enum LaneStatus {
 }
 
 impl LaneStatus {
+    pub const ALL: [LaneStatus; 10] = [
+        Self::Referred,
+        Self::SignedFor,
+        Self::SupplementRequested,
+        Self::UnderReview,
+        Self::Proposed,
+        Self::Approved,
+        Self::Rejected,
+        Self::Disbursed,
+        Self::Returned,
+        Self::Withdrawn,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Referred => "referred",
@@ -110,9 +122,9 @@ pub enum LaneEvent {
     },
 }
 
-impl DomainEvent for LaneEvent {
-    const SCHEMA_VERSION: i32 = 1;
-    fn event_type(&self) -> &'static str {
+impl LaneEvent {
+    /// The event's name in the lane's history and the event log.
+    pub fn name(&self) -> &'static str {
         match self {
             Self::ReferralReceived { .. } => "ReferralReceived",
             Self::SignedFor { .. } => "SignedFor",
@@ -151,6 +163,20 @@ pub enum Command {
     Approve { approve: bool, reason: Option<String>, override_annual_limit: bool },
     Disburse { amount_fen: i64, channel: DisbursementChannel, reference: Option<String> },
     Return { reason: String },
+}
+
+impl Command {
+    /// For spans and logs: the command, never its personal content.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::SignFor => "sign_for",
+            Self::RequestSupplement { .. } => "request_supplement",
+            Self::Propose { .. } => "propose",
+            Self::Approve { .. } => "approve",
+            Self::Disburse { .. } => "disburse",
+            Self::Return { .. } => "return",
+        }
+    }
 }
 
 /// Why a command was refused.
@@ -292,7 +318,7 @@ impl Lane {
             }
         };
         self.updated_at = at;
-        self.history.push((at, event.event_type().to_string()));
+        self.history.push((at, event.name().to_string()));
     }
 
     fn refuse(&self, action: &'static str) -> LaneError {
@@ -366,7 +392,7 @@ impl Lane {
                         return Err(invalid(
                             "amount_fen",
                             "above_limit",
-                            format!("at most {} may be approved", crate::policy::yuan(limits.max_amount_fen)),
+                            format!("at most {} may be approved", super::policy::yuan(limits.max_amount_fen)),
                         ));
                     }
                     _ => {}
@@ -414,7 +440,7 @@ impl Lane {
                     return Err(invalid(
                         "amount_fen",
                         "above_limit",
-                        format!("at most {} may be approved", crate::policy::yuan(limits.max_amount_fen)),
+                        format!("at most {} may be approved", super::policy::yuan(limits.max_amount_fen)),
                     ));
                 }
                 Ok(vec![LaneEvent::Approved { amount_fen: proposal.amount_fen, by, at: now }])
@@ -432,7 +458,7 @@ impl Lane {
                     return Err(invalid(
                         "amount_fen",
                         "above_approved",
-                        format!("at most the approved {}", crate::policy::yuan(approved)),
+                        format!("at most the approved {}", super::policy::yuan(approved)),
                     ));
                 }
                 Ok(vec![LaneEvent::Disbursed { amount_fen, channel, reference, by, at: now }])

@@ -1,25 +1,9 @@
-//! ETags and `If-Match` on event-sourced resources (the ETag is the stream's
-//! version), and opaque cursors for lists ordered newest first.
+//! Paging of lists ordered newest first: the common query (`status`,
+//! `limit`, `cursor`) and opaque cursors that name the last item of a page.
 
 use crate::problem::{FieldError, Problem};
-use axum::http::{HeaderMap, HeaderValue, header};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
-
-pub fn etag(version: i64) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
-}
-
-/// 412 when the request's `If-Match` names another version than `current`.
-pub fn check_if_match(headers: &HeaderMap, current: i64) -> Result<(), Problem> {
-    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(()) };
-    let wanted = value.to_str().unwrap_or_default().trim().trim_start_matches("W/").trim_matches('"');
-    if wanted == "*" || wanted == current.to_string() {
-        Ok(())
-    } else {
-        Err(Problem::precondition_failed(format!("the resource is at version {current}, not {wanted}")))
-    }
-}
 
 /// A list position: the (time, id) of the last item of a page.
 pub fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
@@ -108,16 +92,5 @@ mod tests {
         assert_eq!((items, next.is_some()), (vec![0, 1], true));
         let (items, next) = params.page(rows(2));
         assert_eq!((items, next), (vec![0, 1], None));
-    }
-
-    #[test]
-    fn if_match_accepts_the_current_version_or_a_star() {
-        let mut h = HeaderMap::new();
-        assert!(check_if_match(&h, 3).is_ok());
-        h.insert(header::IF_MATCH, HeaderValue::from_static("\"3\""));
-        assert!(check_if_match(&h, 3).is_ok());
-        assert_eq!(check_if_match(&h, 4).unwrap_err().status, 412);
-        h.insert(header::IF_MATCH, HeaderValue::from_static("*"));
-        assert!(check_if_match(&h, 4).is_ok());
     }
 }

@@ -1,0 +1,162 @@
+//! The one table of aid lines (救助事项). Everything that differs per line and
+//! that more than one part of the platform must agree on is here: the
+//! department's service, its stream, port and database, the default
+//! working-day time limit, and the materials its requests need.
+//!
+//! Every other list of lines (intake's consumers and deadlines, the
+//! materials catalogue, `cargo xtask up`, the end-to-end stack, compose and
+//! the kustomize base) is built from this table or checked against it by a
+//! test (`xtask/tests/aid_lines.rs`). `docs/adding-an-aid-line.md` is the
+//! checklist for a fifth line.
+
+use crate::Department;
+
+/// The materials one kind of request needs beyond those every line needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requirement {
+    /// The key in the materials catalogue (`ONEDOOR_MATERIALS_FILE`).
+    pub key: &'static str,
+    pub materials: &'static [&'static str],
+}
+
+/// One aid line and the department that handles it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AidLine {
+    pub department: Department,
+    /// The name in `GLOSSARY.md`, for pages and documents.
+    pub chinese_name: &'static str,
+    /// The department's service: binary, image command, k8s and compose name.
+    pub service: &'static str,
+    /// The JetStream stream the department publishes to.
+    pub stream: &'static str,
+    /// The department's own database.
+    pub database: &'static str,
+    /// The variable naming the HTTP port, and its default.
+    pub port_env: &'static str,
+    pub default_port: u16,
+    /// The variable naming the working-day time limit (限时办结), and its default.
+    pub deadline_env: &'static str,
+    pub default_working_days: u32,
+    /// The materials the line's requests need (one entry per kind of request).
+    pub requirements: &'static [Requirement],
+}
+
+/// Materials every application needs, whatever the lines.
+pub const EVERY_LINE_MATERIALS: &[&str] = &["id_card", "hukou_book", "income_statement", "verification_authorization"];
+
+/// The aid lines OneDoor refers to, in the order of [`Department::ALL`].
+pub const AID_LINES: [AidLine; 4] = [
+    AidLine {
+        department: Department::Medical,
+        chinese_name: "医疗救助",
+        service: "medical-aid",
+        stream: "MEDICAL",
+        database: "onedoor_medical",
+        port_env: "MEDICAL_AID_PORT",
+        default_port: 8081,
+        deadline_env: "ONEDOOR_DEADLINE_MEDICAL_DAYS",
+        default_working_days: 20,
+        requirements: &[Requirement {
+            key: "medical",
+            materials: &["medical_invoice", "discharge_summary", "insurance_settlement"],
+        }],
+    },
+    AidLine {
+        department: Department::Education,
+        chinese_name: "教育救助",
+        service: "education-aid",
+        stream: "EDUCATION",
+        database: "onedoor_education",
+        port_env: "EDUCATION_AID_PORT",
+        default_port: 8082,
+        deadline_env: "ONEDOOR_DEADLINE_EDUCATION_DAYS",
+        default_working_days: 15,
+        requirements: &[Requirement { key: "education", materials: &["enrolment_proof"] }],
+    },
+    AidLine {
+        department: Department::Housing,
+        chinese_name: "住房救助",
+        service: "housing-aid",
+        stream: "HOUSING",
+        database: "onedoor_housing",
+        port_env: "HOUSING_AID_PORT",
+        default_port: 8083,
+        deadline_env: "ONEDOOR_DEADLINE_HOUSING_DAYS",
+        default_working_days: 30,
+        requirements: &[
+            Requirement { key: "housing_rent_subsidy", materials: &["tenancy_proof"] },
+            Requirement { key: "housing_renovation", materials: &["house_safety_appraisal"] },
+        ],
+    },
+    AidLine {
+        department: Department::Temporary,
+        chinese_name: "临时救助",
+        service: "temporary-aid",
+        stream: "TEMPORARY",
+        database: "onedoor_temporary",
+        port_env: "TEMPORARY_AID_PORT",
+        default_port: 8084,
+        deadline_env: "ONEDOOR_DEADLINE_TEMPORARY_DAYS",
+        default_working_days: 5,
+        requirements: &[Requirement { key: "temporary", materials: &["hardship_statement"] }],
+    },
+];
+
+/// The window's own service, beside the departments' (for the lists of
+/// services that deployment and tooling keep).
+pub const INTAKE_SERVICE: ServiceEntry =
+    ServiceEntry { service: "intake", database: "onedoor_intake", port_env: "INTAKE_PORT", default_port: 8080 };
+
+/// A service as deployment and tooling see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceEntry {
+    pub service: &'static str,
+    pub database: &'static str,
+    pub port_env: &'static str,
+    pub default_port: u16,
+}
+
+/// Intake and every department's service, in port order.
+pub fn services() -> Vec<ServiceEntry> {
+    std::iter::once(INTAKE_SERVICE)
+        .chain(AID_LINES.iter().map(|l| ServiceEntry {
+            service: l.service,
+            database: l.database,
+            port_env: l.port_env,
+            default_port: l.default_port,
+        }))
+        .collect()
+}
+
+impl Department {
+    /// This department's row of [`AID_LINES`]. The match has no wildcard: a
+    /// new department does not compile until it has its row.
+    pub const fn line(self) -> &'static AidLine {
+        let index = match self {
+            Self::Medical => 0,
+            Self::Education => 1,
+            Self::Housing => 2,
+            Self::Temporary => 3,
+        };
+        &AID_LINES[index]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_department_has_its_own_row_and_all_lists_each_once() {
+        for (i, line) in AID_LINES.iter().enumerate() {
+            assert_eq!(Department::ALL[i], line.department, "AID_LINES and Department::ALL agree in order");
+            assert_eq!(line.department.line(), line, "{} finds its own row", line.department);
+            assert!(line.default_working_days > 0, "{} has a time limit", line.department);
+            assert!(!line.requirements.is_empty(), "{} has its materials", line.department);
+        }
+        let names: std::collections::BTreeSet<_> = services().iter().map(|s| s.service).collect();
+        let ports: std::collections::BTreeSet<_> = services().iter().map(|s| s.default_port).collect();
+        assert_eq!(names.len(), AID_LINES.len() + 1);
+        assert_eq!(ports.len(), AID_LINES.len() + 1);
+    }
+}

@@ -1,0 +1,270 @@
+//! The one case view (the window's picture of a case) and its clocks. Pure:
+//! rendered from a folded [`Case`] and today's date, so a view rebuilt from
+//! the log is the view served. A line's time limit counts working days on
+//! the official calendar and pauses while a supplement is awaited.
+
+use super::calendar::{WorkingCalendar, local_date};
+use super::case::{Case, CaseLine, LaneReport, TimelineEntry};
+use super::materials::{MaterialsCatalogue, MissingMaterial};
+use chrono::{DateTime, NaiveDate, Utc};
+use onedoor_contracts::Department;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStatus {
+    AwaitingMaterials,
+    InProgress,
+    Decided,
+    Closed,
+    Withdrawn,
+}
+
+impl CaseStatus {
+    pub const ALL: [CaseStatus; 5] =
+        [Self::AwaitingMaterials, Self::InProgress, Self::Decided, Self::Closed, Self::Withdrawn];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AwaitingMaterials => "awaiting_materials",
+            Self::InProgress => "in_progress",
+            Self::Decided => "decided",
+            Self::Closed => "closed",
+            Self::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+/// Where a line stands, as the window sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseLineStatus {
+    Pending,
+    Referred,
+    SignedFor,
+    SupplementRequested,
+    UnderReview,
+    Proposed,
+    Approved,
+    Rejected,
+    Disbursed,
+    Returned,
+}
+
+impl CaseLineStatus {
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Approved | Self::Rejected | Self::Disbursed | Self::Returned)
+    }
+}
+
+/// The applicant as the window's lists and views show them: the ID number masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MaskedApplicant {
+    pub name: String,
+    pub id_number_masked: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CaseLineView {
+    #[schema(value_type = String)]
+    pub department: Department,
+    pub referral_id: Option<Uuid>,
+    pub status: CaseLineStatus,
+    pub amount_fen: Option<i64>,
+    pub reason: Option<String>,
+    pub supplement_items: Vec<String>,
+    pub referred_at: Option<DateTime<Utc>>,
+    pub deadline: Option<NaiveDate>,
+    pub overdue: bool,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CaseView {
+    pub case_id: Uuid,
+    pub case_number: String,
+    pub status: CaseStatus,
+    pub division_code: String,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    /// The clerk who owns the case (first-contact responsibility).
+    pub accepted_by: String,
+    pub applicant: Option<MaskedApplicant>,
+    pub missing_materials: Vec<MissingMaterial>,
+    pub lanes: Vec<CaseLineView>,
+    pub timeline: Vec<TimelineEntry>,
+    pub withdrawal_reason: Option<String>,
+    /// The case stream's version; also the ETag.
+    pub version: i64,
+}
+
+impl CaseLineView {
+    /// Whether the line's time limit is counting: not decided, not waiting
+    /// for a supplement, and the case not withdrawn.
+    pub fn clock_runs(&self, case_withdrawn: bool) -> bool {
+        !case_withdrawn && !self.status.is_final() && self.status != CaseLineStatus::SupplementRequested
+    }
+
+    pub fn is_overdue(&self, case_withdrawn: bool, today: NaiveDate) -> bool {
+        self.clock_runs(case_withdrawn) && self.deadline.is_some_and(|d| today > d)
+    }
+}
+
+impl CaseView {
+    /// Overdue flags depend on today, not on when the view was written.
+    pub fn refresh_overdue(&mut self, today: NaiveDate) {
+        let withdrawn = self.status == CaseStatus::Withdrawn;
+        for line in &mut self.lanes {
+            line.overdue = line.is_overdue(withdrawn, today);
+        }
+    }
+
+    /// The earliest deadline still counting (for the list's overdue filter).
+    pub fn next_deadline(&self) -> Option<NaiveDate> {
+        let withdrawn = self.status == CaseStatus::Withdrawn;
+        self.lanes.iter().filter(|l| l.clock_runs(withdrawn)).filter_map(|l| l.deadline).min()
+    }
+
+    /// The 9-digit township the case belongs to.
+    pub fn township(&self) -> &str {
+        self.division_code.get(..9).unwrap_or_default()
+    }
+}
+
+impl Case {
+    pub fn status(&self) -> CaseStatus {
+        if self.withdrawn.is_some() {
+            CaseStatus::Withdrawn
+        } else if self.accepted_at.is_none() {
+            CaseStatus::AwaitingMaterials
+        } else if self.lines.values().all(CaseLine::is_decided) {
+            CaseStatus::Decided
+        } else {
+            CaseStatus::InProgress
+        }
+    }
+
+    /// The one case view (the masked applicant; amounts, reasons, deadlines per line).
+    pub fn view(&self, catalogue: &MaterialsCatalogue, calendar: &WorkingCalendar, today: NaiveDate) -> CaseView {
+        let applicant = self.application.as_ref().map(|a| MaskedApplicant {
+            name: a.applicant.name.clone(),
+            id_number_masked: onedoor_contracts::mask_id_number(&a.applicant.id_number),
+        });
+        CaseView {
+            case_id: self.case_id,
+            case_number: self.case_number.clone(),
+            status: self.status(),
+            division_code: self.application.as_ref().map(|a| a.division_code.clone()).unwrap_or_default(),
+            submitted_at: self.submitted_at,
+            accepted_at: self.accepted_at,
+            accepted_by: self.accepted_by.clone(),
+            applicant,
+            missing_materials: self.missing_materials(catalogue),
+            lanes: self.lines.values().map(|l| l.view(self, calendar, today)).collect(),
+            timeline: self.timeline.clone(),
+            withdrawal_reason: self.withdrawn.as_ref().map(|(r, _)| r.clone()),
+            version: self.version,
+        }
+    }
+}
+
+impl CaseLine {
+    /// The line as the window sees it on `today`. The clock pauses from a
+    /// supplement request until materials are next added at the window (or
+    /// the department moves on), and the deadline moves by the paused working days.
+    pub fn view(&self, case: &Case, calendar: &WorkingCalendar, today: NaiveDate) -> CaseLineView {
+        let mut v = CaseLineView {
+            department: self.department,
+            referral_id: self.referral_id,
+            status: if self.referral_id.is_some() { CaseLineStatus::Referred } else { CaseLineStatus::Pending },
+            amount_fen: None,
+            reason: None,
+            supplement_items: Vec::new(),
+            referred_at: self.issued_at,
+            deadline: self.deadline,
+            overdue: false,
+            updated_at: self.issued_at,
+        };
+        let mut paused_since: Option<DateTime<Utc>> = None;
+        let resume = |v: &mut CaseLineView, since: DateTime<Utc>, at: DateTime<Utc>| {
+            if let Some(deadline) = v.deadline {
+                let paused = calendar.working_days_between(local_date(since), local_date(at));
+                v.deadline = Some(calendar.add_working_days(deadline, paused));
+            }
+        };
+        // Window supplements answer a pending supplement request.
+        let mut supplements = case.supplemented_at.iter().copied().peekable();
+        for (at, report) in &self.reports {
+            if let Some(since) = paused_since {
+                while let Some(s) = supplements.next_if(|s| *s <= *at) {
+                    if s >= since {
+                        resume(&mut v, since, s);
+                        paused_since = None;
+                        v.status = CaseLineStatus::UnderReview;
+                        break;
+                    }
+                }
+                if let Some(since) = paused_since.take() {
+                    resume(&mut v, since, *at);
+                }
+            }
+            v.updated_at = Some(*at);
+            match report {
+                LaneReport::SignedFor => v.status = CaseLineStatus::SignedFor,
+                LaneReport::SupplementRequested { materials, .. } => {
+                    v.status = CaseLineStatus::SupplementRequested;
+                    v.supplement_items = materials.clone();
+                    paused_since = Some(*at);
+                }
+                LaneReport::ProposalMade { amount_fen, reason, .. } => {
+                    v.status = CaseLineStatus::Proposed;
+                    v.amount_fen = *amount_fen;
+                    v.reason = reason.clone();
+                }
+                LaneReport::Approved { amount_fen } => {
+                    v.status = CaseLineStatus::Approved;
+                    v.amount_fen = Some(*amount_fen);
+                }
+                LaneReport::Rejected { reason } => {
+                    v.status = CaseLineStatus::Rejected;
+                    v.amount_fen = None;
+                    v.reason = Some(reason.clone());
+                }
+                LaneReport::Disbursed { amount_fen, .. } => {
+                    v.status = CaseLineStatus::Disbursed;
+                    v.amount_fen = Some(*amount_fen);
+                }
+                LaneReport::Returned { reason } => {
+                    v.status = CaseLineStatus::Returned;
+                    v.reason = Some(reason.clone());
+                }
+            }
+            if v.status != CaseLineStatus::SupplementRequested {
+                v.supplement_items.clear();
+            }
+        }
+        if let Some(since) = paused_since {
+            match supplements.find(|s| *s >= since) {
+                Some(s) => {
+                    resume(&mut v, since, s);
+                    v.status = CaseLineStatus::UnderReview;
+                    v.supplement_items.clear();
+                    v.updated_at = Some(s);
+                }
+                None => {
+                    // Still paused: the deadline moves with every working day waited.
+                    resume(&mut v, since, today_as_utc(today));
+                }
+            }
+        }
+        v.overdue = v.is_overdue(case.withdrawn.is_some(), today);
+        v
+    }
+}
+
+/// Noon of a local date, as an instant (for pause arithmetic).
+fn today_as_utc(today: NaiveDate) -> DateTime<Utc> {
+    today.and_hms_opt(4, 0, 0).expect("valid time").and_utc()
+}

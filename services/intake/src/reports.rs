@@ -1,0 +1,65 @@
+//! The departments' reports, projected into the one case view: the broker's
+//! handler, as `http.rs` is the clerks' (decode, call, answer).
+//!
+//! A durable consumer per department stream takes each integration event,
+//! records it in the case's own stream (so the view can be rebuilt from
+//! intake's log alone) and updates the read models, in the transaction that
+//! also records the message in the inbox. The case row is locked first, so
+//! replies from several departments about one case take turns; their order
+//! of arrival does not matter (the line reads its reports in time order).
+
+use crate::config::Policy;
+use crate::domain::case::CaseEvent;
+use crate::{integration, store};
+use chrono::Utc;
+use onedoor_contracts::Department;
+use onedoor_contracts::department::DepartmentEvent;
+use onedoor_messaging::consumer::{ConsumerSpec, Delivery, Handler, HandlerError};
+use sqlx::PgConnection;
+use std::sync::Arc;
+
+/// The consumer of one department's stream.
+pub fn consumer_spec(department: Department) -> ConsumerSpec {
+    ConsumerSpec::new(
+        department.stream(),
+        &format!("intake-lanes-{department}"),
+        vec![format!("onedoor.{department}.referral.>")],
+    )
+}
+
+pub struct LaneReports {
+    pub policy: Arc<Policy>,
+}
+
+impl Handler for LaneReports {
+    #[tracing::instrument(name = "project lane report", skip_all, fields(event.id = %delivery.event_id))]
+    async fn handle(&self, tx: &mut PgConnection, delivery: &Delivery) -> Result<(), HandlerError> {
+        let event: DepartmentEvent = delivery.decode()?;
+        let (lane, at, report) = integration::lane_report(event);
+        if store::township_of(tx, lane.case_id, true).await?.is_none() {
+            return Err(HandlerError::Permanent(format!("no case {} for referral {}", lane.case_id, lane.referral_id)));
+        }
+        let case = store::load_case(tx, lane.case_id)
+            .await?
+            .ok_or_else(|| HandlerError::Permanent(format!("case {} has no events", lane.case_id)))?;
+        let known = case.lines.get(&lane.department).and_then(|l| l.referral_id) == Some(lane.referral_id);
+        if !known {
+            return Err(HandlerError::Permanent(format!(
+                "referral {} is not the {} lane of case {}",
+                lane.referral_id, lane.department, lane.case_id
+            )));
+        }
+        let event_name = report.event_name();
+        let event = CaseEvent::LaneReported {
+            event_id: delivery.event_id,
+            department: lane.department,
+            referral_id: lane.referral_id,
+            occurred_at: at,
+            report,
+        };
+        let actor = format!("{}-aid", lane.department);
+        store::save(tx, &case, &[event], &actor, Some(delivery.event_id), &self.policy, Utc::now()).await?;
+        tracing::info!(case.id = %lane.case_id, department = %lane.department, event = event_name, "lane report projected");
+        Ok(())
+    }
+}
