@@ -10,14 +10,7 @@ use anyhow::{Context, Result, bail};
 use onedoor_local_servers::{Durability, NatsServer, PostgresServer, ServiceProcess, Tools};
 use std::time::Duration;
 
-/// The five services: binary, own database, port variable, default port.
-pub const SERVICES: [(&str, &str, &str, u16); 5] = [
-    ("intake", "onedoor_intake", "INTAKE_PORT", 8080),
-    ("medical-aid", "onedoor_medical", "MEDICAL_AID_PORT", 8081),
-    ("education-aid", "onedoor_education", "EDUCATION_AID_PORT", 8082),
-    ("housing-aid", "onedoor_housing", "HOUSING_AID_PORT", 8083),
-    ("temporary-aid", "onedoor_temporary", "TEMPORARY_AID_PORT", 8084),
-];
+use onedoor_contracts::aid_line;
 
 #[derive(clap::Args)]
 pub struct UpArgs {
@@ -36,8 +29,8 @@ pub struct UpArgs {
 fn build_services() -> Result<()> {
     let mut cargo = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cargo.current_dir(crate::root()).args(["build", "--quiet"]);
-    for (name, ..) in SERVICES {
-        cargo.args(["--bin", name]);
+    for s in aid_line::services() {
+        cargo.args(["--bin", s.service]);
     }
     if !cargo.status().context("running cargo build")?.success() {
         bail!("building the services failed");
@@ -101,8 +94,9 @@ pub fn run(args: UpArgs) -> Result<()> {
     runtime.block_on(create_databases(&admin_url))?;
     let secret = crate::jwt_secret();
     let mut services = Vec::new();
-    for (name, db, port_var, default_port) in SERVICES {
-        let port = port_of(port_var, default_port)?;
+    for s in aid_line::services() {
+        let (name, db, port_var) = (s.service, s.database, s.port_env);
+        let port = port_of(port_var, s.default_port)?;
         let envs = vec![
             ("DATABASE_URL".to_string(), database_url(&admin_url, db)),
             ("NATS_URL".to_string(), nats_url.clone()),
@@ -149,7 +143,7 @@ pub async fn create_databases(admin_url: &str) -> Result<()> {
     use sqlx::Connection;
     let mut admin =
         sqlx::PgConnection::connect(admin_url).await.with_context(|| format!("connecting to {admin_url}"))?;
-    for (_, db, ..) in SERVICES {
+    for db in aid_line::services().iter().map(|s| s.database) {
         let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
             .bind(db)
             .fetch_one(&mut admin)

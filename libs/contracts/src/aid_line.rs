@@ -6,7 +6,7 @@
 //! Every other list of lines (intake's consumers and deadlines, the
 //! materials catalogue, `cargo xtask up`, the end-to-end stack, compose and
 //! the kustomize base) is built from this table or checked against it by a
-//! test (`xtask/tests/aid_lines.rs`). `docs/adding-an-aid-line.md` is the
+//! test (`tests/tests/platform/aid_lines.rs`). `docs/adding-an-aid-line.md` is the
 //! checklist for a fifth line.
 
 use crate::Department;

@@ -4,12 +4,15 @@
 
 pub mod policy;
 
+/// This department's row of the table of aid lines.
+pub const LINE: &onedoor_contracts::aid_line::AidLine = onedoor_contracts::Department::Education.line();
+
 #[derive(Debug, clap::Parser)]
 #[command(name = "education-aid", about = "OneDoor education-aid")]
 pub struct Config {
     #[command(flatten)]
     pub host: onedoor_service_host::HostConfig,
-    #[arg(long, env = "EDUCATION_AID_PORT", default_value_t = 8082)]
+    #[arg(long, env = LINE.port_env, default_value_t = LINE.default_port)]
     pub port: u16,
     #[command(flatten)]
     pub policy: policy::EducationPolicy,

@@ -4,12 +4,15 @@
 
 pub mod policy;
 
+/// This department's row of the table of aid lines.
+pub const LINE: &onedoor_contracts::aid_line::AidLine = onedoor_contracts::Department::Housing.line();
+
 #[derive(Debug, clap::Parser)]
 #[command(name = "housing-aid", about = "OneDoor housing-aid")]
 pub struct Config {
     #[command(flatten)]
     pub host: onedoor_service_host::HostConfig,
-    #[arg(long, env = "HOUSING_AID_PORT", default_value_t = 8083)]
+    #[arg(long, env = LINE.port_env, default_value_t = LINE.default_port)]
     pub port: u16,
     #[command(flatten)]
     pub policy: policy::HousingPolicy,

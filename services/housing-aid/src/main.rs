@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    onedoor_service_host::healthcheck_if_asked("HOUSING_AID_PORT", 8083);
+    onedoor_service_host::healthcheck_if_asked(housing_aid::LINE.port_env, housing_aid::LINE.default_port);
     let config = housing_aid::Config::parse();
     onedoor_department_workflow::run(config.host, config.port, Arc::new(config.policy)).await
 }

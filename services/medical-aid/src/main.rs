@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    onedoor_service_host::healthcheck_if_asked("MEDICAL_AID_PORT", 8081);
+    onedoor_service_host::healthcheck_if_asked(medical_aid::LINE.port_env, medical_aid::LINE.default_port);
     let config = medical_aid::Config::parse();
     onedoor_department_workflow::run(config.host, config.port, Arc::new(config.policy)).await
 }

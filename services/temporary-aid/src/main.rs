@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    onedoor_service_host::healthcheck_if_asked("TEMPORARY_AID_PORT", 8084);
+    onedoor_service_host::healthcheck_if_asked(temporary_aid::LINE.port_env, temporary_aid::LINE.default_port);
     let config = temporary_aid::Config::parse();
     onedoor_department_workflow::run(config.host, config.port, Arc::new(config.policy)).await
 }

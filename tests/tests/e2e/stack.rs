@@ -18,13 +18,10 @@ pub struct Stack {
     pub http: reqwest::Client,
 }
 
-const SERVICES: [(&str, &str); 5] = [
-    ("intake", "INTAKE_PORT"),
-    ("medical-aid", "MEDICAL_AID_PORT"),
-    ("education-aid", "EDUCATION_AID_PORT"),
-    ("housing-aid", "HOUSING_AID_PORT"),
-    ("temporary-aid", "TEMPORARY_AID_PORT"),
-];
+/// Every service of the table of aid lines (and intake): name and port variable.
+fn service_ports() -> Vec<(&'static str, &'static str)> {
+    onedoor_contracts::aid_line::services().iter().map(|s| (s.service, s.port_env)).collect()
+}
 
 impl Stack {
     /// Starts everything; `extra_env` goes to every service (e.g. `OTEL_*`).
@@ -33,7 +30,7 @@ impl Stack {
         let logs = tempfile::tempdir().unwrap();
         let mut services = Vec::new();
         let mut dbs = Vec::new();
-        for (name, port_var) in SERVICES {
+        for (name, port_var) in service_ports() {
             let db = onedoor_test_support::fresh_database().await;
             let port = free_port().unwrap();
             let mut env = vec![
@@ -56,8 +53,8 @@ impl Stack {
 
     /// Starts another replica of `name` on its own port, against the same database and NATS.
     pub async fn add_replica(&mut self, name: &str) -> String {
-        let i = SERVICES.iter().position(|(n, _)| *n == name).unwrap();
-        let (_, port_var) = SERVICES[i];
+        let i = service_ports().iter().position(|(n, _)| *n == name).unwrap();
+        let (_, port_var) = service_ports()[i];
         let port = free_port().unwrap();
         let env = vec![
             ("DATABASE_URL".to_string(), self.dbs[i].url.clone()),
@@ -84,17 +81,17 @@ impl Stack {
     }
 
     pub fn department_url(&self, d: Department) -> String {
-        self.url(&format!("{d}-aid"))
+        self.url(d.line().service)
     }
 
     pub fn db(&self, name: &str) -> &sqlx::PgPool {
-        let i = SERVICES.iter().position(|(n, _)| *n == name).unwrap();
+        let i = service_ports().iter().position(|(n, _)| *n == name).unwrap();
         &self.dbs[i].pool
     }
 
     /// Everything the services logged.
     pub fn all_logs(&self) -> String {
-        SERVICES
+        service_ports()
             .iter()
             .map(|(n, _)| std::fs::read_to_string(self.logs.path().join(format!("{n}.log"))).unwrap_or_default())
             .collect()

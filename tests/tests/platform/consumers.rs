@@ -177,3 +177,55 @@ async fn a_replayed_dead_letter_is_handled_once_the_cause_is_fixed() {
     shutdown.cancel();
     running.await.unwrap().unwrap();
 }
+
+/// Decodes every message into the intake stream's events, as services do,
+/// and records the ones it knows.
+struct TypedWindowEvents;
+
+impl Handler for TypedWindowEvents {
+    async fn handle(&self, tx: &mut PgConnection, delivery: &Delivery) -> Result<(), HandlerError> {
+        match delivery.decode::<onedoor_contracts::intake::IntakeEvent>()? {
+            onedoor_contracts::intake::IntakeEvent::MaterialsSupplemented(_) => {
+                sqlx::query("INSERT INTO effects (event_id) VALUES ($1)")
+                    .bind(delivery.event_id)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_event_version_the_consumer_does_not_know_is_dead_lettered_for_operators_not_dropped() {
+    let (db, _nats, js) = setup().await;
+    let known = numbered_event(Uuid::now_v7(), 1);
+    let mut newer = numbered_event(Uuid::now_v7(), 2);
+    newer.event_type = "onedoor.intake.materials_supplemented.v2".into();
+    for (envelope, ce_type) in [(&known, known.event_type.clone()), (&newer, newer.event_type.clone())] {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", envelope.id.to_string().as_str());
+        headers.insert(onedoor_messaging::EVENT_ID_HEADER, envelope.id.to_string().as_str());
+        headers.insert(onedoor_contracts::CE_TYPE_HEADER, ce_type.as_str());
+        let body = serde_json::to_vec(envelope).unwrap();
+        js.publish_with_headers(materials_subject(), headers, body.into()).await.unwrap().await.unwrap();
+    }
+    let shutdown = CancellationToken::new();
+    let running =
+        tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec(), Arc::new(TypedWindowEvents), shutdown.clone()));
+    eventually("the newer version is dead-lettered", Duration::from_secs(20), || {
+        let js = js.clone();
+        async move { !onedoor_messaging::dead_letter::list(&js, 10).await.unwrap().is_empty() }
+    })
+    .await;
+    eventually("the known version is handled", Duration::from_secs(10), || async { effects(&db.pool).await == 1 })
+        .await;
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+    let letters = onedoor_messaging::dead_letter::list(&js, 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].event_id, Some(newer.id));
+    assert!(letters[0].reason.starts_with("unknown_event_version"), "reason: {}", letters[0].reason);
+    assert_eq!(letters[0].delivered, 1, "no point retrying a version this build cannot read");
+}

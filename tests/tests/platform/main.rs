@@ -2,6 +2,7 @@
 //! nats-server: an accepted application is never lost, an event is never
 //! acted on twice, and an operator can follow one application as one trace.
 
+mod aid_lines;
 #[path = "../common/mod.rs"]
 mod common;
 mod consumers;
