@@ -5,10 +5,12 @@
 //! - `test`: runs every test, provisioning the servers they need.
 //! - `bench store`: measures the event store + outbox + relay pipeline.
 //! - `token`: signs a development token for a role.
-//! - `schemas`: regenerates `schemas/` from the contract types.
+//! - `schemas`: regenerates `schemas/`: the contract types' JSON Schemas and
+//!   the services' OpenAPI documents.
 
 mod bench;
 mod demo;
+mod openapi;
 mod up;
 
 use anyhow::{Context, Result, bail};
@@ -40,7 +42,7 @@ enum Task {
     },
     /// Print a development token (HS256 with ONEDOOR_JWT_SECRET, or the development default).
     Token(TokenArgs),
-    /// Regenerate the JSON Schemas in schemas/ from the contract types.
+    /// Regenerate schemas/: the events' JSON Schemas and the services' OpenAPI documents.
     Schemas,
 }
 
@@ -177,5 +179,5 @@ fn schemas() -> Result<()> {
         std::fs::write(dir.join(&file), onedoor_contracts::render_schema(&schema))?;
         println!("schemas/{file}");
     }
-    Ok(())
+    openapi::write()
 }

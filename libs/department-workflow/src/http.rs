@@ -7,14 +7,15 @@ use crate::domain::lane::{Actor, Command, Lane, LaneError, LaneStatus, Limits};
 use crate::domain::policy::Policy;
 use crate::domain::view::{ReferralSummary, ReferralView};
 use crate::store;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use onedoor_contracts::Department;
 use onedoor_contracts::department::{DisbursementChannel, ProposalOutcome};
 use onedoor_http_kit::etag::{check_if_match, etag};
 use onedoor_http_kit::paging::ListParams;
-use onedoor_http_kit::{ApiJson, ApiResult, FieldError, Problem, Role, Staff};
+use onedoor_http_kit::{ApiJson, ApiQuery, ApiResult, FieldError, Problem, Role, Staff};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
@@ -29,8 +30,19 @@ pub struct AppState {
     pub policy: Arc<dyn Policy>,
 }
 
-pub fn router(state: AppState, openapi: utoipa::openapi::OpenApi) -> (axum::Router, utoipa::openapi::OpenApi) {
-    let (router, api) = OpenApiRouter::with_openapi(openapi)
+fn routes(department: Department) -> OpenApiRouter<AppState> {
+    let service = department.line().service;
+    let mut openapi = utoipa::openapi::OpenApiBuilder::new()
+        .info(
+            utoipa::openapi::InfoBuilder::new()
+                .title(format!("OneDoor {service}"))
+                .description(Some(format!("The {department} department's referral lanes: caseworkers and approvers.")))
+                .version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        )
+        .build();
+    openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new())]);
+    OpenApiRouter::with_openapi(openapi)
         .routes(routes!(list_referrals))
         .routes(routes!(get_referral))
         .routes(routes!(sign_for))
@@ -39,8 +51,17 @@ pub fn router(state: AppState, openapi: utoipa::openapi::OpenApi) -> (axum::Rout
         .routes(routes!(approve))
         .routes(routes!(disburse))
         .routes(routes!(return_referral))
-        .split_for_parts();
+}
+
+/// The API's routes and their OpenAPI document.
+pub fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
+    let (router, api) = routes(state.policy.department()).split_for_parts();
     (router.with_state(state), api)
+}
+
+/// One department's OpenAPI document alone (for the checked-in documents).
+pub fn openapi(department: Department) -> utoipa::openapi::OpenApi {
+    routes(department).split_for_parts().1
 }
 
 /// The acting member of staff, if of this department.
@@ -69,7 +90,10 @@ fn view_response(view: &ReferralView) -> Response {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct InboxQuery {
+    /// One of the lane statuses.
     status: Option<String>,
+    /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -87,10 +111,9 @@ pub struct ReferralPage {
 async fn list_referrals(
     staff: Staff,
     State(state): State<AppState>,
-    query: Result<Query<InboxQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<InboxQuery>,
 ) -> ApiResult<axum::Json<ReferralPage>> {
     department_staff(&staff, state.policy.as_ref())?;
-    let Query(q) = query.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
     let statuses = LaneStatus::ALL.map(LaneStatus::as_str);
     let params = ListParams::parse(q.status, &statuses, q.limit, q.cursor.as_deref())?;
     let found = store::list_referrals(&state.pool, params.status.as_deref(), params.cursor, params.fetch()).await?;

@@ -43,20 +43,7 @@ impl Service for DepartmentService {
         )
         .await?;
         host.consume(window::consumer_spec(department), Arc::new(window::WindowEvents { policy: self.policy.clone() }));
-        let mut openapi = utoipa::openapi::OpenApiBuilder::new()
-            .info(
-                utoipa::openapi::InfoBuilder::new()
-                    .title(format!("OneDoor {}", self.name()))
-                    .description(Some(format!(
-                        "The {department} department's referral lanes: caseworkers and approvers."
-                    )))
-                    .version(env!("CARGO_PKG_VERSION"))
-                    .build(),
-            )
-            .build();
-        openapi.security =
-            Some(vec![utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new())]);
-        Ok(http::router(http::AppState { pool: host.pool.clone(), policy: self.policy }, openapi))
+        Ok(http::router(http::AppState { pool: host.pool.clone(), policy: self.policy }))
     }
 }
 

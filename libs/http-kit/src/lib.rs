@@ -8,12 +8,15 @@ pub mod auth;
 pub mod etag;
 pub mod health;
 pub mod json;
+pub mod openapi;
 pub mod paging;
 pub mod problem;
+pub mod query;
 
 pub use auth::{Authenticator, Claims, Role, Staff};
 pub use json::ApiJson;
 pub use problem::{FieldError, Problem};
+pub use query::ApiQuery;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -24,23 +27,16 @@ use std::sync::Arc;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use utoipa::openapi::OpenApi;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_swagger_ui::SwaggerUi;
 
 /// Default request body limit: an application with its household is a few KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 
-/// Assembles a service's router: its API routes with their OpenAPI document,
-/// `/api-docs/openapi.json`, `/swagger-ui/`, the health endpoints, the token
-/// verifier, the body limit, request spans and a problem+json fallback.
-pub fn service_router(
-    api: Router,
-    mut openapi: OpenApi,
-    auth: Arc<Authenticator>,
-    readiness: health::Readiness,
-) -> Router {
-    let components = openapi.components.get_or_insert_with(Default::default);
-    components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+/// Assembles a service's router: its API routes with their OpenAPI document
+/// (completed by [`openapi::document`]) at `/api-docs/openapi.json` and
+/// `/swagger-ui/`, the health endpoints, the token verifier, the body limit,
+/// request spans and a problem+json fallback.
+pub fn service_router(api: Router, openapi: OpenApi, auth: Arc<Authenticator>, readiness: health::Readiness) -> Router {
     api.merge(SwaggerUi::new("/swagger-ui").url("/api-docs/openapi.json", openapi))
         .merge(health::router(readiness))
         .fallback(|| async { Problem::not_found("no such resource") })
@@ -52,6 +48,12 @@ pub fn service_router(
             )
         })
         .layer(axum::Extension(auth))
+        // A handler that panics answers a problem+json 500 (never a dropped
+        // connection); the panic's message, which may hold what the client
+        // sent, is neither answered nor logged (see `onedoor_telemetry`).
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            Problem::internal().into_response()
+        }))
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
         .layer(middleware::from_fn(request_span))
 }

@@ -66,7 +66,7 @@ pub async fn send(
 
 /// A dead letter as operators see it: ids and reasons, no payload (it may
 /// hold personal data).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct DeadLetter {
     pub sequence: u64,
     pub consumer: String,

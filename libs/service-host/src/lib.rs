@@ -124,7 +124,7 @@ impl Host {
     }
 
     /// The operators' endpoints for this service's consumers and relay.
-    pub fn operations(&self) -> axum::Router {
+    pub fn operations(&self) -> (axum::Router, utoipa::openapi::OpenApi) {
         operations::router(operations::Operations {
             js: self.js.clone(),
             pool: self.pool.clone(),
@@ -188,7 +188,8 @@ impl App {
         let mut host = Host::connect(&service.name(), config).await?;
         service.migrate(&host.pool).await?;
         let (api, openapi) = service.assemble(&mut host).await?;
-        let router = onedoor_http_kit::service_router(api.merge(host.operations()), openapi, auth, host.readiness());
+        let (operations, _) = host.operations();
+        let router = onedoor_http_kit::service_router(api.merge(operations), document(openapi), auth, host.readiness());
         let listener = tokio::net::TcpListener::bind((config.host.as_str(), port)).await?;
         Ok(Self { host, router, listener })
     }
@@ -201,6 +202,14 @@ impl App {
         self.host.serve(self.listener, self.router, stop).await?;
         Ok(())
     }
+}
+
+/// A service's OpenAPI document as served and checked in: its API's
+/// operations, the operators' endpoints every service has, and the statuses
+/// and problem+json answers of `onedoor_http_kit::openapi::document`.
+pub fn document(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    api.merge(operations::openapi());
+    onedoor_http_kit::openapi::document(api)
 }
 
 /// A service's `main`: telemetry, then either `--migrate-only` or serving

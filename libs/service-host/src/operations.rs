@@ -3,12 +3,14 @@
 //! cause is fixed), and how far behind its consumers and relay are.
 
 use async_nats::jetstream;
-use axum::extract::{Path, Query, State};
-use axum::routing::{get, post};
-use onedoor_http_kit::{ApiResult, Problem, Role, Staff, internal_error};
+use axum::extract::{Path, State};
+use onedoor_http_kit::{ApiQuery, ApiResult, Problem, Role, Staff, internal_error};
 use onedoor_messaging::dead_letter::{self, DeadLetter};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Clone)]
 pub struct Operations {
@@ -18,47 +20,63 @@ pub struct Operations {
     pub consumers: Vec<(String, String)>,
 }
 
-pub fn router(ops: Operations) -> axum::Router {
-    axum::Router::new()
-        .route("/api/v1/admin/dead-letters", get(list))
-        .route("/api/v1/admin/dead-letters/{sequence}/replay", post(replay))
-        .route("/api/v1/admin/lag", get(lag))
-        .with_state(ops)
+fn routes() -> OpenApiRouter<Operations> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(replay)).routes(routes!(lag))
 }
 
-#[derive(Debug, Serialize)]
-struct Page<T> {
-    items: Vec<T>,
+/// The operators' endpoints and their OpenAPI document.
+pub fn router(ops: Operations) -> (axum::Router, utoipa::openapi::OpenApi) {
+    let (router, api) = routes().split_for_parts();
+    (router.with_state(ops), api)
+}
+
+/// The operators' endpoints' OpenAPI document alone (for the checked-in documents).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct DeadLetterPage {
+    items: Vec<DeadLetter>,
     next_cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// At most this many (default 100).
+    #[param(minimum = 0)]
     limit: Option<usize>,
 }
 
 /// Dead letters of this service's consumers (ids, subjects and reasons; no payloads).
+#[utoipa::path(get, path = "/api/v1/admin/dead-letters", tag = "operations", params(ListQuery),
+    responses((status = 200, body = DeadLetterPage)))]
 async fn list(
     staff: Staff,
     State(ops): State<Operations>,
-    Query(q): Query<ListQuery>,
-) -> ApiResult<axum::Json<Page<DeadLetter>>> {
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<axum::Json<DeadLetterPage>> {
     staff.require(&[Role::Operator])?;
     let mine: Vec<&str> = ops.consumers.iter().map(|(_, d)| d.as_str()).collect();
     let letters = dead_letter::list(&ops.js, 10_000).await.map_err(internal_error)?;
     let items =
         letters.into_iter().filter(|l| mine.contains(&l.consumer.as_str())).take(q.limit.unwrap_or(100)).collect();
-    Ok(axum::Json(Page { items, next_cursor: None }))
+    Ok(axum::Json(DeadLetterPage { items, next_cursor: None }))
 }
 
 /// Publishes a dead letter again on its original subject.
+#[utoipa::path(post, path = "/api/v1/admin/dead-letters/{sequence}/replay", tag = "operations",
+    params(("sequence" = u64, Path, description = "the dead letter's sequence in the dead-letter stream")),
+    responses((status = 200, body = DeadLetter)))]
 async fn replay(
     staff: Staff,
     State(ops): State<Operations>,
-    Path(sequence): Path<u64>,
+    Path(sequence): Path<String>,
 ) -> ApiResult<axum::Json<DeadLetter>> {
     staff.require(&[Role::Operator])?;
+    let sequence: u64 = sequence.parse().map_err(|_| Problem::not_found("no such dead letter"))?;
     let letters = dead_letter::list(&ops.js, 10_000).await.map_err(internal_error)?;
     let Some(letter) = letters.into_iter().find(|l| l.sequence == sequence) else {
         return Err(Problem::not_found(format!("no dead letter {sequence}")));
@@ -71,7 +89,7 @@ async fn replay(
     Ok(axum::Json(replayed))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ConsumerLag {
     stream: String,
     consumer: String,
@@ -82,7 +100,7 @@ struct ConsumerLag {
     redelivered: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Lag {
     consumers: Vec<ConsumerLag>,
     /// Integration events committed but not yet acknowledged by JetStream.
@@ -90,6 +108,7 @@ struct Lag {
 }
 
 /// Consumer lag and the relay's backlog.
+#[utoipa::path(get, path = "/api/v1/admin/lag", tag = "operations", responses((status = 200, body = Lag)))]
 async fn lag(staff: Staff, State(ops): State<Operations>) -> ApiResult<axum::Json<Lag>> {
     staff.require(&[Role::Operator])?;
     let mut consumers = Vec::new();

@@ -106,7 +106,17 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
     tracing::subscriber::set_global_default(subscriber(service_name, &provider, json))
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
     opentelemetry::global::set_tracer_provider(provider.clone());
+    std::panic::set_hook(Box::new(log_panic_without_its_message));
     Ok(TelemetryGuard { provider: Some(provider) })
+}
+
+/// A panic is logged with where it happened, in the current span (so with
+/// its trace id), but never with its message: a message such as an index
+/// out of range, or a failed parse, can quote what a client sent, and that
+/// may be an ID number or a diagnosis.
+fn log_panic_without_its_message(info: &std::panic::PanicHookInfo<'_>) {
+    let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+    tracing::error!(%location, "panic (its message is not logged: it may hold personal data)");
 }
 
 /// JSON log lines that carry the OpenTelemetry trace and span ids, so a log

@@ -11,14 +11,14 @@ use crate::domain::case::{self, Case, CaseError, Context};
 use crate::domain::materials::MissingMaterial;
 use crate::domain::view::{CaseLineStatus, CaseStatus, CaseView};
 use crate::store::{self, CaseListQuery, KeyClaim};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use onedoor_contracts::Department;
 use onedoor_http_kit::etag::{check_if_match, etag};
 use onedoor_http_kit::paging::ListParams;
-use onedoor_http_kit::{ApiJson, ApiResult, FieldError, Problem, Role, Staff};
+use onedoor_http_kit::{ApiJson, ApiQuery, ApiResult, FieldError, Problem, Role, Staff};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
@@ -41,16 +41,25 @@ pub struct AppState {
 )]
 struct ApiDoc;
 
-pub fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
-    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(submit_application))
         .routes(routes!(list_cases))
         .routes(routes!(get_case))
         .routes(routes!(supplement_materials))
         .routes(routes!(withdraw_application))
         .routes(routes!(rebuild_case_views))
-        .split_for_parts();
+}
+
+/// The API's routes and their OpenAPI document.
+pub fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
+    let (router, api) = routes().split_for_parts();
     (router.with_state(state), api)
+}
+
+/// The API's OpenAPI document alone (for the checked-in documents).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
 }
 
 impl From<InvalidField> for FieldError {
@@ -238,6 +247,7 @@ struct ListQuery {
     /// Only cases with (`true`) or without (`false`) an overdue lane.
     overdue: Option<bool>,
     /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -258,10 +268,9 @@ pub struct CasePage {
 async fn list_cases(
     staff: Staff,
     State(state): State<AppState>,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<axum::Json<CasePage>> {
     let township = clerk_township(&staff)?;
-    let Query(q) = query.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
     let statuses = CaseStatus::ALL.map(CaseStatus::as_str);
     let params = ListParams::parse(q.status, &statuses, q.limit, q.cursor.as_deref())?;
     let today = local_date(Utc::now());

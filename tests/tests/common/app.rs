@@ -61,10 +61,19 @@ async fn supply_materials(
     Ok(StatusCode::CREATED)
 }
 
+/// A handler bug whose panic message quotes personal data.
+async fn panicking() -> StatusCode {
+    let id_number = "11010519491231002X";
+    let (head, _) = id_number.split_at(40);
+    if head.is_empty() { StatusCode::OK } else { StatusCode::ACCEPTED }
+}
+
 /// Serves the test service on a free port; returns its base URL.
 pub async fn spawn(pool: PgPool) -> String {
-    let api =
-        axum::Router::new().route("/api/v1/cases/{case_id}/materials", post(supply_materials)).with_state(pool.clone());
+    let api = axum::Router::new()
+        .route("/api/v1/cases/{case_id}/materials", post(supply_materials))
+        .route("/api/v1/panic", post(panicking))
+        .with_state(pool.clone());
     let router = onedoor_http_kit::service_router(
         api,
         utoipa::openapi::OpenApiBuilder::new().build(),

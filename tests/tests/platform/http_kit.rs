@@ -120,3 +120,19 @@ async fn health_openapi_and_swagger_ui_are_served() {
     assert_eq!(wrong_method.status(), 405);
     assert_eq!(wrong_method.headers()["content-type"], "application/problem+json");
 }
+
+#[tokio::test]
+async fn a_handler_that_panics_answers_a_problem_json_500_without_what_it_held() {
+    let db = store_db().await;
+    let base = app::spawn(db.pool.clone()).await;
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v1/panic"))
+        .send()
+        .await
+        .expect("an answer, not a dropped connection");
+    assert_eq!(res.status().as_u16(), 500);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let body = res.text().await.unwrap();
+    assert!(body.contains("internal_error"), "{body}");
+    assert!(!body.contains("11010519491231002X"), "{body}");
+}

@@ -44,7 +44,9 @@ impl IdNumber {
         if s.chars().count() != 18 {
             return Err(IdNumberError::Length);
         }
-        let (body, last) = s.split_at(17);
+        // By characters, never by byte offsets: the input may hold any Unicode.
+        let body: String = s.chars().take(17).collect();
+        let last: String = s.chars().skip(17).collect();
         if !body.chars().all(|c| c.is_ascii_digit()) || !last.chars().all(|c| c.is_ascii_digit() || c == 'X') {
             return Err(IdNumberError::Characters);
         }
@@ -52,7 +54,7 @@ impl IdNumber {
         if birth > today || birth < NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid date") {
             return Err(IdNumberError::BirthDate);
         }
-        if check_character(body) != last.chars().next() {
+        if check_character(&body) != last.chars().next() {
             return Err(IdNumberError::CheckDigit);
         }
         Ok(Self(s))
@@ -143,6 +145,12 @@ mod tests {
     fn rejects_wrong_length_and_characters() {
         assert_eq!(IdNumber::parse("1101051949123100", today()), Err(IdNumberError::Length));
         assert_eq!(IdNumber::parse("1101051949123100AX", today()), Err(IdNumberError::Characters));
+    }
+
+    #[test]
+    fn non_ascii_characters_are_refused_by_character_never_split_by_byte() {
+        assert_eq!(IdNumber::parse("1101051949123100中X", today()), Err(IdNumberError::Characters));
+        assert_eq!(IdNumber::parse("11010519491231002\u{1F600}", today()), Err(IdNumberError::Characters));
     }
 
     #[test]
