@@ -5,8 +5,8 @@
 //! - `test`: runs every test, provisioning the servers they need.
 //! - `bench store`: measures the event store + outbox + relay pipeline.
 //! - `token`: signs a development token for a role.
-//! - `schemas`: regenerates `schemas/`: the contract types' JSON Schemas and
-//!   the services' OpenAPI documents.
+//! - `schemas`: regenerates `schemas/`: the contract types' JSON Schemas, the
+//!   stored events' JSON Schemas and the services' OpenAPI documents.
 
 mod bench;
 mod demo;
@@ -42,7 +42,7 @@ enum Task {
     },
     /// Print a development token (HS256 with ONEDOOR_JWT_SECRET, or the development default).
     Token(TokenArgs),
-    /// Regenerate schemas/: the events' JSON Schemas and the services' OpenAPI documents.
+    /// Regenerate schemas/: the events' and stored events' JSON Schemas, the services' OpenAPI documents.
     Schemas,
 }
 
@@ -178,6 +178,12 @@ fn schemas() -> Result<()> {
     for (file, schema) in onedoor_contracts::schemas() {
         std::fs::write(dir.join(&file), onedoor_contracts::render_schema(&schema))?;
         println!("schemas/{file}");
+    }
+    let stored = dir.join("stored");
+    std::fs::create_dir_all(&stored)?;
+    for (file, schema) in onedoor_stored_events::schemas() {
+        std::fs::write(stored.join(&file), onedoor_contracts::render_schema(&schema))?;
+        println!("schemas/stored/{file}");
     }
     openapi::write()
 }

@@ -2,7 +2,8 @@
 //! plan is intake's (ADR 0007): `http.rs` (caseworkers' and approvers'
 //! handlers) and `window.rs` (the window's events, from the broker) are the
 //! handlers; `domain/` is pure (the referral lane, its view, the policy seam
-//! each department plugs in); `store.rs` holds every SQL statement;
+//! each department plugs in); `store.rs` holds every SQL statement,
+//! `stored.rs` the events' stored format;
 //! `integration.rs` the contract events going out and coming in. A
 //! department service is its policy, its configuration and a `main` that
 //! hands a [`DepartmentService`] to the service host.
@@ -11,6 +12,7 @@ pub mod domain;
 pub mod http;
 pub mod integration;
 pub mod store;
+pub mod stored;
 pub mod window;
 
 use domain::policy::Policy;

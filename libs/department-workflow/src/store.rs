@@ -5,21 +5,14 @@
 use crate::domain::lane::{Lane, LaneEvent};
 use crate::domain::policy::{LedgerFacts, Policy};
 use crate::domain::view::{ReferralSummary, ReferralView};
-use crate::integration;
+use crate::{integration, stored};
 use chrono::{DateTime, Datelike, FixedOffset, Utc};
-use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError, Upcasters};
+use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError};
 use onedoor_telemetry::propagation::TraceHeaders;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 pub const STREAM_TYPE: &str = "lane";
-
-impl onedoor_event_store::DomainEvent for LaneEvent {
-    const SCHEMA_VERSION: i32 = 1;
-    fn event_type(&self) -> &'static str {
-        self.name()
-    }
-}
 
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     let mut migrator = sqlx::migrate!("./migrations");
@@ -29,8 +22,8 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
 }
 
 pub async fn load_lane(conn: &mut PgConnection, referral_id: Uuid) -> Result<Option<Lane>, StoreError> {
-    let recorded = onedoor_event_store::load(conn, &referral_id.to_string(), &Upcasters::new()).await?;
-    let events: Vec<LaneEvent> = recorded.iter().map(|r| r.decode()).collect::<Result<_, _>>()?;
+    let recorded = onedoor_event_store::load(conn, &referral_id.to_string(), &stored::upcasters()).await?;
+    let events: Vec<LaneEvent> = recorded.iter().map(stored::decode).collect::<Result<_, _>>()?;
     Ok(Lane::from_events(&events))
 }
 
@@ -102,7 +95,7 @@ pub async fn save(
         }
         all.push(e.clone());
     }
-    let encoded: Vec<NewEvent> = all.iter().map(NewEvent::from_domain).collect::<Result<_, _>>()?;
+    let encoded: Vec<NewEvent> = all.iter().map(stored::encode).collect::<Result<_, _>>()?;
     let trace = TraceHeaders::current();
     let referral_id = after.referral.referral_id;
     onedoor_event_store::append_and_announce(

@@ -5,8 +5,8 @@
 //!
 //! The floor plan (the same in the department workflow, see ADR 0007):
 //! `http.rs` and `reports.rs` are the handlers (HTTP and broker), `domain/`
-//! is pure, `store.rs` holds every SQL statement, `integration.rs` the
-//! contract events going out and coming in.
+//! is pure, `store.rs` holds every SQL statement, `stored.rs` the events'
+//! stored format, `integration.rs` the contract events going out and coming in.
 
 pub mod config;
 pub mod domain;
@@ -14,6 +14,7 @@ pub mod http;
 pub mod integration;
 pub mod reports;
 pub mod store;
+pub mod stored;
 
 use chrono::Datelike;
 use config::{Config, Policy};

@@ -7,10 +7,10 @@ use crate::config::Policy;
 use crate::domain::calendar::local_date;
 use crate::domain::case::{Case, CaseEvent, STREAM_TYPE};
 use crate::domain::view::CaseView;
-use crate::integration;
+use crate::{integration, stored};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use onedoor_contracts::Department;
-use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError, Upcasters};
+use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError};
 use onedoor_telemetry::propagation::TraceHeaders;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
@@ -22,27 +22,13 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     Ok(())
 }
 
-impl onedoor_event_store::DomainEvent for CaseEvent {
-    const SCHEMA_VERSION: i32 = 1;
-    fn event_type(&self) -> &'static str {
-        match self {
-            Self::ApplicationSubmitted { .. } => "ApplicationSubmitted",
-            Self::ApplicationAccepted { .. } => "ApplicationAccepted",
-            Self::ReferralIssued { .. } => "ReferralIssued",
-            Self::MaterialsSupplemented { .. } => "MaterialsSupplemented",
-            Self::LaneReported { .. } => "LaneReported",
-            Self::ApplicationWithdrawn { .. } => "ApplicationWithdrawn",
-        }
-    }
-}
-
 /// Folds a case from its stream; `None` if there is no such case.
 pub async fn load_case(conn: &mut PgConnection, case_id: Uuid) -> Result<Option<Case>, StoreError> {
-    let recorded = onedoor_event_store::load(conn, &case_id.to_string(), &Upcasters::new()).await?;
+    let recorded = onedoor_event_store::load(conn, &case_id.to_string(), &stored::upcasters()).await?;
     if recorded.is_empty() {
         return Ok(None);
     }
-    let events: Vec<CaseEvent> = recorded.iter().map(|r| r.decode()).collect::<Result<_, _>>()?;
+    let events: Vec<CaseEvent> = recorded.iter().map(stored::decode).collect::<Result<_, _>>()?;
     Ok(Some(Case::from_events(case_id, &events)))
 }
 
@@ -70,7 +56,7 @@ pub async fn save(
 ) -> Result<Case, StoreError> {
     let expected = if before.version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(before.version) };
     let trace = TraceHeaders::current();
-    let encoded: Vec<NewEvent> = new.iter().map(NewEvent::from_domain).collect::<Result<_, _>>()?;
+    let encoded: Vec<NewEvent> = new.iter().map(stored::encode).collect::<Result<_, _>>()?;
     let mut after = before.clone();
     for event in new {
         after.apply(event);

@@ -76,7 +76,7 @@ pub async fn spawn(pool: PgPool) -> String {
         .with_state(pool.clone());
     let router = onedoor_http_kit::service_router(
         api,
-        utoipa::openapi::OpenApiBuilder::new().build(),
+        onedoor_http_kit::openapi::document(utoipa::openapi::OpenApiBuilder::new().build()),
         Arc::new(Authenticator::hs256(SECRET)),
         onedoor_http_kit::health::Readiness { postgres: Some(pool), nats: None },
     );

@@ -64,9 +64,9 @@ impl LaneStatus {
     }
 }
 
-/// The lane's events, stored in the department's event store.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type")]
+/// The lane's events, kept in the department's event store (in the stored
+/// format of `crate::stored`).
+#[derive(Debug, Clone, PartialEq)]
 pub enum LaneEvent {
     ReferralReceived {
         referral: Box<ReferralIssued>,

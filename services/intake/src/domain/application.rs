@@ -91,7 +91,7 @@ const RELATIONS: [&str; 8] =
     ["applicant", "spouse", "child", "parent", "grandparent", "grandchild", "sibling", "other"];
 
 /// A household member as kept in the case record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub name: String,
     pub id_number: String,
@@ -101,7 +101,7 @@ pub struct Member {
 }
 
 /// A validated application.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Application {
     pub applicant: Applicant,
     pub division_code: String,

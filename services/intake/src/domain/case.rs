@@ -19,8 +19,7 @@ use uuid::Uuid;
 pub const STREAM_TYPE: &str = "case";
 
 /// What a department reported about its lane (from its integration events).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LaneReport {
     SignedFor,
     SupplementRequested { materials: Vec<String>, note: Option<String> },
@@ -61,9 +60,9 @@ impl LaneReport {
     }
 }
 
-/// Intake's own events, stored in the case stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type")]
+/// Intake's own events, kept in the case stream (in the stored format of
+/// `crate::stored`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CaseEvent {
     ApplicationSubmitted {
         case_number: String,

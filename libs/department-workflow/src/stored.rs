@@ -1,0 +1,83 @@
+//! The lane's events in their stored format (`onedoor_stored_events::lane`),
+//! and back. The domain's types and the contracts may change freely; what is
+//! in the log only changes as a new stored version with an upcaster.
+
+use crate::domain::lane::LaneEvent;
+use crate::domain::policy::Recommendation;
+use onedoor_event_store::{NewEvent, RecordedEvent, StoreError, Upcasters};
+use onedoor_stored_events::StoredFormat;
+use onedoor_stored_events::lane::{LaneEventV1, RecommendationV1};
+
+/// How older stored versions of the lane's events are read (none yet: v1 is the first).
+pub fn upcasters() -> Upcasters {
+    Upcasters::new()
+}
+
+pub fn encode(event: &LaneEvent) -> Result<NewEvent, StoreError> {
+    let stored = to_stored(event.clone());
+    Ok(NewEvent::new(stored.event_type(), LaneEventV1::VERSION, serde_json::to_value(&stored)?))
+}
+
+pub fn decode(recorded: &RecordedEvent) -> Result<LaneEvent, StoreError> {
+    Ok(from_stored(recorded.decode::<LaneEventV1>()?))
+}
+
+fn to_stored(event: LaneEvent) -> LaneEventV1 {
+    match event {
+        LaneEvent::ReferralReceived { referral, recommendation: r, at } => LaneEventV1::ReferralReceived {
+            referral: Box::new((*referral).into()),
+            recommendation: RecommendationV1 {
+                eligible: r.eligible,
+                suggested_amount_fen: r.suggested_amount_fen,
+                notes: r.notes,
+                needs_approver_override: r.needs_approver_override,
+            },
+            at,
+        },
+        LaneEvent::SignedFor { by, at } => LaneEventV1::SignedFor { by, at },
+        LaneEvent::SupplementRequested { materials, note, by, at } => {
+            LaneEventV1::SupplementRequested { materials, note, by, at }
+        }
+        LaneEvent::Supplemented { materials, at } => LaneEventV1::Supplemented { materials, at },
+        LaneEvent::ProposalMade { outcome, amount_fen, reason, by, at } => {
+            LaneEventV1::ProposalMade { outcome: outcome.into(), amount_fen, reason, by, at }
+        }
+        LaneEvent::Approved { amount_fen, by, at } => LaneEventV1::Approved { amount_fen, by, at },
+        LaneEvent::Rejected { reason, by, at } => LaneEventV1::Rejected { reason, by, at },
+        LaneEvent::Disbursed { amount_fen, channel, reference, by, at } => {
+            LaneEventV1::Disbursed { amount_fen, channel: channel.into(), reference, by, at }
+        }
+        LaneEvent::Returned { reason, by, at } => LaneEventV1::Returned { reason, by, at },
+        LaneEvent::Withdrawn { reason, at } => LaneEventV1::Withdrawn { reason, at },
+    }
+}
+
+fn from_stored(event: LaneEventV1) -> LaneEvent {
+    match event {
+        LaneEventV1::ReferralReceived { referral, recommendation: r, at } => LaneEvent::ReferralReceived {
+            referral: Box::new((*referral).into()),
+            recommendation: Recommendation {
+                eligible: r.eligible,
+                suggested_amount_fen: r.suggested_amount_fen,
+                notes: r.notes,
+                needs_approver_override: r.needs_approver_override,
+            },
+            at,
+        },
+        LaneEventV1::SignedFor { by, at } => LaneEvent::SignedFor { by, at },
+        LaneEventV1::SupplementRequested { materials, note, by, at } => {
+            LaneEvent::SupplementRequested { materials, note, by, at }
+        }
+        LaneEventV1::Supplemented { materials, at } => LaneEvent::Supplemented { materials, at },
+        LaneEventV1::ProposalMade { outcome, amount_fen, reason, by, at } => {
+            LaneEvent::ProposalMade { outcome: outcome.into(), amount_fen, reason, by, at }
+        }
+        LaneEventV1::Approved { amount_fen, by, at } => LaneEvent::Approved { amount_fen, by, at },
+        LaneEventV1::Rejected { reason, by, at } => LaneEvent::Rejected { reason, by, at },
+        LaneEventV1::Disbursed { amount_fen, channel, reference, by, at } => {
+            LaneEvent::Disbursed { amount_fen, channel: channel.into(), reference, by, at }
+        }
+        LaneEventV1::Returned { reason, by, at } => LaneEvent::Returned { reason, by, at },
+        LaneEventV1::Withdrawn { reason, at } => LaneEvent::Withdrawn { reason, at },
+    }
+}

@@ -1,0 +1,112 @@
+//! Intake's case stream, version 1: an application at the window and what
+//! happened to it, including each department report as received.
+
+use crate::StoredFormat;
+use crate::shared::{
+    AidRequestV1, ApplicantV1, DepartmentV1, DisbursementChannelV1, HukouV1, ProposalOutcomeV1, SupportKindV1,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use uuid::Uuid;
+
+/// An event of a case stream, as stored (`event_type` = the `type` tag).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type")]
+pub enum CaseEventV1 {
+    ApplicationSubmitted {
+        case_number: String,
+        accepted_by: String,
+        submitted_at: DateTime<Utc>,
+        application: Box<ApplicationV1>,
+        missing_materials: Vec<MissingMaterialV1>,
+    },
+    ApplicationAccepted {
+        accepted_at: DateTime<Utc>,
+    },
+    ReferralIssued {
+        referral_id: Uuid,
+        department: DepartmentV1,
+        issued_at: DateTime<Utc>,
+        deadline: NaiveDate,
+    },
+    MaterialsSupplemented {
+        materials: Vec<String>,
+        supplemented_at: DateTime<Utc>,
+        supplemented_by: String,
+    },
+    LaneReported {
+        event_id: Uuid,
+        department: DepartmentV1,
+        referral_id: Uuid,
+        occurred_at: DateTime<Utc>,
+        report: LaneReportV1,
+    },
+    ApplicationWithdrawn {
+        reason: String,
+        withdrawn_at: DateTime<Utc>,
+        withdrawn_by: String,
+    },
+}
+
+impl StoredFormat for CaseEventV1 {
+    const STREAM_TYPE: &'static str = "case";
+    const VERSION: i32 = 1;
+}
+
+impl CaseEventV1 {
+    /// The stored `event_type` (the same as the `type` tag).
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::ApplicationSubmitted { .. } => "ApplicationSubmitted",
+            Self::ApplicationAccepted { .. } => "ApplicationAccepted",
+            Self::ReferralIssued { .. } => "ReferralIssued",
+            Self::MaterialsSupplemented { .. } => "MaterialsSupplemented",
+            Self::LaneReported { .. } => "LaneReported",
+            Self::ApplicationWithdrawn { .. } => "ApplicationWithdrawn",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ApplicationV1 {
+    pub applicant: ApplicantV1,
+    pub division_code: String,
+    pub address: String,
+    pub hukou: HukouV1,
+    pub members: Vec<MemberV1>,
+    pub monthly_income_fen: i64,
+    pub assets_fen: i64,
+    pub existing_support: Vec<SupportKindV1>,
+    pub requests: Vec<AidRequestV1>,
+    pub materials: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MemberV1 {
+    pub name: String,
+    pub id_number: String,
+    pub relation: String,
+    pub disability: bool,
+    pub in_school: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MissingMaterialV1 {
+    pub code: String,
+    pub needed_for: Vec<DepartmentV1>,
+}
+
+/// What a department reported about its lane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LaneReportV1 {
+    SignedFor,
+    SupplementRequested { materials: Vec<String>, note: Option<String> },
+    ProposalMade { outcome: ProposalOutcomeV1, amount_fen: Option<i64>, reason: Option<String> },
+    Approved { amount_fen: i64 },
+    Rejected { reason: String },
+    Disbursed { amount_fen: i64, channel: DisbursementChannelV1 },
+    Returned { reason: String },
+}
