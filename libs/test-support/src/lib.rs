@@ -6,7 +6,14 @@
 //! - [`TestNats`]: a nats-server of the test's own, on a random port with a
 //!   temporary JetStream store, that the test can stop, kill and restart.
 //!
+//! - [`driver`]: the one driver of black-box tests (start a service, mint
+//!   tokens, call the API, wait for a condition).
+//! - [`sample`]: the one builder of sample applications.
+//!
 //! No mocks: a test that passes here passed against the servers production runs.
+
+pub mod driver;
+pub mod sample;
 
 use onedoor_local_servers::{NatsServer, PostgresServer, Tools};
 use sqlx::PgPool;

@@ -33,19 +33,22 @@ pub struct Policy {
 }
 
 impl Config {
-    /// Reads the catalogue, the time limits and the calendar. Any of them
-    /// malformed or incomplete is an error: intake does not start on guesses.
     pub fn policy(&self) -> anyhow::Result<Policy> {
-        let catalogue = match &self.materials_file {
+        Policy::load(self.materials_file.as_deref(), self.holiday_calendar_dir.as_deref())
+    }
+}
+
+impl Policy {
+    /// Reads the catalogue (the default one without a file), the time limits
+    /// and the calendar. Any of them malformed or incomplete is an error:
+    /// intake does not start on guesses.
+    pub fn load(materials_file: Option<&Path>, holiday_calendar_dir: Option<&Path>) -> anyhow::Result<Self> {
+        let catalogue = match materials_file {
             Some(path) => serde_json::from_str(&std::fs::read_to_string(path)?)
                 .with_context(|| format!("the materials catalogue {}", path.display()))?,
             None => MaterialsCatalogue::default(),
         };
-        Ok(Policy {
-            catalogue,
-            deadlines: deadlines_from_env()?,
-            calendar: calendar(self.holiday_calendar_dir.as_deref())?,
-        })
+        Ok(Self { catalogue, deadlines: deadlines_from_env()?, calendar: calendar(holiday_calendar_dir)? })
     }
 }
 

@@ -28,9 +28,19 @@ pub struct Intake {
 }
 
 impl Intake {
+    pub fn new(policy: Policy) -> Self {
+        Self { policy: Arc::new(policy) }
+    }
+
     /// Reads intake's policy (catalogue, time limits, calendar) from `config`.
     pub fn configure(config: &Config) -> anyhow::Result<Self> {
-        Ok(Self { policy: Arc::new(config.policy()?) })
+        Ok(Self::new(config.policy()?))
+    }
+
+    /// Intake with the default catalogue, the time limits of the environment
+    /// (or the table's) and the shipped calendar (tests).
+    pub fn with_defaults() -> anyhow::Result<Self> {
+        Ok(Self::new(Policy::load(None, None)?))
     }
 }
 
@@ -62,10 +72,4 @@ impl Service for Intake {
         }
         Ok(http::router(http::AppState { pool: host.pool.clone(), policy: self.policy }))
     }
-}
-
-/// Builds intake from its configuration, ready to run (tests; `main` uses
-/// [`onedoor_service_host::main`]).
-pub async fn app(config: Config) -> anyhow::Result<onedoor_service_host::App> {
-    onedoor_service_host::App::build(Intake::configure(&config)?, &config.host, config.port).await
 }

@@ -8,13 +8,11 @@ use axum::routing::post;
 use onedoor_contracts::CloudEvent;
 use onedoor_contracts::intake::MaterialsSupplemented;
 use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, outbox};
-use onedoor_http_kit::{ApiJson, ApiResult, Authenticator, Claims, Role, Staff};
+use onedoor_http_kit::{ApiJson, ApiResult, Authenticator, Role, Staff};
 use onedoor_telemetry::propagation::TraceHeaders;
 use sqlx::PgPool;
 use std::sync::Arc;
 use uuid::Uuid;
-
-pub const SECRET: &[u8] = b"platform-test-secret";
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,7 +75,7 @@ pub async fn spawn(pool: PgPool) -> String {
     let router = onedoor_http_kit::service_router(
         api,
         onedoor_http_kit::openapi::document(utoipa::openapi::OpenApiBuilder::new().build()),
-        Arc::new(Authenticator::hs256(SECRET)),
+        Arc::new(Authenticator::hs256(onedoor_test_support::driver::SECRET.as_bytes())),
         onedoor_http_kit::health::Readiness { postgres: Some(pool), nats: None },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -87,14 +85,5 @@ pub async fn spawn(pool: PgPool) -> String {
 }
 
 pub fn token(role: Role) -> String {
-    onedoor_http_kit::auth::mint_hs256(
-        SECRET,
-        &Claims {
-            sub: "clerk-7".into(),
-            role,
-            township: Some("330102001".into()),
-            department: None,
-            exp: chrono::Utc::now().timestamp() + 600,
-        },
-    )
+    onedoor_test_support::driver::tokens::token(role, Some("330102001"), None, "clerk-7")
 }

@@ -1,44 +1,27 @@
-//! The platform in one process: intake and department services built from
-//! their crates on port 0, each with its own database, sharing one
+//! The platform in one process: intake and department services, each a
+//! `TestApp` of the shared driver with its own database, sharing one
 //! nats-server, as in production.
 
-use clap::Parser;
 use onedoor_contracts::Department;
+use onedoor_department_workflow::DepartmentService;
 use onedoor_department_workflow::domain::policy::Policy;
 use onedoor_http_kit::auth::Role;
 use onedoor_test_support::TestNats;
-use serde_json::{Value, json};
+use onedoor_test_support::driver::{Client, TestApp, eventually};
+use serde_json::Value;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
+use std::time::Duration;
 
-pub const SECRET: &str = "departments-test-secret";
-pub const TOWNSHIP: &str = "330102001";
+pub use onedoor_test_support::driver::tokens::{approver, caseworker, clerk, second_caseworker};
+pub use onedoor_test_support::id_number;
+pub use onedoor_test_support::sample::{self, lane as lane_of};
 
 pub struct Platform {
     pub nats: TestNats,
+    /// Intake's base URL.
     pub intake: String,
-    pub departments: Vec<(Department, String, onedoor_test_support::TestDatabase)>,
+    apps: Vec<(Option<Department>, TestApp)>,
     pub http: reqwest::Client,
-    stop: CancellationToken,
-}
-
-fn host_args(db_url: &str, nats_url: &str) -> Vec<String> {
-    [
-        "--database-url",
-        db_url,
-        "--nats-url",
-        nats_url,
-        "--host",
-        "127.0.0.1",
-        "--max-connections",
-        "5",
-        "--jwt-secret",
-        SECRET,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
 }
 
 pub fn policy(d: Department) -> Arc<dyn Policy> {
@@ -53,178 +36,86 @@ pub fn policy(d: Department) -> Arc<dyn Policy> {
 impl Platform {
     pub async fn start(departments: &[Department]) -> Self {
         let nats = TestNats::start();
-        let stop = CancellationToken::new();
-        let intake_db = onedoor_test_support::fresh_database().await;
-        let mut args = vec!["intake".to_string()];
-        args.extend(host_args(&intake_db.url, &nats.url()));
-        args.extend(["--port".into(), "0".into()]);
-        let intake = intake::app(intake::config::Config::try_parse_from(args).unwrap()).await.unwrap();
-        let intake_url = format!("http://{}", intake.address());
-        let s = stop.clone();
-        tokio::spawn(intake.run_until(async move { s.cancelled().await }));
-        let mut running = Vec::new();
+        let intake_service = intake::Intake::with_defaults().unwrap();
+        let intake = TestApp::start(intake_service, onedoor_test_support::fresh_database().await, &nats.url()).await;
+        let mut apps = vec![(None, intake)];
         for d in departments {
-            let db = onedoor_test_support::fresh_database().await;
-            let mut args = vec!["dept".to_string()];
-            args.extend(host_args(&db.url, &nats.url()));
-            let host = HostOnly::try_parse_from(args).unwrap().host;
-            let app = onedoor_department_workflow::app(&host, 0, policy(*d)).await.unwrap();
-            let url = format!("http://{}", app.address());
-            let s = stop.clone();
-            tokio::spawn(app.run_until(async move { s.cancelled().await }));
-            running.push((*d, url, db));
+            let service = DepartmentService { policy: policy(*d) };
+            apps.push((
+                Some(*d),
+                TestApp::start(service, onedoor_test_support::fresh_database().await, &nats.url()).await,
+            ));
         }
-        Self { nats, intake: intake_url, departments: running, http: reqwest::Client::new(), stop }
+        let intake = apps[0].1.url().to_string();
+        Self { nats, intake, apps, http: reqwest::Client::new() }
+    }
+
+    fn app(&self, d: Department) -> &TestApp {
+        &self.apps.iter().find(|(x, _)| *x == Some(d)).unwrap().1
     }
 
     pub fn url(&self, d: Department) -> &str {
-        &self.departments.iter().find(|(x, _, _)| *x == d).unwrap().1
+        self.app(d).url()
     }
 
     pub fn db(&self, d: Department) -> &sqlx::PgPool {
-        &self.departments.iter().find(|(x, _, _)| *x == d).unwrap().2.pool
+        &self.app(d).db.pool
     }
 
     pub async fn call(&self, method: reqwest::Method, url: String, token: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, url).bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
+        let (status, body, _) = Client::new("").call(method, &url, token, body.as_ref()).await;
+        (status, body)
     }
 
     pub async fn submit(&self, form: &Value) -> Value {
-        let (status, body) = self
-            .call(reqwest::Method::POST, format!("{}/api/v1/applications", self.intake), &clerk(), Some(form.clone()))
-            .await;
+        let (status, body, _) = self.apps[0].1.post(&clerk(), "/api/v1/applications", form).await;
         assert_eq!(status, 201, "{body}");
         body
     }
 
     pub async fn case(&self, case_id: &str) -> Value {
-        self.call(reqwest::Method::GET, format!("{}/api/v1/cases/{case_id}", self.intake), &clerk(), None).await.1
+        self.apps[0].1.get(&clerk(), &format!("/api/v1/cases/{case_id}")).await.1
     }
 
     /// Polls the case view until `check` holds.
     pub async fn case_until(&self, case_id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-        let start = Instant::now();
-        loop {
+        eventually(what, Duration::from_secs(30), || async {
             let view = self.case(case_id).await;
-            if check(&view) {
-                return view;
-            }
-            assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting until {what}: {view}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            if check(&view) { Ok(view) } else { Err(view.to_string()) }
+        })
+        .await
     }
 
     /// Waits until the department has the referral; returns its view.
     pub async fn referral(&self, d: Department, referral_id: &str, token: &str) -> Value {
-        let start = Instant::now();
-        loop {
-            let (status, body) = self
-                .call(reqwest::Method::GET, format!("{}/api/v1/referrals/{referral_id}", self.url(d)), token, None)
-                .await;
-            if status == 200 {
-                return body;
+        let what = format!("the {d} department receives {referral_id}");
+        eventually(&what, Duration::from_secs(30), || async {
+            match self.app(d).get(token, &format!("/api/v1/referrals/{referral_id}")).await {
+                (200, body, _) => Ok(body),
+                (status, body, _) => Err(format!("{status} {body}")),
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "the {d} department never received {referral_id}: {status} {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 
     /// POSTs a lane command.
     pub async fn act(&self, d: Department, referral_id: &str, action: &str, token: &str, body: Value) -> (u16, Value) {
-        self.call(
-            reqwest::Method::POST,
-            format!("{}/api/v1/referrals/{referral_id}/{action}", self.url(d)),
-            token,
-            Some(body),
-        )
-        .await
+        let (status, body, _) =
+            self.app(d).post(token, &format!("/api/v1/referrals/{referral_id}/{action}"), &body).await;
+        (status, body)
     }
 }
 
-impl Drop for Platform {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
-/// Parses a [`HostConfig`] on its own.
-#[derive(clap::Parser)]
-struct HostOnly {
-    #[command(flatten)]
-    host: onedoor_service_host::HostConfig,
-}
-
+/// A token of the sample township; `department` for department staff.
 pub fn token(role: Role, department: Option<Department>, sub: &str) -> String {
-    onedoor_test_support::staff_token(SECRET, role, Some(TOWNSHIP), department, sub)
+    onedoor_test_support::driver::tokens::token(role, Some(sample::TOWNSHIP), department, sub)
 }
 
-pub fn clerk() -> String {
-    token(Role::WindowClerk, None, "clerk-7")
-}
-
-pub fn caseworker(d: Department) -> String {
-    token(Role::Caseworker, Some(d), &format!("{d}-cw-1"))
-}
-
-pub fn second_caseworker(d: Department) -> String {
-    token(Role::Caseworker, Some(d), &format!("{d}-cw-2"))
-}
-
-pub fn approver(d: Department) -> String {
-    token(Role::Approver, Some(d), &format!("{d}-approver-1"))
-}
-
-pub use onedoor_test_support::id_number;
-
-pub const ALL_MATERIALS: [&str; 11] = [
-    "id_card",
-    "hukou_book",
-    "income_statement",
-    "verification_authorization",
-    "medical_invoice",
-    "discharge_summary",
-    "insurance_settlement",
-    "enrolment_proof",
-    "tenancy_proof",
-    "hardship_statement",
-    "house_safety_appraisal",
-];
-
-/// An application of a dibao household of two for the given requests.
+/// An application of the sample household of two for the given requests.
 pub fn application(applicant: &str, requests: Value) -> Value {
-    let child = id_number("33010220120915004");
-    json!({
-        "applicant": {"name": "李四", "id_number": applicant, "phone": "13900139000"},
-        "household": {
-            "division_code": "330102001001",
-            "address": "西湖区某街道2号",
-            "hukou": "urban",
-            "members": [
-                {"name": "李四", "id_number": applicant, "relation": "applicant"},
-                {"name": "李小红", "id_number": child, "relation": "child", "in_school": true}
-            ],
-            "monthly_income_fen": 60000,
-            "assets_fen": 0,
-            "existing_support": ["dibao"]
-        },
-        "requests": requests,
-        "materials": ALL_MATERIALS
-    })
+    sample::SampleApplication::household_of_two(applicant).requests(requests.as_array().unwrap().clone()).json()
 }
 
 pub fn medical_request(total: i64, insured: i64) -> Value {
-    json!({"aid": "medical", "hospital": "市一医院", "diagnosis": "骨折", "total_cost_fen": total, "insurance_paid_fen": insured})
-}
-
-pub fn lane_of(view: &Value, d: Department) -> Value {
-    view["lanes"].as_array().unwrap().iter().find(|l| l["department"] == d.as_str()).unwrap().clone()
+    sample::medical("骨折", total, insured)
 }

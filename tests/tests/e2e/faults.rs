@@ -63,7 +63,7 @@ async fn an_intake_restart_keeps_the_case_view_and_a_rebuild_gives_the_same() {
     .unwrap();
     assert_eq!(stack.case(&case_id).await, before, "the case view survived the crash");
 
-    let operator = token(onedoor_http_kit::Role::Operator, None, "ops-1");
+    let operator = onedoor_test_support::driver::tokens::operator();
     let url = format!("{}/api/v1/admin/case-views/rebuild", stack.url("intake"));
     let (status, _) = stack.call(reqwest::Method::POST, url, &operator, None).await;
     assert_eq!(status, 200);

@@ -1,13 +1,13 @@
 //! Five service processes on free ports around one nats-server.
 
 use onedoor_contracts::Department;
-use onedoor_http_kit::auth::Role;
 use onedoor_local_servers::{ServiceProcess, free_port};
 use onedoor_test_support::TestNats;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
-pub const SECRET: &str = "e2e-secret";
+use onedoor_test_support::driver::{Client, SECRET};
+use onedoor_test_support::sample;
 
 /// Fields drop in order: the services stop before their broker does.
 pub struct Stack {
@@ -15,7 +15,7 @@ pub struct Stack {
     pub nats: TestNats,
     pub dbs: Vec<onedoor_test_support::TestDatabase>,
     pub logs: tempfile::TempDir,
-    pub http: reqwest::Client,
+    pub client: Client,
 }
 
 /// Every service of the table of aid lines (and intake): name and port variable.
@@ -48,7 +48,7 @@ impl Stack {
             services.push(service);
             dbs.push(db);
         }
-        Self { services, nats, dbs, logs, http: reqwest::Client::new() }
+        Self { services, nats, dbs, logs, client: Client::new("") }
     }
 
     /// Starts another replica of `name` on its own port, against the same database and NATS.
@@ -98,13 +98,8 @@ impl Stack {
     }
 
     pub async fn call(&self, method: reqwest::Method, url: String, token: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, url).bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
+        let (status, body, _) = self.client.call(method, &url, token, body.as_ref()).await;
+        (status, body)
     }
 
     pub async fn submit(&self, form: &Value) -> (u16, Value) {
@@ -156,23 +151,9 @@ impl Stack {
     }
 }
 
-pub fn token(role: Role, department: Option<Department>, sub: &str) -> String {
-    onedoor_test_support::staff_token(SECRET, role, Some("330102001"), department, sub)
-}
-
-pub fn clerk() -> String {
-    token(Role::WindowClerk, None, "clerk-7")
-}
-
-pub fn caseworker(d: Department) -> String {
-    token(Role::Caseworker, Some(d), &format!("{d}-cw-1"))
-}
-
-pub fn approver(d: Department) -> String {
-    token(Role::Approver, Some(d), &format!("{d}-approver-1"))
-}
-
+pub use onedoor_test_support::driver::tokens::{approver, caseworker, clerk};
 pub use onedoor_test_support::id_number;
+pub use onedoor_test_support::sample::{child_id, lane};
 
 pub const NAME: &str = "王秀兰";
 pub const CHILD: &str = "王小明";
@@ -183,32 +164,21 @@ pub fn applicant_id(n: u32) -> String {
     id_number(&format!("330102197504{:02}301", 10 + n % 20))
 }
 
-pub fn child_id() -> String {
-    id_number("33010220100905302")
-}
-
-/// The four-line application of the story, with `materials` handed in.
+/// The four-line application of the story (the sample household, with the
+/// names and diagnosis the tests look for in logs and traces), with
+/// `materials` handed in.
 pub fn four_line_application(applicant: &str, materials: &[&str]) -> Value {
-    json!({
-        "applicant": {"name": NAME, "id_number": applicant, "phone": PHONE},
-        "household": {
-            "division_code": "330102001001", "address": "清波街道示范社区3幢", "hukou": "urban",
-            "members": [
-                {"name": NAME, "id_number": applicant, "relation": "applicant"},
-                {"name": CHILD, "id_number": child_id(), "relation": "child", "in_school": true}
-            ],
-            "monthly_income_fen": 120000, "assets_fen": 0, "existing_support": ["dibao"]
-        },
-        "requests": [
-            {"aid": "medical", "hospital": "省人民医院", "diagnosis": DIAGNOSIS, "total_cost_fen": 8000000, "insurance_paid_fen": 5000000},
-            {"aid": "education", "student_id_number": child_id(), "stage": "junior", "school": "清波中学"},
-            {"aid": "housing", "kind": "rent_subsidy", "monthly_rent_fen": 80000},
-            {"aid": "temporary", "cause": "illness", "amount_requested_fen": 300000, "emergency": false}
-        ],
-        "materials": materials
-    })
+    let mut requests = sample::four_requests();
+    requests[0] = sample::medical(DIAGNOSIS, 8_000_000, 5_000_000);
+    sample::SampleApplication::household_of_two(applicant)
+        .named(NAME, CHILD)
+        .phone(PHONE)
+        .requests(requests)
+        .materials(materials)
+        .json()
 }
 
+/// What the story's four lines need (no renovation).
 pub const ALL_MATERIALS: [&str; 10] = [
     "id_card",
     "hukou_book",
@@ -221,7 +191,3 @@ pub const ALL_MATERIALS: [&str; 10] = [
     "tenancy_proof",
     "hardship_statement",
 ];
-
-pub fn lane(view: &Value, d: Department) -> Value {
-    view["lanes"].as_array().unwrap().iter().find(|l| l["department"] == d.as_str()).cloned().unwrap()
-}

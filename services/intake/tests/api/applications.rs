@@ -179,8 +179,8 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_same_case() {
     let send = |body: &Value| {
         intake.send(
             intake
-                .http
-                .post(format!("{}/api/v1/applications", intake.base))
+                .http()
+                .post(format!("{}/api/v1/applications", intake.base()))
                 .bearer_auth(clerk())
                 .header("Idempotency-Key", "window-3-0001")
                 .json(body),
@@ -231,7 +231,7 @@ async fn only_clerks_of_the_township_reach_its_cases() {
     let (_, created, _) = intake.post(&clerk(), "/api/v1/applications", &form).await;
     let case = format!("/api/v1/cases/{}", created["case_id"].as_str().unwrap());
 
-    let (status, _, _) = intake.send(intake.http.get(format!("{}{case}", intake.base))).await;
+    let (status, _, _) = intake.send(intake.http().get(format!("{}{case}", intake.base()))).await;
     assert_eq!(status, 401, "no token");
     let (status, _, _) = intake.get("not.a.token", &case).await;
     assert_eq!(status, 401, "a bad token");

@@ -209,11 +209,11 @@ async fn an_intake_restart_in_the_middle_of_a_stream_of_events_loses_nothing() {
     for e in before {
         publish(&intake, e).await;
     }
-    intake.stop().await;
+    intake.app.stop().await;
     for e in after {
         publish(&intake, e).await; // arrive while intake is down
     }
-    intake.start().await;
+    intake.restart().await;
     for case in &cases {
         let id = case["case_id"].as_str().unwrap();
         intake
@@ -246,7 +246,7 @@ async fn rebuilding_the_case_views_from_the_event_log_gives_the_same_views() {
         intake.case_until(&case.case_id, "the rejection is in", |v| lane(v, "housing")["status"] == "rejected").await;
     let (_, list_before, _) = intake.get(&clerk(), "/api/v1/cases").await;
 
-    sqlx::query("DELETE FROM case_views").execute(&intake.db.pool).await.unwrap();
+    sqlx::query("DELETE FROM case_views").execute(intake.db()).await.unwrap();
     let operator = token(Role::Operator, None, None, "ops-1");
     assert_eq!(intake.post(&clerk(), "/api/v1/admin/case-views/rebuild", &json!({})).await.0, 403);
     let (status, rebuilt, _) = intake.post(&operator, "/api/v1/admin/case-views/rebuild", &json!({})).await;
@@ -269,8 +269,8 @@ async fn a_withdrawal_is_published_for_the_departments_and_closes_the_case() {
     let stale = intake
         .send(
             intake
-                .http
-                .post(format!("{}{path}", intake.base))
+                .http()
+                .post(format!("{}{path}", intake.base()))
                 .bearer_auth(clerk())
                 .header("If-Match", "\"1\"")
                 .json(&json!({"reason": "x"})),

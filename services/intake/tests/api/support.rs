@@ -1,24 +1,27 @@
-use async_nats::jetstream;
-use clap::Parser;
-use onedoor_contracts::Department;
-use onedoor_http_kit::auth::Role;
-use onedoor_test_support::{TestDatabase, TestNats};
-use serde_json::{Value, json};
-use std::time::{Duration, Instant};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+//! Intake under test: the shared driver (`onedoor_test_support::driver`)
+//! running the service, plus what only intake's tests look at (its stream,
+//! its tables). The test plays the departments on JetStream.
 
-pub const SECRET: &str = "intake-test-secret";
-pub const TOWNSHIP: &str = "330102001";
+use async_nats::jetstream;
+use onedoor_contracts::Department;
+use onedoor_test_support::driver::{Answer, TestApp};
+use onedoor_test_support::{TestNats, sample};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+pub use onedoor_test_support::driver::tokens::{clerk, token};
+pub use onedoor_test_support::id_number;
+pub use onedoor_test_support::sample::{ALL_MATERIALS, TOWNSHIP, child_id};
 
 pub struct TestIntake {
-    pub base: String,
-    pub db: TestDatabase,
-    pub nats: TestNats,
+    pub app: TestApp,
+    /// The test's nats-server, alive as long as the test.
+    _nats: TestNats,
     pub js: jetstream::Context,
-    pub http: reqwest::Client,
-    stop: CancellationToken,
-    running: Option<JoinHandle<()>>,
+}
+
+fn intake() -> intake::Intake {
+    intake::Intake::with_defaults().expect("intake's default policy")
 }
 
 impl TestIntake {
@@ -30,72 +33,41 @@ impl TestIntake {
             // The departments declare their streams; here the test plays the departments.
             onedoor_messaging::ensure_stream(&js, d.stream(), vec![d.subjects()]).await.unwrap();
         }
-        let mut intake = Self {
-            base: String::new(),
-            db,
-            nats,
-            js,
-            http: reqwest::Client::new(),
-            stop: CancellationToken::new(),
-            running: None,
-        };
-        intake.start().await;
-        intake
+        let app = TestApp::start(intake(), db, &nats.url()).await;
+        Self { app, _nats: nats, js }
     }
 
-    /// Starts (or restarts) the service on a fresh port.
-    pub async fn start(&mut self) {
-        let config = intake::config::Config::try_parse_from([
-            "intake",
-            "--database-url",
-            &self.db.url,
-            "--nats-url",
-            &self.nats.url(),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--max-connections",
-            "5",
-            "--jwt-secret",
-            SECRET,
-        ])
-        .unwrap();
-        let app = intake::app(config).await.expect("intake starts");
-        self.base = format!("http://{}", app.address());
-        self.stop = CancellationToken::new();
-        let stop = self.stop.clone();
-        self.running = Some(tokio::spawn(async move {
-            app.run_until(async move { stop.cancelled().await }).await.unwrap();
-        }));
+    /// Restarts the service (a new process on the same database and NATS).
+    pub async fn restart(&mut self) {
+        self.app.restart(intake()).await;
     }
 
-    /// Graceful stop, as on SIGTERM.
-    pub async fn stop(&mut self) {
-        self.stop.cancel();
-        if let Some(r) = self.running.take() {
-            r.await.unwrap();
-        }
+    pub fn base(&self) -> &str {
+        self.app.url()
     }
 
-    pub async fn post(&self, token: &str, path: &str, body: &Value) -> (u16, Value, reqwest::header::HeaderMap) {
-        self.send(self.http.post(format!("{}{path}", self.base)).bearer_auth(token).json(body)).await
+    pub fn db(&self) -> &sqlx::PgPool {
+        &self.app.db.pool
     }
 
-    pub async fn get(&self, token: &str, path: &str) -> (u16, Value, reqwest::header::HeaderMap) {
-        self.send(self.http.get(format!("{}{path}", self.base)).bearer_auth(token)).await
+    pub async fn post(&self, token: &str, path: &str, body: &Value) -> Answer {
+        self.app.post(token, path, body).await
     }
 
-    pub async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value, reqwest::header::HeaderMap) {
-        let res = request.send().await.unwrap();
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let body = res.json().await.unwrap_or(Value::Null);
-        (status, body, headers)
+    pub async fn get(&self, token: &str, path: &str) -> Answer {
+        self.app.get(token, path).await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        self.app.client.send(request).await
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.app.client.http
     }
 
     pub async fn count(&self, sql: &'static str) -> i64 {
-        sqlx::query_scalar(sql).fetch_one(&self.db.pool).await.unwrap()
+        sqlx::query_scalar(sql).fetch_one(self.db()).await.unwrap()
     }
 
     /// Messages intake published, with their subjects.
@@ -141,61 +113,11 @@ impl TestIntake {
     }
 }
 
-pub fn token(role: Role, township: Option<&str>, department: Option<Department>, sub: &str) -> String {
-    onedoor_test_support::staff_token(SECRET, role, township, department, sub)
-}
-
-pub fn clerk() -> String {
-    token(Role::WindowClerk, Some(TOWNSHIP), None, "clerk-7")
-}
-
-/// A valid ID number from its first 17 digits.
-pub use onedoor_test_support::id_number;
-
 pub fn applicant_id() -> String {
     id_number("33010219800307123")
 }
 
-pub fn child_id() -> String {
-    id_number("33010220120915004")
-}
-
-pub const ALL_MATERIALS: [&str; 11] = [
-    "id_card",
-    "hukou_book",
-    "income_statement",
-    "verification_authorization",
-    "medical_invoice",
-    "discharge_summary",
-    "insurance_settlement",
-    "enrolment_proof",
-    "tenancy_proof",
-    "hardship_statement",
-    "house_safety_appraisal",
-];
-
-/// A four-line application of a household of two, with `materials` handed in.
+/// A four-line application of the sample household of two, with `materials` handed in.
 pub fn application(applicant: &str, materials: &[&str]) -> Value {
-    json!({
-        "applicant": {"name": "张三", "id_number": applicant, "phone": "13800138000"},
-        "household": {
-            "division_code": "330102001001",
-            "address": "西湖区某街道1号",
-            "hukou": "urban",
-            "members": [
-                {"name": "张三", "id_number": applicant, "relation": "applicant", "disability": false, "in_school": false},
-                {"name": "张小明", "id_number": child_id(), "relation": "child", "disability": false, "in_school": true}
-            ],
-            "monthly_income_fen": 120000,
-            "assets_fen": 0,
-            "existing_support": ["dibao"]
-        },
-        "requests": [
-            {"aid": "medical", "hospital": "浙大一院", "diagnosis": "肺炎", "total_cost_fen": 3000000, "insurance_paid_fen": 1800000},
-            {"aid": "education", "student_id_number": child_id(), "stage": "junior", "school": "某中学"},
-            {"aid": "housing", "kind": "rent_subsidy", "monthly_rent_fen": 80000},
-            {"aid": "temporary", "cause": "illness", "amount_requested_fen": 300000, "emergency": false}
-        ],
-        "materials": materials
-    })
+    sample::SampleApplication::household_of_two(applicant).four_lines().materials(materials).json()
 }
