@@ -187,6 +187,7 @@ async fn command(
 #[utoipa::path(post, path = "/api/v1/referrals/{referral_id}/sign-for", tag = "referrals",
     params(("referral_id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
     responses((status = 200, body = ReferralView), (status = 409, body = Problem), (status = 412, body = Problem)))]
+#[tracing::instrument(skip_all, fields(referral.id = %id))]
 async fn sign_for(
     staff: Staff,
     State(state): State<AppState>,
@@ -207,6 +208,7 @@ pub struct SupplementRequestForm {
 #[utoipa::path(post, path = "/api/v1/referrals/{referral_id}/supplement-requests", tag = "referrals",
     params(("referral_id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = SupplementRequestForm,
     responses((status = 200, body = ReferralView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all, fields(referral.id = %id))]
 async fn request_supplement(
     staff: Staff,
     State(state): State<AppState>,
@@ -233,6 +235,7 @@ pub struct ProposalForm {
 #[utoipa::path(post, path = "/api/v1/referrals/{referral_id}/proposal", tag = "referrals",
     params(("referral_id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = ProposalForm,
     responses((status = 200, body = ReferralView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all, fields(referral.id = %id))]
 async fn propose(
     staff: Staff,
     State(state): State<AppState>,
@@ -258,6 +261,7 @@ pub struct ApprovalForm {
 #[utoipa::path(post, path = "/api/v1/referrals/{referral_id}/approval", tag = "referrals",
     params(("referral_id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = ApprovalForm,
     responses((status = 200, body = ReferralView), (status = 403, body = Problem), (status = 409, body = Problem)))]
+#[tracing::instrument(skip_all, fields(referral.id = %id))]
 async fn approve(
     staff: Staff,
     State(state): State<AppState>,
@@ -287,6 +291,7 @@ pub struct DisbursementForm {
 #[utoipa::path(post, path = "/api/v1/referrals/{referral_id}/disbursement", tag = "referrals",
     params(("referral_id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = DisbursementForm,
     responses((status = 200, body = ReferralView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all, fields(referral.id = %id))]
 async fn disburse(
     staff: Staff,
     State(state): State<AppState>,
@@ -308,6 +313,7 @@ pub struct ReturnForm {
 #[utoipa::path(post, path = "/api/v1/referrals/{referral_id}/return", tag = "referrals",
     params(("referral_id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = ReturnForm,
     responses((status = 200, body = ReferralView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all, fields(referral.id = %id))]
 async fn return_referral(
     staff: Staff,
     State(state): State<AppState>,

@@ -53,6 +53,7 @@ struct ListQuery {
 /// Dead letters of this service's consumers (ids, subjects and reasons; no payloads).
 #[utoipa::path(get, path = "/api/v1/admin/dead-letters", tag = "operations", params(ListQuery),
     responses((status = 200, body = DeadLetterPage)))]
+#[tracing::instrument(name = "list dead letters", skip_all)]
 async fn list(
     staff: Staff,
     State(ops): State<Operations>,
@@ -70,6 +71,7 @@ async fn list(
 #[utoipa::path(post, path = "/api/v1/admin/dead-letters/{sequence}/replay", tag = "operations",
     params(("sequence" = u64, Path, description = "the dead letter's sequence in the dead-letter stream")),
     responses((status = 200, body = DeadLetter)))]
+#[tracing::instrument(name = "replay dead letter", skip_all, fields(sequence = %sequence))]
 async fn replay(
     staff: Staff,
     State(ops): State<Operations>,
@@ -109,6 +111,7 @@ struct Lag {
 
 /// Consumer lag and the relay's backlog.
 #[utoipa::path(get, path = "/api/v1/admin/lag", tag = "operations", responses((status = 200, body = Lag)))]
+#[tracing::instrument(name = "lag", skip_all)]
 async fn lag(staff: Staff, State(ops): State<Operations>) -> ApiResult<axum::Json<Lag>> {
     staff.require(&[Role::Operator])?;
     let mut consumers = Vec::new();

@@ -339,6 +339,7 @@ impl Lane {
         if self.status.is_closed() { Vec::new() } else { vec![LaneEvent::Withdrawn { reason, at }] }
     }
 
+    #[tracing::instrument(name = "decide lane command", skip_all, fields(referral.id = %self.referral.referral_id, command = command.name()))]
     pub fn decide(
         &self,
         command: Command,

@@ -159,6 +159,7 @@ impl Context<'_> {
 }
 
 /// Accepts an application at the window (一门受理).
+#[tracing::instrument(name = "decide submission", skip_all)]
 pub fn submit(application: Application, case_number: String, ctx: &Context) -> Vec<CaseEvent> {
     let missing = ctx.catalogue.missing(&application.requests, &application.materials);
     let complete = missing.is_empty();
@@ -347,6 +348,7 @@ impl Case {
 
     /// Materials handed in at the window: completing the application (the
     /// remaining referrals go out) or answering a department's supplement request.
+    #[tracing::instrument(name = "decide supplement", skip_all, fields(case.id = %self.case_id))]
     pub fn supplement(&self, materials: Vec<String>, ctx: &Context) -> Result<Vec<CaseEvent>, CaseError> {
         self.ensure_open()?;
         let mut events = vec![CaseEvent::MaterialsSupplemented {
@@ -371,6 +373,7 @@ impl Case {
         Ok(events)
     }
 
+    #[tracing::instrument(name = "decide withdrawal", skip_all, fields(case.id = %self.case_id))]
     pub fn withdraw(&self, reason: String, ctx: &Context) -> Result<Vec<CaseEvent>, CaseError> {
         self.ensure_open()?;
         Ok(vec![CaseEvent::ApplicationWithdrawn {
