@@ -153,7 +153,7 @@ impl Stack {
 
 pub use onedoor_test_support::driver::tokens::{approver, caseworker, clerk};
 pub use onedoor_test_support::id_number;
-pub use onedoor_test_support::sample::{child_id, lane};
+pub use onedoor_test_support::sample::{ALL_MATERIALS, child_id, lane};
 
 pub const NAME: &str = "王秀兰";
 pub const CHILD: &str = "王小明";
@@ -178,16 +178,3 @@ pub fn four_line_application(applicant: &str, materials: &[&str]) -> Value {
         .json()
 }
 
-/// What the story's four lines need (no renovation).
-pub const ALL_MATERIALS: [&str; 10] = [
-    "id_card",
-    "hukou_book",
-    "income_statement",
-    "verification_authorization",
-    "medical_invoice",
-    "discharge_summary",
-    "insurance_settlement",
-    "enrolment_proof",
-    "tenancy_proof",
-    "hardship_statement",
-];
