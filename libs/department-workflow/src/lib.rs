@@ -35,15 +35,12 @@ impl Service for DepartmentService {
 
     async fn assemble(self, host: &mut Host) -> anyhow::Result<(axum::Router, utoipa::openapi::OpenApi)> {
         let department = self.policy.department();
-        host.publish_outbox(department.stream(), vec![department.subjects()]).await?;
+        host.publish_outbox(department.stream(), vec![department.subjects()]);
         // Intake declares its stream; declaring it here too (same configuration)
         // lets a department start first without losing referrals.
-        onedoor_messaging::ensure_stream(
-            &host.js,
-            onedoor_contracts::intake::STREAM,
-            vec![onedoor_contracts::intake::subjects()],
-        )
-        .await?;
+        let intake_stream =
+            host.declare_stream(onedoor_contracts::intake::STREAM, vec![onedoor_contracts::intake::subjects()]);
+        tokio::spawn(intake_stream);
         host.consume(window::consumer_spec(department), Arc::new(window::WindowEvents { policy: self.policy.clone() }));
         Ok(http::router(http::AppState { pool: host.pool.clone(), policy: self.policy }))
     }

@@ -12,7 +12,7 @@
 use crate::{EVENT_ID_HEADER, MessagingError, dead_letter};
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use onedoor_contracts::{CE_TYPE_HEADER, DecodeError, EnvelopeHead, StreamEvents};
 use onedoor_event_store::inbox;
 use onedoor_telemetry::propagation::TraceHeaders;
@@ -177,12 +177,16 @@ pub async fn run<H: Handler>(
     handler: Arc<H>,
     shutdown: CancellationToken,
 ) -> Result<(), MessagingError> {
-    dead_letter::ensure_stream(&js).await?;
     let spec = Arc::new(spec);
     let permits = Arc::new(Semaphore::new(spec.concurrency.max(1)));
     let mut in_flight = JoinSet::new();
     'outer: while !shutdown.is_cancelled() {
-        let consumer = match ensure_consumer(&js, &spec).await {
+        // Declared on every (re)start of the loop, retrying while NATS is away.
+        let declared = async {
+            dead_letter::ensure_stream(&js).await?;
+            ensure_consumer(&js, &spec).await
+        };
+        let consumer = match declared.await {
             Ok(c) => c,
             Err(error) => {
                 tracing::warn!(%error, durable = %spec.durable, "declaring the consumer failed; retrying");
@@ -284,7 +288,13 @@ async fn process<H: Handler>(
                     delivered,
                     stream_sequence,
                 };
-                handle_once(pool, &spec.durable, handler, &delivery).await
+                // A handler that panics (a bug, an overflow) fails like any
+                // other: its transaction rolls back, the message is retried
+                // and dead-lettered after max_deliver, never dropped.
+                std::panic::AssertUnwindSafe(handle_once(pool, &spec.durable, handler, &delivery))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| Err(HandlerError::Transient("the handler panicked".into())))
             }
         };
         let span = tracing::Span::current();

@@ -50,7 +50,11 @@ pub async fn send(
         .and_then(|h| h.get(EVENT_ID_HEADER).or_else(|| h.get(async_nats::header::NATS_MESSAGE_ID)))
         .map(|v| v.as_str().to_string())
         .unwrap_or_else(|| format!("seq-{sequence}"));
-    headers.insert(async_nats::header::NATS_MESSAGE_ID, format!("dlq:{consumer}:{original_id}").as_str());
+    // One dead letter per failure episode: a redelivery of the same stream
+    // message (the dead letter was stored but the Term was lost) is the same
+    // episode and is deduplicated; a replay is a new stream message, so a
+    // replay that fails again is a new dead letter, however soon.
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, format!("dlq:{consumer}:{original_id}:{sequence}").as_str());
     headers.insert(REASON_HEADER, header_safe(reason).as_str());
     headers.insert(ORIGINAL_SUBJECT_HEADER, message.subject.as_str());
     headers.insert(CONSUMER_HEADER, consumer);

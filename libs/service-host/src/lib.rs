@@ -104,12 +104,37 @@ impl Host {
         Ok(Self { pool, nats, js, shutdown: CancellationToken::new(), tasks: JoinSet::new(), consumers: Vec::new() })
     }
 
-    /// Declares the service's own stream and starts publishing its outbox.
-    pub async fn publish_outbox(&mut self, stream: &str, subjects: Vec<String>) -> Result<(), HostError> {
-        onedoor_messaging::ensure_stream(&self.js, stream, subjects).await?;
+    /// Declares the service's own stream and starts publishing its outbox,
+    /// in the background: while NATS is away the service starts and serves,
+    /// the outbox keeps what is accepted, and the stream is declared and the
+    /// outbox sent when the broker returns.
+    pub fn publish_outbox(&mut self, stream: &str, subjects: Vec<String>) {
+        let declared = self.declare_stream(stream, subjects);
         let relay = OutboxRelay::new(self.pool.clone(), self.js.clone(), RelayConfig::default());
-        self.tasks.spawn(relay.run(self.shutdown.clone()));
-        Ok(())
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            if declared.await {
+                relay.run(shutdown).await;
+            }
+        });
+    }
+
+    /// Declares a stream, retrying until NATS answers; the future resolves
+    /// `true` once it is declared, `false` if the service stopped first.
+    pub fn declare_stream(&mut self, stream: &str, subjects: Vec<String>) -> impl Future<Output = bool> + use<> {
+        let (js, shutdown, stream) = (self.js.clone(), self.shutdown.clone(), stream.to_string());
+        async move {
+            loop {
+                match onedoor_messaging::ensure_stream(&js, &stream, subjects.clone()).await {
+                    Ok(()) => return true,
+                    Err(error) => tracing::warn!(%error, stream, "declaring the stream failed; retrying"),
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return false,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
     }
 
     /// Starts a durable consumer; it waits (retrying) for its stream to exist.

@@ -63,7 +63,7 @@ impl Service for Intake {
                 );
             }
         }
-        host.publish_outbox(onedoor_contracts::intake::STREAM, vec![onedoor_contracts::intake::subjects()]).await?;
+        host.publish_outbox(onedoor_contracts::intake::STREAM, vec![onedoor_contracts::intake::subjects()]);
         for department in Department::ALL {
             host.consume(
                 reports::consumer_spec(department),

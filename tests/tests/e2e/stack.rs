@@ -177,4 +177,3 @@ pub fn four_line_application(applicant: &str, materials: &[&str]) -> Value {
         .materials(materials)
         .json()
 }
-

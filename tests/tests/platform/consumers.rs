@@ -24,6 +24,11 @@ impl Handler for RecordEffect {
         if self.hang_first && n == 0 {
             std::future::pending::<()>().await;
         }
+        if delivery.payload.as_ref() == b"\"overflow\"" {
+            let amounts: Vec<i64> = vec![i64::MAX, 1];
+            let total: i64 = amounts.iter().sum(); // panics in debug builds, as an unchecked sum would
+            sqlx::query("SELECT $1").bind(total).execute(&mut *tx).await?;
+        }
         if delivery.payload.as_ref() == b"\"poison\"" && !self.fixed.load(Ordering::SeqCst) {
             return Err(HandlerError::Transient("the referral names an unknown department".into()));
         }
@@ -228,4 +233,57 @@ async fn an_event_version_the_consumer_does_not_know_is_dead_lettered_for_operat
     assert_eq!(letters[0].event_id, Some(newer.id));
     assert!(letters[0].reason.starts_with("unknown_event_version"), "reason: {}", letters[0].reason);
     assert_eq!(letters[0].delivered, 1, "no point retrying a version this build cannot read");
+}
+
+#[tokio::test]
+async fn a_replay_that_fails_again_within_the_duplicate_window_is_dead_lettered_again_not_lost() {
+    let (db, _nats, js) = setup().await;
+    let poison = Uuid::now_v7();
+    publish(&js, &poison.to_string(), poison, "\"poison\"").await;
+    let handler = Arc::new(RecordEffect::default());
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec(), handler.clone(), shutdown.clone()));
+    let dead_letters = || {
+        let js = js.clone();
+        async move { onedoor_messaging::dead_letter::list(&js, 10).await.unwrap() }
+    };
+    eventually("dead-lettered", Duration::from_secs(20), || async { dead_letters().await.len() == 1 }).await;
+
+    // The operator replays it before the cause is fixed: it fails again, seconds later.
+    let first = dead_letters().await[0].sequence;
+    onedoor_messaging::dead_letter::replay(&js, first).await.unwrap();
+    eventually("dead-lettered a second time", Duration::from_secs(20), || async { dead_letters().await.len() == 1 })
+        .await;
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+    let letters = dead_letters().await;
+    assert_eq!(letters.len(), 1, "the second failure is kept: {letters:?}");
+    assert_ne!(letters[0].sequence, first);
+    assert_eq!(letters[0].event_id, Some(poison));
+    assert_eq!(effects(&db.pool).await, 0);
+}
+
+#[tokio::test]
+async fn a_handler_that_panics_is_retried_and_dead_lettered_with_its_reason() {
+    let (db, _nats, js) = setup().await;
+    let bug = Uuid::now_v7();
+    let fine = Uuid::now_v7();
+    publish(&js, &bug.to_string(), bug, "\"overflow\"").await;
+    publish(&js, &fine.to_string(), fine, "{}").await;
+    let handler = Arc::new(RecordEffect::default());
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec(), handler.clone(), shutdown.clone()));
+    eventually("the panicking message is dead-lettered", Duration::from_secs(20), || {
+        let js = js.clone();
+        async move { !onedoor_messaging::dead_letter::list(&js, 10).await.unwrap().is_empty() }
+    })
+    .await;
+    eventually("the next message is handled", Duration::from_secs(10), || async { effects(&db.pool).await == 1 }).await;
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+    let letters = onedoor_messaging::dead_letter::list(&js, 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].event_id, Some(bug));
+    assert_eq!(letters[0].delivered, 3, "retried up to max_deliver like any failure");
+    assert!(letters[0].reason.contains("panicked"), "{}", letters[0].reason);
 }

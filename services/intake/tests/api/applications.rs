@@ -2,6 +2,7 @@ use crate::support::*;
 use onedoor_contracts::Department;
 use onedoor_http_kit::Role;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 fn fields(problem: &Value) -> Vec<(String, String)> {
     problem["errors"]
@@ -299,4 +300,36 @@ async fn the_case_list_filters_and_pages_newest_first() {
     let (status, problem, _) = intake.get(&clerk(), "/api/v1/cases?status=lost&limit=0&cursor=zzz").await;
     assert_eq!(status, 400);
     assert_eq!(fields(&problem).len(), 3);
+}
+
+#[tokio::test]
+async fn intake_starts_and_accepts_applications_while_nats_is_away_and_refers_them_when_it_returns() {
+    let db = onedoor_test_support::fresh_database().await;
+    let mut nats = onedoor_test_support::TestNats::start();
+    nats.server.stop();
+    let started = tokio::time::timeout(
+        Duration::from_secs(20),
+        onedoor_test_support::driver::TestApp::start(intake::Intake::with_defaults().unwrap(), db, &nats.url()),
+    )
+    .await;
+    let app = started.expect("intake starts without its broker");
+    let (status, ready, _) = app.client.get("", "/health/ready").await;
+    assert_eq!(status, 200, "ready to serve its API: {ready}");
+    assert_eq!(ready["checks"]["nats"], "down");
+    let (status, created, _) =
+        app.post(&clerk(), "/api/v1/applications", &application(&applicant_id(), &ALL_MATERIALS)).await;
+    assert_eq!(status, 201, "{created}");
+
+    nats.server.restart().unwrap();
+    let (_client, js) = nats.jetstream().await;
+    onedoor_test_support::driver::eventually("the referrals reach the stream", Duration::from_secs(30), || async {
+        match js.get_stream("INTAKE").await {
+            Ok(mut stream) => {
+                let n = stream.info().await.map(|i| i.state.messages).unwrap_or(0);
+                if n >= 5 { Ok(()) } else { Err(format!("{n} messages")) }
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await;
 }

@@ -70,9 +70,10 @@ impl TestIntake {
         sqlx::query_scalar(sql).fetch_one(self.db()).await.unwrap()
     }
 
-    /// Messages intake published, with their subjects.
+    /// Messages intake published, with their subjects (none while intake
+    /// has not declared its stream yet: it does so in the background).
     pub async fn published(&self) -> Vec<(String, Value)> {
-        let mut stream = self.js.get_stream("INTAKE").await.unwrap();
+        let Ok(mut stream) = self.js.get_stream("INTAKE").await else { return Vec::new() };
         let state = stream.info().await.unwrap().state.clone();
         let mut out = Vec::new();
         if state.messages == 0 {
