@@ -133,14 +133,28 @@ impl From<onedoor_event_store::StoreError> for Problem {
             onedoor_event_store::StoreError::Conflict { .. } => {
                 Problem::conflict("concurrent_update", "the record was changed by someone else; reload and retry")
             }
+            onedoor_event_store::StoreError::Database(e) => e.into(),
             other => internal_error(other),
         }
     }
 }
 
 impl From<sqlx::Error> for Problem {
+    /// A database that cannot be reached, or whose connections are all in
+    /// use for longer than the pool's acquire timeout, is a 503 the client
+    /// may retry (`Retry-After`), not a request hanging for a minute.
     fn from(e: sqlx::Error) -> Self {
-        internal_error(e)
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                Problem::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "the service cannot reach its database just now; retry shortly",
+                )
+            }
+            other => internal_error(other),
+        }
     }
 }
 

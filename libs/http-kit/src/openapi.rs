@@ -4,7 +4,8 @@
 //! `application/problem+json` with the [`Problem`](crate::Problem) schema.
 //!
 //! The statuses added here come from the shared extractors, so they hold for
-//! every route alike: a token is required (401, 403), a JSON body can be
+//! every route alike: a token is required (401, 403), the database may be
+//! away (503 with `Retry-After`), a JSON body can be
 //! malformed, too large or of another type (400, 413, 415), a query can be
 //! invalid (400), a path names a resource that may not exist (404), and
 //! `If-Match` may be stale (412). Statuses that depend on the domain (409,
@@ -38,6 +39,7 @@ pub fn document(api: OpenApi) -> OpenApi {
                 let Some(responses) = op["responses"].as_object_mut() else { continue };
                 ensure(responses, "401", "no valid bearer token");
                 ensure(responses, "403", "the token's role, township or department may not do this");
+                ensure(responses, "503", "the database cannot be reached just now; retry after `Retry-After` seconds");
                 if has_body {
                     ensure(responses, "400", "the body is malformed or a field is invalid (every field named)");
                     ensure(responses, "413", "the body is larger than the service accepts");

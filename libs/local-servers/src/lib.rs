@@ -278,6 +278,22 @@ if [ -n "$ONEDOOR_CLEANUP" ]; then rm -rf "$ONEDOOR_CLEANUP"; fi"#;
         let _ = self.supervisor.wait();
     }
 
+    /// Orderly stop that must finish within `limit`: `true` if the server
+    /// exited by itself in time; otherwise it is killed and `false` returned.
+    fn stop_within(&mut self, limit: Duration) -> bool {
+        drop(self.lifeline.take());
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if !matches!(self.supervisor.try_wait(), Ok(None)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.signal("-KILL");
+        let _ = self.supervisor.wait();
+        false
+    }
+
     /// Crash: SIGKILL, as a power cut or OOM kill would.
     fn kill(&mut self) {
         self.signal("-KILL");
@@ -562,6 +578,12 @@ impl ServiceProcess {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the service as an orchestrator does (a signal, then a grace
+    /// period): `true` if it exited by itself within `grace`, else it is killed.
+    pub fn stop_within(&mut self, grace: Duration) -> bool {
+        self.process.take().is_none_or(|mut p| p.stop_within(grace))
     }
 
     pub fn stop(&mut self) {

@@ -33,6 +33,10 @@ pub struct HostConfig {
     pub host: String,
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
     pub max_connections: u32,
+    /// Seconds a request waits for a database connection before it is
+    /// answered 503 with `Retry-After`.
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_SECONDS", default_value_t = 5)]
+    pub acquire_timeout_seconds: u64,
     /// HS256 secret for development tokens.
     #[arg(long, env = "ONEDOOR_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -73,12 +77,23 @@ pub enum HostError {
 }
 
 /// The service's database pool, with the event store's migrations applied.
+/// Waits up to a minute for PostgreSQL to accept connections (it may start
+/// after the service).
 pub async fn connect_database(config: &HostConfig) -> Result<PgPool, HostError> {
-    let pool = PgPoolOptions::new()
+    let options = PgPoolOptions::new()
         .max_connections(config.max_connections)
-        .acquire_timeout(Duration::from_secs(60))
-        .connect(&config.database_url)
-        .await?;
+        .acquire_timeout(Duration::from_secs(config.acquire_timeout_seconds));
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
+    let pool = loop {
+        match options.clone().connect(&config.database_url).await {
+            Ok(pool) => break pool,
+            Err(error) if tokio::time::Instant::now() < give_up => {
+                tracing::warn!(%error, "PostgreSQL not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    };
     onedoor_event_store::migrate(&pool).await?;
     Ok(pool)
 }
@@ -95,8 +110,8 @@ pub struct Host {
 }
 
 impl Host {
-    /// Connects (waiting for PostgreSQL up to a minute; NATS reconnects in the
-    /// background) and applies the event store's migrations.
+    /// Connects (waiting for PostgreSQL up to a minute; NATS connects and
+    /// reconnects in the background) and applies the event store's migrations.
     pub async fn connect(service: &str, config: &HostConfig) -> Result<Self, HostError> {
         let pool = connect_database(config).await?;
         let nats = onedoor_messaging::connect(&config.nats_url, service).await?;
@@ -162,28 +177,54 @@ impl Host {
     }
 
     /// Serves `router` until `stop` resolves; then drains requests, consumers
-    /// and the relay, in that order.
+    /// and the relay, in that order. Every step is bounded (see
+    /// [`SHUTDOWN_BOUND`]): what has not finished in time is aborted, so a
+    /// broker or database that is away cannot hold the process past an
+    /// orchestrator's grace period.
     pub async fn serve(
         mut self,
         listener: tokio::net::TcpListener,
         router: axum::Router,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), HostError> {
-        let served = onedoor_http_kit::serve(listener, router, stop).await;
+        let stopping = CancellationToken::new();
+        let signal = stopping.clone();
+        let server = onedoor_http_kit::serve(listener, router, async move {
+            stop.await;
+            signal.cancel();
+        });
+        let served = tokio::select! {
+            served = server => served,
+            _ = async { stopping.cancelled().await; tokio::time::sleep(HTTP_DRAIN).await } => {
+                tracing::warn!("requests still in flight after the drain period; stopping anyway");
+                Ok(())
+            }
+        };
         self.shutdown.cancel();
-        // Bounded, so that a broker or database that is away cannot hold the
-        // process past an orchestrator's grace period.
-        let drained =
-            tokio::time::timeout(Duration::from_secs(20), async { while self.tasks.join_next().await.is_some() {} })
-                .await;
+        let drained = tokio::time::timeout(TASK_DRAIN, async { while self.tasks.join_next().await.is_some() {} }).await;
         if drained.is_err() {
-            tracing::warn!("background work did not finish in time; stopping anyway");
+            tracing::warn!("background work did not finish in time; aborting it");
+            self.tasks.abort_all();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), async { while self.tasks.join_next().await.is_some() {} })
+                    .await;
         }
-        let _ = tokio::time::timeout(Duration::from_secs(3), self.nats.flush()).await;
-        self.pool.close().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.nats.flush()).await;
+        if tokio::time::timeout(Duration::from_secs(3), self.pool.close()).await.is_err() {
+            tracing::warn!("database connections did not close in time");
+        }
         Ok(served?)
     }
 }
+
+/// How long requests in flight may finish after SIGTERM.
+const HTTP_DRAIN: Duration = Duration::from_secs(8);
+/// How long consumers and the relay may finish what they hold.
+const TASK_DRAIN: Duration = Duration::from_secs(10);
+/// The longest a service takes to exit after SIGTERM, whatever is away:
+/// the drains, one second for aborted tasks, two to flush NATS and three to
+/// close the pool. Below Kubernetes' default grace period of 30 seconds.
+pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(24);
 
 /// What a service plugs into the host.
 pub trait Service: Send + 'static {

@@ -73,3 +73,57 @@ async fn an_intake_restart_keeps_the_case_view_and_a_rebuild_gives_the_same() {
     assert_eq!(status, 200);
     assert_eq!(lag["consumers"].as_array().unwrap().len(), 4, "lag of every consumer is visible: {lag}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_whose_broker_and_database_are_both_gone_exits_within_its_bound_after_sigterm() {
+    use onedoor_local_servers::{Durability, PostgresServer, ServiceProcess, free_port, scratch_dir};
+    use sqlx::Connection;
+    let scratch = scratch_dir("onedoor-pg-gone-").unwrap();
+    let mut pg = tokio::task::block_in_place(|| {
+        PostgresServer::start(onedoor_test_support::tools(), scratch.path(), 0, Durability::Throwaway)
+    })
+    .unwrap();
+    let mut admin = sqlx::PgConnection::connect(&pg.url("postgres")).await.unwrap();
+    sqlx::query("CREATE DATABASE onedoor_intake").execute(&mut admin).await.unwrap();
+    admin.close().await.unwrap();
+    let mut nats = onedoor_test_support::TestNats::start();
+    let port = free_port().unwrap();
+    let env = vec![
+        ("DATABASE_URL".to_string(), pg.url("onedoor_intake")),
+        ("NATS_URL".to_string(), nats.url()),
+        ("INTAKE_PORT".to_string(), port.to_string()),
+        ("ONEDOOR_HOST".to_string(), "127.0.0.1".to_string()),
+        ("ONEDOOR_JWT_SECRET".to_string(), onedoor_test_support::driver::SECRET.to_string()),
+    ];
+    let mut intake = ServiceProcess::new("intake", port, env, scratch.path().join("intake.log"));
+    tokio::task::block_in_place(|| intake.start(Duration::from_secs(60))).unwrap();
+    let client = onedoor_test_support::driver::Client::new(intake.url());
+    let (status, _, _) =
+        client.post(&clerk(), "/api/v1/applications", &four_line_application(&applicant_id(7), &ALL_MATERIALS)).await;
+    assert_eq!(status, 201);
+
+    // Both go, as in a network partition; work in hand can no longer finish.
+    tokio::task::block_in_place(|| {
+        pg.kill();
+        nats.server.kill();
+    });
+    let asked = std::time::Instant::now();
+    let (status, body, headers) = client.get(&clerk(), "/api/v1/cases").await;
+    assert_eq!((status, body["code"].as_str()), (503, Some("database_unavailable")), "{body}");
+    assert_eq!(headers["retry-after"], "5");
+    assert!(asked.elapsed() < Duration::from_secs(10), "answered, not left hanging");
+
+    // A request in flight on the database as the signal comes.
+    let stuck = tokio::spawn({
+        let client = client.clone();
+        async move { client.get(&clerk(), "/api/v1/cases").await.0 }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let grace = onedoor_service_host::SHUTDOWN_BOUND + Duration::from_secs(5);
+    let started = std::time::Instant::now();
+    let exited = tokio::task::block_in_place(|| intake.stop_within(grace));
+    let log = std::fs::read_to_string(scratch.path().join("intake.log")).unwrap_or_default();
+    assert!(exited, "intake ignored SIGTERM for {grace:?}; its log:\n{log}");
+    assert!(started.elapsed() <= grace);
+    let _ = stuck.await;
+}
