@@ -27,6 +27,61 @@ pub async fn load_lane(conn: &mut PgConnection, referral_id: Uuid) -> Result<Opt
     Ok(Lane::from_events(&events))
 }
 
+/// Makes the window's events about one referral take turns, whether or not
+/// its lane exists yet (a referral and a withdrawal of it, handled at once).
+pub async fn serialise_referral(conn: &mut PgConnection, referral_id: Uuid) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+        .bind(referral_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A window event that named a referral not received yet.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EarlyWindowEvent {
+    Withdrawn { reason: String, at: DateTime<Utc> },
+    Supplemented { materials: Vec<String>, at: DateTime<Utc> },
+}
+
+/// Keeps `event` until its referral arrives (see the migration's comment).
+pub async fn record_early(
+    conn: &mut PgConnection,
+    referral_id: Uuid,
+    event_id: Uuid,
+    event: &EarlyWindowEvent,
+) -> Result<(), StoreError> {
+    let kind = match event {
+        EarlyWindowEvent::Withdrawn { .. } => "withdrawn",
+        EarlyWindowEvent::Supplemented { .. } => "supplemented",
+    };
+    sqlx::query(
+        "WITH purged AS (DELETE FROM early_window_events WHERE received_at < now() - interval '90 days')
+         INSERT INTO early_window_events (referral_id, event_id, kind, payload) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(referral_id)
+    .bind(event_id)
+    .bind(kind)
+    .bind(serde_json::to_value(event)?)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The window's events that arrived before this referral, oldest first, taken.
+pub async fn take_early(conn: &mut PgConnection, referral_id: Uuid) -> Result<Vec<EarlyWindowEvent>, StoreError> {
+    let rows: Vec<(serde_json::Value,)> = sqlx::query_as(
+        "WITH taken AS (DELETE FROM early_window_events WHERE referral_id = $1 RETURNING payload, received_at)
+         SELECT payload FROM taken ORDER BY received_at",
+    )
+    .bind(referral_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(v,)| serde_json::from_value(v)).collect::<Result<_, _>>()?)
+}
+
 /// Locks the lane's inbox row so commands and window events take turns; `false` if there is no such lane.
 pub async fn lock_lane(conn: &mut PgConnection, referral_id: Uuid) -> Result<bool, StoreError> {
     let found: Option<Uuid> =

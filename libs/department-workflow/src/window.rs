@@ -6,7 +6,7 @@
 use crate::domain::lane::Lane;
 use crate::domain::policy::Policy;
 use crate::integration::IntakeEvent;
-use crate::store;
+use crate::store::{self, EarlyWindowEvent};
 use chrono::Utc;
 use onedoor_contracts::Department;
 use onedoor_messaging::consumer::{ConsumerSpec, Delivery, Handler, HandlerError};
@@ -40,15 +40,13 @@ impl Handler for WindowEvents {
             IntakeEvent::ReferralIssued(e) => self.open_lane(tx, e.data, cause).await,
             IntakeEvent::MaterialsSupplemented(e) => {
                 let e = e.data;
-                self.each_lane(tx, &e.referral_ids, cause, |lane| {
-                    lane.supplemented(e.materials.clone(), e.supplemented_at)
-                })
-                .await
+                let event = EarlyWindowEvent::Supplemented { materials: e.materials, at: e.supplemented_at };
+                self.each_lane(tx, &e.referral_ids, delivery.event_id, event).await
             }
             IntakeEvent::ApplicationWithdrawn(e) => {
                 let e = e.data;
-                self.each_lane(tx, &e.referral_ids, cause, |lane| lane.withdrawn(e.reason.clone(), e.withdrawn_at))
-                    .await
+                let event = EarlyWindowEvent::Withdrawn { reason: e.reason, at: e.withdrawn_at };
+                self.each_lane(tx, &e.referral_ids, delivery.event_id, event).await
             }
             // The window's bookkeeping: nothing for a department to do.
             IntakeEvent::ApplicationAccepted(_) => Ok(()),
@@ -61,7 +59,7 @@ impl WindowEvents {
     async fn open_lane(
         &self,
         tx: &mut PgConnection,
-        referral: onedoor_contracts::intake::ReferralIssued,
+        mut referral: onedoor_contracts::intake::ReferralIssued,
         cause: Option<Uuid>,
     ) -> Result<(), HandlerError> {
         let policy = self.policy.as_ref();
@@ -73,9 +71,22 @@ impl WindowEvents {
                 policy.department()
             )));
         }
+        store::serialise_referral(tx, referral.referral_id).await?;
         if store::lock_lane(tx, referral.referral_id).await? {
             tracing::info!("referral already received");
             return Ok(());
+        }
+        // What the window said of this referral before it arrived.
+        let early = store::take_early(tx, referral.referral_id).await?;
+        for event in &early {
+            if let EarlyWindowEvent::Supplemented { materials, .. } = event {
+                for m in materials {
+                    if !referral.materials.contains(m) {
+                        referral.materials.push(m.clone());
+                    }
+                }
+                referral.missing_materials.retain(|m| !materials.contains(m));
+            }
         }
         let opening = Lane::open(referral, Default::default(), now);
         // The recommendation at receipt, with the ledger as it stands now.
@@ -83,26 +94,41 @@ impl WindowEvents {
         let facts = store::ledger_facts(tx, policy, &lane, now).await?;
         let recommendation = policy.recommend(&lane.referral, facts);
         let opening = Lane::open(lane.referral, recommendation, now);
-        let lane = store::save(tx, None, &[opening], ACTOR, cause, policy, now).await?;
-        tracing::info!(case.id = %lane.referral.case_id, "referral received");
+        let mut lane = store::save(tx, None, &[opening], ACTOR, cause, policy, now).await?;
+        for event in early {
+            if let EarlyWindowEvent::Withdrawn { reason, at } = event {
+                // Withdrawn before it arrived: the lane closes on arrival.
+                let closing = lane.withdrawn(reason, at);
+                lane = store::save(tx, Some(&lane), &closing, ACTOR, cause, policy, now).await?;
+            }
+        }
+        tracing::info!(case.id = %lane.referral.case_id, status = lane.status.as_str(), "referral received");
         Ok(())
     }
 
-    /// Applies a window event to each of this department's lanes among `referral_ids`.
+    /// Applies a window event to each of this department's lanes among
+    /// `referral_ids`; a referral not received yet keeps the event for when it
+    /// arrives (it may be another department's, and then never does).
     async fn each_lane(
         &self,
         tx: &mut PgConnection,
         referral_ids: &[Uuid],
-        cause: Option<Uuid>,
-        decide: impl Fn(&Lane) -> Vec<crate::domain::lane::LaneEvent>,
+        event_id: Uuid,
+        event: EarlyWindowEvent,
     ) -> Result<(), HandlerError> {
         let now = Utc::now();
         for referral_id in referral_ids {
+            store::serialise_referral(tx, *referral_id).await?;
             if !store::lock_lane(tx, *referral_id).await? {
-                continue; // another department's lane
+                store::record_early(tx, *referral_id, event_id, &event).await?;
+                continue;
             }
             if let Some(lane) = store::load_lane(tx, *referral_id).await? {
-                store::save(tx, Some(&lane), &decide(&lane), ACTOR, cause, self.policy.as_ref(), now).await?;
+                let events = match &event {
+                    EarlyWindowEvent::Supplemented { materials, at } => lane.supplemented(materials.clone(), *at),
+                    EarlyWindowEvent::Withdrawn { reason, at } => lane.withdrawn(reason.clone(), *at),
+                };
+                store::save(tx, Some(&lane), &events, ACTOR, Some(event_id), self.policy.as_ref(), now).await?;
             }
         }
         Ok(())

@@ -263,3 +263,44 @@ async fn temporary_aid_for_the_same_cause_twice_a_year_needs_an_approvers_overri
         p.act(d, &second, "approval", &approver(d), json!({"approve": true, "override_annual_limit": true})).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("approved")));
 }
+
+/// Publishes a window event on the intake stream as intake's relay would.
+async fn publish_window_event<T: onedoor_contracts::IntegrationEvent>(js: &async_nats::jetstream::Context, data: T) {
+    let envelope = onedoor_contracts::CloudEvent::new(data, chrono::Utc::now());
+    let message = onedoor_event_store::outbox::OutboxMessage::announcing(&envelope).unwrap();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", envelope.id.to_string().as_str());
+    headers.insert(onedoor_messaging::EVENT_ID_HEADER, envelope.id.to_string().as_str());
+    headers.insert(onedoor_contracts::CE_TYPE_HEADER, envelope.event_type.as_str());
+    js.publish_with_headers(message.subject, headers, message.payload.into()).await.unwrap().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_withdrawal_delivered_before_its_referral_closes_the_lane_on_arrival() {
+    use onedoor_contracts::intake::{AidRequest, ApplicationWithdrawn, HardshipCause};
+    let d = Department::Temporary;
+    let p = Platform::start(&[d]).await;
+    let (_client, js) = p.nats.jetstream().await;
+    let request = AidRequest::Temporary { cause: HardshipCause::Fire, amount_requested_fen: 50_000, emergency: false };
+    let referral = onedoor_department_workflow::domain::policy::testing::referral(d, request);
+    let (referral_id, case_id) = (referral.referral_id, referral.case_id);
+    // The withdrawal overtakes the referral (a redelivery, a replay, a concurrent batch).
+    let withdrawal = ApplicationWithdrawn {
+        case_id,
+        referral_ids: vec![referral_id, uuid::Uuid::now_v7()],
+        reason: "moved away".into(),
+        withdrawn_at: chrono::Utc::now(),
+    };
+    publish_window_event(&js, withdrawal).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    publish_window_event(&js, referral).await;
+
+    let cw = caseworker(d);
+    let id = referral_id.to_string();
+    let view = p.referral(d, &id, &cw).await;
+    assert_eq!(view["status"], "withdrawn", "never live on a withdrawn application: {view}");
+    let (status, body) = p.act(d, &id, "sign-for", &cw, json!({})).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = p.act(d, &id, "proposal", &cw, json!({"outcome": "approve"})).await;
+    assert_eq!(status, 409, "{body}");
+}
