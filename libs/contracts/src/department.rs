@@ -101,6 +101,16 @@ pub struct ReferralReturned {
     pub occurred_at: DateTime<Utc>,
 }
 
+/// The application was withdrawn at the window and the department closed
+/// its lane (a lane already paid, rejected or returned stays as it was and
+/// sends nothing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReferralWithdrawn {
+    #[serde(flatten)]
+    pub lane: LaneRef,
+    pub occurred_at: DateTime<Utc>,
+}
+
 macro_rules! department_event {
     ($ty:ty, $name:literal) => {
         impl IntegrationEvent for $ty {
@@ -124,6 +134,7 @@ department_event!(ReferralApproved, "approved");
 department_event!(ReferralRejected, "rejected");
 department_event!(AidDisbursed, "disbursed");
 department_event!(ReferralReturned, "returned");
+department_event!(ReferralWithdrawn, "withdrawn");
 
 crate::stream_events! {
     /// Every event on a department's stream, as a consumer decodes it.
@@ -135,5 +146,6 @@ crate::stream_events! {
         Rejected(ReferralRejected),
         Disbursed(AidDisbursed),
         Returned(ReferralReturned),
+        Withdrawn(ReferralWithdrawn),
     }
 }

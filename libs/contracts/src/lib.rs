@@ -245,6 +245,7 @@ pub fn schemas() -> Vec<(String, serde_json::Value)> {
         one::<department::ReferralRejected>(),
         one::<department::AidDisbursed>(),
         one::<department::ReferralReturned>(),
+        one::<department::ReferralWithdrawn>(),
     ]
 }
 

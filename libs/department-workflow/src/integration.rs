@@ -52,6 +52,7 @@ pub fn announce(
         LaneEvent::Returned { reason, by, at } => {
             msg(ReferralReturned { lane: lane_ref, reason, returned_by: by, occurred_at: at }, now)
         }
-        LaneEvent::ReferralReceived { .. } | LaneEvent::Supplemented { .. } | LaneEvent::Withdrawn { .. } => Ok(None),
+        LaneEvent::Withdrawn { at, .. } => msg(ReferralWithdrawn { lane: lane_ref, occurred_at: at }, now),
+        LaneEvent::ReferralReceived { .. } | LaneEvent::Supplemented { .. } => Ok(None),
     }
 }

@@ -30,10 +30,7 @@ pub async fn load_lane(conn: &mut PgConnection, referral_id: Uuid) -> Result<Opt
 /// Makes the window's events about one referral take turns, whether or not
 /// its lane exists yet (a referral and a withdrawal of it, handled at once).
 pub async fn serialise_referral(conn: &mut PgConnection, referral_id: Uuid) -> Result<(), StoreError> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
-        .bind(referral_id)
-        .execute(conn)
-        .await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))").bind(referral_id).execute(conn).await?;
     Ok(())
 }
 

@@ -109,4 +109,5 @@ pub enum LaneReportV1 {
     Rejected { reason: String },
     Disbursed { amount_fen: i64, channel: DisbursementChannelV1 },
     Returned { reason: String },
+    Withdrawn,
 }

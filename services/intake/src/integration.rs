@@ -131,5 +131,6 @@ pub fn lane_report(event: DepartmentEvent) -> (LaneRef, DateTime<Utc>, LaneRepor
         DepartmentEvent::Returned(e) => {
             (e.data.lane, e.data.occurred_at, LaneReport::Returned { reason: e.data.reason })
         }
+        DepartmentEvent::Withdrawn(e) => (e.data.lane, e.data.occurred_at, LaneReport::Withdrawn),
     }
 }

@@ -87,6 +87,7 @@ fn to_stored(event: CaseEvent) -> CaseEventV1 {
                         LaneReportV1::Disbursed { amount_fen, channel: channel.into() }
                     }
                     LaneReport::Returned { reason } => LaneReportV1::Returned { reason },
+                    LaneReport::Withdrawn => LaneReportV1::Withdrawn,
                 },
             }
         }
@@ -165,6 +166,7 @@ fn from_stored(event: CaseEventV1) -> CaseEvent {
                         LaneReport::Disbursed { amount_fen, channel: channel.into() }
                     }
                     LaneReportV1::Returned { reason } => LaneReport::Returned { reason },
+                    LaneReportV1::Withdrawn => LaneReport::Withdrawn,
                 },
             }
         }

@@ -304,3 +304,62 @@ async fn a_withdrawal_delivered_before_its_referral_closes_the_lane_on_arrival()
     let (status, body) = p.act(d, &id, "proposal", &cw, json!({"outcome": "approve"})).await;
     assert_eq!(status, 409, "{body}");
 }
+
+#[tokio::test]
+async fn after_a_withdrawal_the_window_shows_what_each_department_did_never_a_live_lane() {
+    use Department::{Housing, Medical, Temporary};
+    let p = Platform::start(&[Medical, Temporary, Housing]).await;
+    let form = application(
+        &id_number("33010219800307131"),
+        json!([
+            medical_request(3_000_000, 1_800_000),
+            {"aid": "temporary", "cause": "fire", "amount_requested_fen": 50_000},
+            {"aid": "housing", "kind": "rent_subsidy", "monthly_rent_fen": 50_000}
+        ]),
+    );
+    let created = p.submit(&form).await;
+    let case_id = created["case_id"].as_str().unwrap().to_string();
+    let referral = |d: Department| {
+        created["lanes"].as_array().unwrap().iter().find(|l| l["department"] == d.as_str()).unwrap()["referral_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // Medical approves (not yet paid); temporary pays out; housing is still at work.
+    let (medical, temporary, housing) = (referral(Medical), referral(Temporary), referral(Housing));
+    for (d, id) in [(Medical, &medical), (Temporary, &temporary)] {
+        p.referral(d, id, &caseworker(d)).await;
+        assert_eq!(p.act(d, id, "sign-for", &caseworker(d), json!({})).await.0, 200);
+        assert_eq!(p.act(d, id, "proposal", &caseworker(d), json!({"outcome": "approve"})).await.0, 200);
+    }
+    p.referral(Housing, &housing, &caseworker(Housing)).await;
+    let paid = json!({"amount_fen": 50_000, "channel": "cash", "reference": "R-1"});
+    assert_eq!(p.act(Temporary, &temporary, "disbursement", &caseworker(Temporary), paid).await.0, 200);
+    p.case_until(&case_id, "the window sees both", |v| {
+        lane_of(v, Medical)["status"] == "approved" && lane_of(v, Temporary)["status"] == "disbursed"
+    })
+    .await;
+
+    let (status, view) = p
+        .call(
+            reqwest::Method::POST,
+            format!("{}/api/v1/cases/{case_id}/withdraw", p.intake),
+            &clerk(),
+            Some(json!({"reason": "the family moved away"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(lane_of(&view, Medical)["status"], "withdrawal_pending", "not a live-looking approval");
+    assert_eq!(lane_of(&view, Housing)["status"], "withdrawal_pending", "not a live-looking referral");
+    assert_eq!(lane_of(&view, Temporary)["status"], "disbursed", "already paid");
+    let view = p
+        .case_until(&case_id, "medical and housing confirm they closed their lanes", |v| {
+            lane_of(v, Medical)["status"] == "withdrawn" && lane_of(v, Housing)["status"] == "withdrawn"
+        })
+        .await;
+    assert_eq!(lane_of(&view, Temporary)["status"], "disbursed");
+    assert_eq!(view["status"], "withdrawn");
+    let nothing = json!({"amount_fen": 1, "channel": "cash"});
+    let (status, _) = p.act(Medical, &medical, "disbursement", &caseworker(Medical), nothing).await;
+    assert_eq!(status, 409, "nothing is paid on a withdrawn application");
+}

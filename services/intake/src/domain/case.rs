@@ -22,12 +22,30 @@ pub const STREAM_TYPE: &str = "case";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LaneReport {
     SignedFor,
-    SupplementRequested { materials: Vec<String>, note: Option<String> },
-    ProposalMade { outcome: ProposalOutcome, amount_fen: Option<i64>, reason: Option<String> },
-    Approved { amount_fen: i64 },
-    Rejected { reason: String },
-    Disbursed { amount_fen: i64, channel: DisbursementChannel },
-    Returned { reason: String },
+    SupplementRequested {
+        materials: Vec<String>,
+        note: Option<String>,
+    },
+    ProposalMade {
+        outcome: ProposalOutcome,
+        amount_fen: Option<i64>,
+        reason: Option<String>,
+    },
+    Approved {
+        amount_fen: i64,
+    },
+    Rejected {
+        reason: String,
+    },
+    Disbursed {
+        amount_fen: i64,
+        channel: DisbursementChannel,
+    },
+    Returned {
+        reason: String,
+    },
+    /// The department closed the lane after the window's withdrawal.
+    Withdrawn,
 }
 
 impl LaneReport {
@@ -40,6 +58,7 @@ impl LaneReport {
             Self::Rejected { .. } => "ReferralRejected",
             Self::Disbursed { .. } => "AidDisbursed",
             Self::Returned { .. } => "ReferralReturned",
+            Self::Withdrawn => "ReferralWithdrawn",
         }
     }
 
@@ -51,12 +70,20 @@ impl LaneReport {
             Self::ProposalMade { .. } => 3,
             Self::Approved { .. } | Self::Rejected { .. } | Self::Returned { .. } => 4,
             Self::Disbursed { .. } => 5,
+            Self::Withdrawn => 6,
         }
     }
 
     /// Whether the department has decided the line with this report.
     pub fn decides(&self) -> bool {
-        matches!(self, Self::Approved { .. } | Self::Rejected { .. } | Self::Disbursed { .. } | Self::Returned { .. })
+        matches!(
+            self,
+            Self::Approved { .. }
+                | Self::Rejected { .. }
+                | Self::Disbursed { .. }
+                | Self::Returned { .. }
+                | Self::Withdrawn
+        )
     }
 }
 

@@ -51,11 +51,16 @@ pub enum CaseLineStatus {
     Rejected,
     Disbursed,
     Returned,
+    /// The application was withdrawn and the department closed the line.
+    Withdrawn,
+    /// The application was withdrawn; the department has not yet said
+    /// whether it closed the line (or had already paid).
+    WithdrawalPending,
 }
 
 impl CaseLineStatus {
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Approved | Self::Rejected | Self::Disbursed | Self::Returned)
+        matches!(self, Self::Approved | Self::Rejected | Self::Disbursed | Self::Returned | Self::Withdrawn)
     }
 }
 
@@ -240,6 +245,7 @@ impl CaseLine {
                     v.status = CaseLineStatus::Returned;
                     v.reason = Some(reason.clone());
                 }
+                LaneReport::Withdrawn => v.status = CaseLineStatus::Withdrawn,
             }
             if v.status != CaseLineStatus::SupplementRequested {
                 v.supplement_items.clear();
@@ -258,6 +264,22 @@ impl CaseLine {
                     resume(&mut v, since, today_as_utc(today));
                 }
             }
+        }
+        // After a withdrawal a line never looks live: it shows what the
+        // department did (closed it, or had already paid, rejected or
+        // returned it), or that its answer is awaited.
+        if case.withdrawn.is_some()
+            && !matches!(
+                v.status,
+                CaseLineStatus::Disbursed
+                    | CaseLineStatus::Rejected
+                    | CaseLineStatus::Returned
+                    | CaseLineStatus::Withdrawn
+            )
+        {
+            v.status =
+                if v.referral_id.is_some() { CaseLineStatus::WithdrawalPending } else { CaseLineStatus::Withdrawn };
+            v.supplement_items.clear();
         }
         v.overdue = v.is_overdue(case.withdrawn.is_some(), today);
         v
