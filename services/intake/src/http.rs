@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use onedoor_contracts::Department;
-use onedoor_http_kit::etag::{check_if_match, etag};
+use onedoor_http_kit::etag::{check_if_match, dated_etag};
 use onedoor_http_kit::paging::ListParams;
 use onedoor_http_kit::{ApiJson, ApiQuery, ApiResult, FieldError, Problem, Role, Staff};
 use serde::{Deserialize, Serialize};
@@ -302,7 +302,7 @@ async fn case_of_township(conn: &mut PgConnection, case_id: Uuid, township: &str
 
 fn view_response(view: &CaseView) -> Response {
     let mut response = axum::Json(view).into_response();
-    response.headers_mut().insert(header::ETAG, etag(view.version));
+    response.headers_mut().insert(header::ETAG, dated_etag(view.version, local_date(Utc::now())));
     response
 }
 
@@ -310,7 +310,7 @@ fn path_case_id(raw: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(raw).map_err(|_| Problem::not_found("no such case"))
 }
 
-/// The one case view (ETag = its version).
+/// The one case view (ETag = its version and the day: overdue flags and paused deadlines change with the date).
 #[utoipa::path(
     get, path = "/api/v1/cases/{case_id}", tag = "cases",
     params(("case_id" = Uuid, Path)),
@@ -327,8 +327,10 @@ async fn get_case(
     let case_id = path_case_id(&case_id)?;
     let mut conn = state.pool.acquire().await?;
     let case = case_of_township(&mut conn, case_id, township, false).await?;
-    if headers.get(header::IF_NONE_MATCH) == Some(&etag(case.version)) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag(case.version))]).into_response());
+    // The view's overdue flags and paused deadlines change with the day.
+    let tag = dated_etag(case.version, local_date(Utc::now()));
+    if headers.get(header::IF_NONE_MATCH) == Some(&tag) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
     }
     let view = case.view(&state.policy.catalogue, &state.policy.calendar, local_date(Utc::now()));
     Ok(view_response(&view))

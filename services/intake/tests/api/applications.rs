@@ -260,7 +260,7 @@ async fn the_case_view_masks_the_id_number_and_keeps_it_out_of_the_list() {
     assert_eq!(status, 200);
     assert_eq!(view["applicant"]["id_number_masked"], format!("{}********{}", &id[..6], &id[14..]));
     assert!(!view.to_string().contains(&id), "the full ID number is not in the view");
-    assert_eq!(headers["etag"], format!("\"{}\"", view["version"]));
+    assert_eq!(headers["etag"], format!("\"{}.{}\"", view["version"], today()));
     assert_eq!(view["accepted_by"], "clerk-7");
     let (_, page, _) = intake.get(&clerk(), "/api/v1/cases").await;
     assert!(!page.to_string().contains(&id));
@@ -332,4 +332,38 @@ async fn intake_starts_and_accepts_applications_while_nats_is_away_and_refers_th
         }
     })
     .await;
+}
+
+/// Today at the service halls (China Standard Time), as in a dated ETag.
+fn today() -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(8)).format("%Y%m%d").to_string()
+}
+
+#[tokio::test]
+async fn the_case_view_etag_changes_with_the_day_because_overdue_flags_do() {
+    let intake = TestIntake::spawn().await;
+    let (_, created, _) =
+        intake.post(&clerk(), "/api/v1/applications", &application(&applicant_id(), &ALL_MATERIALS)).await;
+    let path = format!("/api/v1/cases/{}", created["case_id"].as_str().unwrap());
+    let (_, view, headers) = intake.get(&clerk(), &path).await;
+    let version = view["version"].as_i64().unwrap();
+    assert_eq!(headers["etag"], format!("\"{version}.{}\"", today()));
+    let conditional = |tag: String| {
+        intake.http().get(format!("{}{path}", intake.base())).bearer_auth(clerk()).header("if-none-match", tag)
+    };
+    let (status, _, _) = intake.send(conditional(format!("\"{version}.{}\"", today()))).await;
+    assert_eq!(status, 304, "unchanged today");
+    let (status, _, _) = intake.send(conditional(format!("\"{version}.20000101\""))).await;
+    assert_eq!(status, 200, "a copy from another day may hold other overdue flags");
+    let (status, _, _) = intake.send(conditional(format!("\"{version}\""))).await;
+    assert_eq!(status, 200);
+    // A command's If-Match compares the version alone.
+    let request = intake
+        .http()
+        .post(format!("{}{path}/materials", intake.base()))
+        .bearer_auth(clerk())
+        .header("if-match", format!("\"{version}.20000101\""))
+        .json(&json!({"materials": ["id_card"]}));
+    let (status, body, _) = intake.send(request).await;
+    assert_ne!(status, 412, "{body}");
 }
