@@ -2,16 +2,26 @@
 //! `outbox` table to JetStream.
 //!
 //! A batch is claimed inside one transaction (see `event_store::outbox` for
-//! why several replicas can run it), published with pipelined acks, and
-//! only the acknowledged prefix is removed from the outbox before commit. A crash between
-//! publish and commit republishes the same messages, which JetStream drops as
-//! duplicates (`Nats-Msg-Id` = event id) and consumers' inboxes ignore.
+//! why several replicas can run it) and published in rounds: each round
+//! sends the next message of every case (stream key) at once, with
+//! pipelined acks, and waits for them. A case's next message goes out only
+//! after its previous one was acknowledged, so one case's events are stored
+//! in order even when some publishes fail; a case whose message failed waits
+//! for the next batch, the others go on. Only acknowledged messages are
+//! removed from the outbox; a batch with failures is retried after a growing
+//! pause (at most 30 s, well inside the broker's 120 s duplicate window).
+//!
+//! The guarantee is at least once, in order per case: a crash between
+//! publish and commit, or a lost PubAck, republishes a message, which
+//! JetStream drops as a duplicate within its window (`Nats-Msg-Id` = event
+//! id) and the consumers' inboxes ignore for ever after.
 
 use crate::{EVENT_ID_HEADER, MessagingError};
 use async_nats::jetstream;
 use onedoor_event_store::outbox::{self, PendingMessage};
 use onedoor_telemetry::propagation::TraceHeaders;
 use sqlx::PgPool;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -24,6 +34,19 @@ pub struct RelayConfig {
     /// Pause when the outbox is empty (or another replica holds the turn).
     pub idle_poll: Duration,
 }
+
+/// What one batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Messages acknowledged by JetStream and removed from the outbox.
+    pub sent: usize,
+    /// Cases whose next message was not acknowledged: it and the case's
+    /// later messages stay in the outbox for the next batch.
+    pub failed: usize,
+}
+
+/// The longest pause between retries of a failing relay.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 impl Default for RelayConfig {
     fn default() -> Self {
@@ -48,18 +71,28 @@ impl OutboxRelay {
         let mut failures = 0u32;
         while !shutdown.is_cancelled() {
             let pause = match self.relay_batch().await {
-                Ok(n) if n as i64 == self.config.batch_size => {
+                Ok(o) if o.failed == 0 && o.sent as i64 == self.config.batch_size => {
                     failures = 0;
                     continue;
                 }
-                Ok(_) => {
+                Ok(o) if o.failed == 0 => {
                     failures = 0;
                     self.config.idle_poll
+                }
+                Ok(o) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(
+                        sent = o.sent,
+                        failed = o.failed,
+                        failures,
+                        "some outbox messages were not acknowledged; retrying them"
+                    );
+                    backoff(failures)
                 }
                 Err(error) => {
                     failures = failures.saturating_add(1);
                     tracing::warn!(%error, failures, "outbox relay batch failed; retrying");
-                    Duration::from_millis(100 * u64::from(failures.min(50)))
+                    backoff(failures)
                 }
             };
             tokio::select! {
@@ -69,39 +102,72 @@ impl OutboxRelay {
         }
     }
 
-    /// Publishes one batch; returns how many messages were confirmed.
-    pub async fn relay_batch(&self) -> Result<usize, MessagingError> {
+    /// Publishes one batch (see the module docs).
+    pub async fn relay_batch(&self) -> Result<BatchOutcome, MessagingError> {
         let mut tx = self.pool.begin().await?;
         let Some(batch) = outbox::claim(&mut tx, self.config.batch_size).await? else {
-            return Ok(0);
+            return Ok(BatchOutcome::default());
         };
         if batch.is_empty() {
             tx.commit().await?;
-            return Ok(0);
+            return Ok(BatchOutcome::default());
         }
-        let mut pending = Vec::with_capacity(batch.len());
+        // One queue per case, in outbox order.
+        let mut queues: Vec<VecDeque<&PendingMessage>> = Vec::new();
+        let mut queue_of: HashMap<&str, usize> = HashMap::new();
         for message in &batch {
-            match self.publish(message).await {
-                Ok(ack) => pending.push(ack),
-                Err(error) => {
-                    tracing::warn!(%error, "publishing from the outbox failed");
-                    break;
+            let i = *queue_of.entry(message.message.stream_key.as_str()).or_insert_with(|| {
+                queues.push(VecDeque::new());
+                queues.len() - 1
+            });
+            queues[i].push_back(message);
+        }
+        let mut outcome = BatchOutcome::default();
+        let mut sent = Vec::with_capacity(batch.len());
+        let mut blocked = vec![false; queues.len()];
+        'rounds: loop {
+            let round: Vec<(usize, &PendingMessage)> = queues
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !blocked[*i])
+                .filter_map(|(i, q)| q.front().map(|m| (i, *m)))
+                .collect();
+            if round.is_empty() {
+                break;
+            }
+            let mut pending = Vec::with_capacity(round.len());
+            for (i, message) in round {
+                match self.publish(message).await {
+                    Ok(ack) => pending.push((i, message, ack)),
+                    Err(error) => {
+                        // The broker is away: what is in flight is awaited, the rest waits.
+                        tracing::warn!(%error, "publishing from the outbox failed");
+                        blocked.iter_mut().for_each(|b| *b = true);
+                        break;
+                    }
                 }
             }
-        }
-        let mut sent = Vec::with_capacity(pending.len());
-        for ((ack, span), message) in pending.into_iter().zip(&batch) {
-            match ack.await {
-                Ok(_) => sent.push(message.position),
-                Err(error) => {
-                    span.in_scope(|| tracing::warn!(%error, "no PubAck for an outbox message"));
-                    break;
+            for (i, message, (ack, span)) in pending {
+                match ack.await {
+                    Ok(_) => {
+                        sent.push(message.position);
+                        queues[i].pop_front();
+                    }
+                    Err(error) => {
+                        span.in_scope(|| tracing::warn!(%error, "no PubAck for an outbox message"));
+                        blocked[i] = true;
+                    }
                 }
             }
+            if blocked.iter().all(|b| *b) {
+                break 'rounds;
+            }
         }
+        outcome.sent = sent.len();
+        outcome.failed = queues.iter().zip(&blocked).filter(|(q, b)| **b && !q.is_empty()).count();
         outbox::remove_published(&mut tx, &sent).await?;
         tx.commit().await?;
-        Ok(sent.len())
+        Ok(outcome)
     }
 
     /// Sends one message; the returned future resolves on its PubAck.
@@ -140,5 +206,23 @@ impl OutboxRelay {
             .await
             .map_err(MessagingError::js)?;
         Ok((ack, span))
+    }
+}
+
+/// 100 ms, doubling with each failure in a row, at most [`MAX_BACKOFF`].
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << failures.clamp(1, 16).saturating_sub(1))).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pause_doubles_up_to_half_a_minute() {
+        assert_eq!(backoff(1), Duration::from_millis(100));
+        assert_eq!(backoff(2), Duration::from_millis(200));
+        assert_eq!(backoff(5), Duration::from_millis(1600));
+        assert_eq!(backoff(40), MAX_BACKOFF);
     }
 }

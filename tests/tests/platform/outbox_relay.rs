@@ -98,9 +98,9 @@ async fn an_event_committed_after_a_later_position_is_not_skipped() {
     onedoor_event_store::outbox::enqueue(&mut slow_tx, &slow).await.unwrap();
     let fast = record_in_one_transaction(&db.pool, Uuid::now_v7(), 2).await;
 
-    assert_eq!(relay.relay_batch().await.unwrap(), 1);
+    assert_eq!(relay.relay_batch().await.unwrap().sent, 1);
     slow_tx.commit().await.unwrap();
-    assert_eq!(relay.relay_batch().await.unwrap(), 1);
+    assert_eq!(relay.relay_batch().await.unwrap().sent, 1);
 
     let ids: Vec<String> = stream_contents(&js, TEST_STREAM)
         .await
@@ -140,4 +140,53 @@ async fn events_written_while_nats_is_down_are_published_when_it_returns() {
     shutdown.cancel();
     running.await.unwrap();
     assert_eq!(stream_contents(&js, TEST_STREAM).await.len(), 5);
+}
+
+/// Writes one outbox message for `case` whose body is `size` bytes or more.
+async fn enqueue_sized(pool: &PgPool, case: Uuid, n: usize, size: usize) -> OutboxMessage {
+    let mut envelope = numbered_event(case, n);
+    envelope.data.materials.push("x".repeat(size));
+    let message = OutboxMessage::announcing(&envelope).unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    onedoor_event_store::outbox::enqueue(&mut tx, &message).await.unwrap();
+    tx.commit().await.unwrap();
+    message
+}
+
+#[tokio::test]
+async fn a_message_the_broker_refuses_holds_back_its_case_alone_and_order_is_kept() {
+    let db = store_db().await;
+    let nats = onedoor_test_support::TestNats::start();
+    let (_client, js) = nats.jetstream().await;
+    intake_stream(&js).await;
+    // The broker refuses bodies over 4 KiB for now.
+    let mut config = js.get_stream(TEST_STREAM).await.unwrap().info().await.unwrap().config.clone();
+    config.max_message_size = 4096;
+    js.update_stream(config.clone()).await.unwrap();
+
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    let a1 = enqueue_sized(&db.pool, a, 1, 8000).await;
+    let a2 = enqueue_sized(&db.pool, a, 2, 10).await;
+    let b1 = enqueue_sized(&db.pool, b, 1, 10).await;
+    let relay = relay(&db.pool, &js);
+    let outcome = relay.relay_batch().await.unwrap();
+    assert_eq!((outcome.sent, outcome.failed), (1, 1), "the other case goes on; the refused one is counted as failed");
+    let ids = |ms: Vec<async_nats::jetstream::message::StreamMessage>| -> Vec<String> {
+        ms.iter().map(|m| m.headers.get("Nats-Msg-Id").unwrap().as_str().to_string()).collect()
+    };
+    assert_eq!(
+        ids(stream_contents(&js, TEST_STREAM).await),
+        [b1.event_id.to_string()],
+        "a case's later event is never stored before its earlier one"
+    );
+    assert_eq!(onedoor_event_store::outbox::unsent_count(&db.pool).await.unwrap(), 2);
+
+    config.max_message_size = -1;
+    js.update_stream(config).await.unwrap();
+    let outcome = relay.relay_batch().await.unwrap();
+    assert_eq!((outcome.sent, outcome.failed), (2, 0));
+    assert_eq!(
+        ids(stream_contents(&js, TEST_STREAM).await),
+        [b1.event_id.to_string(), a1.event_id.to_string(), a2.event_id.to_string()]
+    );
 }
