@@ -150,6 +150,43 @@ fn refused(e: LaneError) -> Problem {
     }
 }
 
+/// The input rules of a command that hold whatever the lane: amounts are not
+/// negative (the body's extractor bounds them above), and every free text has
+/// a length limit.
+fn check_input(command: &Command) -> ApiResult<()> {
+    let mut texts: Vec<(String, Option<&str>, usize)> = Vec::new();
+    let mut errors = Vec::new();
+    let amount = match command {
+        Command::Propose { amount_fen, .. } => *amount_fen,
+        Command::Disburse { amount_fen, .. } => Some(*amount_fen),
+        _ => None,
+    };
+    if amount.is_some_and(|a| a < 0) {
+        errors.push(FieldError::new("amount_fen", "negative_amount", "amounts are non-negative integers in fen"));
+    }
+    match command {
+        Command::SignFor => {}
+        Command::RequestSupplement { materials, note } => {
+            if materials.len() > 30 {
+                errors.push(FieldError::new("materials", "too_many", "at most 30 items"));
+            }
+            texts.extend(materials.iter().enumerate().map(|(i, m)| (format!("materials[{i}]"), Some(m.as_str()), 64)));
+            texts.push(("note".into(), note.as_deref(), 500));
+        }
+        Command::Propose { reason, .. } | Command::Approve { reason, .. } => {
+            texts.push(("reason".into(), reason.as_deref(), 500))
+        }
+        Command::Disburse { reference, .. } => texts.push(("reference".into(), reference.as_deref(), 100)),
+        Command::Return { reason } => texts.push(("reason".into(), Some(reason), 500)),
+    }
+    for (field, value, max) in texts {
+        if value.is_some_and(|v| v.chars().count() > max) {
+            errors.push(FieldError::new(field, "too_long", format!("at most {max} characters")));
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(Problem::validation(errors)) }
+}
+
 /// Runs a command on a lane in one transaction: lock, check `If-Match`, decide, save, answer.
 #[tracing::instrument(name = "lane command", skip_all, fields(referral.id = %id, command = command.name()))]
 async fn command(
@@ -162,6 +199,7 @@ async fn command(
     let policy = state.policy.as_ref();
     let actor = department_staff(staff, policy)?;
     let id = referral_id(id)?;
+    check_input(&command)?;
     let now = Utc::now();
     let mut tx = state.pool.begin().await?;
     if !store::lock_lane(&mut tx, id).await? {

@@ -1,6 +1,15 @@
 //! A JSON body extractor whose every rejection is a problem+json answer:
 //! wrong content type 415, body over the limit 413, malformed JSON 400,
 //! wrong types or unknown fields 400 naming the field. Never a 500.
+//!
+//! Rules that hold for every body of every service are checked here, all at
+//! once and naming each field, before the body is decoded:
+//! - every amount in fen (a field named `*_fen`) is an integer no larger than
+//!   [`MAX_FEN`] (one billion yuan), so policy arithmetic cannot overflow
+//!   (a negative amount is each form's to report, beside its other fields);
+//! - no text holds a NUL character (PostgreSQL cannot store it);
+//! - no text is longer than [`MAX_TEXT_CHARS`] characters (forms set tighter
+//!   limits per field).
 
 use crate::problem::{FieldError, Problem};
 use axum::extract::{FromRequest, Request};
@@ -48,10 +57,58 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// The largest amount any request may carry: 10^11 fen, one billion yuan.
+pub const MAX_FEN: i64 = 100_000_000_000;
+/// The longest text any field may hold.
+pub const MAX_TEXT_CHARS: usize = 2000;
+
+/// The rules of the module docs, for every field of `value` (`path` is its JSON path).
+fn check_fields(value: &serde_json::Value, path: &str, errors: &mut Vec<FieldError>) {
+    use serde_json::Value;
+    let join = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                // Another type than a number is the decoder's `invalid_type`.
+                if key.ends_with("_fen") && v.is_number() {
+                    let ok = v.as_i64().is_some_and(|n| n <= MAX_FEN);
+                    if !ok {
+                        errors.push(FieldError::new(
+                            join(key),
+                            "amount_out_of_range",
+                            format!("an amount in fen is an integer from 0 to {MAX_FEN}"),
+                        ));
+                        continue;
+                    }
+                }
+                check_fields(v, &join(key), errors);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                check_fields(v, &format!("{path}[{i}]"), errors);
+            }
+        }
+        Value::String(text) => {
+            if text.contains('\0') {
+                errors.push(FieldError::new(path, "invalid_character", "text may not contain a NUL character"));
+            } else if text.chars().count() > MAX_TEXT_CHARS {
+                errors.push(FieldError::new(path, "too_long", format!("at most {MAX_TEXT_CHARS} characters")));
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Decodes a JSON document, naming the offending field on failure.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|error| {
+    let document: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| malformed(&e))?;
+    let mut errors = Vec::new();
+    check_fields(&document, "", &mut errors);
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    let value: T = serde_path_to_error::deserialize(document).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
         match inner.classify() {
@@ -77,7 +134,6 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             }
         }
     })?;
-    de.end().map_err(|e| malformed(&e))?;
     Ok(value)
 }
 
@@ -130,6 +186,28 @@ mod tests {
     fn broken_json_and_trailing_garbage_are_malformed() {
         assert_eq!(parse::<Form>(br#"{"amount_fen": 1"#).unwrap_err().code, "malformed_json");
         assert_eq!(parse::<Form>(br#"{"amount_fen": 1} x"#).unwrap_err().code, "malformed_json");
+    }
+
+    #[test]
+    fn amounts_nul_characters_and_overlong_text_are_refused_naming_each_field() {
+        let body = format!(
+            r#"{{"amount_fen": 9223372036854775807, "inner": {{"stage": "a\u0000b"}}, "list": [{{"rent_fen": 1e20}}, "{}"]}}"#,
+            "x".repeat(MAX_TEXT_CHARS + 1)
+        );
+        let p = parse::<serde_json::Value>(body.as_bytes()).unwrap_err();
+        assert_eq!(p.status, 400);
+        let found: Vec<(&str, &str)> = p.errors.iter().map(|e| (e.field.as_str(), e.code.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                ("amount_fen", "amount_out_of_range"),
+                ("inner.stage", "invalid_character"),
+                ("list[0].rent_fen", "amount_out_of_range"),
+                ("list[1]", "too_long")
+            ]
+        );
+        assert!(parse::<Form>(br#"{"amount_fen": 100000000000}"#).is_ok(), "one billion yuan is allowed");
+        assert_eq!(parse::<Form>(br#"{"amount_fen": 1.5}"#).unwrap_err().errors[0].code, "amount_out_of_range");
     }
 
     #[test]

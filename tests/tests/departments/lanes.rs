@@ -363,3 +363,24 @@ async fn after_a_withdrawal_the_window_shows_what_each_department_did_never_a_li
     let (status, _) = p.act(Medical, &medical, "disbursement", &caseworker(Medical), nothing).await;
     assert_eq!(status, 409, "nothing is paid on a withdrawn application");
 }
+
+#[tokio::test]
+async fn department_commands_refuse_unbounded_amounts_nul_characters_and_overlong_text() {
+    let d = Department::Medical;
+    let p = Platform::start(&[d]).await;
+    let (_, id) = referred(&p, d, &id_number("33010219800307140"), medical_request(3_000_000, 1_800_000)).await;
+    let cw = caseworker(d);
+    assert_eq!(p.act(d, &id, "sign-for", &cw, json!({})).await.0, 200);
+    for (action, body, field) in [
+        ("proposal", json!({"outcome": "approve", "amount_fen": i64::MAX}), "amount_fen"),
+        ("proposal", json!({"outcome": "approve", "amount_fen": -100}), "amount_fen"),
+        ("proposal", json!({"outcome": "reject", "reason": "no\u{0}"}), "reason"),
+        ("supplement-requests", json!({"materials": ["bank_statement"], "note": "n".repeat(501)}), "note"),
+        ("return", json!({"reason": "r".repeat(501)}), "reason"),
+    ] {
+        let (status, problem) = p.act(d, &id, action, &cw, body).await;
+        assert_eq!(status, 400, "{action}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{action}: {problem}");
+    }
+    assert_eq!(p.referral(d, &id, &cw).await["status"], "signed_for", "nothing changed");
+}

@@ -367,3 +367,27 @@ async fn the_case_view_etag_changes_with_the_day_because_overdue_flags_do() {
     let (status, body, _) = intake.send(request).await;
     assert_ne!(status, 412, "{body}");
 }
+
+#[tokio::test]
+async fn unbounded_amounts_nul_characters_and_non_ascii_id_numbers_are_400s_naming_the_field() {
+    let intake = TestIntake::spawn().await;
+    let mut form = application(&applicant_id(), &ALL_MATERIALS);
+    form["applicant"]["name"] = json!("张\u{0}三");
+    form["household"]["address"] = json!("x".repeat(3000));
+    form["requests"][0]["total_cost_fen"] = json!(i64::MAX);
+    let (status, problem, headers) = intake.post(&clerk(), "/api/v1/applications", &form).await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    let fields: Vec<&str> =
+        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    for field in ["applicant.name", "household.address", "requests[0].total_cost_fen"] {
+        assert!(fields.contains(&field), "{field} named in {problem}");
+    }
+
+    let mut form = application(&applicant_id(), &ALL_MATERIALS);
+    form["applicant"]["id_number"] = json!("1101051949123100中X");
+    let (status, problem, _) = intake.post(&clerk(), "/api/v1/applications", &form).await;
+    assert_eq!(status, 400, "{problem}");
+    assert!(problem["errors"].as_array().unwrap().iter().any(|e| e["field"] == "applicant.id_number"), "{problem}");
+    assert_eq!(intake.count("SELECT count(*) FROM events").await, 0, "nothing changed");
+}
