@@ -60,6 +60,11 @@ pub struct ReferralApproved {
     #[serde(flatten)]
     pub lane: LaneRef,
     pub amount_fen: i64,
+    /// The approver's written reason when the approval is above the policy's
+    /// entitlement or for a household it finds ineligible (an override).
+    /// Additive: absent from events of earlier publishers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_reason: Option<String>,
     pub decided_by: String,
     pub occurred_at: DateTime<Utc>,
 }

@@ -207,6 +207,7 @@ async fn command(
     }
     let mut lane = store::load_lane(&mut tx, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
     check_if_match(headers, lane.version)?;
+    store::lock_ledger(&mut tx, policy, &lane).await?;
     let facts = store::ledger_facts(&mut tx, policy, &lane, now).await?;
     lane.recommendation = policy.recommend(&lane.referral, facts);
     let limits = Limits {

@@ -40,8 +40,8 @@ pub fn announce(
             },
             now,
         ),
-        LaneEvent::Approved { amount_fen, by, at } => {
-            msg(ReferralApproved { lane: lane_ref, amount_fen, decided_by: by, occurred_at: at }, now)
+        LaneEvent::Approved { amount_fen, override_reason, by, at } => {
+            msg(ReferralApproved { lane: lane_ref, amount_fen, override_reason, decided_by: by, occurred_at: at }, now)
         }
         LaneEvent::Rejected { reason, by, at } => {
             msg(ReferralRejected { lane: lane_ref, reason, decided_by: by, occurred_at: at }, now)

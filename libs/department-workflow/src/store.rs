@@ -93,6 +93,14 @@ fn year_of(at: DateTime<Utc>) -> i32 {
     at.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset")).year()
 }
 
+/// Makes decisions booked in one ledger (one person's or household's) take
+/// turns, so two approvals at once cannot both fit under one cap.
+pub async fn lock_ledger(conn: &mut PgConnection, policy: &dyn Policy, lane: &Lane) -> Result<(), StoreError> {
+    let key = policy.ledger_key(&lane.referral);
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))").bind(&key.key).execute(conn).await?;
+    Ok(())
+}
+
 /// Earlier approvals in the ledger of this referral's key, this year.
 pub async fn ledger_facts(
     conn: &mut PgConnection,
@@ -167,6 +175,18 @@ pub async fn save(
     )
     .await?;
     for e in new {
+        if let LaneEvent::Withdrawn { .. } = e {
+            // A withdrawn approval counts only for what was already paid.
+            let paid = after.disbursed_amount_fen.unwrap_or(0);
+            sqlx::query(
+                "WITH kept AS (UPDATE ledger SET amount_fen = $2 WHERE referral_id = $1 AND $2 > 0 RETURNING 1)
+                 DELETE FROM ledger WHERE referral_id = $1 AND $2 = 0",
+            )
+            .bind(referral_id)
+            .bind(paid)
+            .execute(&mut *conn)
+            .await?;
+        }
         if let LaneEvent::Approved { amount_fen, at, .. } = e {
             let key = policy.ledger_key(&after.referral);
             sqlx::query(

@@ -42,7 +42,9 @@ fn to_stored(event: LaneEvent) -> LaneEventV1 {
         LaneEvent::ProposalMade { outcome, amount_fen, reason, by, at } => {
             LaneEventV1::ProposalMade { outcome: outcome.into(), amount_fen, reason, by, at }
         }
-        LaneEvent::Approved { amount_fen, by, at } => LaneEventV1::Approved { amount_fen, by, at },
+        LaneEvent::Approved { amount_fen, override_reason, by, at } => {
+            LaneEventV1::Approved { amount_fen, override_reason, by, at }
+        }
         LaneEvent::Rejected { reason, by, at } => LaneEventV1::Rejected { reason, by, at },
         LaneEvent::Disbursed { amount_fen, channel, reference, by, at } => {
             LaneEventV1::Disbursed { amount_fen, channel: channel.into(), reference, by, at }
@@ -72,7 +74,9 @@ fn from_stored(event: LaneEventV1) -> LaneEvent {
         LaneEventV1::ProposalMade { outcome, amount_fen, reason, by, at } => {
             LaneEvent::ProposalMade { outcome: outcome.into(), amount_fen, reason, by, at }
         }
-        LaneEventV1::Approved { amount_fen, by, at } => LaneEvent::Approved { amount_fen, by, at },
+        LaneEventV1::Approved { amount_fen, override_reason, by, at } => {
+            LaneEvent::Approved { amount_fen, override_reason, by, at }
+        }
         LaneEventV1::Rejected { reason, by, at } => LaneEvent::Rejected { reason, by, at },
         LaneEventV1::Disbursed { amount_fen, channel, reference, by, at } => {
             LaneEvent::Disbursed { amount_fen, channel: channel.into(), reference, by, at }

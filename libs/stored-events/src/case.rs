@@ -103,11 +103,30 @@ pub struct MissingMaterialV1 {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LaneReportV1 {
     SignedFor,
-    SupplementRequested { materials: Vec<String>, note: Option<String> },
-    ProposalMade { outcome: ProposalOutcomeV1, amount_fen: Option<i64>, reason: Option<String> },
-    Approved { amount_fen: i64 },
-    Rejected { reason: String },
-    Disbursed { amount_fen: i64, channel: DisbursementChannelV1 },
-    Returned { reason: String },
+    SupplementRequested {
+        materials: Vec<String>,
+        note: Option<String>,
+    },
+    ProposalMade {
+        outcome: ProposalOutcomeV1,
+        amount_fen: Option<i64>,
+        reason: Option<String>,
+    },
+    Approved {
+        amount_fen: i64,
+        /// Added in place (additive): absent in events stored before it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        override_reason: Option<String>,
+    },
+    Rejected {
+        reason: String,
+    },
+    Disbursed {
+        amount_fen: i64,
+        channel: DisbursementChannelV1,
+    },
+    Returned {
+        reason: String,
+    },
     Withdrawn,
 }

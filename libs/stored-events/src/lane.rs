@@ -43,6 +43,9 @@ pub enum LaneEventV1 {
     },
     Approved {
         amount_fen: i64,
+        /// Added in place (additive): absent in events stored before it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        override_reason: Option<String>,
         by: String,
         at: DateTime<Utc>,
     },

@@ -119,7 +119,9 @@ pub fn lane_report(event: DepartmentEvent) -> (LaneRef, DateTime<Utc>, LaneRepor
             (e.lane, e.occurred_at, report)
         }
         DepartmentEvent::Approved(e) => {
-            (e.data.lane, e.data.occurred_at, LaneReport::Approved { amount_fen: e.data.amount_fen })
+            let e = e.data;
+            let report = LaneReport::Approved { amount_fen: e.amount_fen, override_reason: e.override_reason };
+            (e.lane, e.occurred_at, report)
         }
         DepartmentEvent::Rejected(e) => {
             (e.data.lane, e.data.occurred_at, LaneReport::Rejected { reason: e.data.reason })

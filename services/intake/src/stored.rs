@@ -81,7 +81,9 @@ fn to_stored(event: CaseEvent) -> CaseEventV1 {
                     LaneReport::ProposalMade { outcome, amount_fen, reason } => {
                         LaneReportV1::ProposalMade { outcome: outcome.into(), amount_fen, reason }
                     }
-                    LaneReport::Approved { amount_fen } => LaneReportV1::Approved { amount_fen },
+                    LaneReport::Approved { amount_fen, override_reason } => {
+                        LaneReportV1::Approved { amount_fen, override_reason }
+                    }
                     LaneReport::Rejected { reason } => LaneReportV1::Rejected { reason },
                     LaneReport::Disbursed { amount_fen, channel } => {
                         LaneReportV1::Disbursed { amount_fen, channel: channel.into() }
@@ -160,7 +162,9 @@ fn from_stored(event: CaseEventV1) -> CaseEvent {
                     LaneReportV1::ProposalMade { outcome, amount_fen, reason } => {
                         LaneReport::ProposalMade { outcome: outcome.into(), amount_fen, reason }
                     }
-                    LaneReportV1::Approved { amount_fen } => LaneReport::Approved { amount_fen },
+                    LaneReportV1::Approved { amount_fen, override_reason } => {
+                        LaneReport::Approved { amount_fen, override_reason }
+                    }
                     LaneReportV1::Rejected { reason } => LaneReport::Rejected { reason },
                     LaneReportV1::Disbursed { amount_fen, channel } => {
                         LaneReport::Disbursed { amount_fen, channel: channel.into() }

@@ -259,9 +259,18 @@ async fn temporary_aid_for_the_same_cause_twice_a_year_needs_an_approvers_overri
     assert_eq!(body["status"], "proposed", "even a small amount goes to an approver");
     let (status, problem) = p.act(d, &second, "approval", &approver(d), json!({"approve": true})).await;
     assert_eq!((status, problem["errors"][0]["code"].as_str()), (422, Some("override_required")));
-    let (status, body) =
+    let (status, problem) =
         p.act(d, &second, "approval", &approver(d), json!({"approve": true, "override_annual_limit": true})).await;
+    assert_eq!(
+        (status, problem["errors"][0]["code"].as_str()),
+        (422, Some("override_reason_required")),
+        "an override needs the approver's written reason"
+    );
+    let overriding =
+        json!({"approve": true, "override_annual_limit": true, "reason": "a second fire in the same year"});
+    let (status, body) = p.act(d, &second, "approval", &approver(d), overriding).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("approved")));
+    assert_eq!(body["history"].as_array().unwrap().last().unwrap()["event"], "ApprovedByOverride");
 }
 
 /// Publishes a window event on the intake stream as intake's relay would.
@@ -383,4 +392,68 @@ async fn department_commands_refuse_unbounded_amounts_nul_characters_and_overlon
         assert_eq!(problem["errors"][0]["field"], field, "{action}: {problem}");
     }
     assert_eq!(p.referral(d, &id, &cw).await["status"], "signed_for", "nothing changed");
+}
+
+#[tokio::test]
+async fn two_approvals_at_once_for_one_patient_cannot_both_fit_under_the_cap_and_a_withdrawn_one_stops_counting() {
+    use onedoor_contracts::intake::{AidRequest, ApplicationWithdrawn};
+    let d = Department::Medical;
+    let p = Platform::start(&[d]).await;
+    let (_client, js) = p.nats.jetstream().await;
+    // Two lanes of one patient (as after a re-application), each worth 40,000 yuan; the cap is 50,000.
+    let request = || AidRequest::Medical {
+        hospital: "h".into(),
+        diagnosis: "d".into(),
+        total_cost_fen: 10_000_000,
+        insurance_paid_fen: 2_000_000,
+    };
+    let (a, b) = (
+        onedoor_department_workflow::domain::policy::testing::referral(d, request()),
+        onedoor_department_workflow::domain::policy::testing::referral(d, request()),
+    );
+    let (ida, idb) = (a.referral_id.to_string(), b.referral_id.to_string());
+    let case_a = a.case_id;
+    publish_window_event(&js, a).await;
+    publish_window_event(&js, b).await;
+    let cw = caseworker(d);
+    for id in [&ida, &idb] {
+        assert_eq!(p.referral(d, id, &cw).await["recommendation"]["suggested_amount_fen"], 4_000_000);
+        assert_eq!(p.act(d, id, "sign-for", &cw, json!({})).await.0, 200);
+        let (_, body) = p.act(d, id, "proposal", &cw, json!({"outcome": "approve"})).await;
+        assert_eq!(body["status"], "proposed", "{body}");
+    }
+    let approve = json!({"approve": true});
+    let boss = approver(d);
+    let (ra, rb) = tokio::join!(
+        p.act(d, &ida, "approval", &boss, approve.clone()),
+        p.act(d, &idb, "approval", &boss, approve.clone())
+    );
+    let mut statuses = [ra.0, rb.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 422], "one fits under the cap, the other is refused: {ra:?} {rb:?}");
+    let booked: i64 =
+        sqlx::query_scalar("SELECT COALESCE(SUM(amount_fen), 0)::bigint FROM ledger").fetch_one(p.db(d)).await.unwrap();
+    assert!(booked <= 5_000_000, "{booked} fen booked against a 5,000,000 cap");
+
+    // The approved one is withdrawn at the window before payment: it no longer counts.
+    let (approved, waiting) = if ra.0 == 200 { (&ida, &idb) } else { (&idb, &ida) };
+    let case_of_approved = if approved == &ida { case_a } else { uuid::Uuid::nil() };
+    let withdrawal = ApplicationWithdrawn {
+        case_id: case_of_approved,
+        referral_ids: vec![approved.parse().unwrap()],
+        reason: "moved away".into(),
+        withdrawn_at: chrono::Utc::now(),
+    };
+    publish_window_event(&js, withdrawal).await;
+    onedoor_test_support::driver::eventually(
+        "the withdrawal is booked out",
+        std::time::Duration::from_secs(20),
+        || async {
+            let status = p.referral(d, approved, &cw).await["status"].clone();
+            if status == "withdrawn" { Ok(()) } else { Err(status.to_string()) }
+        },
+    )
+    .await;
+    let (status, body) = p.act(d, waiting, "approval", &boss, approve).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("approved")), "{body}");
 }

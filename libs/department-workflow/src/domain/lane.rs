@@ -96,6 +96,9 @@ pub enum LaneEvent {
     },
     Approved {
         amount_fen: i64,
+        /// Set when the approver approved more than the policy's entitlement,
+        /// or a household it finds ineligible: the approver's written reason.
+        override_reason: Option<String>,
         by: String,
         at: DateTime<Utc>,
     },
@@ -225,7 +228,12 @@ pub struct Lane {
     pub supplement_items: Vec<String>,
     pub proposal: Option<Proposal>,
     pub approved_amount_fen: Option<i64>,
+    /// The approver's reason when the approval overrode the entitlement.
+    pub override_reason: Option<String>,
+    /// The sum of the instalments paid so far.
     pub disbursed_amount_fen: Option<i64>,
+    /// The payment references of the instalments.
+    pub references: Vec<String>,
     pub reason: Option<String>,
     pub history: Vec<(DateTime<Utc>, String)>,
 }
@@ -252,6 +260,8 @@ impl Lane {
             supplement_items: Vec::new(),
             proposal: None,
             approved_amount_fen: None,
+            override_reason: None,
+            references: Vec::new(),
             disbursed_amount_fen: None,
             reason: None,
             history: vec![(*at, "ReferralReceived".into())],
@@ -291,9 +301,10 @@ impl Lane {
                 });
                 *at
             }
-            LaneEvent::Approved { amount_fen, at, .. } => {
+            LaneEvent::Approved { amount_fen, override_reason, at, .. } => {
                 self.status = LaneStatus::Approved;
                 self.approved_amount_fen = Some(*amount_fen);
+                self.override_reason = override_reason.clone();
                 *at
             }
             LaneEvent::Rejected { reason, at, .. } => {
@@ -301,9 +312,14 @@ impl Lane {
                 self.reason = Some(reason.clone());
                 *at
             }
-            LaneEvent::Disbursed { amount_fen, at, .. } => {
-                self.status = LaneStatus::Disbursed;
-                self.disbursed_amount_fen = Some(*amount_fen);
+            LaneEvent::Disbursed { amount_fen, reference, at, .. } => {
+                // Instalments add up; the lane is disbursed once fully paid.
+                let paid = self.disbursed_amount_fen.unwrap_or(0).saturating_add(*amount_fen);
+                self.disbursed_amount_fen = Some(paid);
+                self.references.extend(reference.clone());
+                if paid >= self.approved_amount_fen.unwrap_or(0) {
+                    self.status = LaneStatus::Disbursed;
+                }
                 *at
             }
             LaneEvent::Returned { reason, at, .. } => {
@@ -318,7 +334,17 @@ impl Lane {
             }
         };
         self.updated_at = at;
-        self.history.push((at, event.name().to_string()));
+        let name = match event {
+            LaneEvent::Approved { override_reason: Some(_), .. } => "ApprovedByOverride",
+            other => other.name(),
+        };
+        self.history.push((at, name.to_string()));
+    }
+
+    /// Whether approving `amount` overrides the policy: more than its
+    /// entitlement, or any amount for a household it finds ineligible.
+    fn overrides_entitlement(&self, amount: i64) -> bool {
+        !self.recommendation.eligible || amount > self.recommendation.suggested_amount_fen
     }
 
     fn refuse(&self, action: &'static str) -> LaneError {
@@ -398,14 +424,23 @@ impl Lane {
                     }
                     _ => {}
                 }
-                let needs_approver = amount > limits.threshold_fen
-                    || (outcome == ProposalOutcome::Approve && self.recommendation.needs_approver_override);
+                // What the decision is worth to the household: a rejection
+                // forgoes at least the entitlement, whatever amount is typed.
+                let at_stake = match outcome {
+                    ProposalOutcome::Approve => amount,
+                    ProposalOutcome::Reject => amount.max(suggested),
+                };
+                let needs_approver = at_stake > limits.threshold_fen
+                    || (outcome == ProposalOutcome::Approve
+                        && (self.recommendation.needs_approver_override || self.overrides_entitlement(amount)));
                 if needs_approver {
                     return Ok(vec![LaneEvent::ProposalMade { outcome, amount_fen: amount, reason, by, at: now }]);
                 }
                 // Within the caseworker's authority: the decision stands.
                 Ok(vec![match outcome {
-                    ProposalOutcome::Approve => LaneEvent::Approved { amount_fen: amount, by, at: now },
+                    ProposalOutcome::Approve => {
+                        LaneEvent::Approved { amount_fen: amount, override_reason: None, by, at: now }
+                    }
                     ProposalOutcome::Reject => LaneEvent::Rejected { reason: reason.unwrap_or_default(), by, at: now },
                 }])
             }
@@ -444,22 +479,44 @@ impl Lane {
                         format!("at most {} may be approved", super::policy::yuan(limits.max_amount_fen)),
                     ));
                 }
-                Ok(vec![LaneEvent::Approved { amount_fen: proposal.amount_fen, by, at: now }])
+                let override_reason = if self.overrides_entitlement(proposal.amount_fen) {
+                    let Some(reason) = reason else {
+                        return Err(invalid(
+                            "reason",
+                            "override_reason_required",
+                            "the amount is above the policy's entitlement, or the policy finds the household \
+                             ineligible: approving it is an override and needs the approver's written reason",
+                        ));
+                    };
+                    Some(reason)
+                } else {
+                    None
+                };
+                Ok(vec![LaneEvent::Approved { amount_fen: proposal.amount_fen, override_reason, by, at: now }])
             }
             Command::Disburse { amount_fen, channel, reference } => {
                 caseworker_only("disbursing")?;
                 if self.status != Approved {
                     return Err(self.refuse("disburse"));
                 }
-                let approved = self.approved_amount_fen.unwrap_or(0);
+                // Instalments, each with its own reference, up to the approved amount.
+                let remaining =
+                    self.approved_amount_fen.unwrap_or(0).saturating_sub(self.disbursed_amount_fen.unwrap_or(0));
                 if amount_fen <= 0 {
                     return Err(invalid("amount_fen", "not_positive", "disburse an amount above zero"));
                 }
-                if amount_fen > approved {
+                if amount_fen > remaining {
                     return Err(invalid(
                         "amount_fen",
                         "above_approved",
-                        format!("at most the approved {}", super::policy::yuan(approved)),
+                        format!("at most the {} still due of the approved amount", super::policy::yuan(remaining)),
+                    ));
+                }
+                if reference.as_ref().is_some_and(|r| self.references.contains(r)) {
+                    return Err(invalid(
+                        "reference",
+                        "duplicate_reference",
+                        "an instalment with this payment reference was already recorded",
                     ));
                 }
                 Ok(vec![LaneEvent::Disbursed { amount_fen, channel, reference, by, at: now }])

@@ -33,6 +33,8 @@ pub enum LaneReport {
     },
     Approved {
         amount_fen: i64,
+        /// The approver's reason when the approval overrode the entitlement.
+        override_reason: Option<String>,
     },
     Rejected {
         reason: String,

@@ -78,6 +78,10 @@ pub struct CaseLineView {
     pub referral_id: Option<Uuid>,
     pub status: CaseLineStatus,
     pub amount_fen: Option<i64>,
+    /// Paid so far (instalments add up; the line is `disbursed` when fully paid).
+    pub disbursed_fen: Option<i64>,
+    /// Set when the approval overrode the policy's entitlement: the approver's reason.
+    pub override_reason: Option<String>,
     pub reason: Option<String>,
     pub supplement_items: Vec<String>,
     pub referred_at: Option<DateTime<Utc>>,
@@ -185,6 +189,8 @@ impl CaseLine {
             referral_id: self.referral_id,
             status: if self.referral_id.is_some() { CaseLineStatus::Referred } else { CaseLineStatus::Pending },
             amount_fen: None,
+            disbursed_fen: None,
+            override_reason: None,
             reason: None,
             supplement_items: Vec::new(),
             referred_at: self.issued_at,
@@ -228,9 +234,10 @@ impl CaseLine {
                     v.amount_fen = *amount_fen;
                     v.reason = reason.clone();
                 }
-                LaneReport::Approved { amount_fen } => {
+                LaneReport::Approved { amount_fen, override_reason } => {
                     v.status = CaseLineStatus::Approved;
                     v.amount_fen = Some(*amount_fen);
+                    v.override_reason = override_reason.clone();
                 }
                 LaneReport::Rejected { reason } => {
                     v.status = CaseLineStatus::Rejected;
@@ -238,8 +245,12 @@ impl CaseLine {
                     v.reason = Some(reason.clone());
                 }
                 LaneReport::Disbursed { amount_fen, .. } => {
-                    v.status = CaseLineStatus::Disbursed;
-                    v.amount_fen = Some(*amount_fen);
+                    let paid = v.disbursed_fen.unwrap_or(0).saturating_add(*amount_fen);
+                    v.disbursed_fen = Some(paid);
+                    let approved = *v.amount_fen.get_or_insert(paid);
+                    if paid >= approved {
+                        v.status = CaseLineStatus::Disbursed;
+                    }
                 }
                 LaneReport::Returned { reason } => {
                     v.status = CaseLineStatus::Returned;

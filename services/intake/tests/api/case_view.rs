@@ -65,7 +65,13 @@ async fn the_case_view_follows_every_departments_events_in_any_order_and_despite
     // Medical's whole lane arrives backwards; education's approval is delivered twice.
     let medical = case.lane(Department::Medical);
     let approved = CloudEvent::new(
-        ReferralApproved { lane: medical, amount_fen: 840_000, decided_by: "approver-2".into(), occurred_at: at(3) },
+        ReferralApproved {
+            lane: medical,
+            amount_fen: 840_000,
+            override_reason: None,
+            decided_by: "approver-2".into(),
+            occurred_at: at(3),
+        },
         at(3),
     );
     let proposed = CloudEvent::new(
@@ -87,7 +93,13 @@ async fn the_case_view_follows_every_departments_events_in_any_order_and_despite
 
     let education = case.lane(Department::Education);
     let edu_approved = CloudEvent::new(
-        ReferralApproved { lane: education, amount_fen: 125_000, decided_by: "cw-5".into(), occurred_at: at(4) },
+        ReferralApproved {
+            lane: education,
+            amount_fen: 125_000,
+            override_reason: None,
+            decided_by: "cw-5".into(),
+            occurred_at: at(4),
+        },
         at(4),
     );
     publish(&intake, &edu_approved).await;

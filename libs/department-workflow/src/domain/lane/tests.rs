@@ -97,14 +97,94 @@ fn a_proposal_above_the_threshold_waits_for_an_approver() {
     assert!(matches!(events[..], [LaneEvent::ProposalMade { amount_fen: 150_000, .. }]));
 }
 
+/// A lane whose policy suggests `suggested` (with `LIMITS`: approver above 99,000 fen).
+fn given_entitled_to(suggested: i64, eligible: bool, events: &[LaneEvent]) -> Lane {
+    let mut recommendation = recommendation(suggested);
+    recommendation.eligible = eligible;
+    let mut all = vec![Lane::open(referral(), recommendation, now())];
+    all.extend_from_slice(events);
+    Lane::from_events(&all).unwrap()
+}
+
 #[test]
 fn the_proposer_may_not_approve_their_own_proposal() {
-    let lane = given(&[signed(), proposed(150_000)]);
+    let lane = given_entitled_to(200_000, true, &[signed(), proposed(150_000)]);
     let approve = Command::Approve { approve: true, reason: None, override_annual_limit: false };
     assert!(matches!(when(&lane, approve.clone(), Actor::Approver("cw-1")), Err(LaneError::NotAllowed(_))));
     assert!(matches!(when(&lane, approve.clone(), Actor::Caseworker("cw-2")), Err(LaneError::NotAllowed(_))));
     let events = when(&lane, approve, Actor::Approver("ap-9")).unwrap();
-    assert!(matches!(events[..], [LaneEvent::Approved { amount_fen: 150_000, .. }]));
+    assert!(matches!(events[..], [LaneEvent::Approved { amount_fen: 150_000, override_reason: None, .. }]));
+}
+
+#[test]
+fn more_than_the_entitlement_needs_an_approver_and_their_written_reason() {
+    // Entitled to 100 yuan: a caseworker's 900 yuan (below the 990 threshold) does not stand.
+    let lane = given_entitled_to(10_000, true, &[signed()]);
+    let events = when(&lane, propose(Some(90_000)), Actor::Caseworker("cw-1")).unwrap();
+    assert!(matches!(events[..], [LaneEvent::ProposalMade { amount_fen: 90_000, .. }]), "{events:?}");
+    let lane = given_entitled_to(10_000, true, &[signed(), proposed(90_000)]);
+    let without = Command::Approve { approve: true, reason: None, override_annual_limit: false };
+    assert!(matches!(
+        when(&lane, without, Actor::Approver("ap-9")),
+        Err(LaneError::Invalid { code: "override_reason_required", .. })
+    ));
+    let with = Command::Approve {
+        approve: true,
+        reason: Some("fire destroyed the house".into()),
+        override_annual_limit: false,
+    };
+    let events = when(&lane, with, Actor::Approver("ap-9")).unwrap();
+    assert!(
+        matches!(&events[..], [LaneEvent::Approved { override_reason: Some(r), .. }] if r == "fire destroyed the house")
+    );
+    let approved = given_entitled_to(10_000, true, &[signed(), proposed(90_000), events[0].clone()]);
+    assert_eq!(approved.history.last().unwrap().1, "ApprovedByOverride");
+}
+
+#[test]
+fn any_approval_for_a_household_the_policy_finds_ineligible_is_an_override() {
+    let lane = given_entitled_to(0, false, &[signed()]);
+    let events = when(&lane, propose(Some(1_000)), Actor::Caseworker("cw-1")).unwrap();
+    assert!(matches!(events[..], [LaneEvent::ProposalMade { .. }]), "not the caseworker's alone: {events:?}");
+}
+
+#[test]
+fn a_rejection_typed_as_zero_is_held_to_what_it_forgoes() {
+    // Entitled to 2,000 yuan, above the caseworker's 990: rejecting it needs an approver too.
+    let lane = given_entitled_to(200_000, true, &[signed()]);
+    let reject = Command::Propose { outcome: ProposalOutcome::Reject, amount_fen: Some(0), reason: Some("no".into()) };
+    let events = when(&lane, reject, Actor::Caseworker("cw-1")).unwrap();
+    assert!(matches!(events[..], [LaneEvent::ProposalMade { outcome: ProposalOutcome::Reject, .. }]), "{events:?}");
+}
+
+#[test]
+fn instalments_each_with_its_own_reference_add_up_to_the_approved_amount() {
+    let approved = LaneEvent::Approved { amount_fen: 90_000, override_reason: None, by: "cw-1".into(), at: now() };
+    let lane = given(&[signed(), approved]);
+    let pay = |amount: i64, reference: &str| Command::Disburse {
+        amount_fen: amount,
+        channel: onedoor_contracts::department::DisbursementChannel::BankCard,
+        reference: Some(reference.into()),
+    };
+    let first = when(&lane, pay(30_000, "T-1"), Actor::Caseworker("cw-1")).unwrap();
+    let lane = given(&[
+        signed(),
+        LaneEvent::Approved { amount_fen: 90_000, override_reason: None, by: "cw-1".into(), at: now() },
+        first[0].clone(),
+    ]);
+    assert_eq!((lane.status, lane.disbursed_amount_fen), (LaneStatus::Approved, Some(30_000)), "partly paid");
+    assert!(matches!(
+        when(&lane, pay(10_000, "T-1"), Actor::Caseworker("cw-1")),
+        Err(LaneError::Invalid { code: "duplicate_reference", .. })
+    ));
+    assert!(matches!(
+        when(&lane, pay(60_001, "T-2"), Actor::Caseworker("cw-1")),
+        Err(LaneError::Invalid { code: "above_approved", .. })
+    ));
+    let second = when(&lane, pay(60_000, "T-2"), Actor::Caseworker("cw-1")).unwrap();
+    let mut lane = lane;
+    lane.apply(&second[0]);
+    assert_eq!((lane.status, lane.disbursed_amount_fen), (LaneStatus::Disbursed, Some(90_000)), "fully paid");
 }
 
 #[test]
@@ -145,7 +225,10 @@ fn disbursement_only_after_approval_and_never_above_it() {
         when(&signed_lane, disburse(1), Actor::Caseworker("cw-1")),
         Err(LaneError::InvalidTransition { .. })
     ));
-    let approved = given(&[signed(), LaneEvent::Approved { amount_fen: 50_000, by: "cw-1".into(), at: now() }]);
+    let approved = given(&[
+        signed(),
+        LaneEvent::Approved { amount_fen: 50_000, override_reason: None, by: "cw-1".into(), at: now() },
+    ]);
     assert!(matches!(
         when(&approved, disburse(50_001), Actor::Caseworker("cw-1")),
         Err(LaneError::Invalid { code: "above_approved", .. })
@@ -184,7 +267,8 @@ fn a_lane_is_returned_with_a_reason_but_not_after_a_decision() {
         when(&lane, ret("housing's matter"), Actor::Caseworker("cw-1")).unwrap()[..],
         [LaneEvent::Returned { .. }]
     ));
-    let decided = given(&[signed(), LaneEvent::Approved { amount_fen: 1, by: "cw-1".into(), at: now() }]);
+    let decided =
+        given(&[signed(), LaneEvent::Approved { amount_fen: 1, override_reason: None, by: "cw-1".into(), at: now() }]);
     assert!(matches!(when(&decided, ret("x"), Actor::Caseworker("cw-1")), Err(LaneError::InvalidTransition { .. })));
 }
 

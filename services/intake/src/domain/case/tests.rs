@@ -199,7 +199,7 @@ fn department_reports_give_the_same_view_in_any_order_of_arrival() {
     let reports = vec![
         report(Department::Temporary, at(24, 1), LaneReport::SignedFor),
         report(Department::Housing, at(24, 2), LaneReport::SignedFor),
-        report(Department::Temporary, at(24, 3), LaneReport::Approved { amount_fen: 99_000 }),
+        report(Department::Temporary, at(24, 3), LaneReport::Approved { amount_fen: 99_000, override_reason: None }),
         report(Department::Housing, at(25, 3), LaneReport::Returned { reason: "public rental instead".into() }),
     ];
     let mut in_order = events.clone();
