@@ -14,6 +14,11 @@ pub struct LaneRef {
     pub referral_id: Uuid,
     pub case_id: Uuid,
     pub department: Department,
+    /// The lane's own version after this event (1 = received): readers order
+    /// a lane's events by it, never by clocks of different machines.
+    /// Additive: absent from events of earlier publishers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lane_version: Option<i64>,
 }
 
 /// 签收: a caseworker took the referral on.

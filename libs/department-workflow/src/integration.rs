@@ -11,9 +11,11 @@ use onedoor_event_store::outbox::OutboxMessage;
 
 pub use onedoor_contracts::intake::IntakeEvent;
 
-/// The outbox message announcing `event` (which `lane` now includes), if the window is told of it.
+/// The outbox message announcing `event`, the lane's `version`-th (which
+/// `lane` now includes), if the window is told of it.
 pub fn announce(
     lane: &Lane,
+    version: i64,
     event: &LaneEvent,
     now: DateTime<Utc>,
 ) -> Result<Option<OutboxMessage>, serde_json::Error> {
@@ -21,7 +23,12 @@ pub fn announce(
         OutboxMessage::announcing(&CloudEvent::new(data, now)).map(Some)
     }
     let r = &lane.referral;
-    let lane_ref = LaneRef { referral_id: r.referral_id, case_id: r.case_id, department: r.department };
+    let lane_ref = LaneRef {
+        referral_id: r.referral_id,
+        case_id: r.case_id,
+        department: r.department,
+        lane_version: Some(version),
+    };
     match event.clone() {
         LaneEvent::SignedFor { by, at } => {
             msg(ReferralSignedFor { lane: lane_ref, signed_by: by, occurred_at: at }, now)

@@ -149,8 +149,9 @@ pub async fn save(
         None => Lane::from_events(new).expect("a new lane starts with ReferralReceived"),
     };
     let mut announcements = Vec::new();
-    for e in new {
-        if let Some(m) = integration::announce(&after, e, now)? {
+    let first_version = before.map_or(1, |l| l.version + 1);
+    for (i, e) in new.iter().enumerate() {
+        if let Some(m) = integration::announce(&after, first_version + i as i64, e, now)? {
             announcements.push(m);
         }
         all.push(e.clone());

@@ -40,6 +40,9 @@ pub enum CaseEventV1 {
         event_id: Uuid,
         department: DepartmentV1,
         referral_id: Uuid,
+        /// Added in place (additive): absent in events stored before it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lane_version: Option<i64>,
         occurred_at: DateTime<Utc>,
         report: LaneReportV1,
     },

@@ -54,6 +54,7 @@ impl Handler for LaneReports {
             event_id: delivery.event_id,
             department: lane.department,
             referral_id: lane.referral_id,
+            lane_version: lane.lane_version,
             occurred_at: at,
             report,
         };

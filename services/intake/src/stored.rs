@@ -67,11 +67,12 @@ fn to_stored(event: CaseEvent) -> CaseEventV1 {
         CaseEvent::MaterialsSupplemented { materials, supplemented_at, supplemented_by } => {
             CaseEventV1::MaterialsSupplemented { materials, supplemented_at, supplemented_by }
         }
-        CaseEvent::LaneReported { event_id, department, referral_id, occurred_at, report } => {
+        CaseEvent::LaneReported { event_id, department, referral_id, lane_version, occurred_at, report } => {
             CaseEventV1::LaneReported {
                 event_id,
                 department: department.into(),
                 referral_id,
+                lane_version,
                 occurred_at,
                 report: match report {
                     LaneReport::SignedFor => LaneReportV1::SignedFor,
@@ -148,11 +149,12 @@ fn from_stored(event: CaseEventV1) -> CaseEvent {
         CaseEventV1::MaterialsSupplemented { materials, supplemented_at, supplemented_by } => {
             CaseEvent::MaterialsSupplemented { materials, supplemented_at, supplemented_by }
         }
-        CaseEventV1::LaneReported { event_id, department, referral_id, occurred_at, report } => {
+        CaseEventV1::LaneReported { event_id, department, referral_id, lane_version, occurred_at, report } => {
             CaseEvent::LaneReported {
                 event_id,
                 department: department.into(),
                 referral_id,
+                lane_version,
                 occurred_at,
                 report: match report {
                     LaneReportV1::SignedFor => LaneReport::SignedFor,

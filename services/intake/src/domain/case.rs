@@ -119,6 +119,8 @@ pub enum CaseEvent {
         event_id: Uuid,
         department: Department,
         referral_id: Uuid,
+        /// The lane's version after the event (`None` from earlier publishers).
+        lane_version: Option<i64>,
         occurred_at: DateTime<Utc>,
         report: LaneReport,
     },
@@ -222,13 +224,22 @@ pub struct CaseLine {
     pub referral_id: Option<Uuid>,
     pub issued_at: Option<DateTime<Utc>>,
     pub deadline: Option<NaiveDate>,
-    /// In the order they happened.
+    /// In the lane's own order (see [`Case::apply`]).
     pub reports: Vec<(DateTime<Utc>, LaneReport)>,
+    /// The sort key of each report, beside it: the lane's version, then time.
+    report_order: Vec<(i64, DateTime<Utc>, u8)>,
 }
 
 impl CaseLine {
     fn new(department: Department) -> Self {
-        Self { department, referral_id: None, issued_at: None, deadline: None, reports: Vec::new() }
+        Self {
+            department,
+            referral_id: None,
+            issued_at: None,
+            deadline: None,
+            reports: Vec::new(),
+            report_order: Vec::new(),
+        }
     }
 
     /// Whether the department has decided this line (approved, rejected,
@@ -308,11 +319,16 @@ impl Case {
                 self.supplemented_at.push(*supplemented_at);
                 (*supplemented_at, "MaterialsSupplemented", None)
             }
-            CaseEvent::LaneReported { department, occurred_at, report, .. } => {
+            CaseEvent::LaneReported { department, lane_version, occurred_at, report, .. } => {
                 if let Some(line) = self.lines.get_mut(department) {
-                    line.reports.push((*occurred_at, report.clone()));
-                    // Reports may arrive in any order; the line reads them in the order they happened.
-                    line.reports.sort_by_key(|(at, r)| (*at, r.rank()));
+                    // Reports may arrive in any order; the line reads them in
+                    // the lane's own order (its version), never by the clocks
+                    // of different machines. Reports of earlier publishers,
+                    // without a version, fall back to time and workflow rank.
+                    let key = (lane_version.unwrap_or(0), *occurred_at, report.rank());
+                    let at = line.report_order.partition_point(|k| *k <= key);
+                    line.report_order.insert(at, key);
+                    line.reports.insert(at, (*occurred_at, report.clone()));
                 }
                 (*occurred_at, report.event_name(), Some(*department))
             }

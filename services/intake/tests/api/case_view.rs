@@ -44,6 +44,7 @@ async fn referred_case(intake: &TestIntake) -> Referred {
                 referral_id: l["referral_id"].as_str().unwrap().parse().unwrap(),
                 case_id: case_id.parse().unwrap(),
                 department,
+                lane_version: None,
             };
             (department, lane)
         })
@@ -211,6 +212,7 @@ async fn an_intake_restart_in_the_middle_of_a_stream_of_events_loses_nothing() {
                     referral_id: l["referral_id"].as_str().unwrap().parse().unwrap(),
                     case_id: body["case_id"].as_str().unwrap().parse().unwrap(),
                     department: l["department"].as_str().unwrap().parse().unwrap(),
+                    lane_version: Some(2),
                 };
                 CloudEvent::new(ReferralSignedFor { lane, signed_by: "cw".into(), occurred_at: Utc::now() }, Utc::now())
             })
@@ -303,7 +305,12 @@ async fn a_withdrawal_is_published_for_the_departments_and_closes_the_case() {
 #[tokio::test]
 async fn an_event_about_an_unknown_case_is_dead_lettered_and_operators_can_list_and_replay_it() {
     let intake = TestIntake::spawn().await;
-    let stray = LaneRef { referral_id: Uuid::now_v7(), case_id: Uuid::now_v7(), department: Department::Housing };
+    let stray = LaneRef {
+        referral_id: Uuid::now_v7(),
+        case_id: Uuid::now_v7(),
+        department: Department::Housing,
+        lane_version: None,
+    };
     let event =
         CloudEvent::new(ReferralSignedFor { lane: stray, signed_by: "cw".into(), occurred_at: Utc::now() }, Utc::now());
     publish(&intake, &event).await;

@@ -150,6 +150,7 @@ fn a_supplement_request_pauses_the_clock_until_the_window_adds_the_materials() {
         event_id: Uuid::now_v7(),
         department: Department::Temporary,
         referral_id,
+        lane_version: None,
         occurred_at: at,
         report,
     };
@@ -193,6 +194,7 @@ fn department_reports_give_the_same_view_in_any_order_of_arrival() {
         event_id: Uuid::now_v7(),
         department: d,
         referral_id: ids[&d],
+        lane_version: None,
         occurred_at: at,
         report,
     };
@@ -243,4 +245,35 @@ fn the_applicant_id_is_masked_in_the_view() {
     let events = submit(application(vec![housing()], &["id_card"]), "N-1".into(), &w.ctx(at(23, 2)));
     let view = Case::from_events(Uuid::nil(), &events).view(&w.catalogue, &w.calendar, local_date(at(23, 2)));
     assert_eq!(view.applicant.unwrap().id_number_masked, "110105********002X");
+}
+
+#[test]
+fn a_lanes_reports_are_read_in_the_lanes_own_order_whatever_the_clocks_say() {
+    let w = World::new();
+    let mut events = submit(
+        application(vec![temporary(false)], &ALL_FOR_TEMPORARY_AND_HOUSING[..5]),
+        "N-1".into(),
+        &w.ctx(at(23, 2)),
+    );
+    let referral_id = w.referral_ids[&Department::Temporary];
+    let report = |version, at, report| CaseEvent::LaneReported {
+        event_id: Uuid::now_v7(),
+        department: Department::Temporary,
+        referral_id,
+        lane_version: Some(version),
+        occurred_at: at,
+        report,
+    };
+    // The approver's machine runs an hour behind the caseworker's.
+    let proposal = LaneReport::ProposalMade {
+        outcome: onedoor_contracts::department::ProposalOutcome::Reject,
+        amount_fen: Some(0),
+        reason: Some("income above the line".into()),
+    };
+    events.push(report(2, at(24, 3), LaneReport::SignedFor));
+    events.push(report(4, at(24, 3), LaneReport::Rejected { reason: "income above the line".into() }));
+    events.push(report(3, at(24, 4), proposal));
+    let view = Case::from_events(Uuid::nil(), &events).view(&w.catalogue, &w.calendar, local_date(at(25, 1)));
+    assert_eq!(view.lanes[0].status, CaseLineStatus::Rejected, "not proposed for ever");
+    assert_eq!(view.status, CaseStatus::Decided);
 }
