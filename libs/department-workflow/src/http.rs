@@ -200,26 +200,30 @@ async fn command(
     let actor = department_staff(staff, policy)?;
     let id = referral_id(id)?;
     check_input(&command)?;
-    let now = Utc::now();
-    let mut tx = state.pool.begin().await?;
-    if !store::lock_lane(&mut tx, id).await? {
-        return Err(Problem::not_found("no such referral"));
-    }
-    let mut lane = store::load_lane(&mut tx, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
-    check_if_match(headers, lane.version)?;
-    store::lock_ledger(&mut tx, policy, &lane).await?;
-    let facts = store::ledger_facts(&mut tx, policy, &lane, now).await?;
-    lane.recommendation = policy.recommend(&lane.referral, facts);
-    let limits = Limits {
-        threshold_fen: policy.approval_threshold_fen(&lane.referral),
-        max_amount_fen: policy.max_amount_fen(&lane.referral, facts),
-    };
-    let events = lane.decide(command, actor, limits, now).map_err(refused)?;
-    let after = store::save(&mut tx, Some(&lane), &events, staff.id(), None, policy, now).await?;
-    let view = ReferralView::of(&after, Some(lane.recommendation.clone()));
-    tx.commit().await?;
-    tracing::info!(referral.id = %id, status = after.status.as_str(), "lane changed");
-    Ok(view_response(&view))
+    // Run again if the database aborted the transaction for a concurrent one.
+    onedoor_http_kit::with_retries(|| async {
+        let now = Utc::now();
+        let mut tx = state.pool.begin().await?;
+        if !store::lock_lane(&mut tx, id).await? {
+            return Err(Problem::not_found("no such referral"));
+        }
+        let mut lane = store::load_lane(&mut tx, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
+        check_if_match(headers, lane.version)?;
+        store::lock_ledger(&mut tx, policy, &lane).await?;
+        let facts = store::ledger_facts(&mut tx, policy, &lane, now).await?;
+        lane.recommendation = policy.recommend(&lane.referral, facts);
+        let limits = Limits {
+            threshold_fen: policy.approval_threshold_fen(&lane.referral),
+            max_amount_fen: policy.max_amount_fen(&lane.referral, facts),
+        };
+        let events = lane.decide(command.clone(), actor, limits, now).map_err(refused)?;
+        let after = store::save(&mut tx, Some(&lane), &events, staff.id(), None, policy, now).await?;
+        let view = ReferralView::of(&after, Some(lane.recommendation.clone()));
+        tx.commit().await?;
+        tracing::info!(referral.id = %id, status = after.status.as_str(), "lane changed");
+        Ok(view_response(&view))
+    })
+    .await
 }
 
 /// 签收: take the referral on.

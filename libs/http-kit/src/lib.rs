@@ -139,11 +139,48 @@ impl From<onedoor_event_store::StoreError> for Problem {
     }
 }
 
+/// The problem code of a transaction the database aborted to break a
+/// deadlock or a serialization conflict: [`with_retries`] runs it again.
+pub const DATABASE_CONFLICT: &str = "database_conflict";
+
+/// Runs a command's transaction again when the database aborted it for a
+/// deadlock or a serialization failure (two clerks at once for one person),
+/// up to three times; after that the answer is a 503 with `Retry-After`,
+/// never a 500.
+pub async fn with_retries<T, F, Fut>(mut attempt: F) -> ApiResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ApiResult<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Err(problem) if problem.code == DATABASE_CONFLICT && tries < 3 => {
+                tries += 1;
+                tracing::info!(tries, "transaction aborted by the database; running it again");
+                tokio::time::sleep(std::time::Duration::from_millis(10 * tries)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 impl From<sqlx::Error> for Problem {
     /// A database that cannot be reached, or whose connections are all in
     /// use for longer than the pool's acquire timeout, is a 503 the client
-    /// may retry (`Retry-After`), not a request hanging for a minute.
+    /// may retry (`Retry-After`), not a request hanging for a minute. A
+    /// deadlock or serialization failure is [`DATABASE_CONFLICT`] (503 if
+    /// [`with_retries`] gives up).
     fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e
+            && matches!(db.code().as_deref(), Some("40001" | "40P01"))
+        {
+            return Problem::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                DATABASE_CONFLICT,
+                "the request met a concurrent one; retry shortly",
+            );
+        }
         match e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 tracing::warn!(error = %e, "database unavailable");

@@ -5,7 +5,7 @@
 
 use crate::config::Policy;
 use crate::domain::InvalidField;
-use crate::domain::application::ApplicationForm;
+use crate::domain::application::{Application, ApplicationForm};
 use crate::domain::calendar::local_date;
 use crate::domain::case::{self, Case, CaseError, Context};
 use crate::domain::materials::MissingMaterial;
@@ -180,13 +180,31 @@ async fn submit_application(
         return Err(Problem::forbidden("the household's division code is outside your township"));
     }
     let request = serde_json::to_value(&form).map_err(onedoor_http_kit::internal_error)?;
+    let staff_id = staff.id();
+    onedoor_http_kit::with_retries(|| {
+        submit_once(&state, staff_id, &township, key.as_deref(), &application, &request, now)
+    })
+    .await
+}
+
+/// One attempt at recording a submission, in one transaction.
+async fn submit_once(
+    state: &AppState,
+    staff_id: &str,
+    township: &str,
+    key: Option<&str>,
+    application: &Application,
+    request: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> ApiResult<Response> {
+    let policy = &state.policy;
     let mut tx = state.pool.begin().await?;
 
-    if let Some(key) = &key
+    if let Some(key) = key
         && let KeyClaim::Used { request: earlier, answer } =
-            store::claim_idempotency_key(&mut tx, &township, key, &request).await?
+            store::claim_idempotency_key(&mut tx, township, key, request).await?
     {
-        if earlier != request {
+        if &earlier != request {
             return Err(Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
@@ -204,34 +222,37 @@ async fn submit_application(
             return Err(duplicate(line, department, &existing));
         }
     }
-    let case_number = store::next_case_number(&mut tx, &township, now).await?;
+    let case_number = store::next_case_number(&mut tx, township, now).await?;
     let referral_ids = fresh_referral_ids();
     let ctx = Context {
         now,
-        staff_id: staff.id(),
+        staff_id,
         referral_ids: &referral_ids,
         catalogue: &policy.catalogue,
         deadlines: &policy.deadlines,
         calendar: &policy.calendar,
     };
-    let applicant_id = application.applicant.id_number.clone();
-    let departments = application.departments();
-    let events = case::submit(application, case_number, &ctx);
-    let case = store::save(&mut tx, &Case::new(Uuid::now_v7()), &events, staff.id(), None, policy, now).await?;
+    let applicant_id = &application.applicant.id_number;
+    let events = case::submit(application.clone(), case_number, &ctx);
+    let case = store::save(&mut tx, &Case::new(Uuid::now_v7()), &events, staff_id, None, policy, now).await?;
     tracing::Span::current().record("case.id", tracing::field::display(case.case_id));
-    for (line, department) in departments.into_iter().enumerate() {
-        if !store::claim_open_line(&mut tx, &applicant_id, department, &case).await? {
+    // Claimed in one order (the departments'), so two submissions for one
+    // person cannot wait on each other's lines.
+    let mut lines: Vec<(usize, Department)> = application.departments().into_iter().enumerate().collect();
+    lines.sort_by_key(|(_, d)| *d);
+    for (line, department) in lines {
+        if !store::claim_open_line(&mut tx, applicant_id, department, &case).await? {
             // A concurrent submission for the same person and line won the race.
             tx.rollback().await?;
             let mut conn = state.pool.acquire().await?;
-            let existing = store::open_case_of(&mut conn, &applicant_id, department).await?.unwrap_or_default();
+            let existing = store::open_case_of(&mut conn, applicant_id, department).await?.unwrap_or_default();
             return Err(duplicate(line, department, &existing));
         }
     }
     let body = created(&case, policy, now);
-    if let Some(key) = &key {
+    if let Some(key) = key {
         let answer = serde_json::to_value(&body).map_err(onedoor_http_kit::internal_error)?;
-        store::save_answer(&mut tx, &township, key, &answer).await?;
+        store::save_answer(&mut tx, township, key, &answer).await?;
     }
     tx.commit().await?;
     tracing::info!(case.id = %case.case_id, status = %body.status, lanes = body.lanes.len(), "application accepted at the window");
@@ -386,7 +407,8 @@ async fn supplement_materials(
     if !errors.is_empty() {
         return Err(Problem::validation(errors));
     }
-    change_case(&state, &staff, &township, case_id, &headers, |case, ctx| case.supplement(form.materials, ctx)).await
+    change_case(&state, &staff, &township, case_id, &headers, |case, ctx| case.supplement(form.materials.clone(), ctx))
+        .await
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -417,10 +439,11 @@ async fn withdraw_application(
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(Problem::validation(vec![FieldError::new("reason", "required", "1 to 500 characters")]));
     }
-    change_case(&state, &staff, &township, case_id, &headers, |case, ctx| case.withdraw(reason, ctx)).await
+    change_case(&state, &staff, &township, case_id, &headers, |case, ctx| case.withdraw(reason.clone(), ctx)).await
 }
 
-/// Runs a command against a case in one transaction: lock, decide, save, answer.
+/// Runs a command against a case in one transaction: lock, decide, save,
+/// answer (run again if the database aborted it for a concurrent one).
 #[tracing::instrument(skip_all, fields(case.id = %case_id))]
 async fn change_case(
     state: &AppState,
@@ -428,26 +451,29 @@ async fn change_case(
     township: &str,
     case_id: Uuid,
     headers: &HeaderMap,
-    decide: impl FnOnce(&Case, &Context) -> Result<Vec<case::CaseEvent>, CaseError>,
+    decide: impl Fn(&Case, &Context) -> Result<Vec<case::CaseEvent>, CaseError>,
 ) -> ApiResult<Response> {
-    let now = Utc::now();
-    let policy = &state.policy;
-    let mut tx = state.pool.begin().await?;
-    let case = case_of_township(&mut tx, case_id, township, true).await?;
-    check_if_match(headers, case.version)?;
-    let referral_ids = fresh_referral_ids();
-    let ctx = Context {
-        now,
-        staff_id: staff.id(),
-        referral_ids: &referral_ids,
-        catalogue: &policy.catalogue,
-        deadlines: &policy.deadlines,
-        calendar: &policy.calendar,
-    };
-    let events = decide(&case, &ctx).map_err(case_conflict)?;
-    let after = store::save(&mut tx, &case, &events, staff.id(), None, policy, now).await?;
-    tx.commit().await?;
-    Ok(view_response(&after.view(&policy.catalogue, &policy.calendar, local_date(now))))
+    onedoor_http_kit::with_retries(|| async {
+        let now = Utc::now();
+        let policy = &state.policy;
+        let mut tx = state.pool.begin().await?;
+        let case = case_of_township(&mut tx, case_id, township, true).await?;
+        check_if_match(headers, case.version)?;
+        let referral_ids = fresh_referral_ids();
+        let ctx = Context {
+            now,
+            staff_id: staff.id(),
+            referral_ids: &referral_ids,
+            catalogue: &policy.catalogue,
+            deadlines: &policy.deadlines,
+            calendar: &policy.calendar,
+        };
+        let events = decide(&case, &ctx).map_err(case_conflict)?;
+        let after = store::save(&mut tx, &case, &events, staff.id(), None, policy, now).await?;
+        tx.commit().await?;
+        Ok(view_response(&after.view(&policy.catalogue, &policy.calendar, local_date(now))))
+    })
+    .await
 }
 
 #[derive(Debug, Serialize, ToSchema)]

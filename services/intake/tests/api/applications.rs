@@ -391,3 +391,34 @@ async fn unbounded_amounts_nul_characters_and_non_ascii_id_numbers_are_400s_nami
     assert!(problem["errors"].as_array().unwrap().iter().any(|e| e["field"] == "applicant.id_number"), "{problem}");
     assert_eq!(intake.count("SELECT count(*) FROM events").await, 0, "nothing changed");
 }
+
+#[tokio::test]
+async fn two_clerks_submitting_for_one_person_at_once_get_one_case_and_one_409_never_a_500() {
+    let intake = TestIntake::spawn().await;
+    let neighbour = token(Role::WindowClerk, Some("330102002"), None, "clerk-9");
+    let clerk_here = clerk();
+    let mut rounds = Vec::new();
+    for n in 0..30 {
+        let applicant = id_number(&format!("3301021980{:02}{:02}123", 1 + n / 28, 1 + n % 28));
+        let here = application(&applicant, &ALL_MATERIALS);
+        // The same person at the neighbouring township's window, lines in the other order.
+        let mut there = application(&applicant, &ALL_MATERIALS);
+        there["household"]["division_code"] = json!("330102002001");
+        let mut requests = there["requests"].as_array().unwrap().clone();
+        requests.reverse();
+        there["requests"] = json!(requests);
+        rounds.push((here, there));
+    }
+    let all = rounds.iter().map(|(here, there)| async {
+        let (a, b) = tokio::join!(
+            intake.post(&clerk_here, "/api/v1/applications", here),
+            intake.post(&neighbour, "/api/v1/applications", there)
+        );
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        (statuses, a.1, b.1)
+    });
+    for (statuses, a, b) in futures::future::join_all(all).await {
+        assert_eq!(statuses, [201, 409], "{a} / {b}");
+    }
+}
