@@ -31,8 +31,13 @@ pub struct HostConfig {
     /// Address to listen on.
     #[arg(long, env = "ONEDOOR_HOST", default_value = "0.0.0.0")]
     pub host: String,
+    /// Connections for the HTTP API.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
     pub max_connections: u32,
+    /// Connections for consumers and the outbox relay, apart from the API's,
+    /// so requests never queue behind background work (and the reverse).
+    #[arg(long, env = "DATABASE_WORK_CONNECTIONS", default_value_t = 10)]
+    pub work_connections: u32,
     /// Seconds a request waits for a database connection before it is
     /// answered 503 with `Retry-After`.
     #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_SECONDS", default_value_t = 5)]
@@ -101,7 +106,10 @@ pub async fn connect_database(config: &HostConfig) -> Result<PgPool, HostError> 
 /// A service's connections, and the background work running beside its API.
 #[derive(Debug)]
 pub struct Host {
+    /// The API's connections.
     pub pool: PgPool,
+    /// The consumers' and relay's connections (see [`HostConfig::work_connections`]).
+    pub work_pool: PgPool,
     pub nats: async_nats::Client,
     pub js: jetstream::Context,
     shutdown: CancellationToken,
@@ -114,9 +122,23 @@ impl Host {
     /// reconnects in the background) and applies the event store's migrations.
     pub async fn connect(service: &str, config: &HostConfig) -> Result<Self, HostError> {
         let pool = connect_database(config).await?;
+        // Background work may wait its turn for a connection; it is never answered 503.
+        let work_pool = PgPoolOptions::new()
+            .max_connections(config.work_connections.max(1))
+            .acquire_timeout(Duration::from_secs(60))
+            .connect(&config.database_url)
+            .await?;
         let nats = onedoor_messaging::connect(&config.nats_url, service).await?;
         let js = jetstream::new(nats.clone());
-        Ok(Self { pool, nats, js, shutdown: CancellationToken::new(), tasks: JoinSet::new(), consumers: Vec::new() })
+        Ok(Self {
+            pool,
+            work_pool,
+            nats,
+            js,
+            shutdown: CancellationToken::new(),
+            tasks: JoinSet::new(),
+            consumers: Vec::new(),
+        })
     }
 
     /// Declares the service's own stream and starts publishing its outbox,
@@ -125,7 +147,7 @@ impl Host {
     /// outbox sent when the broker returns.
     pub fn publish_outbox(&mut self, stream: &str, subjects: Vec<String>) {
         let declared = self.declare_stream(stream, subjects);
-        let relay = OutboxRelay::new(self.pool.clone(), self.js.clone(), RelayConfig::default());
+        let relay = OutboxRelay::new(self.work_pool.clone(), self.js.clone(), RelayConfig::default());
         let shutdown = self.shutdown.clone();
         self.tasks.spawn(async move {
             if declared.await {
@@ -155,7 +177,7 @@ impl Host {
     /// Starts a durable consumer; it waits (retrying) for its stream to exist.
     pub fn consume<H: Handler>(&mut self, spec: ConsumerSpec, handler: Arc<H>) {
         self.consumers.push((spec.stream.clone(), spec.durable.clone()));
-        let (js, pool, shutdown) = (self.js.clone(), self.pool.clone(), self.shutdown.clone());
+        let (js, pool, shutdown) = (self.js.clone(), self.work_pool.clone(), self.shutdown.clone());
         self.tasks.spawn(async move {
             if let Err(error) = consumer::run(js, pool, spec, handler, shutdown).await {
                 tracing::error!(%error, "consumer stopped");
@@ -210,7 +232,8 @@ impl Host {
                     .await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), self.nats.flush()).await;
-        if tokio::time::timeout(Duration::from_secs(3), self.pool.close()).await.is_err() {
+        let closed = async { tokio::join!(self.pool.close(), self.work_pool.close()) };
+        if tokio::time::timeout(Duration::from_secs(3), closed).await.is_err() {
             tracing::warn!("database connections did not close in time");
         }
         Ok(served?)

@@ -83,6 +83,7 @@ pub fn host_config(database_url: &str, nats_url: &str) -> HostConfig {
         nats_url: nats_url.into(),
         host: "127.0.0.1".into(),
         max_connections: 5,
+        work_connections: 5,
         acquire_timeout_seconds: 5,
         jwt_secret: Some(SECRET.into()),
         jwt_public_key: None,

@@ -287,3 +287,36 @@ async fn a_handler_that_panics_is_retried_and_dead_lettered_with_its_reason() {
     assert_eq!(letters[0].delivered, 3, "retried up to max_deliver like any failure");
     assert!(letters[0].reason.contains("panicked"), "{}", letters[0].reason);
 }
+
+/// Holds its connection for a while, as a slow consumer transaction would.
+struct SlowHandler;
+
+impl Handler for SlowHandler {
+    async fn handle(&self, tx: &mut PgConnection, _delivery: &Delivery) -> Result<(), HandlerError> {
+        sqlx::query("SELECT pg_sleep(1)").execute(&mut *tx).await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_api_never_queues_behind_busy_consumers() {
+    let (db, nats, js) = setup().await;
+    let mut config = onedoor_test_support::driver::host_config(&db.url, &nats.url());
+    config.max_connections = 2;
+    config.work_connections = 1;
+    let mut host = onedoor_service_host::Host::connect("pool-test", &config).await.unwrap();
+    for n in 0..12 {
+        let id = Uuid::now_v7();
+        publish(&js, &format!("busy-{n}-{id}"), id, "{}").await;
+    }
+    let mut busy = spec();
+    busy.concurrency = 8;
+    busy.ack_wait = Duration::from_secs(30);
+    host.consume(busy, Arc::new(SlowHandler));
+    tokio::time::sleep(Duration::from_millis(500)).await; // the consumers hold every work connection
+    for _ in 0..5 {
+        let started = Instant::now();
+        sqlx::query("SELECT 1").execute(&host.pool).await.unwrap();
+        assert!(started.elapsed() < Duration::from_millis(500), "an API query waited {:?}", started.elapsed());
+    }
+}
