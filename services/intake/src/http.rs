@@ -10,7 +10,7 @@ use crate::domain::calendar::local_date;
 use crate::domain::case::{self, Case, CaseError, Context};
 use crate::domain::materials::MissingMaterial;
 use crate::domain::view::{CaseLineStatus, CaseStatus, CaseView};
-use crate::store::{self, CaseListQuery, KeyClaim};
+use crate::store::{self, CaseListQuery, KeyClaim, RebuildJob};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -49,6 +49,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(supplement_materials))
         .routes(routes!(withdraw_application))
         .routes(routes!(rebuild_case_views))
+        .routes(routes!(rebuild_progress))
 }
 
 /// The API's routes and their OpenAPI document.
@@ -476,20 +477,53 @@ async fn change_case(
     .await
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Rebuilt {
-    pub cases: usize,
+fn job_response(status: StatusCode, job: &RebuildJob) -> Response {
+    let mut response = (status, axum::Json(job)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/admin/case-views/rebuild/{}", job.job_id)) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
 }
 
-/// Operators: rebuild every case view from the event log.
+/// Operators: rebuild every case view (and the open lines) from the event
+/// log, as a background job; the answer is the job (a running one if there
+/// is one), to follow at its `Location`.
 #[utoipa::path(
     post, path = "/api/v1/admin/case-views/rebuild", tag = "operations",
-    responses((status = 200, body = Rebuilt), (status = 403, body = Problem))
+    responses((status = 202, description = "the job, running", body = RebuildJob))
 )]
 #[tracing::instrument(name = "rebuild case views", skip_all)]
-async fn rebuild_case_views(staff: Staff, State(state): State<AppState>) -> ApiResult<axum::Json<Rebuilt>> {
+async fn rebuild_case_views(staff: Staff, State(state): State<AppState>) -> ApiResult<Response> {
     staff.require(&[Role::Operator])?;
-    let cases = store::rebuild_read_models(&state.pool, &state.policy).await?;
-    tracing::info!(cases, "case views rebuilt from the event log");
-    Ok(axum::Json(Rebuilt { cases }))
+    let (job, started) = store::start_rebuild(&state.pool, staff.id()).await?;
+    if started {
+        let (pool, policy, job_id) = (state.pool.clone(), state.policy.clone(), job.job_id);
+        // Not tied to the request: a client hanging up does not stop it.
+        tokio::spawn(async move {
+            match store::run_rebuild(&pool, &policy, job_id).await {
+                Ok(()) => tracing::info!(job.id = %job_id, "case views rebuilt from the event log"),
+                Err(error) => tracing::error!(job.id = %job_id, %error, "rebuilding the case views failed"),
+            }
+        });
+    }
+    Ok(job_response(StatusCode::ACCEPTED, &job))
+}
+
+/// Operators: a rebuild job's progress.
+#[utoipa::path(
+    get, path = "/api/v1/admin/case-views/rebuild/{job_id}", tag = "operations",
+    params(("job_id" = Uuid, Path)),
+    responses((status = 200, body = RebuildJob))
+)]
+#[tracing::instrument(name = "rebuild progress", skip_all)]
+async fn rebuild_progress(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+) -> ApiResult<Response> {
+    staff.require(&[Role::Operator])?;
+    let not_found = || Problem::not_found("no such rebuild job");
+    let job_id = Uuid::parse_str(&job_id).map_err(|_| not_found())?;
+    let job = store::rebuild_job(&state.pool, job_id).await?.ok_or_else(not_found)?;
+    Ok(job_response(StatusCode::OK, &job))
 }

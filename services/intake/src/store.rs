@@ -268,20 +268,137 @@ pub async fn list_cases(
     Ok(found)
 }
 
-/// Rebuilds every case's read models from the event log; returns how many cases.
-pub async fn rebuild_read_models(pool: &PgPool, policy: &Policy) -> Result<usize, StoreError> {
+/// A rebuild of the case views, as operators follow it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct RebuildJob {
+    pub job_id: Uuid,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    pub cases_total: i64,
+    pub cases_done: i64,
+    pub error: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+const JOB_COLUMNS: &str = "job_id, status, cases_total, cases_done, error, started_at, finished_at";
+
+fn job_of(row: sqlx::postgres::PgRow) -> Result<RebuildJob, StoreError> {
+    Ok(RebuildJob {
+        job_id: row.try_get("job_id")?,
+        status: row.try_get("status")?,
+        cases_total: row.try_get("cases_total")?,
+        cases_done: row.try_get("cases_done")?,
+        error: row.try_get("error")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+/// Starts a rebuild job, or finds the one running: `(job, started)`. A
+/// running job whose heartbeat is over a minute old died with its process
+/// and is marked failed first.
+pub async fn start_rebuild(pool: &PgPool, requested_by: &str) -> Result<(RebuildJob, bool), StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('intake rebuild jobs', 0))").execute(&mut *tx).await?;
+    sqlx::query(
+        "UPDATE rebuild_jobs SET status = 'failed', error = 'its process stopped', finished_at = now()
+         WHERE status = 'running' AND heartbeat_at < now() - interval '1 minute'",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let running =
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {JOB_COLUMNS} FROM rebuild_jobs WHERE status = 'running'")))
+            .fetch_optional(&mut *tx)
+            .await?;
+    let found = match running {
+        Some(row) => (job_of(row)?, false),
+        None => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO rebuild_jobs (job_id, requested_by, status) VALUES ($1, $2, 'running') RETURNING {JOB_COLUMNS}"
+            )))
+            .bind(Uuid::now_v7())
+            .bind(requested_by)
+            .fetch_one(&mut *tx)
+            .await?;
+            (job_of(row)?, true)
+        }
+    };
+    tx.commit().await?;
+    Ok(found)
+}
+
+pub async fn rebuild_job(pool: &PgPool, job_id: Uuid) -> Result<Option<RebuildJob>, StoreError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {JOB_COLUMNS} FROM rebuild_jobs WHERE job_id = $1")))
+        .bind(job_id)
+        .fetch_optional(pool)
+        .await?;
+    row.map(job_of).transpose()
+}
+
+/// Runs rebuild `job_id` to its end: every case's read models rebuilt from
+/// the event log, one case per transaction under the case's row lock (so a
+/// concurrent change to a case is never overwritten by an older view), with
+/// the open lines restored; progress recorded as it goes. Running it again
+/// gives the same read models.
+pub async fn run_rebuild(pool: &PgPool, policy: &Policy, job_id: Uuid) -> Result<(), StoreError> {
+    let result = rebuild_every_case(pool, policy, job_id).await;
+    let (status, error) = match &result {
+        Ok(()) => ("done", None),
+        Err(e) => ("failed", Some(e.to_string())),
+    };
+    sqlx::query("UPDATE rebuild_jobs SET status = $2, error = $3, finished_at = now() WHERE job_id = $1")
+        .bind(job_id)
+        .bind(status)
+        .bind(error)
+        .execute(pool)
+        .await?;
+    result
+}
+
+async fn rebuild_every_case(pool: &PgPool, policy: &Policy, job_id: Uuid) -> Result<(), StoreError> {
     let ids: Vec<String> = sqlx::query_scalar("SELECT DISTINCT stream_id FROM events WHERE stream_type = $1")
         .bind(STREAM_TYPE)
         .fetch_all(pool)
         .await?;
-    let now = Utc::now();
-    for id in &ids {
+    sqlx::query("UPDATE rebuild_jobs SET cases_total = $2, heartbeat_at = now() WHERE job_id = $1")
+        .bind(job_id)
+        .bind(ids.len() as i64)
+        .execute(pool)
+        .await?;
+    for (done, id) in ids.iter().enumerate() {
         let Ok(case_id) = Uuid::parse_str(id) else { continue };
         let mut tx = pool.begin().await?;
+        township_of(&mut tx, case_id, true).await?;
         if let Some(case) = load_case(&mut tx, case_id).await? {
+            let now = Utc::now();
             write_read_models(&mut tx, &case, policy, now).await?;
+            restore_open_lines(&mut tx, &case, policy, now).await?;
         }
+        sqlx::query("UPDATE rebuild_jobs SET cases_done = $2, heartbeat_at = now() WHERE job_id = $1")
+            .bind(job_id)
+            .bind(done as i64 + 1)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
     }
-    Ok(ids.len())
+    Ok(())
+}
+
+/// Records the case's lines that are still open (a rebuild restores them).
+async fn restore_open_lines(
+    conn: &mut PgConnection,
+    case: &Case,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(application) = &case.application else { return Ok(()) };
+    if case.withdrawn.is_some() {
+        return Ok(());
+    }
+    let view = case.view(&policy.catalogue, &policy.calendar, local_date(now));
+    for line in view.lanes.iter().filter(|l| !l.status.is_final()) {
+        claim_open_line(conn, &application.applicant.id_number, line.department, case).await?;
+    }
+    Ok(())
 }

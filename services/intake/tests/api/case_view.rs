@@ -261,15 +261,31 @@ async fn rebuilding_the_case_views_from_the_event_log_gives_the_same_views() {
     let (_, list_before, _) = intake.get(&clerk(), "/api/v1/cases").await;
 
     sqlx::query("DELETE FROM case_views").execute(intake.db()).await.unwrap();
+    sqlx::query("DELETE FROM open_lines").execute(intake.db()).await.unwrap();
     let operator = token(Role::Operator, None, None, "ops-1");
     assert_eq!(intake.post(&clerk(), "/api/v1/admin/case-views/rebuild", &json!({})).await.0, 403);
-    let (status, rebuilt, _) = intake.post(&operator, "/api/v1/admin/case-views/rebuild", &json!({})).await;
-    assert_eq!((status, rebuilt["cases"].as_u64()), (200, Some(1)));
+    let (status, job, headers) = intake.post(&operator, "/api/v1/admin/case-views/rebuild", &json!({})).await;
+    assert_eq!((status, job["status"].as_str()), (202, Some("running")), "{job}");
+    let progress = headers["location"].to_str().unwrap().to_string();
+    let job =
+        onedoor_test_support::driver::eventually("the rebuild ends", std::time::Duration::from_secs(20), || async {
+            let (_, job, _) = intake.get(&operator, &progress).await;
+            if job["status"] == "running" { Err(job.to_string()) } else { Ok(job) }
+        })
+        .await;
+    assert_eq!(
+        (job["status"].as_str(), job["cases_total"].as_i64(), job["cases_done"].as_i64()),
+        (Some("done"), Some(1), Some(1))
+    );
 
     let (_, after, _) = intake.get(&clerk(), &format!("/api/v1/cases/{}", case.case_id)).await;
     let (_, list_after, _) = intake.get(&clerk(), "/api/v1/cases").await;
     assert_eq!(before, after);
     assert_eq!(list_before, list_after);
+    // The open lines are back: the same person cannot open the same lines twice.
+    let (status, _, _) =
+        intake.post(&clerk(), "/api/v1/applications", &application(&applicant_id(), &ALL_MATERIALS)).await;
+    assert_eq!(status, 409, "the open lines were restored");
 }
 
 #[tokio::test]
