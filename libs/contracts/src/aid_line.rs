@@ -39,6 +39,9 @@ pub struct AidLine {
     pub default_working_days: u32,
     /// The materials the line's requests need (one entry per kind of request).
     pub requirements: &'static [Requirement],
+    /// Whether the line's rules look at the whole household (once a year per
+    /// household): only then do its referrals carry the members' ID numbers.
+    pub household_rules: bool,
 }
 
 /// Materials every application needs, whatever the lines.
@@ -60,6 +63,7 @@ pub const AID_LINES: [AidLine; 4] = [
             key: "medical",
             materials: &["medical_invoice", "discharge_summary", "insurance_settlement"],
         }],
+        household_rules: false,
     },
     AidLine {
         department: Department::Education,
@@ -72,6 +76,7 @@ pub const AID_LINES: [AidLine; 4] = [
         deadline_env: "ONEDOOR_DEADLINE_EDUCATION_DAYS",
         default_working_days: 15,
         requirements: &[Requirement { key: "education", materials: &["enrolment_proof"] }],
+        household_rules: false,
     },
     AidLine {
         department: Department::Housing,
@@ -87,6 +92,7 @@ pub const AID_LINES: [AidLine; 4] = [
             Requirement { key: "housing_rent_subsidy", materials: &["tenancy_proof"] },
             Requirement { key: "housing_renovation", materials: &["house_safety_appraisal"] },
         ],
+        household_rules: true,
     },
     AidLine {
         department: Department::Temporary,
@@ -99,6 +105,7 @@ pub const AID_LINES: [AidLine; 4] = [
         deadline_env: "ONEDOOR_DEADLINE_TEMPORARY_DAYS",
         default_working_days: 5,
         requirements: &[Requirement { key: "temporary", materials: &["hardship_statement"] }],
+        household_rules: true,
     },
 ];
 

@@ -108,6 +108,10 @@ pub enum AidRequest {
         diagnosis: String,
         total_cost_fen: i64,
         insurance_paid_fen: i64,
+        /// The household member treated (the medical cap is per patient);
+        /// absent means the applicant. Additive: absent in earlier events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        patient_id_number: Option<String>,
     },
     Education {
         student_id_number: String,
@@ -155,10 +159,48 @@ impl AidRequest {
     }
 }
 
-/// The window referred (转办) one department's part of a case to it.
+/// A member of the household as a department keys its rules on (a cap per
+/// patient, once a year per household): the ID number and the relation to
+/// the applicant, nothing more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HouseholdMember {
+    pub id_number: String,
+    /// `applicant` | `spouse` | `child` | `parent` | `grandparent` | `grandchild` | `sibling` | `other`
+    pub relation: String,
+}
+
+/// The window referred (转办) one department's part of a case to it
+/// (version 2: with the household's members).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReferralIssued {
+    /// The department keeps this id for its lane.
+    pub referral_id: Uuid,
+    pub case_id: Uuid,
+    pub case_number: String,
+    pub department: Department,
+    pub township: String,
+    pub issued_at: DateTime<Utc>,
+    /// The department's statutory deadline, in working days from `issued_at`.
+    pub deadline: NaiveDate,
+    pub applicant: Applicant,
+    pub household: HouseholdFacts,
+    /// Every member of the household (the applicant among them).
+    pub members: Vec<HouseholdMember>,
+    pub request: AidRequest,
+    /// Materials handed in at the window.
+    pub materials: Vec<String>,
+    /// Materials still owed (only for emergencies referred ahead of paperwork).
+    pub missing_materials: Vec<String>,
+}
+
+/// Version 1 of the referral, as earlier intakes published it (without the
+/// members). Read by [`IntakeEvent`] and upcast to version 2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "ReferralIssued")]
+pub struct ReferralIssuedV1 {
     /// The department keeps this id for its lane.
     pub referral_id: Uuid,
     pub case_id: Uuid,
@@ -175,6 +217,29 @@ pub struct ReferralIssued {
     pub materials: Vec<String>,
     /// Materials still owed (only for emergencies referred ahead of paperwork).
     pub missing_materials: Vec<String>,
+}
+
+impl From<ReferralIssuedV1> for ReferralIssued {
+    /// The upcaster: a version-1 referral knows only the applicant, so the
+    /// rules that look at the household see the applicant alone.
+    fn from(v1: ReferralIssuedV1) -> Self {
+        let members = vec![HouseholdMember { id_number: v1.applicant.id_number.clone(), relation: "applicant".into() }];
+        Self {
+            referral_id: v1.referral_id,
+            case_id: v1.case_id,
+            case_number: v1.case_number,
+            department: v1.department,
+            township: v1.township,
+            issued_at: v1.issued_at,
+            deadline: v1.deadline,
+            applicant: v1.applicant,
+            household: v1.household,
+            members,
+            request: v1.request,
+            materials: v1.materials,
+            missing_materials: v1.missing_materials,
+        }
+    }
 }
 
 /// Materials were handed in at the window: completing an application, or
@@ -201,9 +266,12 @@ pub struct ApplicationWithdrawn {
 
 macro_rules! intake_event {
     ($ty:ty, $name:literal, |$e:ident| $subject:expr) => {
+        intake_event!($ty, $name, 1, |$e| $subject);
+    };
+    ($ty:ty, $name:literal, $version:literal, |$e:ident| $subject:expr) => {
         impl IntegrationEvent for $ty {
             const TYPE: &'static str = concat!("onedoor.intake.", $name);
-            const VERSION: u32 = 1;
+            const VERSION: u32 = $version;
             const SOURCE: &'static str = SOURCE;
             fn subject(&self) -> String {
                 let $e = self;
@@ -219,7 +287,8 @@ macro_rules! intake_event {
 intake_event!(ApplicationAccepted, "application_accepted", |_e| format!(
     "{SUBJECT_PREFIX}.intake.application.accepted"
 ));
-intake_event!(ReferralIssued, "referral_issued", |e| referral_subject(e.department));
+intake_event!(ReferralIssuedV1, "referral_issued", |e| referral_subject(e.department));
+intake_event!(ReferralIssued, "referral_issued", 2, |e| referral_subject(e.department));
 intake_event!(MaterialsSupplemented, "materials_supplemented", |_e| format!(
     "{SUBJECT_PREFIX}.intake.materials.supplemented"
 ));
@@ -231,6 +300,7 @@ crate::stream_events! {
     /// Every event on stream `INTAKE`, as a consumer decodes it.
     IntakeEvent {
         ApplicationAccepted(ApplicationAccepted),
+        ReferralIssuedV1(ReferralIssuedV1),
         ReferralIssued(ReferralIssued),
         MaterialsSupplemented(MaterialsSupplemented),
         ApplicationWithdrawn(ApplicationWithdrawn),

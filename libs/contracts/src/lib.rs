@@ -235,6 +235,7 @@ pub fn schemas() -> Vec<(String, serde_json::Value)> {
     }
     vec![
         one::<intake::ApplicationAccepted>(),
+        one::<intake::ReferralIssuedV1>(),
         one::<intake::ReferralIssued>(),
         one::<intake::MaterialsSupplemented>(),
         one::<intake::ApplicationWithdrawn>(),

@@ -44,7 +44,7 @@ fn every_event_type_and_version_has_its_own_schema_file() {
 fn a_referral_round_trips_through_its_cloud_event_envelope() {
     use onedoor_contracts::intake::*;
     use onedoor_contracts::{CloudEvent, Department, IntegrationEvent};
-    let referral = ReferralIssued {
+    let referral = ReferralIssuedV1 {
         referral_id: uuid::Uuid::now_v7(),
         case_id: uuid::Uuid::now_v7(),
         case_number: "330102001-2026-000001".into(),
@@ -72,6 +72,17 @@ fn a_referral_round_trips_through_its_cloud_event_envelope() {
     assert_eq!(json["data"]["request"]["aid"], "housing");
     assert_eq!(json["data"]["request"]["kind"], "rent_subsidy");
     assert_eq!(referral.subject(), "onedoor.intake.referral.housing");
-    let back: CloudEvent<ReferralIssued> = serde_json::from_value(json).unwrap();
+    let back: CloudEvent<ReferralIssuedV1> = serde_json::from_value(json.clone()).unwrap();
     assert_eq!(back.data, referral);
+
+    // A version-1 referral still reaches a department, upcast to version 2.
+    use onedoor_contracts::StreamEvents;
+    let bytes = serde_json::to_vec(&json).unwrap();
+    let IntakeEvent::ReferralIssuedV1(v1) = IntakeEvent::decode("onedoor.intake.referral_issued.v1", &bytes).unwrap()
+    else {
+        panic!("decoded as version 1")
+    };
+    let v2 = ReferralIssued::from(v1.data);
+    assert_eq!(v2.members, [HouseholdMember { id_number: "i".into(), relation: "applicant".into() }]);
+    assert_eq!(ReferralIssued::cloud_event_type(), "onedoor.intake.referral_issued.v2");
 }

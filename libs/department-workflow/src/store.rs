@@ -97,7 +97,11 @@ fn year_of(at: DateTime<Utc>) -> i32 {
 /// turns, so two approvals at once cannot both fit under one cap.
 pub async fn lock_ledger(conn: &mut PgConnection, policy: &dyn Policy, lane: &Lane) -> Result<(), StoreError> {
     let key = policy.ledger_key(&lane.referral);
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))").bind(&key.key).execute(conn).await?;
+    // Every person whose approvals count, in one order: no two decisions wait on each other.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended(k, 1)) FROM unnest($1::text[]) AS k ORDER BY k")
+        .bind(&key.counted)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -111,9 +115,9 @@ pub async fn ledger_facts(
     let key = policy.ledger_key(&lane.referral);
     let (total, same): (i64, i64) = sqlx::query_as(
         "SELECT COALESCE(SUM(amount_fen), 0)::bigint, COUNT(*) FILTER (WHERE category = $3)
-         FROM ledger WHERE ledger_key = $1 AND year = $2 AND referral_id <> $4",
+         FROM ledger WHERE ledger_key = ANY($1) AND year = $2 AND referral_id <> $4",
     )
-    .bind(&key.key)
+    .bind(&key.counted)
     .bind(year_of(now))
     .bind(&key.category)
     .bind(lane.referral.referral_id)

@@ -38,6 +38,8 @@ impl Handler for WindowEvents {
         let cause = Some(delivery.event_id);
         match delivery.decode::<IntakeEvent>()? {
             IntakeEvent::ReferralIssued(e) => self.open_lane(tx, e.data, cause).await,
+            // An earlier intake's referral, upcast (the applicant as the only member).
+            IntakeEvent::ReferralIssuedV1(e) => self.open_lane(tx, e.data.into(), cause).await,
             IntakeEvent::MaterialsSupplemented(e) => {
                 let e = e.data;
                 let event = EarlyWindowEvent::Supplemented { materials: e.materials, at: e.supplemented_at };

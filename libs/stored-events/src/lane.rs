@@ -6,7 +6,7 @@ use crate::shared::{
     AidRequestV1, ApplicantV1, DepartmentV1, DisbursementChannelV1, HukouV1, ProposalOutcomeV1, SupportKindV1, each,
 };
 use chrono::{DateTime, NaiveDate, Utc};
-use onedoor_contracts::intake::{HouseholdFacts, ReferralIssued};
+use onedoor_contracts::intake::{HouseholdFacts, HouseholdMember, ReferralIssued};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -117,9 +117,19 @@ pub struct ReferralV1 {
     pub deadline: NaiveDate,
     pub applicant: ApplicantV1,
     pub household: HouseholdV1,
+    /// Added in place (additive): absent in lanes stored before it.
+    #[serde(default)]
+    pub members: Vec<MemberRefV1>,
     pub request: AidRequestV1,
     pub materials: Vec<String>,
     pub missing_materials: Vec<String>,
+}
+
+/// A household member as the department keys its rules on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MemberRefV1 {
+    pub id_number: String,
+    pub relation: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -152,6 +162,11 @@ impl From<ReferralIssued> for ReferralV1 {
                 assets_fen: h.assets_fen,
                 existing_support: each(h.existing_support),
             },
+            members: r
+                .members
+                .into_iter()
+                .map(|m| MemberRefV1 { id_number: m.id_number, relation: m.relation })
+                .collect(),
             request: r.request.into(),
             materials: r.materials,
             missing_materials: r.missing_materials,
@@ -162,6 +177,7 @@ impl From<ReferralIssued> for ReferralV1 {
 impl From<ReferralV1> for ReferralIssued {
     fn from(r: ReferralV1) -> Self {
         let h = r.household;
+        let applicant_id = r.applicant.id_number.clone();
         Self {
             referral_id: r.referral_id,
             case_id: r.case_id,
@@ -178,6 +194,15 @@ impl From<ReferralV1> for ReferralIssued {
                 monthly_income_fen: h.monthly_income_fen,
                 assets_fen: h.assets_fen,
                 existing_support: each(h.existing_support),
+            },
+            members: if r.members.is_empty() {
+                // Stored before members were: the applicant alone, as the contract's upcaster does.
+                vec![HouseholdMember { id_number: applicant_id, relation: "applicant".into() }]
+            } else {
+                r.members
+                    .into_iter()
+                    .map(|m| HouseholdMember { id_number: m.id_number, relation: m.relation })
+                    .collect()
             },
             request: r.request.into(),
             materials: r.materials,

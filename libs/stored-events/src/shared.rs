@@ -83,6 +83,9 @@ pub enum AidRequestV1 {
         diagnosis: String,
         total_cost_fen: i64,
         insurance_paid_fen: i64,
+        /// Added in place (additive): absent in events stored before it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        patient_id_number: Option<String>,
     },
     Education {
         student_id_number: String,
@@ -103,8 +106,8 @@ pub enum AidRequestV1 {
 impl From<AidRequest> for AidRequestV1 {
     fn from(r: AidRequest) -> Self {
         match r {
-            AidRequest::Medical { hospital, diagnosis, total_cost_fen, insurance_paid_fen } => {
-                Self::Medical { hospital, diagnosis, total_cost_fen, insurance_paid_fen }
+            AidRequest::Medical { hospital, diagnosis, total_cost_fen, insurance_paid_fen, patient_id_number } => {
+                Self::Medical { hospital, diagnosis, total_cost_fen, insurance_paid_fen, patient_id_number }
             }
             AidRequest::Education { student_id_number, stage, school } => {
                 Self::Education { student_id_number, stage: stage.into(), school }
@@ -125,8 +128,8 @@ impl From<AidRequest> for AidRequestV1 {
 impl From<AidRequestV1> for AidRequest {
     fn from(r: AidRequestV1) -> Self {
         match r {
-            AidRequestV1::Medical { hospital, diagnosis, total_cost_fen, insurance_paid_fen } => {
-                Self::Medical { hospital, diagnosis, total_cost_fen, insurance_paid_fen }
+            AidRequestV1::Medical { hospital, diagnosis, total_cost_fen, insurance_paid_fen, patient_id_number } => {
+                Self::Medical { hospital, diagnosis, total_cost_fen, insurance_paid_fen, patient_id_number }
             }
             AidRequestV1::Education { student_id_number, stage, school } => {
                 Self::Education { student_id_number, stage: stage.into(), school }

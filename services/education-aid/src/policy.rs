@@ -78,7 +78,7 @@ impl Policy for EducationPolicy {
             AidRequest::Education { student_id_number, .. } => student_id_number.clone(),
             _ => referral.applicant.id_number.clone(),
         };
-        LedgerKey { key: student, category: "education".into() }
+        LedgerKey::person(&student, "education")
     }
 
     fn recommend(&self, referral: &ReferralIssued, ledger: LedgerFacts) -> Recommendation {

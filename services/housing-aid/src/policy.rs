@@ -66,16 +66,25 @@ impl Policy for HousingPolicy {
             AidRequest::Housing { kind: HousingKind::RentSubsidy { .. } } => "rent_subsidy",
             _ => "renovation",
         };
-        LedgerKey { key: referral.applicant.id_number.clone(), category: kind.into() }
+        // Once per household: any member's grant counts.
+        LedgerKey::household(referral, kind)
     }
 
-    fn recommend(&self, referral: &ReferralIssued, _: LedgerFacts) -> Recommendation {
+    /// A household gets one grant of a kind (renovation, or a year's rent
+    /// subsidy) a year: a second, for any member, is not recommended and
+    /// needs an approver's override.
+    fn recommend(&self, referral: &ReferralIssued, ledger: LedgerFacts) -> Recommendation {
         let (amount, how) = self.entitlement(referral);
+        let mut notes = vec![format!("{how}: {}", yuan(amount))];
+        let again = ledger.approvals_this_year_same_category > 0;
+        if again {
+            notes.push("the household already had this kind of housing aid this year".into());
+        }
         Recommendation {
-            eligible: amount > 0,
-            suggested_amount_fen: amount,
-            notes: vec![format!("{how}: {}", yuan(amount))],
-            needs_approver_override: false,
+            eligible: amount > 0 && !again,
+            suggested_amount_fen: if again { 0 } else { amount },
+            notes,
+            needs_approver_override: again,
         }
     }
 
@@ -102,6 +111,21 @@ mod tests {
     fn the_rent_subsidy_is_the_rent_up_to_600_yuan_for_twelve_months() {
         assert_eq!(housing(HousingKind::RentSubsidy { monthly_rent_fen: 80_000 }).suggested_amount_fen, 720_000);
         assert_eq!(housing(HousingKind::RentSubsidy { monthly_rent_fen: 45_000 }).suggested_amount_fen, 540_000);
+    }
+
+    #[test]
+    fn a_second_grant_of_a_kind_for_the_household_in_a_year_is_not_recommended() {
+        let r = referral(
+            Department::Housing,
+            AidRequest::Housing { kind: HousingKind::Renovation { house_rating: HouseRating::C } },
+        );
+        let p = HousingPolicy::default();
+        let second =
+            p.recommend(&r, LedgerFacts { approved_this_year_fen: 2_000_000, approvals_this_year_same_category: 1 });
+        assert!(!second.eligible && second.needs_approver_override);
+        let key = p.ledger_key(&r);
+        assert_eq!(key.category, "renovation");
+        assert!(key.counted.contains(&"110105201001010012".to_string()), "a member's earlier grant counts");
     }
 
     #[test]

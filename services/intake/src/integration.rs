@@ -8,7 +8,7 @@ use crate::domain::case::{Case, CaseEvent, LaneReport};
 use chrono::{DateTime, Utc};
 use onedoor_contracts::department::{DepartmentEvent, LaneRef};
 use onedoor_contracts::intake::{
-    ApplicationAccepted, ApplicationWithdrawn, HouseholdFacts, MaterialsSupplemented, ReferralIssued,
+    ApplicationAccepted, ApplicationWithdrawn, HouseholdFacts, HouseholdMember, MaterialsSupplemented, ReferralIssued,
 };
 use onedoor_contracts::{CloudEvent, IntegrationEvent};
 use onedoor_event_store::outbox::OutboxMessage;
@@ -59,6 +59,18 @@ pub fn announce(
                             monthly_income_fen: app.monthly_income_fen,
                             assets_fen: app.assets_fen,
                             existing_support: app.existing_support.clone(),
+                        },
+                        // Only to lines whose rules are per household (data minimisation).
+                        members: if department.line().household_rules {
+                            app.members
+                                .iter()
+                                .map(|m| HouseholdMember {
+                                    id_number: m.id_number.clone(),
+                                    relation: m.relation.clone(),
+                                })
+                                .collect()
+                        } else {
+                            Vec::new()
                         },
                         request,
                         materials: after.handed_in.iter().cloned().collect(),

@@ -37,8 +37,13 @@ impl Policy for MedicalPolicy {
         Department::Medical
     }
 
+    /// The annual cap is per patient (the member treated; the applicant if none is named).
     fn ledger_key(&self, referral: &ReferralIssued) -> LedgerKey {
-        LedgerKey { key: referral.applicant.id_number.clone(), category: "medical".into() }
+        let patient = match &referral.request {
+            AidRequest::Medical { patient_id_number: Some(patient), .. } => patient.as_str(),
+            _ => referral.applicant.id_number.as_str(),
+        };
+        LedgerKey::person(patient, "medical")
     }
 
     fn recommend(&self, referral: &ReferralIssued, ledger: LedgerFacts) -> Recommendation {
@@ -99,6 +104,7 @@ mod tests {
                 diagnosis: "d".into(),
                 total_cost_fen: total,
                 insurance_paid_fen: insured,
+                patient_id_number: None,
             },
         );
         r.household.existing_support = support;

@@ -41,13 +41,13 @@ impl Policy for TemporaryPolicy {
         Department::Temporary
     }
 
-    /// Once per household (its applicant) per cause per year.
+    /// Once per household per cause per year: any member's approval counts.
     fn ledger_key(&self, referral: &ReferralIssued) -> LedgerKey {
         let cause = match &referral.request {
             AidRequest::Temporary { cause, .. } => format!("{cause:?}").to_lowercase(),
             _ => "other".into(),
         };
-        LedgerKey { key: referral.applicant.id_number.clone(), category: cause }
+        LedgerKey::household(referral, cause)
     }
 
     fn recommend(&self, referral: &ReferralIssued, ledger: LedgerFacts) -> Recommendation {

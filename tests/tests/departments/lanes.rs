@@ -406,6 +406,7 @@ async fn two_approvals_at_once_for_one_patient_cannot_both_fit_under_the_cap_and
         diagnosis: "d".into(),
         total_cost_fen: 10_000_000,
         insurance_paid_fen: 2_000_000,
+        patient_id_number: None,
     };
     let (a, b) = (
         onedoor_department_workflow::domain::policy::testing::referral(d, request()),
@@ -456,4 +457,37 @@ async fn two_approvals_at_once_for_one_patient_cannot_both_fit_under_the_cap_and
     .await;
     let (status, body) = p.act(d, waiting, "approval", &boss, approve).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("approved")), "{body}");
+}
+
+#[tokio::test]
+async fn a_spouse_applying_for_the_same_cause_in_the_same_year_counts_as_the_household_applying() {
+    let d = Department::Temporary;
+    let p = Platform::start(&[d]).await;
+    let (husband, wife) = (id_number("33010219800307151"), id_number("33010219820517162"));
+    let fire = json!({"aid": "temporary", "cause": "fire", "amount_requested_fen": 50_000});
+    let cw = caseworker(d);
+    let mut first = application(&husband, json!([fire.clone()]));
+    first["household"]["members"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "李梅", "id_number": wife, "relation": "spouse"}));
+    let created = p.submit(&first).await;
+    let id = created["lanes"][0]["referral_id"].as_str().unwrap().to_string();
+    p.referral(d, &id, &cw).await;
+    assert_eq!(p.act(d, &id, "sign-for", &cw, json!({})).await.0, 200);
+    assert_eq!(p.act(d, &id, "proposal", &cw, json!({"outcome": "approve"})).await.1["status"], "approved");
+
+    // The wife applies at the window for the same fire: the household already had it.
+    let mut second = application(&wife, json!([fire]));
+    second["applicant"]["name"] = json!("李梅");
+    second["household"]["members"][0] = json!({"name": "李梅", "id_number": wife, "relation": "applicant"});
+    second["household"]["members"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "张三", "id_number": husband, "relation": "spouse"}));
+    let created = p.submit(&second).await;
+    let id = created["lanes"][0]["referral_id"].as_str().unwrap().to_string();
+    let view = p.referral(d, &id, &cw).await;
+    assert_eq!(view["recommendation"]["eligible"], false, "{view}");
+    assert_eq!(view["recommendation"]["needs_approver_override"], true);
 }

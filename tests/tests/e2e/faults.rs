@@ -65,8 +65,14 @@ async fn an_intake_restart_keeps_the_case_view_and_a_rebuild_gives_the_same() {
 
     let operator = onedoor_test_support::driver::tokens::operator();
     let url = format!("{}/api/v1/admin/case-views/rebuild", stack.url("intake"));
-    let (status, _) = stack.call(reqwest::Method::POST, url, &operator, None).await;
-    assert_eq!(status, 200);
+    let (status, job) = stack.call(reqwest::Method::POST, url.clone(), &operator, None).await;
+    assert_eq!(status, 202, "{job}");
+    let progress = format!("{url}/{}", job["job_id"].as_str().unwrap());
+    onedoor_test_support::driver::eventually("the rebuild is done", Duration::from_secs(30), || async {
+        let (_, job) = stack.call(reqwest::Method::GET, progress.clone(), &operator, None).await;
+        if job["status"] == "done" { Ok(()) } else { Err(job.to_string()) }
+    })
+    .await;
     assert_eq!(stack.case(&case_id).await, before, "the rebuilt view is the same");
     let (status, lag) =
         stack.call(reqwest::Method::GET, format!("{}/api/v1/admin/lag", stack.url("intake")), &operator, None).await;

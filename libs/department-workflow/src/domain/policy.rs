@@ -15,11 +15,32 @@ pub struct LedgerFacts {
     pub approvals_this_year_same_category: i64,
 }
 
-/// Where approvals are booked: who (a person or household) and what for.
+/// Where approvals are booked, and which earlier ones count against this one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerKey {
+    /// The person the approval is booked for (a patient, a student, the applicant).
     pub key: String,
     pub category: String,
+    /// Whose earlier approvals count: `key` alone for a rule per person,
+    /// every member of the household for a rule per household.
+    pub counted: Vec<String>,
+}
+
+impl LedgerKey {
+    /// A rule per person: only `person`'s approvals count.
+    pub fn person(person: &str, category: impl Into<String>) -> Self {
+        Self { key: person.to_string(), category: category.into(), counted: vec![person.to_string()] }
+    }
+
+    /// A rule per household: booked for the applicant, and any member's
+    /// approvals count (a spouse applying counts as the household applying).
+    pub fn household(referral: &ReferralIssued, category: impl Into<String>) -> Self {
+        let mut counted: Vec<String> = referral.members.iter().map(|m| m.id_number.clone()).collect();
+        counted.push(referral.applicant.id_number.clone());
+        counted.sort();
+        counted.dedup();
+        Self { key: referral.applicant.id_number.clone(), category: category.into(), counted }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -86,6 +107,10 @@ pub mod testing {
                 assets_fen: 0,
                 existing_support: vec![],
             },
+            members: vec![
+                HouseholdMember { id_number: "11010519491231002X".into(), relation: "applicant".into() },
+                HouseholdMember { id_number: "110105201001010012".into(), relation: "child".into() },
+            ],
             request,
             materials: vec![],
             missing_materials: vec![],

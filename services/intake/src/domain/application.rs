@@ -74,6 +74,8 @@ pub struct RequestForm {
     pub diagnosis: Option<String>,
     pub total_cost_fen: Option<i64>,
     pub insurance_paid_fen: Option<i64>,
+    /// Medical: the household member treated (default: the applicant).
+    pub patient_id_number: Option<String>,
     pub student_id_number: Option<String>,
     pub stage: Option<String>,
     pub school: Option<String>,
@@ -311,8 +313,9 @@ fn validate_request(
 ) -> Option<AidRequest> {
     let f = |name: &str| format!("{path}.{name}");
     let aid = department.as_str();
-    let fields: [(&str, bool, Department); 12] = [
+    let fields: [(&str, bool, Department); 13] = [
         ("hospital", r.hospital.is_some(), Department::Medical),
+        ("patient_id_number", r.patient_id_number.is_some(), Department::Medical),
         ("diagnosis", r.diagnosis.is_some(), Department::Medical),
         ("total_cost_fen", r.total_cost_fen.is_some(), Department::Medical),
         ("insurance_paid_fen", r.insurance_paid_fen.is_some(), Department::Medical),
@@ -342,7 +345,25 @@ fn validate_request(
             if insured > total {
                 e.add(f("insurance_paid_fen"), "exceeds_total_cost", "insurance cannot pay more than the total cost");
             }
-            Some(AidRequest::Medical { hospital, diagnosis, total_cost_fen: total, insurance_paid_fen: insured })
+            let patient = match r.patient_id_number.as_deref() {
+                None => None,
+                Some(raw) => {
+                    let id = e.id_number(&f("patient_id_number"), raw, today);
+                    if let Some(id) = &id
+                        && !member_ids.contains(id.as_str())
+                    {
+                        e.add(f("patient_id_number"), "patient_not_listed", "the patient must be a household member");
+                    }
+                    id.map(|id| id.as_str().to_string())
+                }
+            };
+            Some(AidRequest::Medical {
+                hospital,
+                diagnosis,
+                total_cost_fen: total,
+                insurance_paid_fen: insured,
+                patient_id_number: patient,
+            })
         }
         Department::Education => {
             let student = e.id_number(&f("student_id_number"), r.student_id_number.as_deref().unwrap_or(""), today);

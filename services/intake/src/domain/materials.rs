@@ -115,7 +115,13 @@ mod tests {
     use onedoor_contracts::intake::{HardshipCause, HousingKind};
 
     fn medical() -> AidRequest {
-        AidRequest::Medical { hospital: "h".into(), diagnosis: "d".into(), total_cost_fen: 1, insurance_paid_fen: 0 }
+        AidRequest::Medical {
+            hospital: "h".into(),
+            diagnosis: "d".into(),
+            total_cost_fen: 1,
+            insurance_paid_fen: 0,
+            patient_id_number: None,
+        }
     }
 
     fn temporary() -> AidRequest {

@@ -144,7 +144,8 @@ async fn referrals_carry_what_each_department_needs_and_no_more() {
     let published = intake.published_at_least(5).await;
     let medical = published.iter().find(|(s, _)| s == "onedoor.intake.referral.medical").expect("medical referral");
     let data = &medical.1["data"];
-    assert_eq!(medical.1["type"], "onedoor.intake.referral_issued.v1");
+    assert_eq!(medical.1["type"], "onedoor.intake.referral_issued.v2");
+    assert_eq!(data["members"], json!([]), "medical's rules are per patient, not per household");
     assert_eq!(data["request"]["aid"], "medical");
     assert_eq!(data["request"]["total_cost_fen"], 3000000);
     assert_eq!(data["household"]["members"], 2, "the department gets the household size, not the members");
@@ -421,4 +422,33 @@ async fn two_clerks_submitting_for_one_person_at_once_get_one_case_and_one_409_n
     for (statuses, a, b) in futures::future::join_all(all).await {
         assert_eq!(statuses, [201, 409], "{a} / {b}");
     }
+}
+
+#[tokio::test]
+async fn a_medical_request_names_its_patient_who_must_be_a_household_member() {
+    let intake = TestIntake::spawn().await;
+    let mut form = application(&applicant_id(), &ALL_MATERIALS);
+    form["requests"][0]["patient_id_number"] = json!(id_number("11010519700101001"));
+    let (status, problem, _) = intake.post(&clerk(), "/api/v1/applications", &form).await;
+    assert_eq!(status, 400, "{problem}");
+    assert!(
+        problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["field"] == "requests[0].patient_id_number" && e["code"] == "patient_not_listed"),
+        "{problem}"
+    );
+
+    form["requests"][0]["patient_id_number"] = json!(child_id());
+    let (status, created, _) = intake.post(&clerk(), "/api/v1/applications", &form).await;
+    assert_eq!(status, 201, "{created}");
+    let published = intake.published_at_least(5).await;
+    let (_, medical) = published.iter().find(|(s, _)| s == "onedoor.intake.referral.medical").unwrap();
+    assert_eq!(medical["type"], "onedoor.intake.referral_issued.v2");
+    assert_eq!(medical["data"]["request"]["patient_id_number"], child_id());
+    let (_, temporary) = published.iter().find(|(s, _)| s == "onedoor.intake.referral.temporary").unwrap();
+    let members = temporary["data"]["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2, "temporary aid is once a year per household");
+    assert!(members.iter().all(|m| m.as_object().unwrap().len() == 2), "ID number and relation only: {members:?}");
 }

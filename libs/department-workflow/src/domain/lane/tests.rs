@@ -28,6 +28,7 @@ fn referral() -> ReferralIssued {
             assets_fen: 0,
             existing_support: vec![],
         },
+        members: vec![HouseholdMember { id_number: "11010519491231002X".into(), relation: "applicant".into() }],
         request: AidRequest::Temporary { cause: HardshipCause::Fire, amount_requested_fen: 200_000, emergency: false },
         materials: vec![],
         missing_materials: vec![],
