@@ -4,6 +4,7 @@
 //! - `up`: provisions and runs the platform locally (see `up.rs`).
 //! - `test`: runs every test, provisioning the servers they need.
 //! - `bench store`: measures the event store + outbox + relay pipeline.
+//! - `soak`: the model-based test of the loop with many random histories.
 //! - `token`: signs a development token for a role.
 //! - `schemas`: regenerates `schemas/`: the contract types' JSON Schemas, the
 //!   stored events' JSON Schemas and the services' OpenAPI documents.
@@ -42,6 +43,14 @@ enum Task {
     },
     /// Print a development token (HS256 with ONEDOOR_JWT_SECRET, or the development default).
     Token(TokenArgs),
+    /// Run the model-based test of the coordination loop with more random histories than CI does.
+    Soak {
+        #[arg(long, default_value_t = 10_000)]
+        histories: u64,
+        /// Replay the histories from this seed (printed by a failing run).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Regenerate schemas/: the events' and stored events' JSON Schemas, the services' OpenAPI documents.
     Schemas,
 }
@@ -79,11 +88,30 @@ fn main() -> Result<()> {
         Task::Bench { which } => bench::run(which),
         Task::Token(args) => token(args),
         Task::Schemas => schemas(),
+        Task::Soak { histories, seed } => soak(histories, seed),
     }
 }
 
 fn root() -> PathBuf {
     onedoor_local_servers::project_root()
+}
+
+/// `cargo xtask soak`: the model test (`tests/tests/model`) with `histories` histories.
+fn soak(histories: u64, seed: Option<u64>) -> Result<()> {
+    onedoor_local_servers::Tools::ensure().context("installing nats-server and PostgreSQL")?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(&cargo);
+    command
+        .current_dir(root())
+        .args(["test", "--release", "-p", "onedoor-e2e", "--test", "model", "--", "--nocapture"])
+        .env("ONEDOOR_MODEL_HISTORIES", histories.to_string());
+    if let Some(seed) = seed {
+        command.env("ONEDOOR_MODEL_SEED", seed.to_string());
+    }
+    if !command.status().context("running cargo test")?.success() {
+        bail!("the model test failed (its output names the seed to replay)");
+    }
+    Ok(())
 }
 
 fn test(args: Vec<String>) -> Result<()> {

@@ -230,6 +230,8 @@ pub struct Lane {
     pub approved_amount_fen: Option<i64>,
     /// The approver's reason when the approval overrode the entitlement.
     pub override_reason: Option<String>,
+    /// When the supplement now awaited was requested.
+    pub supplement_requested_at: Option<DateTime<Utc>>,
     /// The sum of the instalments paid so far.
     pub disbursed_amount_fen: Option<i64>,
     /// The payment references of the instalments.
@@ -261,6 +263,7 @@ impl Lane {
             proposal: None,
             approved_amount_fen: None,
             override_reason: None,
+            supplement_requested_at: None,
             references: Vec::new(),
             disbursed_amount_fen: None,
             reason: None,
@@ -284,6 +287,7 @@ impl Lane {
             LaneEvent::SupplementRequested { materials, at, .. } => {
                 self.status = LaneStatus::SupplementRequested;
                 self.supplement_items = materials.clone();
+                self.supplement_requested_at = Some(*at);
                 *at
             }
             LaneEvent::Supplemented { at, .. } => {
@@ -351,9 +355,14 @@ impl Lane {
         LaneError::InvalidTransition { status: self.status.as_str(), action }
     }
 
-    /// Materials handed in at the window resume a lane waiting for them.
+    /// Materials handed in at the window resume a lane waiting for them, if
+    /// they were handed in after the request (materials handed in earlier
+    /// but delivered late answer nothing). The window's case view applies the
+    /// same rule to the same two times, so both always agree.
     pub fn supplemented(&self, materials: Vec<String>, at: DateTime<Utc>) -> Vec<LaneEvent> {
-        if self.status == LaneStatus::SupplementRequested {
+        if self.status == LaneStatus::SupplementRequested
+            && self.supplement_requested_at.is_some_and(|asked| at >= asked)
+        {
             vec![LaneEvent::Supplemented { materials, at }]
         } else {
             Vec::new()
