@@ -5,11 +5,13 @@
 //! - `test`: runs every test, provisioning the servers they need.
 //! - `bench store`: measures the event store + outbox + relay pipeline.
 //! - `soak`: the model-based test of the loop with many random histories.
+//! - `chaos`: kills and restarts parts of the platform under load, then checks the loop.
 //! - `token`: signs a development token for a role.
 //! - `schemas`: regenerates `schemas/`: the contract types' JSON Schemas, the
 //!   stored events' JSON Schemas and the services' OpenAPI documents.
 
 mod bench;
+mod chaos;
 mod demo;
 mod openapi;
 mod up;
@@ -43,6 +45,8 @@ enum Task {
     },
     /// Print a development token (HS256 with ONEDOOR_JWT_SECRET, or the development default).
     Token(TokenArgs),
+    /// Kill a random service, the nats-server or PostgreSQL every few seconds under load, then check nothing was lost or doubled.
+    Chaos(chaos::ChaosArgs),
     /// Run the model-based test of the coordination loop with more random histories than CI does.
     Soak {
         #[arg(long, default_value_t = 10_000)]
@@ -89,6 +93,7 @@ fn main() -> Result<()> {
         Task::Token(args) => token(args),
         Task::Schemas => schemas(),
         Task::Soak { histories, seed } => soak(histories, seed),
+        Task::Chaos(args) => chaos::run(args),
     }
 }
 

@@ -26,7 +26,7 @@ pub struct UpArgs {
 }
 
 /// Builds the service binaries (they are what `up` runs).
-fn build_services() -> Result<()> {
+pub(crate) fn build_services() -> Result<()> {
     let mut cargo = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cargo.current_dir(crate::root()).args(["build", "--quiet"]);
     for s in aid_line::services() {
