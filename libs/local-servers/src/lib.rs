@@ -294,8 +294,10 @@ if [ -n "$ONEDOOR_CLEANUP" ]; then rm -rf "$ONEDOOR_CLEANUP"; fi"#;
         false
     }
 
-    /// Crash: SIGKILL, as a power cut or OOM kill would.
+    /// Crash: SIGKILL to the server and its children (PostgreSQL's
+    /// backends), as a power cut or the OOM killer of a container would.
     fn kill(&mut self) {
+        let _ = Command::new("pkill").args(["-KILL", "-P", &self.pid.to_string()]).stderr(Stdio::null()).status();
         self.signal("-KILL");
         drop(self.lifeline.take());
         let _ = self.supervisor.wait();
