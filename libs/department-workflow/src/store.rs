@@ -105,7 +105,8 @@ pub async fn lock_ledger(conn: &mut PgConnection, policy: &dyn Policy, lane: &La
     Ok(())
 }
 
-/// Earlier approvals in the ledger of this referral's key, this year.
+/// Earlier approvals in the ledger of this referral's key, within the
+/// policy's period (`Policy::counted_since`).
 pub async fn ledger_facts(
     conn: &mut PgConnection,
     policy: &dyn Policy,
@@ -115,10 +116,10 @@ pub async fn ledger_facts(
     let key = policy.ledger_key(&lane.referral);
     let (total, same): (i64, i64) = sqlx::query_as(
         "SELECT COALESCE(SUM(amount_fen), 0)::bigint, COUNT(*) FILTER (WHERE category = $3)
-         FROM ledger WHERE ledger_key = ANY($1) AND year = $2 AND referral_id <> $4",
+         FROM ledger WHERE ledger_key = ANY($1) AND booked_at >= $2 AND referral_id <> $4",
     )
     .bind(&key.counted)
-    .bind(year_of(now))
+    .bind(policy.counted_since(&lane.referral, now))
     .bind(&key.category)
     .bind(lane.referral.referral_id)
     .fetch_one(conn)
@@ -195,7 +196,8 @@ pub async fn save(
         if let LaneEvent::Approved { amount_fen, at, .. } = e {
             let key = policy.ledger_key(&after.referral);
             sqlx::query(
-                "INSERT INTO ledger (referral_id, ledger_key, category, year, amount_fen) VALUES ($1, $2, $3, $4, $5)
+                "INSERT INTO ledger (referral_id, ledger_key, category, year, amount_fen, booked_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (referral_id) DO UPDATE SET amount_fen = $5",
             )
             .bind(referral_id)
@@ -203,6 +205,7 @@ pub async fn save(
             .bind(&key.category)
             .bind(year_of(*at))
             .bind(amount_fen)
+            .bind(*at)
             .execute(&mut *conn)
             .await?;
         }

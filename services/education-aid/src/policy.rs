@@ -110,7 +110,7 @@ impl Policy for EducationPolicy {
         let eligible = supported || low_income;
         let remaining = self.max_amount_fen(referral, ledger);
         if remaining < self.grant(stage) {
-            notes.push(format!("{} already granted to this student this year", yuan(ledger.approved_this_year_fen)));
+            notes.push(format!("{} already granted to this student this school year", yuan(ledger.approved_this_year_fen)));
         }
         let suggested = if eligible { self.grant(stage).min(remaining) } else { 0 };
         Recommendation {
@@ -125,14 +125,35 @@ impl Policy for EducationPolicy {
         self.threshold_fen
     }
 
+    /// Once per student per school year: the school year starts on 1 September.
+    fn counted_since(&self, _: &ReferralIssued, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        school_year_start(now)
+    }
+
     fn max_amount_fen(&self, referral: &ReferralIssued, ledger: LedgerFacts) -> i64 {
         Self::stage_of(referral).map_or(0, |s| (self.grant(s) - ledger.approved_this_year_fen).max(0))
     }
 }
 
+/// 1 September (China Standard Time) of the school year `now` falls in.
+pub fn school_year_start(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    let this_year = onedoor_department_workflow::domain::policy::start_of_year(now);
+    let september = this_year + chrono::Months::new(8);
+    if now >= september { september } else { september - chrono::Months::new(12) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_school_year_runs_from_september_to_august() {
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let start = at("2026-08-31T16:00:00Z"); // 1 September 2026, 00:00 in Beijing
+        assert_eq!(school_year_start(at("2026-10-15T02:00:00Z")), start);
+        assert_eq!(school_year_start(at("2027-03-01T02:00:00Z")), start, "March is still the 2026 school year");
+        assert_eq!(school_year_start(at("2026-08-31T15:59:00Z")), at("2025-08-31T16:00:00Z"));
+    }
     use onedoor_department_workflow::domain::policy::testing::referral;
 
     fn education(stage: SchoolStage, income: i64, support: Vec<SupportKind>) -> ReferralIssued {

@@ -16,6 +16,9 @@ pub struct HousingPolicy {
     pub renovation_d_fen: i64,
     #[arg(long, env = "HOUSING_APPROVAL_THRESHOLD_FEN", default_value_t = 2_000_000)]
     pub threshold_fen: i64,
+    /// A household gets one renovation grant within this many years (local practice).
+    #[arg(long, env = "HOUSING_RENOVATION_PERIOD_YEARS", default_value_t = 5)]
+    pub renovation_period_years: u32,
 }
 
 impl Default for HousingPolicy {
@@ -25,6 +28,7 @@ impl Default for HousingPolicy {
             renovation_c_fen: 2_000_000,
             renovation_d_fen: 3_500_000,
             threshold_fen: 2_000_000,
+            renovation_period_years: 5,
         }
     }
 }
@@ -70,15 +74,16 @@ impl Policy for HousingPolicy {
         LedgerKey::household(referral, kind)
     }
 
-    /// A household gets one grant of a kind (renovation, or a year's rent
-    /// subsidy) a year: a second, for any member, is not recommended and
-    /// needs an approver's override.
+    /// A household gets one renovation grant within the configured period,
+    /// and rent subsidies whose twelve months do not overlap: a second grant
+    /// within the period, for any member, is not recommended and needs an
+    /// approver's override.
     fn recommend(&self, referral: &ReferralIssued, ledger: LedgerFacts) -> Recommendation {
         let (amount, how) = self.entitlement(referral);
         let mut notes = vec![format!("{how}: {}", yuan(amount))];
         let again = ledger.approvals_this_year_same_category > 0;
         if again {
-            notes.push("the household already had this kind of housing aid this year".into());
+            notes.push("the household already had this kind of housing aid within its period".into());
         }
         Recommendation {
             eligible: amount > 0 && !again,
@@ -90,6 +95,21 @@ impl Policy for HousingPolicy {
 
     fn approval_threshold_fen(&self, _: &ReferralIssued) -> i64 {
         self.threshold_fen
+    }
+
+    /// A renovation grant's period is `renovation_period_years`; a rent
+    /// subsidy covers twelve months, so one within the last twelve overlaps.
+    fn counted_since(
+        &self,
+        referral: &ReferralIssued,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::DateTime<chrono::Utc> {
+        match &referral.request {
+            AidRequest::Housing { kind: HousingKind::Renovation { .. } } => {
+                now - chrono::Months::new(12 * self.renovation_period_years)
+            }
+            _ => now - chrono::Months::new(12),
+        }
     }
 
     fn max_amount_fen(&self, referral: &ReferralIssued, _: LedgerFacts) -> i64 {
@@ -125,6 +145,13 @@ mod tests {
         assert!(!second.eligible && second.needs_approver_override);
         let key = p.ledger_key(&r);
         assert_eq!(key.category, "renovation");
+        let now = chrono::Utc::now();
+        assert_eq!(p.counted_since(&r, now), now - chrono::Months::new(60), "five years by default");
+        let rent = referral(
+            Department::Housing,
+            AidRequest::Housing { kind: HousingKind::RentSubsidy { monthly_rent_fen: 1 } },
+        );
+        assert_eq!(p.counted_since(&rent, now), now - chrono::Months::new(12), "twelve months may not overlap");
         assert!(key.counted.contains(&"110105201001010012".to_string()), "a member's earlier grant counts");
     }
 

@@ -491,3 +491,39 @@ async fn a_spouse_applying_for_the_same_cause_in_the_same_year_counts_as_the_hou
     assert_eq!(view["recommendation"]["eligible"], false, "{view}");
     assert_eq!(view["recommendation"]["needs_approver_override"], true);
 }
+
+#[tokio::test]
+async fn a_renovation_grant_counts_for_five_years_and_a_rent_subsidy_for_twelve_months() {
+    let d = Department::Housing;
+    let p = Platform::start(&[d]).await;
+    let applicant = id_number("33010219800307171");
+    for (category, months_ago) in [("renovation", 26), ("rent_subsidy", 13)] {
+        // Two years ago: within the renovation's five; thirteen months ago: the subsidy's year is over.
+        sqlx::query(
+            "INSERT INTO ledger (referral_id, ledger_key, category, year, amount_fen, booked_at)
+             VALUES ($1, $2, $3, 2024, 2000000, now() - make_interval(months => $4))",
+        )
+        .bind(uuid::Uuid::now_v7())
+        .bind(&applicant)
+        .bind(category)
+        .bind(months_ago)
+        .execute(p.db(d))
+        .await
+        .unwrap();
+    }
+
+    let cw = caseworker(d);
+    let renovation = json!({"aid": "housing", "kind": "renovation", "house_rating": "C"});
+    let (case_id, id) = referred(&p, d, &applicant, renovation).await;
+    let view = p.referral(d, &id, &cw).await;
+    assert_eq!(view["recommendation"]["eligible"], false, "{view}");
+    assert_eq!(view["recommendation"]["needs_approver_override"], true);
+    assert_eq!(p.act(d, &id, "return", &cw, json!({"reason": "asked for rent instead"})).await.0, 200);
+    p.case_until(&case_id, "the window sees the return", |v| lane_of(v, d)["status"] == "returned").await;
+
+    let (_, id) =
+        referred(&p, d, &applicant, json!({"aid": "housing", "kind": "rent_subsidy", "monthly_rent_fen": 50_000}))
+            .await;
+    let view = p.referral(d, &id, &cw).await;
+    assert_eq!(view["recommendation"]["eligible"], true, "the earlier subsidy's twelve months are over: {view}");
+}

@@ -6,13 +6,30 @@ use onedoor_contracts::intake::ReferralIssued;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// What the department's own ledger says about earlier approvals.
+/// What the department's own ledger says about earlier approvals within the
+/// rule's period ([`Policy::counted_since`]; a calendar year unless the
+/// policy says otherwise).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LedgerFacts {
-    /// Approved this calendar year for the same ledger key (person or household).
+    /// Approved within the period for the same ledger key (person or household).
     pub approved_this_year_fen: i64,
-    /// Approvals this calendar year for the same key and category (e.g. cause).
+    /// Approvals within the period for the same key and category (e.g. cause).
     pub approvals_this_year_same_category: i64,
+}
+
+/// The start, in China Standard Time, of the calendar year of `now`.
+pub fn start_of_year(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::Datelike;
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset");
+    let year = now.with_timezone(&beijing).year();
+    chrono::NaiveDate::from_ymd_opt(year, 1, 1)
+        .expect("valid date")
+        .and_hms_opt(0, 0, 0)
+        .expect("valid time")
+        .and_local_timezone(beijing)
+        .single()
+        .expect("a fixed offset is unambiguous")
+        .to_utc()
 }
 
 /// Where approvals are booked, and which earlier ones count against this one.
@@ -65,6 +82,15 @@ pub trait Policy: Send + Sync + 'static {
     fn approval_threshold_fen(&self, referral: &ReferralIssued) -> i64;
     /// No approval may exceed this (e.g. a remaining annual cap).
     fn max_amount_fen(&self, referral: &ReferralIssued, ledger: LedgerFacts) -> i64;
+    /// Since when earlier approvals count against this referral: the
+    /// rule's period. By default the calendar year of `now`.
+    fn counted_since(
+        &self,
+        _referral: &ReferralIssued,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::DateTime<chrono::Utc> {
+        start_of_year(now)
+    }
 }
 
 /// Formats fen as yuan for notes: `8400.00 yuan`.
