@@ -110,7 +110,10 @@ impl Policy for EducationPolicy {
         let eligible = supported || low_income;
         let remaining = self.max_amount_fen(referral, ledger);
         if remaining < self.grant(stage) {
-            notes.push(format!("{} already granted to this student this school year", yuan(ledger.approved_this_year_fen)));
+            notes.push(format!(
+                "{} already granted to this student this school year",
+                yuan(ledger.approved_this_year_fen)
+            ));
         }
         let suggested = if eligible { self.grant(stage).min(remaining) } else { 0 };
         Recommendation {
