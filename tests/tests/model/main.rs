@@ -458,7 +458,9 @@ async fn check_invariants(p: &Platform, seed: u64, case_id: &str, ledger_alone: 
         // Above the entitlement only with an approver's override.
         let history: Vec<&str> =
             lane["history"].as_array().unwrap().iter().map(|h| h["event"].as_str().unwrap()).collect();
-        if approved > lane["recommendation"]["suggested_amount_fen"].as_i64().unwrap_or(0) && lane_status != "withdrawn"
+        if ledger_alone
+            && approved > lane["recommendation"]["suggested_amount_fen"].as_i64().unwrap_or(0)
+            && lane_status != "withdrawn"
         {
             assert!(
                 history.contains(&"ApprovedByOverride"),
