@@ -364,6 +364,7 @@ async fn history(p: &Platform, seed: u64, n: u64) {
     for case in &cases {
         check_invariants(p, seed, case, alone).await;
     }
+    check_once_a_year(p, seed, &[applicant, spouse, child]).await;
 }
 
 /// A random command of a random department on its lane of the case, if it has one.
@@ -493,6 +494,23 @@ async fn check_invariants(p: &Platform, seed: u64, case_id: &str, ledger_alone: 
     .await
     .unwrap();
     assert!(over.is_none(), "seed {seed}: the medical cap was exceeded: {over:?}");
+}
+
+/// Temporary aid is once per household per cause a year: of the household's
+/// approvals for one cause, at most one stands without an approver's override.
+async fn check_once_a_year(p: &Platform, seed: u64, household: &[String]) {
+    let (_, _, temporary, _) = p.department(Department::Temporary);
+    let plain: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT l.category, count(*) FROM ledger l
+         JOIN events e ON e.stream_id = l.referral_id::text AND e.event_type = 'Approved'
+         WHERE l.ledger_key = ANY($1) AND e.payload->>'override_reason' IS NULL
+         GROUP BY l.category HAVING count(*) > 1",
+    )
+    .bind(household)
+    .fetch_all(temporary)
+    .await
+    .unwrap();
+    assert!(plain.is_empty(), "seed {seed}: once a year per cause broken without an override: {plain:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
