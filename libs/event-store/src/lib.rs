@@ -75,17 +75,6 @@ impl NewEvent {
     pub fn new(event_type: impl Into<String>, schema_version: i32, payload: Value) -> Self {
         Self { event_id: Uuid::now_v7(), event_type: event_type.into(), schema_version, payload }
     }
-
-    /// Encodes a domain event that knows its own name and version.
-    pub fn from_domain<E: DomainEvent>(event: &E) -> Result<Self, StoreError> {
-        Ok(Self::new(event.event_type(), E::SCHEMA_VERSION, serde_json::to_value(event)?))
-    }
-}
-
-/// A domain event type as stored: a name per variant and one schema version for the type.
-pub trait DomainEvent: Serialize + serde::de::DeserializeOwned {
-    const SCHEMA_VERSION: i32;
-    fn event_type(&self) -> &'static str;
 }
 
 /// An event as read back from the store.
@@ -104,7 +93,7 @@ pub struct RecordedEvent {
 }
 
 impl RecordedEvent {
-    /// Decodes the payload into a domain event (after upcasting).
+    /// Decodes the payload into its stored type (after upcasting).
     pub fn decode<E: serde::de::DeserializeOwned>(&self) -> Result<E, StoreError> {
         Ok(serde_json::from_value(self.payload.clone())?)
     }
