@@ -269,7 +269,7 @@ pub async fn list_cases(
 }
 
 /// A rebuild of the case views, as operators follow it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct RebuildJob {
     pub job_id: Uuid,
     /// `running`, `done` or `failed`.
@@ -283,18 +283,6 @@ pub struct RebuildJob {
 
 const JOB_COLUMNS: &str = "job_id, status, cases_total, cases_done, error, started_at, finished_at";
 
-fn job_of(row: sqlx::postgres::PgRow) -> Result<RebuildJob, StoreError> {
-    Ok(RebuildJob {
-        job_id: row.try_get("job_id")?,
-        status: row.try_get("status")?,
-        cases_total: row.try_get("cases_total")?,
-        cases_done: row.try_get("cases_done")?,
-        error: row.try_get("error")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-    })
-}
-
 /// Starts a rebuild job, or finds the one running: `(job, started)`. A
 /// running job whose heartbeat is over a minute old died with its process
 /// and is marked failed first.
@@ -307,21 +295,21 @@ pub async fn start_rebuild(pool: &PgPool, requested_by: &str) -> Result<(Rebuild
     )
     .execute(&mut *tx)
     .await?;
-    let running =
-        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {JOB_COLUMNS} FROM rebuild_jobs WHERE status = 'running'")))
+    let running: Option<RebuildJob> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {JOB_COLUMNS} FROM rebuild_jobs WHERE status = 'running'")))
             .fetch_optional(&mut *tx)
             .await?;
     let found = match running {
-        Some(row) => (job_of(row)?, false),
+        Some(job) => (job, false),
         None => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            let job = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO rebuild_jobs (job_id, requested_by, status) VALUES ($1, $2, 'running') RETURNING {JOB_COLUMNS}"
             )))
             .bind(Uuid::now_v7())
             .bind(requested_by)
             .fetch_one(&mut *tx)
             .await?;
-            (job_of(row)?, true)
+            (job, true)
         }
     };
     tx.commit().await?;
@@ -329,11 +317,10 @@ pub async fn start_rebuild(pool: &PgPool, requested_by: &str) -> Result<(Rebuild
 }
 
 pub async fn rebuild_job(pool: &PgPool, job_id: Uuid) -> Result<Option<RebuildJob>, StoreError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {JOB_COLUMNS} FROM rebuild_jobs WHERE job_id = $1")))
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {JOB_COLUMNS} FROM rebuild_jobs WHERE job_id = $1")))
         .bind(job_id)
         .fetch_optional(pool)
-        .await?;
-    row.map(job_of).transpose()
+        .await?)
 }
 
 /// Runs rebuild `job_id` to its end: every case's read models rebuilt from
