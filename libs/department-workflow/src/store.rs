@@ -6,7 +6,7 @@ use crate::domain::lane::{Lane, LaneEvent};
 use crate::domain::policy::{LedgerFacts, Policy};
 use crate::domain::view::{ReferralSummary, ReferralView};
 use crate::{integration, stored};
-use chrono::{DateTime, Datelike, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError};
 use onedoor_telemetry::propagation::TraceHeaders;
 use sqlx::{PgConnection, PgPool, Row};
@@ -87,10 +87,6 @@ pub async fn lock_lane(conn: &mut PgConnection, referral_id: Uuid) -> Result<boo
             .fetch_optional(conn)
             .await?;
     Ok(found.is_some())
-}
-
-fn year_of(at: DateTime<Utc>) -> i32 {
-    at.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset")).year()
 }
 
 /// Makes decisions booked in one ledger (one person's or household's) take
@@ -203,7 +199,7 @@ pub async fn save(
             .bind(referral_id)
             .bind(&key.key)
             .bind(&key.category)
-            .bind(year_of(*at))
+            .bind(crate::domain::policy::china_year(*at))
             .bind(amount_fen)
             .bind(*at)
             .execute(&mut *conn)

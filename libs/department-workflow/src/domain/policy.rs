@@ -17,19 +17,26 @@ pub struct LedgerFacts {
     pub approvals_this_year_same_category: i64,
 }
 
+/// The calendar year of `at` in China Standard Time (the ledger's `year`).
+pub fn china_year(at: chrono::DateTime<chrono::Utc>) -> i32 {
+    use chrono::Datelike;
+    at.with_timezone(&china_time()).year()
+}
+
 /// The start, in China Standard Time, of the calendar year of `now`.
 pub fn start_of_year(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
-    use chrono::Datelike;
-    let beijing = chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset");
-    let year = now.with_timezone(&beijing).year();
-    chrono::NaiveDate::from_ymd_opt(year, 1, 1)
+    chrono::NaiveDate::from_ymd_opt(china_year(now), 1, 1)
         .expect("valid date")
         .and_hms_opt(0, 0, 0)
         .expect("valid time")
-        .and_local_timezone(beijing)
+        .and_local_timezone(china_time())
         .single()
         .expect("a fixed offset is unambiguous")
         .to_utc()
+}
+
+fn china_time() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset")
 }
 
 /// Where approvals are booked, and which earlier ones count against this one.
