@@ -224,28 +224,20 @@ pub struct CaseLine {
     pub referral_id: Option<Uuid>,
     pub issued_at: Option<DateTime<Utc>>,
     pub deadline: Option<NaiveDate>,
-    /// In the lane's own order (see [`Case::apply`]).
-    pub reports: Vec<(DateTime<Utc>, LaneReport)>,
-    /// The sort key of each report, beside it: the lane's version, then time.
-    report_order: Vec<(i64, DateTime<Utc>, u8)>,
+    /// The lane's version (0 from earlier publishers), the time and the
+    /// report, in the lane's own order (see [`Case::apply`]).
+    pub reports: Vec<(i64, DateTime<Utc>, LaneReport)>,
 }
 
 impl CaseLine {
     fn new(department: Department) -> Self {
-        Self {
-            department,
-            referral_id: None,
-            issued_at: None,
-            deadline: None,
-            reports: Vec::new(),
-            report_order: Vec::new(),
-        }
+        Self { department, referral_id: None, issued_at: None, deadline: None, reports: Vec::new() }
     }
 
     /// Whether the department has decided this line (approved, rejected,
     /// paid or returned it).
     pub fn is_decided(&self) -> bool {
-        self.reports.last().is_some_and(|(_, r)| r.decides())
+        self.reports.last().is_some_and(|(_, _, r)| r.decides())
     }
 }
 
@@ -326,9 +318,8 @@ impl Case {
                     // of different machines. Reports of earlier publishers,
                     // without a version, fall back to time and workflow rank.
                     let key = (lane_version.unwrap_or(0), *occurred_at, report.rank());
-                    let at = line.report_order.partition_point(|k| *k <= key);
-                    line.report_order.insert(at, key);
-                    line.reports.insert(at, (*occurred_at, report.clone()));
+                    let at = line.reports.partition_point(|(v, t, r)| (*v, *t, r.rank()) <= key);
+                    line.reports.insert(at, (key.0, *occurred_at, report.clone()));
                 }
                 (*occurred_at, report.event_name(), Some(*department))
             }

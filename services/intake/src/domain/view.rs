@@ -207,7 +207,7 @@ impl CaseLine {
         };
         // Window supplements answer a pending supplement request.
         let mut supplements = case.supplemented_at.iter().copied().peekable();
-        for (at, report) in &self.reports {
+        for (_, at, report) in &self.reports {
             if let Some(since) = paused_since {
                 while let Some(s) = supplements.next_if(|s| *s <= *at) {
                     if s >= since {
