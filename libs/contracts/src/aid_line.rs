@@ -47,6 +47,28 @@ pub struct AidLine {
 /// Materials every application needs, whatever the lines.
 pub const EVERY_LINE_MATERIALS: &[&str] = &["id_card", "hukou_book", "income_statement", "verification_authorization"];
 
+/// The Chinese name of each material of the default catalogue (the
+/// glossary's wording), shown on forms and printed notices. A catalogue from
+/// configuration may name codes beyond these; they are shown by their code.
+pub const MATERIAL_NAMES: &[(&str, &str)] = &[
+    ("id_card", "居民身份证"),
+    ("hukou_book", "户口簿"),
+    ("income_statement", "家庭收入情况声明"),
+    ("verification_authorization", "家庭经济状况核对授权书"),
+    ("medical_invoice", "医疗费用票据"),
+    ("discharge_summary", "出院小结（诊断证明）"),
+    ("insurance_settlement", "医保结算单"),
+    ("enrolment_proof", "在读证明（入学通知书）"),
+    ("tenancy_proof", "租赁合同"),
+    ("house_safety_appraisal", "房屋安全鉴定报告"),
+    ("hardship_statement", "困难情况说明"),
+];
+
+/// The Chinese name of a material code, if it is one of [`MATERIAL_NAMES`].
+pub fn material_name(code: &str) -> Option<&'static str> {
+    MATERIAL_NAMES.iter().find(|(c, _)| *c == code).map(|(_, name)| *name)
+}
+
 /// The aid lines OneDoor refers to, in the order of [`Department::ALL`].
 pub const AID_LINES: [AidLine; 4] = [
     AidLine {
@@ -165,5 +187,14 @@ mod tests {
         let ports: std::collections::BTreeSet<_> = services().iter().map(|s| s.default_port).collect();
         assert_eq!(names.len(), AID_LINES.len() + 1);
         assert_eq!(ports.len(), AID_LINES.len() + 1);
+    }
+
+    #[test]
+    fn every_material_of_the_default_catalogue_has_its_chinese_name() {
+        let codes =
+            EVERY_LINE_MATERIALS.iter().chain(AID_LINES.iter().flat_map(|l| l.requirements).flat_map(|r| r.materials));
+        for code in codes {
+            assert!(material_name(code).is_some(), "{code} has no name in MATERIAL_NAMES");
+        }
     }
 }

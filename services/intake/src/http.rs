@@ -45,6 +45,7 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(submit_application))
         .routes(routes!(list_cases))
+        .routes(routes!(materials_catalogue))
         .routes(routes!(get_case))
         .routes(routes!(supplement_materials))
         .routes(routes!(withdraw_application))
@@ -272,6 +273,10 @@ struct ListQuery {
     #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     cursor: Option<String>,
+    /// Only the case with this case number (exact).
+    case_number: Option<String>,
+    /// Only cases whose applicant has this ID number (exact; an `x` is read as `X`).
+    id_number: Option<String>,
 }
 
 /// A page of a list.
@@ -303,6 +308,8 @@ async fn list_cases(
         today,
         after: params.cursor,
         limit: params.fetch(),
+        case_number: q.case_number.as_deref().map(str::trim),
+        applicant_id_number: q.id_number.map(|id| id.trim().to_ascii_uppercase()),
     };
     let mut found = store::list_cases(&state.pool, &query).await?;
     for (_, _, view) in &mut found {
@@ -310,6 +317,19 @@ async fn list_cases(
     }
     let (items, next_cursor) = params.page(found);
     Ok(axum::Json(CasePage { items, next_cursor }))
+}
+
+/// The materials catalogue and the lines' time limits, for the window's forms
+/// and printed notices. Any member of staff may read it.
+#[utoipa::path(
+    get, path = "/api/v1/materials", tag = "applications",
+    responses((status = 200, body = crate::domain::materials::PublishedCatalogue))
+)]
+async fn materials_catalogue(
+    _staff: Staff,
+    State(state): State<AppState>,
+) -> axum::Json<crate::domain::materials::PublishedCatalogue> {
+    axum::Json(state.policy.catalogue.published(state.policy.deadlines.all()))
 }
 
 /// Loads a case of the clerk's township, locking it for a change when `lock`.

@@ -91,9 +91,11 @@ pub async fn write_read_models(
 ) -> Result<(), StoreError> {
     let view = case.view(&policy.catalogue, &policy.calendar, local_date(now));
     sqlx::query(
-        "INSERT INTO case_views (case_id, case_number, township, status, submitted_at, next_deadline, version, view)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (case_id) DO UPDATE SET status = $4, next_deadline = $6, version = $7, view = $8",
+        "INSERT INTO case_views (case_id, case_number, township, status, submitted_at, next_deadline, version, view,
+                                 applicant_id_number)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (case_id) DO UPDATE SET status = $4, next_deadline = $6, version = $7, view = $8,
+                                             applicant_id_number = $9",
     )
     .bind(case.case_id)
     .bind(&case.case_number)
@@ -103,6 +105,7 @@ pub async fn write_read_models(
     .bind(view.next_deadline())
     .bind(case.version)
     .bind(serde_json::to_value(&view)?)
+    .bind(case.application.as_ref().map(|a| a.applicant.id_number.as_str()))
     .execute(&mut *conn)
     .await?;
     let done: Vec<String> = view
@@ -235,6 +238,8 @@ pub struct CaseListQuery<'a> {
     pub today: NaiveDate,
     pub after: Option<(DateTime<Utc>, Uuid)>,
     pub limit: i64,
+    pub case_number: Option<&'a str>,
+    pub applicant_id_number: Option<String>,
 }
 
 /// The views of a page of the list, each with its position (for the cursor).
@@ -248,6 +253,8 @@ pub async fn list_cases(
            AND ($2::text IS NULL OR status = $2)
            AND ($3::bool IS NULL OR (next_deadline IS NOT NULL AND next_deadline < $4) = $3)
            AND ($5::timestamptz IS NULL OR (submitted_at, case_id) < ($5, $6))
+           AND ($8::text IS NULL OR case_number = $8)
+           AND ($9::text IS NULL OR applicant_id_number = $9)
          ORDER BY submitted_at DESC, case_id DESC
          LIMIT $7",
     )
@@ -258,6 +265,8 @@ pub async fn list_cases(
     .bind(q.after.map(|c| c.0))
     .bind(q.after.map(|c| c.1))
     .bind(q.limit)
+    .bind(q.case_number)
+    .bind(q.applicant_id_number.as_deref())
     .fetch_all(pool)
     .await?;
     let mut found = Vec::with_capacity(rows.len());

@@ -5,10 +5,10 @@
 //! in one answer: one-time notification applies to forms too.
 
 use super::InvalidField;
-use super::identity::{DivisionCode, IdNumber, is_phone_number};
 use super::materials::MaterialsCatalogue;
 use chrono::NaiveDate;
 use onedoor_contracts::Department;
+use onedoor_contracts::identity::{DivisionCode, IdNumber, is_phone_number};
 use onedoor_contracts::intake::{
     AidRequest, Applicant, HardshipCause, HouseRating, HousingKind, Hukou, SchoolStage, SupportKind,
 };

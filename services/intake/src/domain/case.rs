@@ -164,6 +164,10 @@ impl Deadlines {
     pub fn working_days(&self, department: Department) -> u32 {
         self.0[&department]
     }
+
+    pub fn all(&self) -> BTreeMap<Department, u32> {
+        self.0.clone()
+    }
 }
 
 /// What a decision needs besides the case: the clock, the acting clerk, the

@@ -66,6 +66,30 @@ impl From<MaterialsCatalogue> for BTreeMap<String, Vec<String>> {
     }
 }
 
+/// The catalogue as the window's forms read it (`GET /api/v1/materials`):
+/// what every line needs, what each kind of request adds, each item's name,
+/// and each line's time limit in working days for the receipt.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PublishedCatalogue {
+    /// Every material the catalogue knows, in catalogue order, with its Chinese name.
+    pub items: Vec<CatalogueItem>,
+    /// Needed whatever the lines.
+    pub every_line: Vec<String>,
+    /// Keyed by requirement: `medical`, `education`, `housing_rent_subsidy`,
+    /// `housing_renovation`, `temporary`.
+    pub requirements: BTreeMap<String, Vec<String>>,
+    /// Working days each line has to decide, once referred.
+    #[schema(value_type = BTreeMap<String, u32>)]
+    pub time_limits: BTreeMap<Department, u32>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CatalogueItem {
+    pub code: String,
+    /// The glossary's term; the code itself for an item configured beyond the default catalogue.
+    pub name: String,
+}
+
 /// One item of the one-time notice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MissingMaterial {
@@ -77,6 +101,23 @@ pub struct MissingMaterial {
 impl MaterialsCatalogue {
     pub fn is_known(&self, code: &str) -> bool {
         std::iter::once(&self.every_line).chain(self.by_requirement.values()).any(|list| list.iter().any(|c| c == code))
+    }
+
+    /// The catalogue as published to the window, with the lines' time limits.
+    pub fn published(&self, time_limits: BTreeMap<Department, u32>) -> PublishedCatalogue {
+        let mut items: Vec<CatalogueItem> = Vec::new();
+        for code in std::iter::once(&self.every_line).chain(self.by_requirement.values()).flatten() {
+            if !items.iter().any(|i| &i.code == code) {
+                let name = onedoor_contracts::aid_line::material_name(code).unwrap_or(code).to_string();
+                items.push(CatalogueItem { code: code.clone(), name });
+            }
+        }
+        PublishedCatalogue {
+            items,
+            every_line: self.every_line.clone(),
+            requirements: self.by_requirement.clone(),
+            time_limits,
+        }
     }
 
     /// What one request needs.

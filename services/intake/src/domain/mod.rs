@@ -4,7 +4,6 @@
 pub mod application;
 pub mod calendar;
 pub mod case;
-pub mod identity;
 pub mod materials;
 pub mod view;
 

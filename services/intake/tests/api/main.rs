@@ -5,3 +5,4 @@
 mod applications;
 mod case_view;
 mod support;
+mod window_lookups;

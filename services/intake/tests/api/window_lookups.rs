@@ -1,0 +1,76 @@
+//! What the window's forms and searches read: the materials catalogue with
+//! names and time limits, and a case found by its number or the applicant's
+//! ID number (exact, within the clerk's township).
+
+use crate::support::*;
+use onedoor_http_kit::Role;
+use serde_json::Value;
+
+#[tokio::test]
+async fn the_catalogue_names_every_material_and_gives_each_lines_time_limit() {
+    let intake = TestIntake::spawn().await;
+    let (status, catalogue, _) = intake.get(&clerk(), "/api/v1/materials").await;
+    assert_eq!(status, 200, "{catalogue}");
+    let name = |code: &str| {
+        catalogue["items"].as_array().unwrap().iter().find(|i| i["code"] == code).map(|i| i["name"].clone())
+    };
+    assert_eq!(name("id_card"), Some(Value::from("居民身份证")));
+    assert_eq!(name("house_safety_appraisal"), Some(Value::from("房屋安全鉴定报告")));
+    assert_eq!(catalogue["every_line"][0], "id_card");
+    assert_eq!(catalogue["requirements"]["housing_renovation"][0], "house_safety_appraisal");
+    assert_eq!(catalogue["time_limits"]["medical"], 20);
+    assert_eq!(catalogue["time_limits"]["temporary"], 5);
+
+    let (status, _, _) = intake.get("", "/api/v1/materials").await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn a_case_is_found_by_its_number_or_the_applicants_id_number_in_the_clerks_township_only() {
+    let intake = TestIntake::spawn().await;
+    let mine = applicant_id();
+    let other = id_number("33010219851111123");
+    let (_, first, _) = intake.post(&clerk(), "/api/v1/applications", &application(&mine, &ALL_MATERIALS)).await;
+    let (_, second, _) = intake.post(&clerk(), "/api/v1/applications", &application(&other, &ALL_MATERIALS)).await;
+
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"].as_array().unwrap().iter().map(|c| c["case_id"].as_str().unwrap().to_string()).collect()
+    };
+    let number = first["case_number"].as_str().unwrap();
+    let (status, page, _) = intake.get(&clerk(), &format!("/api/v1/cases?case_number={number}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(ids(&page), [first["case_id"].as_str().unwrap()]);
+
+    // A lowercase x is the same ID number; a part of one finds nothing.
+    let lower = other.to_lowercase();
+    let (_, page, _) = intake.get(&clerk(), &format!("/api/v1/cases?id_number={lower}")).await;
+    assert_eq!(ids(&page), [second["case_id"].as_str().unwrap()]);
+    let (_, page, _) = intake.get(&clerk(), &format!("/api/v1/cases?id_number={}", &other[..17])).await;
+    assert!(ids(&page).is_empty(), "exact match only: {page}");
+
+    // The list never shows the full number.
+    assert!(!page.to_string().contains(&other));
+
+    // Another township's clerk finds nothing, by number or by ID.
+    let elsewhere = token(Role::WindowClerk, Some("330106002"), None, "clerk-9");
+    let (_, page, _) = intake.get(&elsewhere, &format!("/api/v1/cases?case_number={number}")).await;
+    assert!(ids(&page).is_empty(), "{page}");
+    let (_, page, _) = intake.get(&elsewhere, &format!("/api/v1/cases?id_number={mine}")).await;
+    assert!(ids(&page).is_empty(), "{page}");
+}
+
+#[tokio::test]
+async fn cases_stored_before_the_search_existed_are_found_once_the_migration_backfills_them() {
+    let intake = TestIntake::spawn().await;
+    let id = applicant_id();
+    let (_, case, _) = intake.post(&clerk(), "/api/v1/applications", &application(&id, &ALL_MATERIALS)).await;
+    sqlx::query("UPDATE case_views SET applicant_id_number = NULL").execute(intake.db()).await.unwrap();
+    let (_, page, _) = intake.get(&clerk(), &format!("/api/v1/cases?id_number={id}")).await;
+    assert!(page["items"].as_array().unwrap().is_empty());
+
+    let migration = include_str!("../../migrations/20261126000002_case_search.sql");
+    let backfill = migration.split(';').find(|s| s.contains("UPDATE case_views")).unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(backfill.to_string())).execute(intake.db()).await.unwrap();
+    let (_, page, _) = intake.get(&clerk(), &format!("/api/v1/cases?id_number={id}")).await;
+    assert_eq!(page["items"][0]["case_id"], case["case_id"], "{page}");
+}
