@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use onedoor_contracts::aid_line;
 
+/// The web pages of the window, the departments and operators: a client of the five APIs.
+pub(crate) const WORKBENCH: &str = "workbench";
+
 #[derive(clap::Args)]
 pub struct UpArgs {
     /// Port of the provisioned nats-server.
@@ -32,6 +35,7 @@ pub(crate) fn build_services() -> Result<()> {
     for s in aid_line::services() {
         cargo.args(["--bin", s.service]);
     }
+    cargo.args(["--bin", WORKBENCH]);
     if !cargo.status().context("running cargo build")?.success() {
         bail!("building the services failed");
     }
@@ -110,12 +114,19 @@ pub fn run(args: UpArgs) -> Result<()> {
             .with_context(|| format!("starting {name} (port {port}); its log is {}", service.log.display()))?;
         services.push(service);
     }
+    let mut workbench = start_workbench(&services, &secret)?;
     println!();
     println!("OneDoor is up (data in {}, logs in .onedoor/logs/):", data.display());
     for s in &services {
         println!("  {:<14} {}   API browser: {}/swagger-ui/", s.name, s.url(), s.url());
     }
     println!("  NATS           {nats_url}");
+    println!();
+    println!(
+        "  Workbench      {}/   (development sign-in: choose a role at {}/dev-login)",
+        workbench.url(),
+        workbench.url()
+    );
     println!();
     println!(
         "Development tokens (HS256, ONEDOOR_JWT_SECRET{}):",
@@ -131,12 +142,33 @@ pub fn run(args: UpArgs) -> Result<()> {
     println!("Press Ctrl-C to stop.");
     runtime.block_on(tokio::signal::ctrl_c())?;
     println!("stopping…");
+    workbench.stop();
     for mut s in services.into_iter().rev() {
         s.stop();
     }
     drop(postgres);
     drop(nats);
     Ok(())
+}
+
+/// Starts the workbench against the services just started, with development sign-in.
+fn start_workbench(services: &[ServiceProcess], secret: &str) -> Result<ServiceProcess> {
+    let port = port_of("WORKBENCH_PORT", 8085)?;
+    let mut envs = vec![
+        ("WORKBENCH_PORT".to_string(), port.to_string()),
+        ("ONEDOOR_DEV_LOGIN".to_string(), "1".to_string()),
+        ("ONEDOOR_JWT_SECRET".to_string(), secret.to_string()),
+        ("WORKBENCH_PUBLIC_URL".to_string(), format!("http://localhost:{port}")),
+    ];
+    for s in services {
+        envs.push((format!("{}_URL", s.name.to_uppercase().replace('-', "_")), s.url()));
+    }
+    let mut workbench =
+        ServiceProcess::new(WORKBENCH, port, envs, crate::root().join(format!(".onedoor/logs/{WORKBENCH}.log")));
+    workbench
+        .start(Duration::from_secs(30))
+        .with_context(|| format!("starting the workbench (port {port}); its log is {}", workbench.log.display()))?;
+    Ok(workbench)
 }
 
 pub async fn create_databases(admin_url: &str) -> Result<()> {

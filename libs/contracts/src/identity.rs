@@ -43,6 +43,8 @@ pub enum IdNumberError {
 }
 
 impl IdNumberError {
+    pub const ALL: [IdNumberError; 4] = [Self::Length, Self::Characters, Self::BirthDate, Self::CheckDigit];
+
     pub fn code(self) -> &'static str {
         match self {
             Self::Length => "invalid_length",

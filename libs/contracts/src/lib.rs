@@ -12,6 +12,7 @@
 //! deduplication), `Ce-Type` and the W3C `traceparent`.
 
 pub mod aid_line;
+pub mod china_time;
 pub mod department;
 pub mod identity;
 pub mod intake;

@@ -92,6 +92,10 @@ fn view_response(view: &ReferralView) -> Response {
 struct InboxQuery {
     /// One of the lane statuses.
     status: Option<String>,
+    /// Only referrals from this township (9 digits).
+    township: Option<String>,
+    /// Only lanes past (`true`) or within (`false`) their time limit; a decided lane is never overdue.
+    overdue: Option<bool>,
     /// 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
@@ -116,7 +120,19 @@ async fn list_referrals(
     department_staff(&staff, state.policy.as_ref())?;
     let statuses = LaneStatus::ALL.map(LaneStatus::as_str);
     let params = ListParams::parse(q.status, &statuses, q.limit, q.cursor.as_deref())?;
-    let found = store::list_referrals(&state.pool, params.status.as_deref(), params.cursor, params.fetch()).await?;
+    if let Some(t) = &q.township
+        && !(t.len() == 9 && t.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(Problem::new(StatusCode::BAD_REQUEST, "invalid_query", "the query is invalid")
+            .with_errors(vec![FieldError::new("township", "invalid_value", "a township code has 9 digits")]));
+    }
+    let filter = store::InboxFilter {
+        status: params.status.as_deref(),
+        township: q.township.as_deref(),
+        overdue: q.overdue,
+        today: onedoor_contracts::china_time::today(),
+    };
+    let found = store::list_referrals(&state.pool, &filter, params.cursor, params.fetch()).await?;
     let (items, next_cursor) = params.page(found);
     Ok(axum::Json(ReferralPage { items, next_cursor }))
 }

@@ -2,11 +2,11 @@
 //! integration events each change announces, the inbox read model and the
 //! approvals ledger, all in the caller's transaction.
 
-use crate::domain::lane::{Lane, LaneEvent};
+use crate::domain::lane::{Lane, LaneEvent, LaneStatus};
 use crate::domain::policy::{LedgerFacts, Policy};
 use crate::domain::view::{ReferralSummary, ReferralView};
 use crate::{integration, stored};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError};
 use onedoor_telemetry::propagation::TraceHeaders;
 use sqlx::{PgConnection, PgPool, Row};
@@ -208,9 +208,9 @@ pub async fn save(
     }
     let view = ReferralView::of(&after, None);
     sqlx::query(
-        "INSERT INTO referral_views (referral_id, case_id, status, received_at, version, view)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (referral_id) DO UPDATE SET status = $3, version = $5, view = $6",
+        "INSERT INTO referral_views (referral_id, case_id, status, received_at, version, view, township, deadline)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (referral_id) DO UPDATE SET status = $3, version = $5, view = $6, deadline = $8",
     )
     .bind(referral_id)
     .bind(after.referral.case_id)
@@ -218,6 +218,8 @@ pub async fn save(
     .bind(after.received_at)
     .bind(after.version)
     .bind(serde_json::to_value(view.summary())?)
+    .bind(&view.township)
+    .bind(view.deadline)
     .execute(&mut *conn)
     .await?;
     Ok(after)
@@ -225,22 +227,44 @@ pub async fn save(
 
 /// The inbox, newest first: a page of referral summaries with their
 /// positions (for the cursor), optionally of one status.
+/// What the inbox is filtered by.
+pub struct InboxFilter<'a> {
+    pub status: Option<&'a str>,
+    pub township: Option<&'a str>,
+    /// Only lanes past (`true`) or within (`false`) their time limit, on `today`;
+    /// a decided lane is never overdue.
+    pub overdue: Option<bool>,
+    pub today: NaiveDate,
+}
+
 pub async fn list_referrals(
     pool: &PgPool,
-    status: Option<&str>,
+    filter: &InboxFilter<'_>,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<(DateTime<Utc>, Uuid, ReferralSummary)>, StoreError> {
+    // The time limit is for the decision: an approved lane is no longer counting.
+    let open: Vec<&str> = LaneStatus::ALL
+        .into_iter()
+        .filter(|s| !s.is_closed() && *s != LaneStatus::Approved)
+        .map(LaneStatus::as_str)
+        .collect();
     let rows = sqlx::query(
         "SELECT view, received_at, referral_id FROM referral_views
          WHERE ($1::text IS NULL OR status = $1)
            AND ($2::timestamptz IS NULL OR (received_at, referral_id) < ($2, $3))
+           AND ($5::text IS NULL OR township = $5)
+           AND ($6::bool IS NULL OR (status = ANY($8) AND deadline < $7) = $6)
          ORDER BY received_at DESC, referral_id DESC LIMIT $4",
     )
-    .bind(status)
+    .bind(filter.status)
     .bind(after.map(|c| c.0))
     .bind(after.map(|c| c.1))
     .bind(limit)
+    .bind(filter.township)
+    .bind(filter.overdue)
+    .bind(filter.today)
+    .bind(open)
     .fetch_all(pool)
     .await?;
     let mut found = Vec::with_capacity(rows.len());

@@ -61,3 +61,14 @@ pub fn probe_ready(port: u16) -> bool {
         && stream.read_exact(&mut head).is_ok()
         && &head == b"HTTP/1.1 200"
 }
+
+/// `<service> healthcheck`: exits 0 if this container's own `/health/ready`
+/// answers 200, else 1. For container health checks in images without curl.
+pub fn healthcheck_if_asked(port_env: &str, default_port: u16) {
+    if std::env::args().nth(1).as_deref() != Some("healthcheck") {
+        return;
+    }
+    let port = std::env::var(port_env).ok().and_then(|p| p.parse().ok()).unwrap_or(default_port);
+    let ready = probe_ready(port);
+    std::process::exit(if ready { 0 } else { 1 });
+}

@@ -61,7 +61,7 @@ pub fn service_router(api: Router, openapi: OpenApi, auth: Arc<Authenticator>, r
 /// One server span per request, named `METHOD /route/{param}` after the
 /// OpenTelemetry HTTP conventions, child of the caller's `traceparent`.
 /// Server errors are logged here, once; their detail never reaches the client.
-async fn request_span(request: Request, next: Next) -> Response {
+pub async fn request_span(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
     let name = match &route {

@@ -328,13 +328,4 @@ pub async fn main<S: Service>(service: S, config: &HostConfig, port: u16) -> any
     result
 }
 
-/// `<service> healthcheck`: exits 0 if this container's own `/health/ready`
-/// answers 200, else 1. For container health checks in images without curl.
-pub fn healthcheck_if_asked(port_env: &str, default_port: u16) {
-    if std::env::args().nth(1).as_deref() != Some("healthcheck") {
-        return;
-    }
-    let port = std::env::var(port_env).ok().and_then(|p| p.parse().ok()).unwrap_or(default_port);
-    let ready = onedoor_http_kit::health::probe_ready(port);
-    std::process::exit(if ready { 0 } else { 1 });
-}
+pub use onedoor_http_kit::health::healthcheck_if_asked;

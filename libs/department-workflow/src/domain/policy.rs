@@ -20,7 +20,7 @@ pub struct LedgerFacts {
 /// The calendar year of `at` in China Standard Time (the ledger's `year`).
 pub fn china_year(at: chrono::DateTime<chrono::Utc>) -> i32 {
     use chrono::Datelike;
-    at.with_timezone(&china_time()).year()
+    at.with_timezone(&onedoor_contracts::china_time::offset()).year()
 }
 
 /// The start, in China Standard Time, of the calendar year of `now`.
@@ -29,14 +29,10 @@ pub fn start_of_year(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chr
         .expect("valid date")
         .and_hms_opt(0, 0, 0)
         .expect("valid time")
-        .and_local_timezone(china_time())
+        .and_local_timezone(onedoor_contracts::china_time::offset())
         .single()
         .expect("a fixed offset is unambiguous")
         .to_utc()
-}
-
-fn china_time() -> chrono::FixedOffset {
-    chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset")
 }
 
 /// Where approvals are booked, and which earlier ones count against this one.

@@ -37,7 +37,7 @@ const SHIPPED: &[&str] = &[include_str!("../../calendar/cn-holidays-2026.json")]
 
 /// Service halls work on China Standard Time: dates and deadlines are local.
 pub fn local_date(at: chrono::DateTime<chrono::Utc>) -> NaiveDate {
-    at.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset")).date_naive()
+    onedoor_contracts::china_time::date(at)
 }
 
 impl WorkingCalendar {

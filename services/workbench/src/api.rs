@@ -1,0 +1,171 @@
+//! The five REST APIs, called server-side with the signed-in person's token,
+//! exactly as any other client calls them: the workbench has no database
+//! and no side door. Each call carries the request's trace context, so an
+//! operator follows a click at the window into the services it reached.
+
+use onedoor_contracts::Department;
+use onedoor_contracts::aid_line;
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Where each API is.
+#[derive(Debug, Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    intake: String,
+    departments: BTreeMap<Department, String>,
+}
+
+/// Which API a call goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Intake,
+    Department(Department),
+}
+
+impl Target {
+    /// Intake and every department, in the table's order.
+    pub fn all() -> Vec<Target> {
+        std::iter::once(Target::Intake).chain(Department::ALL.into_iter().map(Target::Department)).collect()
+    }
+
+    pub fn service(self) -> &'static str {
+        match self {
+            Target::Intake => aid_line::INTAKE_SERVICE.service,
+            Target::Department(d) => d.line().service,
+        }
+    }
+}
+
+/// One invalid field of a validation answer.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct FieldProblem {
+    pub field: String,
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+/// An answer that was not a success.
+#[derive(Debug, Clone)]
+pub enum ApiError {
+    /// A problem+json answer.
+    Problem { status: u16, code: String, errors: Vec<FieldProblem> },
+    /// The API could not be reached or answered something unreadable.
+    Unreachable,
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Problem { status, .. } => *status,
+            Self::Unreachable => 502,
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Problem { code, .. } => code,
+            Self::Unreachable => "service_unavailable",
+        }
+    }
+
+    pub fn errors(&self) -> &[FieldProblem] {
+        match self {
+            Self::Problem { errors, .. } => errors,
+            Self::Unreachable => &[],
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ProblemBody {
+    code: String,
+    #[serde(default)]
+    errors: Vec<FieldProblem>,
+}
+
+impl Api {
+    /// `urls` maps each service name of the table of aid lines to its base URL.
+    pub fn new(urls: &BTreeMap<String, String>) -> anyhow::Result<Self> {
+        let url = |service: &str| {
+            urls.get(service).cloned().ok_or_else(|| anyhow::anyhow!("no URL configured for {service}"))
+        };
+        let mut departments = BTreeMap::new();
+        for d in Department::ALL {
+            departments.insert(d, url(d.line().service)?);
+        }
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?;
+        Ok(Self { http, intake: url(aid_line::INTAKE_SERVICE.service)?, departments })
+    }
+
+    pub fn base(&self, target: Target) -> &str {
+        match target {
+            Target::Intake => &self.intake,
+            Target::Department(d) => &self.departments[&d],
+        }
+    }
+
+    pub async fn get(&self, target: Target, path: &str, token: &str) -> Result<Value, ApiError> {
+        self.call(Method::GET, target, path, token, None, &[]).await
+    }
+
+    pub async fn post(&self, target: Target, path: &str, token: &str, body: &Value) -> Result<Value, ApiError> {
+        self.call(Method::POST, target, path, token, Some(body), &[]).await
+    }
+
+    /// One call; `headers` adds e.g. `Idempotency-Key`.
+    pub async fn call(
+        &self,
+        method: Method,
+        target: Target,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Value, ApiError> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base(target))).bearer_auth(token);
+        let mut trace = reqwest::header::HeaderMap::new();
+        onedoor_telemetry::propagation::inject_http(&mut trace);
+        request = request.headers(trace);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|error| {
+            tracing::warn!(service = target.service(), error = %error, "API unreachable");
+            ApiError::Unreachable
+        })?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|_| ApiError::Unreachable)?;
+        if status.is_success() {
+            if bytes.is_empty() {
+                return Ok(Value::Null);
+            }
+            return serde_json::from_slice(&bytes).map_err(|_| ApiError::Unreachable);
+        }
+        match serde_json::from_slice::<ProblemBody>(&bytes) {
+            Ok(p) => Err(ApiError::Problem { status: status.as_u16(), code: p.code, errors: p.errors }),
+            Err(_) => {
+                Err(ApiError::Problem { status: status.as_u16(), code: generic_code(status.as_u16()), errors: vec![] })
+            }
+        }
+    }
+}
+
+/// The code of an answer without a body (a proxy's 502, say).
+fn generic_code(status: u16) -> String {
+    match status {
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        503 | 502 | 504 => "service_unavailable",
+        _ => "internal_error",
+    }
+    .to_string()
+}
