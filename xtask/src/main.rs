@@ -104,6 +104,7 @@ fn root() -> PathBuf {
 /// `cargo xtask soak`: the model test (`tests/tests/model`) with `histories` histories.
 fn soak(histories: u64, seed: Option<u64>) -> Result<()> {
     onedoor_local_servers::Tools::ensure().context("installing nats-server and PostgreSQL")?;
+    browser_tools()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(&cargo);
     command
@@ -171,6 +172,41 @@ fn deploy_checks() -> Result<()> {
         .context("running deploy/check.py")?;
     if !status.success() {
         bail!("the deployment files failed their checks");
+    }
+    Ok(())
+}
+
+/// What the workbench's browser tests drive: Debian's Chromium and
+/// ChromeDriver, pdftotext to read the printed documents, and a Chinese font. Installed as
+/// root when missing; otherwise the message says what to install.
+fn browser_tools() -> Result<()> {
+    const NEEDED: [(&str, &str); 4] = [
+        ("/usr/bin/chromium", "chromium"),
+        ("/usr/bin/chromedriver", "chromium-driver"),
+        ("/usr/bin/pdftotext", "poppler-utils"),
+        // A Chinese font, without which pages and printed documents have no glyphs.
+        ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "fonts-wqy-microhei"),
+    ];
+    let missing = || -> Vec<&str> {
+        NEEDED.iter().filter(|(path, _)| !std::path::Path::new(path).is_file()).map(|(_, package)| *package).collect()
+    };
+    if missing().is_empty() {
+        return Ok(());
+    }
+    eprintln!("onedoor: installing {} from Debian's packages (the workbench's browser tests)", missing().join(" "));
+    let install = |packages: &[&str]| {
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+    };
+    if !install(&missing()).is_ok_and(|s| s.success()) {
+        let _ = Command::new("apt-get").args(["update", "-qq"]).status();
+        let _ = install(&missing());
+    }
+    if !missing().is_empty() {
+        bail!("the browser tests need {} (as root: apt-get install {})", missing().join(", "), missing().join(" "));
     }
     Ok(())
 }

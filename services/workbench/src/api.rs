@@ -164,7 +164,7 @@ fn generic_code(status: u16) -> String {
         401 => "unauthorized",
         403 => "forbidden",
         404 => "not_found",
-        503 | 502 | 504 => "service_unavailable",
+        502..=504 => "service_unavailable",
         _ => "internal_error",
     }
     .to_string()

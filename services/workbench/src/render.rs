@@ -34,11 +34,13 @@ fn environment() -> Environment<'static> {
     for (name, source) in TEMPLATES {
         env.add_template(name, source).unwrap_or_else(|e| panic!("template {name}: {e:#}"));
     }
-    env.add_filter("term", |code: Option<String>, kind: String| -> String {
-        match code {
-            Some(code) => wording::term(&kind, &code).map(str::to_string).unwrap_or(code),
-            None => String::new(),
+    // Any value: codes are strings, but a page may pass a number or nothing.
+    env.add_filter("term", |code: Value, kind: String| -> String {
+        if code.is_none() || code.is_undefined() {
+            return String::new();
         }
+        let code = code.as_str().map(str::to_string).unwrap_or_else(|| code.to_string());
+        wording::term(&kind, &code).map(str::to_string).unwrap_or(code)
     });
     env.add_filter("yuan", |fen: Option<i64>| fen.map(wording::yuan).unwrap_or_default());
     env.add_filter("yuan_input", |fen: Option<i64>| {

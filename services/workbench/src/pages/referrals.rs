@@ -104,11 +104,7 @@ fn steps(referral: &Value, role: Role) -> Vec<&'static str> {
                 steps.push("return");
             }
         }
-        Role::Approver => {
-            if status == "proposed" {
-                steps.push("approval");
-            }
-        }
+        Role::Approver if status == "proposed" => steps.push("approval"),
         _ => {}
     }
     steps
