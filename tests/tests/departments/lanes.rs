@@ -527,3 +527,42 @@ async fn a_renovation_grant_counts_for_five_years_and_a_rent_subsidy_for_twelve_
     let view = p.referral(d, &id, &cw).await;
     assert_eq!(view["recommendation"]["eligible"], true, "the earlier subsidy's twelve months are over: {view}");
 }
+
+#[tokio::test]
+async fn the_inbox_filters_by_township_and_by_overdue_and_a_decided_lane_is_never_overdue() {
+    let d = Department::Medical;
+    let p = Platform::start(&[d]).await;
+    let (_, late) = referred(&p, d, &id_number("33010219800307127"), medical_request(3_000_000, 1_800_000)).await;
+    let (_, decided) = referred(&p, d, &id_number("33010219800307128"), medical_request(3_000_000, 1_800_000)).await;
+    let (_, on_time) = referred(&p, d, &id_number("33010219800307129"), medical_request(3_000_000, 1_800_000)).await;
+    let cw = caseworker(d);
+    p.act(d, &decided, "sign-for", &cw, json!({})).await;
+    assert_eq!(p.act(d, &decided, "proposal", &cw, json!({"outcome": "approve"})).await.0, 200);
+    // Twenty working days pass for two of them.
+    sqlx::query("UPDATE referral_views SET deadline = DATE '2026-01-05' WHERE referral_id = ANY($1)")
+        .bind(vec![uuid::Uuid::parse_str(&late).unwrap(), uuid::Uuid::parse_str(&decided).unwrap()])
+        .execute(p.db(d))
+        .await
+        .unwrap();
+
+    let ids = |page: &Value| -> Vec<String> {
+        let mut ids: Vec<String> =
+            page["items"].as_array().unwrap().iter().map(|r| r["referral_id"].as_str().unwrap().to_string()).collect();
+        ids.sort();
+        ids
+    };
+    let inbox = |query: &str| p.call(reqwest::Method::GET, format!("{}/api/v1/referrals?{query}", p.url(d)), &cw, None);
+    let (status, page) = inbox("overdue=true").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(ids(&page), [late.clone()], "an approved lane is no longer counting");
+    let (_, page) = inbox("overdue=false").await;
+    let mut within = vec![decided.clone(), on_time.clone()];
+    within.sort();
+    assert_eq!(ids(&page), within);
+    let (_, page) = inbox("township=330102001").await;
+    assert_eq!(ids(&page).len(), 3);
+    let (_, page) = inbox("township=330106002").await;
+    assert!(ids(&page).is_empty());
+    let (status, page) = inbox("township=33010").await;
+    assert_eq!((status, page["errors"][0]["field"].as_str()), (400, Some("township")));
+}
