@@ -30,6 +30,11 @@ pub enum Bench {
         #[arg(long, default_value_t = 20_000)]
         events: usize,
     },
+    /// Server-side rendering time and weight of the workbench's main pages, the platform idle.
+    Workbench {
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+    },
 }
 
 pub fn run(which: Bench) -> Result<()> {
@@ -45,6 +50,7 @@ pub fn run(which: Bench) -> Result<()> {
     }
     match which {
         Bench::Store { writers, events } => store(writers.max(1), events.max(writers)),
+        Bench::Workbench { requests } => crate::bench_workbench::run(requests.max(1)),
     }
 }
 

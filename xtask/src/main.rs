@@ -11,6 +11,7 @@
 //!   stored events' JSON Schemas and the services' OpenAPI documents.
 
 mod bench;
+mod bench_workbench;
 mod chaos;
 mod demo;
 mod openapi;

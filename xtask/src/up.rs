@@ -114,7 +114,7 @@ pub fn run(args: UpArgs) -> Result<()> {
             .with_context(|| format!("starting {name} (port {port}); its log is {}", service.log.display()))?;
         services.push(service);
     }
-    let mut workbench = start_workbench(&services, &secret)?;
+    let mut workbench = start_workbench(&services, &secret, port_of("WORKBENCH_PORT", 8085)?)?;
     println!();
     println!("OneDoor is up (data in {}, logs in .onedoor/logs/):", data.display());
     for s in &services {
@@ -152,8 +152,7 @@ pub fn run(args: UpArgs) -> Result<()> {
 }
 
 /// Starts the workbench against the services just started, with development sign-in.
-fn start_workbench(services: &[ServiceProcess], secret: &str) -> Result<ServiceProcess> {
-    let port = port_of("WORKBENCH_PORT", 8085)?;
+pub(crate) fn start_workbench(services: &[ServiceProcess], secret: &str, port: u16) -> Result<ServiceProcess> {
     let mut envs = vec![
         ("WORKBENCH_PORT".to_string(), port.to_string()),
         ("ONEDOOR_DEV_LOGIN".to_string(), "1".to_string()),
