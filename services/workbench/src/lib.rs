@@ -83,7 +83,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: &Config) -> anyhow::Result<Self> {
+    /// `api_urls` maps each service name to its base URL ([`Config::api_urls`]).
+    pub fn new(config: &Config, api_urls: &BTreeMap<String, String>) -> anyhow::Result<Self> {
         let secure = config.public_url.starts_with("https://");
         let key = match &config.session_key {
             Some(key) => key.as_bytes().to_vec(),
@@ -95,7 +96,7 @@ impl AppState {
         };
         let signer = Signer::new(key, secure).map_err(anyhow::Error::msg)?;
         let sign_in = sign_in::SignIn::configure(config).context("configuring sign-in")?;
-        Ok(Self { api: Arc::new(Api::new(&Config::api_urls())?), signer, sign_in: Arc::new(sign_in) })
+        Ok(Self { api: Arc::new(Api::new(api_urls)?), signer, sign_in: Arc::new(sign_in) })
     }
 }
 
@@ -192,7 +193,7 @@ pub type PageResult = Result<Response, PageError>;
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let telemetry = onedoor_telemetry::init("workbench")?;
     let result = async {
-        let state = AppState::new(&config)?;
+        let state = AppState::new(&config, &Config::api_urls())?;
         let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
         tracing::info!(address = %listener.local_addr()?, "workbench listening");
         onedoor_http_kit::serve(listener, router(state), onedoor_http_kit::shutdown_signal()).await?;
