@@ -343,3 +343,20 @@ async fn the_form_keeps_what_was_typed_shows_errors_in_chinese_and_a_duplicate_l
     let (_, none) = page(wb, &session, &format!("/cases?q={}", &id[..10])).await;
     assert!(!none.contains(case_path));
 }
+
+#[tokio::test]
+async fn operators_see_each_services_lag_and_dead_letters_and_other_roles_do_not() {
+    let platform = Platform::start(None, 0).await;
+    let wb = &platform.workbench;
+    let operator = dev_session(wb, "role=operator&sub=ops-1").await;
+    let (status, html) = page(wb, &operator, "/operations").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("id=\"svc-intake\"") && html.contains("发件箱积压"), "intake's lag is shown: {html}");
+    assert!(html.contains("无死信"), "{html}");
+    // The departments are not running here: the page says so instead of failing.
+    assert!(html.contains("无法连接该服务"));
+
+    let clerk = dev_session(wb, "role=window_clerk&township=330102001&sub=clerk-7").await;
+    let (status, _) = page(wb, &clerk, "/operations").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
