@@ -83,7 +83,7 @@ impl Policy for EducationPolicy {
 
     fn recommend(&self, referral: &ReferralIssued, ledger: LedgerFacts) -> Recommendation {
         let Some(stage) = Self::stage_of(referral) else {
-            return Recommendation { notes: vec!["not an education request".into()], ..Default::default() };
+            return Recommendation { notes: vec!["不是教育救助申请".into()], ..Default::default() };
         };
         let household = &referral.household;
         let line = match household.hukou {
@@ -96,24 +96,21 @@ impl Policy for EducationPolicy {
             .any(|s| matches!(s, SupportKind::Dibao | SupportKind::Tekun | SupportKind::LowIncome));
         let per_capita = per_capita_income_fen(household);
         let low_income = per_capita * 2 < line * 3;
-        let mut notes = vec![format!("annual grant for {stage:?} stage: {}", yuan(self.grant(stage)))];
+        let mut notes = vec![format!("{}阶段年度资助标准：{}", stage_term(stage), yuan(self.grant(stage)))];
         if supported {
-            notes.push("the household has dibao, tekun or low-income support".into());
+            notes.push("家庭为低保对象、特困人员或低保边缘家庭".into());
         } else {
             notes.push(format!(
-                "per-capita income {} a month is {} 1.5 × the dibao line ({})",
+                "家庭月人均收入{}，{}低保标准的1.5倍（{}）",
                 yuan(per_capita),
-                if low_income { "below" } else { "not below" },
+                if low_income { "低于" } else { "不低于" },
                 yuan(line * 3 / 2)
             ));
         }
         let eligible = supported || low_income;
         let remaining = self.max_amount_fen(referral, ledger);
         if remaining < self.grant(stage) {
-            notes.push(format!(
-                "{} already granted to this student this school year",
-                yuan(ledger.approved_this_year_fen)
-            ));
+            notes.push(format!("该学生本学年已获资助{}", yuan(ledger.approved_this_year_fen)));
         }
         let suggested = if eligible { self.grant(stage).min(remaining) } else { 0 };
         Recommendation {
@@ -143,6 +140,18 @@ pub fn school_year_start(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime
     let this_year = onedoor_department_workflow::domain::policy::start_of_year(now);
     let september = this_year + chrono::Months::new(8);
     if now >= september { september } else { september - chrono::Months::new(12) }
+}
+
+/// The glossary's term for a stage, for the recommendation's notes.
+fn stage_term(stage: SchoolStage) -> &'static str {
+    match stage {
+        SchoolStage::Preschool => "学前教育",
+        SchoolStage::Primary => "小学",
+        SchoolStage::Junior => "初中",
+        SchoolStage::Senior => "高中",
+        SchoolStage::Vocational => "中职",
+        SchoolStage::College => "大学",
+    }
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ impl HousingPolicy {
                 (
                     monthly * 12,
                     format!(
-                        "rent subsidy: min(rent {}, cap {}) × 12 months",
+                        "租赁补贴：月租金{}与月补贴上限{}中的较低者 × 12个月",
                         yuan(*monthly_rent_fen),
                         yuan(self.rent_cap_monthly_fen)
                     ),
@@ -53,9 +53,9 @@ impl HousingPolicy {
                     HouseRating::C => self.renovation_c_fen,
                     HouseRating::D => self.renovation_d_fen,
                 };
-                (amount, format!("renovation grant for a house rated {house_rating:?}"))
+                (amount, format!("危房改造补助（{house_rating:?}级危房）"))
             }
-            _ => (0, "not a housing request".into()),
+            _ => (0, "不是住房救助申请".into()),
         }
     }
 }
@@ -83,7 +83,7 @@ impl Policy for HousingPolicy {
         let mut notes = vec![format!("{how}: {}", yuan(amount))];
         let again = ledger.approvals_this_year_same_category > 0;
         if again {
-            notes.push("the household already had this kind of housing aid within its period".into());
+            notes.push("该家庭在规定期限内已获得同类住房救助".into());
         }
         Recommendation {
             eligible: amount > 0 && !again,

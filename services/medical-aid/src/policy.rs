@@ -48,7 +48,7 @@ impl Policy for MedicalPolicy {
 
     fn recommend(&self, referral: &ReferralIssued, ledger: LedgerFacts) -> Recommendation {
         let AidRequest::Medical { total_cost_fen, insurance_paid_fen, .. } = &referral.request else {
-            return Recommendation { notes: vec!["not a medical request".into()], ..Default::default() };
+            return Recommendation { notes: vec!["不是医疗救助申请".into()], ..Default::default() };
         };
         let out_of_pocket = (total_cost_fen - insurance_paid_fen).max(0);
         let supported =
@@ -59,16 +59,16 @@ impl Policy for MedicalPolicy {
         let suggested = covered.min(remaining);
         let mut notes = vec![
             format!(
-                "eligible out-of-pocket cost {} (total {} − insurance {})",
+                "政策范围内自付费用{}（医疗费用总额{} − 医保已报销{}）",
                 yuan(out_of_pocket),
                 yuan(*total_cost_fen),
                 yuan(*insurance_paid_fen)
             ),
-            format!("{percent}% for {} households: {}", if supported { "dibao/tekun" } else { "other" }, yuan(covered)),
+            format!("{}按{percent}%救助：{}", if supported { "低保对象、特困人员" } else { "其他家庭" }, yuan(covered)),
         ];
         if covered > remaining {
             notes.push(format!(
-                "capped at the {} left of this person's annual {} ({} approved this year)",
+                "受年度救助上限{1}限制，本人本年度已批准{2}，尚余{0}",
                 yuan(remaining),
                 yuan(self.annual_cap_fen),
                 yuan(ledger.approved_this_year_fen)
@@ -131,7 +131,7 @@ mod tests {
         // A first application approved 45,000 yuan; the second may add only 5,000.
         let r = recommend(&medical(20_000_000, 0, vec![SupportKind::Dibao]), 4_500_000);
         assert_eq!(r.suggested_amount_fen, 500_000);
-        assert!(r.notes.iter().any(|n| n.contains("capped")));
+        assert!(r.notes.iter().any(|n| n.contains("年度救助上限")));
         let spent = recommend(&medical(20_000_000, 0, vec![SupportKind::Dibao]), 5_000_000);
         assert!(!spent.eligible);
         assert_eq!(MedicalPolicy::default().max_amount_fen(&medical(1, 0, vec![]), facts(4_500_000)), 500_000);

@@ -52,27 +52,25 @@ impl Policy for TemporaryPolicy {
 
     fn recommend(&self, referral: &ReferralIssued, ledger: LedgerFacts) -> Recommendation {
         let AidRequest::Temporary { amount_requested_fen, emergency, .. } = &referral.request else {
-            return Recommendation { notes: vec!["not a temporary-aid request".into()], ..Default::default() };
+            return Recommendation { notes: vec!["不是临时救助申请".into()], ..Default::default() };
         };
         let line = self.line(referral);
         let cap = line * self.suggested_multiple;
         let suggested = (*amount_requested_fen).min(cap).max(0);
         let mut notes = vec![format!(
-            "requested {}, suggested up to {} × the {} dibao line of {} = {}",
+            "申请{}；建议不超过{}倍{}低保标准{}，即{}",
             yuan(*amount_requested_fen),
             self.suggested_multiple,
-            if referral.household.hukou == Hukou::Urban { "urban" } else { "rural" },
+            if referral.household.hukou == Hukou::Urban { "城镇" } else { "农村" },
             yuan(line),
             yuan(cap)
         )];
         if *emergency {
-            notes.push("emergency: help first, paperwork after".into());
+            notes.push("急难情形：先行救助，材料后补".into());
         }
         let repeat = ledger.approvals_this_year_same_category > 0;
         if repeat {
-            notes.push(
-                "the household already had temporary aid for this cause this year: an approver must override".into(),
-            );
+            notes.push("该家庭本年度已因同一原因获得临时救助：须由审批人超政策批准".into());
         }
         Recommendation {
             eligible: suggested > 0 && !repeat,

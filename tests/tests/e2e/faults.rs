@@ -53,7 +53,17 @@ async fn an_intake_restart_keeps_the_case_view_and_a_rebuild_gives_the_same() {
         stack.act(Temporary, &id, "proposal", &caseworker(Temporary), json!({"outcome": "approve"})).await.0,
         200
     );
-    let before = stack.case_until(&case_id, "the approval is in", |v| lane(v, Temporary)["status"] == "approved").await;
+    // Both of the lane's reports are in (they may arrive in any order), not only the approval.
+    let before = stack
+        .case_until(&case_id, "the signature and the approval are in", |v| {
+            let reported = |event: &str| {
+                v["timeline"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|e| e["event"] == event && e["department"] == "temporary"))
+            };
+            lane(v, Temporary)["status"] == "approved" && reported("ReferralSignedFor")
+        })
+        .await;
 
     tokio::task::block_in_place(|| {
         let intake = stack.service("intake");

@@ -96,9 +96,9 @@ pub trait Policy: Send + Sync + 'static {
     }
 }
 
-/// Formats fen as yuan for notes: `8400.00 yuan`.
+/// Formats fen as yuan for notes: `8400.00元`.
 pub fn yuan(fen: i64) -> String {
-    format!("{}.{:02} yuan", fen / 100, (fen % 100).abs())
+    format!("{}.{:02}元", fen / 100, (fen % 100).abs())
 }
 
 /// Monthly income per household member, in fen.
