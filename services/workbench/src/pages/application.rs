@@ -221,6 +221,18 @@ impl Draft {
         (body, local)
     }
 
+    /// The API's field errors, each on the form field it names.
+    fn form_errors(&self, e: &ApiError) -> Vec<FieldProblem> {
+        e.errors()
+            .iter()
+            .map(|p| FieldProblem {
+                field: self.form_field(&p.field),
+                code: p.code.clone(),
+                message: p.message.clone(),
+            })
+            .collect()
+    }
+
     /// The form field an API error names (`household.members[2].id_number`
     /// is the second member row; `requests[1].stage` the second chosen line).
     fn form_field(&self, api_field: &str) -> String {
@@ -486,15 +498,7 @@ async fn submit(State(state): State<AppState>, session: Session, body: Bytes) ->
             Ok(Redirect::to(&format!("/cases/{case_id}?accepted=1")).into_response())
         }
         Err(e @ ApiError::Problem { status: 400 | 422, .. }) => {
-            let errors: Vec<FieldProblem> = e
-                .errors()
-                .iter()
-                .map(|p| FieldProblem {
-                    field: draft.form_field(&p.field),
-                    code: p.code.clone(),
-                    message: p.message.clone(),
-                })
-                .collect();
+            let errors = draft.form_errors(&e);
             // A fresh key: the corrected form is a new request, not a retry.
             draft.idempotency_key = crate::session::random_token(16);
             let problem = json!({"message": wording::message_or_code(e.code())});
@@ -512,15 +516,7 @@ async fn submit(State(state): State<AppState>, session: Session, body: Bytes) ->
                 }
                 None => None,
             };
-            let errors: Vec<FieldProblem> = e
-                .errors()
-                .iter()
-                .map(|p| FieldProblem {
-                    field: draft.form_field(&p.field),
-                    code: p.code.clone(),
-                    message: p.message.clone(),
-                })
-                .collect();
+            let errors = draft.form_errors(&e);
             let problem = json!({"message": wording::message_or_code(e.code()), "case_number": number, "link": link});
             Ok(render_form(&session, &catalogue, &draft, &errors, Some(problem), StatusCode::CONFLICT))
         }

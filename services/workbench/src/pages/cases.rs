@@ -93,10 +93,24 @@ fn api_query(status: Option<&str>, overdue: bool, search: Option<&str>, cursor: 
     query.finish()
 }
 
-/// The case, the catalogue's names, and what may be handed in now.
+/// The case as intake's API gives it.
 async fn load(state: &AppState, session: &Session, case_id: uuid::Uuid) -> Result<Value, ApiError> {
-    let case = state.api.get(Target::Intake, &format!("/api/v1/cases/{case_id}"), &session.token).await?;
-    Ok(case)
+    state.api.get(Target::Intake, &format!("/api/v1/cases/{case_id}"), &session.token).await
+}
+
+/// The case view again, with why an action was refused above it.
+async fn refused(
+    state: &AppState,
+    session: &Session,
+    case_id: uuid::Uuid,
+    status: StatusCode,
+    message: &str,
+) -> PageResult {
+    let case = load(state, session, case_id).await?;
+    let notice = json!({"kind": "error", "message": message});
+    let mut response = page("case.html", view_context(session, &case, Some(notice)));
+    *response.status_mut() = status;
+    Ok(response)
 }
 
 /// Items the window may hand in now: the one-time notice's, and those a department asked for.
@@ -175,21 +189,14 @@ async fn hand_in(
     session.check_csrf(field(&pairs, "csrf"))?;
     let materials = all(&pairs, "materials");
     if materials.is_empty() {
-        let case = load(&state, &session, case_id).await?;
-        let notice = json!({"kind": "error", "message": "请勾选申请人本次交来的材料。"});
-        let mut response = page("case.html", view_context(&session, &case, Some(notice)));
-        *response.status_mut() = StatusCode::BAD_REQUEST;
-        return Ok(response);
+        return refused(&state, &session, case_id, StatusCode::BAD_REQUEST, "请勾选申请人本次交来的材料。").await;
     }
     let body = json!({"materials": materials});
     match state.api.post(Target::Intake, &format!("/api/v1/cases/{case_id}/materials"), &session.token, &body).await {
         Ok(_) => Ok(Redirect::to(&format!("/cases/{case_id}")).into_response()),
         Err(e @ ApiError::Problem { status: 400 | 409 | 422, .. }) => {
-            let case = load(&state, &session, case_id).await?;
-            let notice = json!({"kind": "error", "message": wording::message_or_code(e.code())});
-            let mut response = page("case.html", view_context(&session, &case, Some(notice)));
-            *response.status_mut() = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-            Ok(response)
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            refused(&state, &session, case_id, status, &wording::message_or_code(e.code())).await
         }
         Err(e) => Err(e.into()),
     }
@@ -231,12 +238,6 @@ async fn withdraw(
     };
     match result {
         Ok(()) => Ok(Redirect::to(&format!("/cases/{case_id}")).into_response()),
-        Err(message) => {
-            let case = load(&state, &session, case_id).await?;
-            let notice = json!({"kind": "error", "message": message});
-            let mut response = page("case.html", view_context(&session, &case, Some(notice)));
-            *response.status_mut() = StatusCode::BAD_REQUEST;
-            Ok(response)
-        }
+        Err(message) => refused(&state, &session, case_id, StatusCode::BAD_REQUEST, &message).await,
     }
 }
