@@ -28,6 +28,18 @@ CUSTOM_GROUPS = ("postgresql.cnpg.io/",)
 failures = []
 
 
+def check_database_urls(overlay, name, doc):
+    """Every DATABASE_URL verifies the server against the cluster's CA."""
+    spec = doc.get("spec", {}).get("template", {}).get("spec", {})
+    for container in spec.get("initContainers", []) + spec.get("containers", []):
+        for env in container.get("env", []):
+            if env.get("name") == "DATABASE_URL":
+                url = env.get("value", "")
+                if "sslmode=verify-full" not in url or "sslrootcert=" not in url:
+                    failures.append(f"k8s/overlays/{overlay}: {name}/{container['name']}: DATABASE_URL without "
+                                    f"sslmode=verify-full and sslrootcert: {url}")
+
+
 def check_overlays():
     for overlay in sorted((ROOT / "k8s" / "overlays").iterdir()):
         rendered = subprocess.run(
@@ -44,6 +56,7 @@ def check_overlays():
             if doc.get("apiVersion", "").startswith(CUSTOM_GROUPS):
                 skipped.append(name)
                 continue
+            check_database_urls(overlay.name, name, doc)
             try:
                 kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
                 validated += 1

@@ -410,6 +410,8 @@ pub struct PostgresServer {
     tools: Tools,
     durability: Durability,
     cleanup: Option<PathBuf>,
+    /// Server certificate and key, when the server speaks TLS.
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl PostgresServer {
@@ -455,7 +457,8 @@ impl PostgresServer {
             }
         }
         let port = if port == 0 { free_port()? } else { port };
-        let mut server = Self { process: None, port, data_dir, log, tools: tools.clone(), durability, cleanup };
+        let mut server =
+            Self { process: None, port, data_dir, log, tools: tools.clone(), durability, cleanup, tls: None };
         server.restart()?;
         Ok(server)
     }
@@ -480,6 +483,11 @@ impl PostgresServer {
         set("unix_socket_directories", "");
         set("max_connections", "300");
         set("shared_buffers", "256MB");
+        if let Some((cert, key)) = &self.tls {
+            set("ssl", "on");
+            set("ssl_cert_file", &cert.display().to_string());
+            set("ssl_key_file", &key.display().to_string());
+        }
         if self.durability == Durability::Throwaway {
             set("fsync", "off");
             set("synchronous_commit", "off");
@@ -505,6 +513,26 @@ impl PostgresServer {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Restarts the server speaking TLS with this certificate and key (PEM).
+    /// They are copied beside the data folder, readable only by the server.
+    pub fn enable_tls(&mut self, cert: &Path, key: &Path) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.data_dir.parent().unwrap_or(&self.data_dir).to_path_buf();
+        let (cert_copy, key_copy) = (dir.join("server.crt"), dir.join("server.key"));
+        fs::copy(cert, &cert_copy).map_err(io_err("copying the server certificate"))?;
+        fs::copy(key, &key_copy).map_err(io_err("copying the server key"))?;
+        fs::set_permissions(&key_copy, fs::Permissions::from_mode(0o600)).map_err(io_err("protecting the key"))?;
+        if running_as_root() {
+            for f in [&cert_copy, &key_copy] {
+                chown(f, Some(UNPRIVILEGED_UID), Some(UNPRIVILEGED_GID))
+                    .map_err(io_err("handing the key to nobody"))?;
+            }
+        }
+        self.stop();
+        self.tls = Some((cert_copy, key_copy));
+        self.restart()
     }
 
     /// The URL of database `db` as the superuser.

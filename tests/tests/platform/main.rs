@@ -6,6 +6,7 @@ mod aid_lines;
 #[path = "../common/mod.rs"]
 mod common;
 mod consumers;
+mod database_tls;
 mod event_store;
 mod http_kit;
 mod outbox_relay;
