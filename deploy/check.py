@@ -40,6 +40,18 @@ def check_database_urls(overlay, name, doc):
                                     f"sslmode=verify-full and sslrootcert: {url}")
 
 
+def check_holiday_calendars(overlay, name, doc):
+    """Intake reads further holiday arrangements from a mounted ConfigMap."""
+    if doc.get("kind") != "Deployment" or doc["metadata"]["name"] != "intake":
+        return
+    spec = doc["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    container = next(c for c in spec["containers"] if c["name"] == "intake")
+    mounted = [m for m in container.get("volumeMounts", []) if m["mountPath"] == "/etc/onedoor/calendar"]
+    if not mounted or "configMap" not in volumes.get(mounted[0]["name"], {}):
+        failures.append(f"k8s/overlays/{overlay}: {name}: no holiday-calendar ConfigMap at /etc/onedoor/calendar")
+
+
 def check_overlays():
     for overlay in sorted((ROOT / "k8s" / "overlays").iterdir()):
         rendered = subprocess.run(
@@ -57,6 +69,7 @@ def check_overlays():
                 skipped.append(name)
                 continue
             check_database_urls(overlay.name, name, doc)
+            check_holiday_calendars(overlay.name, name, doc)
             try:
                 kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
                 validated += 1

@@ -82,3 +82,36 @@ fn calendar(extra_dir: Option<&Path>) -> anyhow::Result<WorkingCalendar> {
     }
     Ok(calendar)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::calendar;
+    use chrono::NaiveDate;
+
+    /// What a mounted ConfigMap looks like: the arrangement (through
+    /// Kubernetes' `..data` link folder) beside files that are not one.
+    #[test]
+    fn next_years_arrangement_is_read_from_the_mounted_folder() {
+        let dir = std::env::temp_dir().join(format!("onedoor-calendar-{}", std::process::id()));
+        let data = dir.join("..data");
+        std::fs::create_dir_all(&data).unwrap();
+        let arrangement = r#"{"country": "CN", "year": 2027, "source": "test",
+            "holidays": [{"name": "元旦", "days": ["2027-01-01"]}],
+            "make_up_workdays": ["2027-01-09"]}"#;
+        std::fs::write(dir.join("cn-holidays-2027.json"), arrangement).unwrap();
+        std::fs::write(dir.join("README.md"), "not an arrangement").unwrap();
+        std::fs::write(data.join("ignored.txt"), "not one either").unwrap();
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+
+        let shipped = calendar(None).unwrap();
+        assert!(!shipped.knows(2027));
+        let configured = calendar(Some(&dir)).unwrap();
+        assert!(configured.knows(2027) && configured.knows(2026));
+        assert!(!configured.is_working_day(day("2027-01-01")), "the holiday");
+        assert!(configured.is_working_day(day("2027-01-09")), "the make-up Saturday");
+
+        std::fs::write(dir.join("cn-holidays-2028.json"), "{not json").unwrap();
+        assert!(calendar(Some(&dir)).is_err(), "a malformed arrangement stops intake at start-up");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
