@@ -79,6 +79,36 @@ def check_overlays():
               f"skipped (custom resources, no offline schema): {', '.join(skipped) or 'none'}")
 
 
+def gib(size):
+    """`16Gi` as GiB."""
+    units = {"Gi": 1, "Mi": 1 / 1024, "Ti": 1024}
+    for unit, factor in units.items():
+        if str(size).endswith(unit):
+            return float(str(size)[: -len(unit)]) * factor
+    return float(size) / 1024**3
+
+
+def check_stream_budget():
+    """Every stream's size limit together fits JetStream's store, which fits its volume."""
+    common = next(d for d in yaml.safe_load_all((ROOT / "k8s/base/common.yaml").read_text())
+                  if d and d.get("kind") == "ConfigMap")["data"]
+    # Intake and each department declare one event stream; the workbench none.
+    services = len([p for p in (ROOT / "k8s/base/services").glob("*.yaml") if p.stem != "workbench"])
+    streams = services * int(common["ONEDOOR_STREAM_MAX_BYTES"]) + int(common["ONEDOOR_DEAD_LETTER_MAX_BYTES"])
+    for key in ("ONEDOOR_STREAM_MAX_AGE_DAYS", "ONEDOOR_DEAD_LETTER_MAX_AGE_DAYS"):
+        if int(common.get(key, 0)) <= 0:
+            failures.append(f"k8s/base/common.yaml: {key} must limit the streams")
+    store = yaml.safe_load((ROOT / "k8s/nats/values.yaml").read_text())["config"]["jetstream"]["fileStore"]
+    if "maxSize" not in store:
+        failures.append("k8s/nats/values.yaml: JetStream's fileStore has no maxSize")
+        return
+    if streams / 1024**3 > gib(store["maxSize"]) or gib(store["maxSize"]) >= gib(store["pvc"]["size"]):
+        failures.append(f"streams ({streams / 1024**3:.1f} GiB) must fit JetStream's store ({store['maxSize']}), "
+                        f"which must stay below its volume ({store['pvc']['size']})")
+    print(f"streams: {streams / 1024**3:.1f} GiB of limits within JetStream's {store['maxSize']} "
+          f"on a {store['pvc']['size']} volume")
+
+
 def check_nats_values():
     values = yaml.safe_load((ROOT / "k8s" / "nats" / "values.yaml").read_text())
     sync = values.get("config", {}).get("merge", {}).get("jetstream", {}).get("sync_interval")
@@ -109,6 +139,7 @@ def check_dockerfile(hadolint):
 if __name__ == "__main__":
     check_overlays()
     check_nats_values()
+    check_stream_budget()
     check_compose()
     check_dockerfile(os.environ.get("HADOLINT", "hadolint"))
     for f in failures:

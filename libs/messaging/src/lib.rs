@@ -66,14 +66,58 @@ fn stream_replicas() -> usize {
     std::env::var("ONEDOOR_STREAM_REPLICAS").ok().and_then(|v| v.parse().ok()).unwrap_or(1)
 }
 
-/// Declares (or updates) a file-backed stream with a deduplication window.
+/// How much a stream keeps: the oldest messages go first once a limit is
+/// reached. PostgreSQL is the record (ADR 0002); a stream only carries
+/// events between services, so its limits are sized to outlast any consumer
+/// outage operators would let run, with room on the JetStream volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    pub max_age: Duration,
+    pub max_bytes: i64,
+}
+
+const GIB: i64 = 1024 * 1024 * 1024;
+const DAY: u64 = 24 * 3600;
+
+impl StreamLimits {
+    /// A service's event stream: `ONEDOOR_STREAM_MAX_AGE_DAYS` (30) and
+    /// `ONEDOOR_STREAM_MAX_BYTES` (2 GiB).
+    pub fn events() -> Self {
+        Self::from_env("ONEDOOR_STREAM_MAX_AGE_DAYS", 30, "ONEDOOR_STREAM_MAX_BYTES", 2 * GIB)
+    }
+
+    /// The dead-letter stream, kept as long as the audit trail (six months):
+    /// `ONEDOOR_DEAD_LETTER_MAX_AGE_DAYS` (183) and `ONEDOOR_DEAD_LETTER_MAX_BYTES` (1 GiB).
+    pub fn dead_letters() -> Self {
+        Self::from_env("ONEDOOR_DEAD_LETTER_MAX_AGE_DAYS", 183, "ONEDOOR_DEAD_LETTER_MAX_BYTES", GIB)
+    }
+
+    fn from_env(age_var: &str, age_days: u64, bytes_var: &str, bytes: i64) -> Self {
+        let read = |var: &str| std::env::var(var).ok().and_then(|v| v.trim().parse::<i64>().ok()).filter(|v| *v > 0);
+        Self {
+            max_age: Duration::from_secs(read(age_var).map(|d| d as u64).unwrap_or(age_days) * DAY),
+            max_bytes: read(bytes_var).unwrap_or(bytes),
+        }
+    }
+}
+
+/// Declares (or updates) a file-backed stream with a deduplication window
+/// and its limits (the dead-letter stream's own, else [`StreamLimits::events`]).
 pub async fn ensure_stream(js: &jetstream::Context, name: &str, subjects: Vec<String>) -> Result<(), MessagingError> {
+    let limits = if name == onedoor_contracts::DEAD_LETTER_STREAM {
+        StreamLimits::dead_letters()
+    } else {
+        StreamLimits::events()
+    };
     js.create_or_update_stream(stream::Config {
         name: name.to_string(),
         subjects,
         storage: stream::StorageType::File,
         num_replicas: stream_replicas(),
         duplicate_window: Duration::from_secs(120),
+        max_age: limits.max_age,
+        max_bytes: limits.max_bytes,
+        discard: stream::DiscardPolicy::Old,
         ..Default::default()
     })
     .await

@@ -10,5 +10,6 @@ mod database_tls;
 mod event_store;
 mod http_kit;
 mod outbox_relay;
+mod stream_limits;
 
 pub use common::*;
