@@ -15,6 +15,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("macros.html", include_str!("../templates/macros.html")),
     ("message.html", include_str!("../templates/message.html")),
     ("sign_in.html", include_str!("../templates/sign_in.html")),
+    ("signed_in.html", include_str!("../templates/signed_in.html")),
     ("application_form.html", include_str!("../templates/application_form.html")),
     ("member_row.html", include_str!("../templates/member_row.html")),
     ("materials_checklist.html", include_str!("../templates/materials_checklist.html")),

@@ -326,7 +326,11 @@ async fn oidc_callback(State(state): State<AppState>, headers: HeaderMap, Query(
     let next = if pending.next.is_empty() { person.home().to_string() } else { pending.next };
     let session = Session::new(token.access_token, person, expires);
     let clear = state.signer.cookie(OIDC_COOKIE, "", 0);
-    let mut response = Redirect::to(&next).into_response();
+    // The provider's redirect here is a cross-site navigation: a redirect
+    // onward would carry it on, and the browser would not send the new
+    // SameSite=Strict session cookie with it. A page that moves on by itself
+    // starts a navigation of this site's own.
+    let mut response = crate::render::page("signed_in.html", minijinja::context! { next });
     response.headers_mut().append(header::SET_COOKIE, session.start(&state.signer).parse().expect("a cookie"));
     response.headers_mut().append(header::SET_COOKIE, clear.parse().expect("a cookie"));
     response
