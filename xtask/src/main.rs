@@ -181,16 +181,7 @@ fn deploy_checks() -> Result<()> {
 /// ChromeDriver, pdftotext to read the printed documents, and a Chinese font. Installed as
 /// root when missing; otherwise the message says what to install.
 fn browser_tools() -> Result<()> {
-    const NEEDED: [(&str, &str); 4] = [
-        ("/usr/bin/chromium", "chromium"),
-        ("/usr/bin/chromedriver", "chromium-driver"),
-        ("/usr/bin/pdftotext", "poppler-utils"),
-        // A Chinese font, without which pages and printed documents have no glyphs.
-        ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "fonts-wqy-microhei"),
-    ];
-    let missing = || -> Vec<&str> {
-        NEEDED.iter().filter(|(path, _)| !std::path::Path::new(path).is_file()).map(|(_, package)| *package).collect()
-    };
+    let missing = onedoor_local_servers::missing_browser_packages;
     if missing().is_empty() {
         return Ok(());
     }

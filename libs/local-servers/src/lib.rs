@@ -553,6 +553,21 @@ impl PostgresServer {
     }
 }
 
+/// What the workbench's browser tests drive, as Debian's packages install
+/// it: Chromium and ChromeDriver, pdftotext to read printed documents, and a
+/// Chinese font (without one, pages and PDFs have no glyphs).
+pub const BROWSER_TOOLS: [(&str, &str); 4] = [
+    ("/usr/bin/chromium", "chromium"),
+    ("/usr/bin/chromedriver", "chromium-driver"),
+    ("/usr/bin/pdftotext", "poppler-utils"),
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "fonts-wqy-microhei"),
+];
+
+/// The packages of [`BROWSER_TOOLS`] not installed here.
+pub fn missing_browser_packages() -> Vec<&'static str> {
+    BROWSER_TOOLS.iter().filter(|(path, _)| !Path::new(path).is_file()).map(|(_, package)| *package).collect()
+}
+
 /// A scratch folder that an unprivileged server can write into, removed on drop.
 pub fn scratch_dir(prefix: &str) -> Result<tempfile::TempDir> {
     use std::os::unix::fs::PermissionsExt;

@@ -73,10 +73,21 @@ impl Signer {
         serde_json::from_slice(&B64.decode(payload).ok()?).ok()
     }
 
-    /// A `Set-Cookie` value for `name`, alive `max_age` seconds (0 ends it).
+    /// A `Set-Cookie` value for `name`, alive `max_age` seconds (0 ends it),
+    /// sent only with requests from this site.
     pub fn cookie(&self, name: &str, value: &str, max_age: i64) -> String {
+        self.cookie_with(name, value, max_age, "Strict")
+    }
+
+    /// As [`Signer::cookie`], also sent when another site navigates here
+    /// (`Lax`): for what must come back with the identity provider's redirect.
+    pub fn cookie_across_sites(&self, name: &str, value: &str, max_age: i64) -> String {
+        self.cookie_with(name, value, max_age, "Lax")
+    }
+
+    fn cookie_with(&self, name: &str, value: &str, max_age: i64, same_site: &str) -> String {
         let secure = if self.secure { "; Secure" } else { "" };
-        format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
+        format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}")
     }
 }
 

@@ -250,9 +250,9 @@ async fn oidc_start(State(state): State<AppState>, Query(q): Query<Next>) -> Res
         .append_pair("code_challenge_method", "S256")
         .finish();
     let separator = if discovery.authorization_endpoint.contains('?') { '&' } else { '?' };
-    // SameSite=Lax would be needed for the provider's redirect back to carry
-    // a Strict cookie set here; the pending cookie is Lax and lives ten minutes.
-    let cookie = state.signer.cookie(OIDC_COOKIE, &state.signer.seal(&pending), 600).replace("Strict", "Lax");
+    // The provider's redirect back is another site's navigation: the pending
+    // sign-in must travel with it, so its cookie is Lax; it lives ten minutes.
+    let cookie = state.signer.cookie_across_sites(OIDC_COOKIE, &state.signer.seal(&pending), 600);
     ([(header::SET_COOKIE, cookie)], Redirect::to(&format!("{}{separator}{query}", discovery.authorization_endpoint)))
         .into_response()
 }

@@ -11,7 +11,12 @@ use chrono::{DateTime, NaiveDate};
 /// `case_status`, `lane_status`, `hukou`, `relation`, `stage`,
 /// `housing_kind`, `house_rating`, `cause`, `channel`, `support`.
 pub fn term(kind: &str, code: &str) -> Option<&'static str> {
-    let table: &[(&str, &str)] = match kind {
+    table(kind).iter().find(|(c, _)| *c == code).map(|(_, t)| *t)
+}
+
+/// The glossary's table of `kind`, in the glossary's order.
+fn table(kind: &str) -> &'static [(&'static str, &'static str)] {
+    match kind {
         "role" => &[
             ("window_clerk", "窗口受理人员"),
             ("caseworker", "经办人"),
@@ -131,37 +136,20 @@ pub fn term(kind: &str, code: &str) -> Option<&'static str> {
             ("Withdrawn", "撤回"),
         ],
         _ => &[],
-    };
-    table.iter().find(|(c, _)| *c == code).map(|(_, t)| *t)
+    }
 }
 
-/// The codes of a glossary table, in the glossary's order (for select boxes).
+/// The codes of a glossary table, in the glossary's order (for select
+/// boxes and filters). The status filters leave out what only the window's
+/// view shows: a case's `accepted` (an answer to a submission, never a list
+/// status), a lane's `pending` and `withdrawal_pending` (no department lane has them).
 pub fn codes(kind: &str) -> Vec<&'static str> {
-    let all: &[&str] = match kind {
-        "relation" => &["applicant", "spouse", "child", "parent", "grandparent", "grandchild", "sibling", "other"],
-        "stage" => &["preschool", "primary", "junior", "senior", "vocational", "college"],
-        "housing_kind" => &["rent_subsidy", "renovation"],
-        "house_rating" => &["C", "D"],
-        "cause" => &["illness", "accident", "fire", "disaster", "other"],
-        "channel" => &["bank_card", "cash", "in_kind"],
-        "support" => &["dibao", "tekun", "low_income"],
-        "hukou" => &["urban", "rural"],
-        "case_status" => &["awaiting_materials", "in_progress", "decided", "closed", "withdrawn"],
-        "lane_status" => &[
-            "referred",
-            "signed_for",
-            "supplement_requested",
-            "under_review",
-            "proposed",
-            "approved",
-            "rejected",
-            "disbursed",
-            "returned",
-            "withdrawn",
-        ],
+    let window_only: &[&str] = match kind {
+        "case_status" => &["accepted"],
+        "lane_status" => &["pending", "withdrawal_pending"],
         _ => &[],
     };
-    all.to_vec()
+    table(kind).iter().map(|(code, _)| *code).filter(|code| !window_only.contains(code)).collect()
 }
 
 /// The message for a problem's `code` (the whole answer), or for a field's

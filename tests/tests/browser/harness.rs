@@ -5,9 +5,9 @@
 use crate::stack::Stack;
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
-use onedoor_local_servers::{ServiceProcess, free_port};
+use onedoor_local_servers::{BROWSER_TOOLS, ServiceProcess, free_port};
 use onedoor_test_support::driver::SECRET;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,21 +18,17 @@ pub const END: &str = "\u{e010}";
 
 /// Chromium, ChromeDriver, pdftotext and a Chinese font, or a message saying what to install
 /// (`cargo xtask test` installs them as root).
-fn browser_tools() -> (PathBuf, PathBuf) {
-    let needed = [
-        ("/usr/bin/chromium", "chromium"),
-        ("/usr/bin/chromedriver", "chromium-driver"),
-        ("/usr/bin/pdftotext", "poppler-utils"),
-        ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "fonts-wqy-microhei"),
-    ];
-    let missing: Vec<&str> = needed.iter().filter(|(p, _)| !Path::new(p).is_file()).map(|(_, pkg)| *pkg).collect();
+fn browser_tools() {
+    let missing = onedoor_local_servers::missing_browser_packages();
     assert!(
         missing.is_empty(),
         "the browser tests need Debian's {0}: run `cargo xtask test` as root, or `apt-get install {0}`",
         missing.join(" ")
     );
-    (PathBuf::from("/usr/bin/chromium"), PathBuf::from("/usr/bin/chromedriver"))
 }
+
+const CHROMIUM: &str = BROWSER_TOOLS[0].0;
+const CHROMEDRIVER: &str = BROWSER_TOOLS[1].0;
 
 /// The platform, the workbench, and ChromeDriver.
 pub struct Platform {
@@ -58,7 +54,7 @@ impl Drop for Platform {
 
 impl Platform {
     pub async fn start() -> Self {
-        let (_, chromedriver) = browser_tools();
+        browser_tools();
         let stack = Stack::start(&[]).await;
         let port = free_port().unwrap();
         let mut env = vec![
@@ -76,7 +72,7 @@ impl Platform {
         tokio::task::block_in_place(|| workbench.start(Duration::from_secs(30))).unwrap();
 
         let driver_port = free_port().unwrap();
-        let driver = Command::new(chromedriver)
+        let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={driver_port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -103,7 +99,7 @@ impl Platform {
         caps.insert(
             "goog:chromeOptions".into(),
             serde_json::json!({
-                "binary": "/usr/bin/chromium",
+                "binary": CHROMIUM,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                          "--window-size=1366,768", "--disable-background-networking", "--disable-component-update",
                          "--disable-sync", "--no-first-run", "--disable-quic", "--lang=zh-CN",

@@ -4,9 +4,9 @@
 //! they are typed with the rules intake applies; every error the API answers
 //! is shown under the field it names, and everything typed stays.
 
-use super::{all, field, form_pairs, frame, require};
+use super::{all, field, form_pairs, frame, require, submitted_form};
 use crate::api::{ApiError, FieldProblem, Target};
-use crate::render::page;
+use crate::render::{page, page_with_status};
 use crate::session::Session;
 use crate::{AppState, PageResult, wording};
 use axum::Router;
@@ -411,9 +411,7 @@ fn render_form(
             lines => LINES.map(|d| d.as_str()),
         }
     };
-    let mut response = page("application_form.html", ctx);
-    *response.status_mut() = status;
-    response
+    page_with_status(status, "application_form.html", ctx)
 }
 
 async fn new_form(State(state): State<AppState>, session: Session) -> PageResult {
@@ -470,8 +468,7 @@ async fn materials_checklist(State(state): State<AppState>, session: Session, bo
 
 async fn submit(State(state): State<AppState>, session: Session, body: Bytes) -> PageResult {
     require(&session, &[Role::WindowClerk])?;
-    let pairs = form_pairs(&body);
-    session.check_csrf(field(&pairs, "csrf"))?;
+    let pairs = submitted_form(&session, &body)?;
     let mut draft = Draft::from_pairs(&pairs);
     if draft.idempotency_key.is_empty() {
         draft.idempotency_key = crate::session::random_token(16);

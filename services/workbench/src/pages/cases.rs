@@ -3,9 +3,9 @@
 //! sees each department's step without reloading; the actions are handing
 //! in materials and withdrawing.
 
-use super::{all, field, form_pairs, frame, require, uuid_segment};
+use super::{all, field, frame, require, submitted_form, uuid_segment};
 use crate::api::{ApiError, Target};
-use crate::render::page;
+use crate::render::{page, page_with_status};
 use crate::session::Session;
 use crate::{AppState, PageResult, wording};
 use axum::Router;
@@ -108,9 +108,7 @@ async fn refused(
 ) -> PageResult {
     let case = load(state, session, case_id).await?;
     let notice = json!({"kind": "error", "message": message});
-    let mut response = page("case.html", view_context(session, &case, Some(notice)));
-    *response.status_mut() = status;
-    Ok(response)
+    Ok(page_with_status(status, "case.html", view_context(session, &case, Some(notice))))
 }
 
 /// Items the window may hand in now: the one-time notice's, and those a department asked for.
@@ -185,8 +183,7 @@ async fn hand_in(
 ) -> PageResult {
     require(&session, &[Role::WindowClerk])?;
     let case_id = uuid_segment(&case_id)?;
-    let pairs = form_pairs(&body);
-    session.check_csrf(field(&pairs, "csrf"))?;
+    let pairs = submitted_form(&session, &body)?;
     let materials = all(&pairs, "materials");
     if materials.is_empty() {
         return refused(&state, &session, case_id, StatusCode::BAD_REQUEST, "请勾选申请人本次交来的材料。").await;
@@ -210,8 +207,7 @@ async fn withdraw(
 ) -> PageResult {
     require(&session, &[Role::WindowClerk])?;
     let case_id = uuid_segment(&case_id)?;
-    let pairs = form_pairs(&body);
-    session.check_csrf(field(&pairs, "csrf"))?;
+    let pairs = submitted_form(&session, &body)?;
     let reason = field(&pairs, "reason").unwrap_or_default();
     let confirmed = field(&pairs, "confirm") == Some("yes");
     let refusal = if reason.is_empty() {

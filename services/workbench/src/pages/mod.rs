@@ -60,6 +60,14 @@ pub fn uuid_segment(raw: &str) -> Result<uuid::Uuid, PageError> {
     })
 }
 
+/// A submitted form's pairs, once its CSRF token is this session's: every
+/// form that changes something goes through here.
+pub fn submitted_form(session: &Session, body: &[u8]) -> Result<Vec<(String, String)>, PageError> {
+    let pairs = form_pairs(body);
+    session.check_csrf(field(&pairs, "csrf"))?;
+    Ok(pairs)
+}
+
 /// A form as its name/value pairs, repeated names kept (checkbox lists).
 pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()

@@ -2,7 +2,7 @@
 //! The operators' endpoints of each API give it all; the page never shows a
 //! payload (the APIs do not give one).
 
-use super::{field, form_pairs, frame, require};
+use super::{frame, require, submitted_form};
 use crate::api::Target;
 use crate::render::page;
 use crate::session::Session;
@@ -49,7 +49,7 @@ async fn replay(
     body: Bytes,
 ) -> PageResult {
     require(&session, &[Role::Operator])?;
-    session.check_csrf(field(&form_pairs(&body), "csrf"))?;
+    submitted_form(&session, &body)?;
     let target = Target::all().into_iter().find(|t| t.service() == service).ok_or(PageError::WrongRole)?;
     state
         .api

@@ -3,9 +3,9 @@
 //! steps the lane and the role allow now (签收, 补正, 拟办, 审批, 发放, 退回).
 //! A button shows only when its step fits; the API still decides.
 
-use super::{all, field, form_pairs, frame, require, uuid_segment};
+use super::{all, field, frame, require, submitted_form, uuid_segment};
 use crate::api::{ApiError, Target};
-use crate::render::page;
+use crate::render::{page, page_with_status};
 use crate::session::Session;
 use crate::{AppState, PageError, PageResult, wording};
 use axum::Router;
@@ -125,7 +125,8 @@ async fn render_detail(
         (Some(approved), paid) => Some(approved - paid.unwrap_or(0)),
         _ => None,
     };
-    let mut response = page(
+    Ok(page_with_status(
+        status,
         "referral.html",
         context! {
             ..frame(session, "referrals"),
@@ -138,9 +139,7 @@ async fn render_detail(
                 department => d.as_str(),
             }
         },
-    );
-    *response.status_mut() = status;
-    Ok(response)
+    ))
 }
 
 async fn detail(State(state): State<AppState>, session: Session, Path(referral_id): Path<String>) -> PageResult {
@@ -202,8 +201,7 @@ async fn act(
 ) -> PageResult {
     let d = department(&session)?;
     let id = uuid_segment(&referral_id)?;
-    let pairs = form_pairs(&body);
-    session.check_csrf(field(&pairs, "csrf"))?;
+    let pairs = submitted_form(&session, &body)?;
     let refused = match step_body(&action, &pairs) {
         Err(message) => Some((StatusCode::BAD_REQUEST, message)),
         Ok(body) => {
