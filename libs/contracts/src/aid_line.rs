@@ -62,6 +62,31 @@ pub const MATERIAL_NAMES: &[(&str, &str)] = &[
     ("tenancy_proof", "租赁合同"),
     ("house_safety_appraisal", "房屋安全鉴定报告"),
     ("hardship_statement", "困难情况说明"),
+    ("bank_statement", "银行流水"),
+    ("medical_records", "病历"),
+    ("disability_certificate", "残疾人证"),
+    ("school_fee_receipt", "学费缴费凭证"),
+    ("employer_income_proof", "工作单位收入证明"),
+    ("unemployment_certificate", "失业登记证明"),
+    ("marriage_certificate", "结婚证"),
+    ("property_certificate", "不动产权证书"),
+    ("accident_certificate", "事故证明"),
+    ("death_certificate", "死亡证明"),
+];
+
+/// Items no request needs up front but a department commonly asks for in a
+/// supplement request (补正); the window may hand them in like any other.
+pub const ON_REQUEST_MATERIALS: &[&str] = &[
+    "bank_statement",
+    "medical_records",
+    "disability_certificate",
+    "school_fee_receipt",
+    "employer_income_proof",
+    "unemployment_certificate",
+    "marriage_certificate",
+    "property_certificate",
+    "accident_certificate",
+    "death_certificate",
 ];
 
 /// The Chinese name of a material code, if it is one of [`MATERIAL_NAMES`].
@@ -191,8 +216,10 @@ mod tests {
 
     #[test]
     fn every_material_of_the_default_catalogue_has_its_chinese_name() {
-        let codes =
-            EVERY_LINE_MATERIALS.iter().chain(AID_LINES.iter().flat_map(|l| l.requirements).flat_map(|r| r.materials));
+        let codes = EVERY_LINE_MATERIALS
+            .iter()
+            .chain(AID_LINES.iter().flat_map(|l| l.requirements).flat_map(|r| r.materials))
+            .chain(ON_REQUEST_MATERIALS);
         for code in codes {
             assert!(material_name(code).is_some(), "{code} has no name in MATERIAL_NAMES");
         }

@@ -186,7 +186,17 @@ fn check_input(command: &Command) -> ApiResult<()> {
             if materials.len() > 30 {
                 errors.push(FieldError::new("materials", "too_many", "at most 30 items"));
             }
-            texts.extend(materials.iter().enumerate().map(|(i, m)| (format!("materials[{i}]"), Some(m.as_str()), 64)));
+            // Only items the window can hand in: a code outside the
+            // catalogue could never be answered and the lane never resume.
+            for (i, m) in materials.iter().enumerate() {
+                if onedoor_contracts::aid_line::material_name(m).is_none() {
+                    errors.push(FieldError::new(
+                        format!("materials[{i}]"),
+                        "unknown_material",
+                        "not an item of the materials catalogue (GET /api/v1/materials at the window)",
+                    ));
+                }
+            }
             texts.push(("note".into(), note.as_deref(), 500));
         }
         Command::Propose { reason, .. } | Command::Approve { reason, .. } => {

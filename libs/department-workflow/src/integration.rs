@@ -60,6 +60,8 @@ pub fn announce(
             msg(ReferralReturned { lane: lane_ref, reason, returned_by: by, occurred_at: at }, now)
         }
         LaneEvent::Withdrawn { at, .. } => msg(ReferralWithdrawn { lane: lane_ref, occurred_at: at }, now),
-        LaneEvent::ReferralReceived { .. } | LaneEvent::Supplemented { .. } => Ok(None),
+        LaneEvent::ReferralReceived { .. } | LaneEvent::Supplemented { .. } | LaneEvent::PartlySupplemented { .. } => {
+            Ok(None)
+        }
     }
 }

@@ -39,6 +39,7 @@ fn to_stored(event: LaneEvent) -> LaneEventV1 {
             LaneEventV1::SupplementRequested { materials, note, by, at }
         }
         LaneEvent::Supplemented { materials, at } => LaneEventV1::Supplemented { materials, at },
+        LaneEvent::PartlySupplemented { materials, at } => LaneEventV1::PartlySupplemented { materials, at },
         LaneEvent::ProposalMade { outcome, amount_fen, reason, by, at } => {
             LaneEventV1::ProposalMade { outcome: outcome.into(), amount_fen, reason, by, at }
         }
@@ -71,6 +72,7 @@ fn from_stored(event: LaneEventV1) -> LaneEvent {
             LaneEvent::SupplementRequested { materials, note, by, at }
         }
         LaneEventV1::Supplemented { materials, at } => LaneEvent::Supplemented { materials, at },
+        LaneEventV1::PartlySupplemented { materials, at } => LaneEvent::PartlySupplemented { materials, at },
         LaneEventV1::ProposalMade { outcome, amount_fen, reason, by, at } => {
             LaneEvent::ProposalMade { outcome: outcome.into(), amount_fen, reason, by, at }
         }

@@ -51,6 +51,27 @@ pub enum CaseEventV1 {
         withdrawn_at: DateTime<Utc>,
         withdrawn_by: String,
     },
+    /// Added beside the others (additive): an aid line added to an open case.
+    LineAdded {
+        request: AidRequestV1,
+        added_at: DateTime<Utc>,
+        added_by: String,
+    },
+    /// Added beside the others (additive): the case closed (结案).
+    CaseClosed {
+        informed_by: InformedByV1,
+        note: Option<String>,
+        closed_at: DateTime<Utc>,
+        closed_by: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InformedByV1 {
+    Sms,
+    Letter,
+    InPerson,
 }
 
 impl StoredFormat for CaseEventV1 {
@@ -68,6 +89,8 @@ impl CaseEventV1 {
             Self::MaterialsSupplemented { .. } => "MaterialsSupplemented",
             Self::LaneReported { .. } => "LaneReported",
             Self::ApplicationWithdrawn { .. } => "ApplicationWithdrawn",
+            Self::LineAdded { .. } => "LineAdded",
+            Self::CaseClosed { .. } => "CaseClosed",
         }
     }
 }

@@ -34,6 +34,13 @@ pub enum LaneEventV1 {
         materials: Vec<String>,
         at: DateTime<Utc>,
     },
+    /// Materials handed in after a supplement request that answer only part
+    /// of it: the lane keeps waiting for the rest. Added beside
+    /// `Supplemented`, whose meaning (the lane resumed) is unchanged.
+    PartlySupplemented {
+        materials: Vec<String>,
+        at: DateTime<Utc>,
+    },
     ProposalMade {
         outcome: ProposalOutcomeV1,
         amount_fen: i64,
@@ -85,6 +92,7 @@ impl LaneEventV1 {
             Self::SignedFor { .. } => "SignedFor",
             Self::SupplementRequested { .. } => "SupplementRequested",
             Self::Supplemented { .. } => "Supplemented",
+            Self::PartlySupplemented { .. } => "PartlySupplemented",
             Self::ProposalMade { .. } => "ProposalMade",
             Self::Approved { .. } => "Approved",
             Self::Rejected { .. } => "Rejected",

@@ -23,9 +23,22 @@ pub const ALL_MATERIALS: [&str; 11] = [
     "house_safety_appraisal",
 ];
 
-/// The child of every sample household (a junior-school student).
+/// The child in the sample requests (a junior-school student): a
+/// placeholder that [`SampleApplication::json`] replaces with the child of
+/// the household at hand (see [`child_of`]).
 pub fn child_id() -> String {
     crate::id_number("33010220120915004")
+}
+
+/// The child of the household of `applicant` (18 characters): born in 2010
+/// to 2019 on the applicant's day and month, with the applicant's sequence
+/// number, so that households of different applicants share no member (the
+/// duplicate guard is per household member).
+pub fn child_of(applicant: &str) -> String {
+    let year_digit = applicant.get(9..10).unwrap_or("2");
+    let month_day = applicant.get(10..14).unwrap_or("0915");
+    let sequence = applicant.get(14..17).unwrap_or("004");
+    crate::id_number(&format!("330102201{year_digit}{month_day}{sequence}"))
 }
 
 /// An application form, built up and rendered with [`SampleApplication::json`].
@@ -90,6 +103,21 @@ impl SampleApplication {
     }
 
     pub fn json(&self) -> Value {
+        let child = child_of(&self.id_number);
+        let requests: Vec<Value> = self
+            .requests
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                if r["student_id_number"] == child_id() {
+                    r["student_id_number"] = json!(child);
+                }
+                if r["patient_id_number"] == child_id() {
+                    r["patient_id_number"] = json!(child);
+                }
+                r
+            })
+            .collect();
         json!({
             "applicant": {"name": self.name, "id_number": self.id_number, "phone": self.phone},
             "household": {
@@ -98,13 +126,13 @@ impl SampleApplication {
                 "hukou": "urban",
                 "members": [
                     {"name": self.name, "id_number": self.id_number, "relation": "applicant", "disability": false, "in_school": false},
-                    {"name": self.child_name, "id_number": child_id(), "relation": "child", "disability": false, "in_school": true}
+                    {"name": self.child_name, "id_number": child, "relation": "child", "disability": false, "in_school": true}
                 ],
                 "monthly_income_fen": self.monthly_income_fen,
                 "assets_fen": 0,
                 "existing_support": self.existing_support
             },
-            "requests": self.requests,
+            "requests": requests,
             "materials": self.materials
         })
     }

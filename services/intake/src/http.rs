@@ -49,6 +49,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_case))
         .routes(routes!(supplement_materials))
         .routes(routes!(withdraw_application))
+        .routes(routes!(add_line))
+        .routes(routes!(close_case))
         .routes(routes!(rebuild_case_views))
         .routes(routes!(rebuild_progress))
 }
@@ -139,16 +141,23 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     }
 }
 
-fn duplicate(line: usize, department: Department, case_number: &str) -> Problem {
-    Problem::conflict(
-        "duplicate_application",
-        format!("case {case_number} is already open for this applicant's {department} aid"),
-    )
-    .with_errors(vec![FieldError::new(
-        format!("requests[{line}].aid"),
-        "open_case_exists",
-        case_number.to_string(),
-    )])
+/// The 409 for a line the household already has open. It names the case
+/// only to a clerk of the case's own township; elsewhere it says which
+/// township has it, and nothing more.
+fn duplicate(field: String, department: Department, open: &store::OpenLine, township: &str) -> Problem {
+    if open.township == township {
+        Problem::conflict(
+            "duplicate_application",
+            format!("case {} is already open for this household's {department} aid", open.case_number),
+        )
+        .with_errors(vec![FieldError::new(field, "open_case_exists", open.case_number.clone())])
+    } else {
+        Problem::conflict(
+            "duplicate_application",
+            format!("this household's {department} aid is open in a case of township {}", open.township),
+        )
+        .with_errors(vec![FieldError::new(field, "open_case_elsewhere", open.township.clone())])
+    }
 }
 
 /// Accept an application at the window (一门受理).
@@ -219,9 +228,10 @@ async fn submit_once(
         return Ok(created_response(&body, true));
     }
 
+    let people = application.person_ids();
     for (line, department) in application.departments().into_iter().enumerate() {
-        if let Some(existing) = store::open_case_of(&mut tx, &application.applicant.id_number, department).await? {
-            return Err(duplicate(line, department, &existing));
+        if let Some(open) = store::open_case_of(&mut tx, &people, department, None).await? {
+            return Err(duplicate(format!("requests[{line}].aid"), department, &open, township));
         }
     }
     let case_number = store::next_case_number(&mut tx, township, now).await?;
@@ -234,21 +244,20 @@ async fn submit_once(
         deadlines: &policy.deadlines,
         calendar: &policy.calendar,
     };
-    let applicant_id = &application.applicant.id_number;
     let events = case::submit(application.clone(), case_number, &ctx);
     let case = store::save(&mut tx, &Case::new(Uuid::now_v7()), &events, staff_id, None, policy, now).await?;
     tracing::Span::current().record("case.id", tracing::field::display(case.case_id));
     // Claimed in one order (the departments'), so two submissions for one
-    // person cannot wait on each other's lines.
+    // household cannot wait on each other's lines.
     let mut lines: Vec<(usize, Department)> = application.departments().into_iter().enumerate().collect();
     lines.sort_by_key(|(_, d)| *d);
     for (line, department) in lines {
-        if !store::claim_open_line(&mut tx, applicant_id, department, &case).await? {
-            // A concurrent submission for the same person and line won the race.
+        if !store::claim_open_line(&mut tx, &case, department).await? {
+            // A concurrent submission for the same household and line won the race.
+            let open = store::open_case_of(&mut tx, &people, department, Some(case.case_id)).await?;
             tx.rollback().await?;
-            let mut conn = state.pool.acquire().await?;
-            let existing = store::open_case_of(&mut conn, applicant_id, department).await?.unwrap_or_default();
-            return Err(duplicate(line, department, &existing));
+            let open = open.ok_or_else(|| onedoor_http_kit::internal_error("a lost claim without its case"))?;
+            return Err(duplicate(format!("requests[{line}].aid"), department, &open, township));
         }
     }
     let body = created(&case, policy, now);
@@ -388,6 +397,9 @@ fn case_conflict(e: CaseError) -> Problem {
     let code = match e {
         CaseError::Withdrawn => "case_withdrawn",
         CaseError::Decided => "case_decided",
+        CaseError::Closed => "case_closed",
+        CaseError::LineOpen => "line_open",
+        CaseError::LanesNotFinal => "lanes_not_final",
     };
     Problem::conflict(code, e.to_string())
 }
@@ -428,8 +440,10 @@ async fn supplement_materials(
     if !errors.is_empty() {
         return Err(Problem::validation(errors));
     }
-    change_case(&state, &staff, &township, case_id, &headers, |case, ctx| case.supplement(form.materials.clone(), ctx))
-        .await
+    change_case(&state, &staff, &township, case_id, &headers, None, |case, ctx| {
+        case.supplement(form.materials.clone(), ctx).map_err(case_conflict)
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -460,11 +474,102 @@ async fn withdraw_application(
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(Problem::validation(vec![FieldError::new("reason", "required", "1 to 500 characters")]));
     }
-    change_case(&state, &staff, &township, case_id, &headers, |case, ctx| case.withdraw(reason.clone(), ctx)).await
+    change_case(&state, &staff, &township, case_id, &headers, None, |case, ctx| {
+        case.withdraw(reason.clone(), ctx).map_err(case_conflict)
+    })
+    .await
+}
+
+/// Add an aid line to an open case (one element of an application's
+/// `requests`): a new referral, after the same checks as on submission. This
+/// is also how the window re-routes a lane a department returned: the
+/// returned lane stays in the history and the new line goes out.
+#[utoipa::path(
+    post, path = "/api/v1/cases/{case_id}/lines", tag = "cases",
+    params(("case_id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = crate::domain::application::RequestForm,
+    responses((status = 201, description = "the case with the new line", body = CaseView),
+              (status = 400, body = Problem), (status = 404, body = Problem),
+              (status = 409, description = "the line is open in this case or another of the household, or the case is over", body = Problem),
+              (status = 412, body = Problem))
+)]
+#[tracing::instrument(name = "add line", skip_all, fields(case.id = %case_id))]
+async fn add_line(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(case_id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(form): ApiJson<crate::domain::application::RequestForm>,
+) -> ApiResult<Response> {
+    let township = clerk_township(&staff)?.to_string();
+    let case_id = path_case_id(&case_id)?;
+    let department = form.aid.parse::<Department>().ok();
+    let today = local_date(Utc::now());
+    let response = change_case(&state, &staff, &township, case_id, &headers, department, |case, ctx| {
+        let members: std::collections::BTreeSet<String> = case
+            .application
+            .as_ref()
+            .map(|a| a.person_ids().into_iter().map(str::to_string).collect())
+            .unwrap_or_default();
+        let request = form
+            .validate(&members, today)
+            .map_err(|errors| Problem::validation(errors.into_iter().map(FieldError::from).collect()))?;
+        case.add_line(request, ctx).map_err(case_conflict)
+    })
+    .await?;
+    let mut response = response;
+    *response.status_mut() = StatusCode::CREATED;
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseForm {
+    /// `sms` | `letter` | `in_person`: how the applicant was told.
+    pub informed_by: String,
+    pub note: Option<String>,
+}
+
+/// Close the case (结案) once every lane is final and the applicant was
+/// told; the household's lines are released.
+#[utoipa::path(
+    post, path = "/api/v1/cases/{case_id}/close", tag = "cases",
+    params(("case_id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = CloseForm,
+    responses((status = 200, body = CaseView), (status = 400, body = Problem), (status = 404, body = Problem),
+              (status = 409, description = "a lane is not final, or the case is withdrawn or closed", body = Problem),
+              (status = 412, body = Problem))
+)]
+#[tracing::instrument(name = "close case", skip_all, fields(case.id = %case_id))]
+async fn close_case(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(case_id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(form): ApiJson<CloseForm>,
+) -> ApiResult<Response> {
+    let township = clerk_township(&staff)?.to_string();
+    let case_id = path_case_id(&case_id)?;
+    let mut errors = Vec::new();
+    let informed_by = serde_json::from_value::<case::InformedBy>(serde_json::Value::String(form.informed_by.clone()))
+        .map_err(|_| errors.push(FieldError::new("informed_by", "invalid_value", "one of sms, letter, in_person")))
+        .ok();
+    let note = form.note.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
+    if note.as_ref().is_some_and(|n| n.chars().count() > 500) {
+        errors.push(FieldError::new("note", "too_long", "at most 500 characters"));
+    }
+    let Some(informed_by) = informed_by.filter(|_| errors.is_empty()) else {
+        return Err(Problem::validation(errors));
+    };
+    change_case(&state, &staff, &township, case_id, &headers, None, |case, ctx| {
+        case.close(informed_by, note.clone(), ctx).map_err(case_conflict)
+    })
+    .await
 }
 
 /// Runs a command against a case in one transaction: lock, decide, save,
-/// answer (run again if the database aborted it for a concurrent one).
+/// hold the household's place for a line it opens (`hold`), answer (run
+/// again if the database aborted it for a concurrent one).
 #[tracing::instrument(skip_all, fields(case.id = %case_id))]
 async fn change_case(
     state: &AppState,
@@ -472,7 +577,8 @@ async fn change_case(
     township: &str,
     case_id: Uuid,
     headers: &HeaderMap,
-    decide: impl Fn(&Case, &Context) -> Result<Vec<case::CaseEvent>, CaseError>,
+    hold: Option<Department>,
+    decide: impl Fn(&Case, &Context) -> ApiResult<Vec<case::CaseEvent>>,
 ) -> ApiResult<Response> {
     onedoor_http_kit::with_retries(|| async {
         let now = Utc::now();
@@ -489,8 +595,17 @@ async fn change_case(
             deadlines: &policy.deadlines,
             calendar: &policy.calendar,
         };
-        let events = decide(&case, &ctx).map_err(case_conflict)?;
+        let events = decide(&case, &ctx)?;
         let after = store::save(&mut tx, &case, &events, staff.id(), None, policy, now).await?;
+        if let (Some(department), Some(application)) = (hold, &after.application)
+            && !store::claim_open_line(&mut tx, &after, department).await?
+        {
+            let people = application.person_ids();
+            let open = store::open_case_of(&mut tx, &people, department, Some(case_id)).await?;
+            tx.rollback().await?;
+            let open = open.ok_or_else(|| onedoor_http_kit::internal_error("a lost claim without its case"))?;
+            return Err(duplicate("aid".into(), department, &open, township));
+        }
         tx.commit().await?;
         Ok(view_response(&after.view(&policy.catalogue, &policy.calendar, local_date(now))))
     })

@@ -40,8 +40,7 @@ pub fn announce(
                 now,
             )?),
             CaseEvent::ReferralIssued { referral_id, department, issued_at, deadline } => {
-                let request = app.requests.iter().find(|r| r.department() == *department).cloned();
-                let Some(request) = request else { continue };
+                let Some(request) = after.line_of_referral(*referral_id).map(|l| l.request.clone()) else { continue };
                 out.push(message(
                     ReferralIssued {
                         referral_id: *referral_id,
@@ -111,7 +110,10 @@ pub fn announce(
                     now,
                 )?);
             }
-            CaseEvent::ApplicationSubmitted { .. } | CaseEvent::LaneReported { .. } => {}
+            CaseEvent::ApplicationSubmitted { .. }
+            | CaseEvent::LaneReported { .. }
+            | CaseEvent::LineAdded { .. }
+            | CaseEvent::CaseClosed { .. } => {}
         }
     }
     Ok(out)

@@ -42,7 +42,7 @@ impl Handler for LaneReports {
         let case = store::load_case(tx, lane.case_id)
             .await?
             .ok_or_else(|| HandlerError::Permanent(format!("case {} has no events", lane.case_id)))?;
-        let known = case.lines.get(&lane.department).and_then(|l| l.referral_id) == Some(lane.referral_id);
+        let known = case.line_of_referral(lane.referral_id).is_some_and(|l| l.department == lane.department);
         if !known {
             return Err(HandlerError::Permanent(format!(
                 "referral {} is not the {} lane of case {}",

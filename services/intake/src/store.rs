@@ -108,19 +108,13 @@ pub async fn write_read_models(
     .bind(case.application.as_ref().map(|a| a.applicant.id_number.as_str()))
     .execute(&mut *conn)
     .await?;
-    let done: Vec<String> = view
-        .lanes
-        .iter()
-        .filter(|l| l.status.is_final() || case.withdrawn.is_some())
-        .map(|l| l.department.as_str().to_string())
-        .collect();
-    if !done.is_empty() {
-        sqlx::query("DELETE FROM open_lines WHERE case_id = $1 AND department = ANY($2)")
-            .bind(case.case_id)
-            .bind(done)
-            .execute(&mut *conn)
-            .await?;
-    }
+    // Lines no longer held (closed, withdrawn, returned) are released.
+    let held: Vec<&str> = case.held_lines().into_iter().map(Department::as_str).collect();
+    sqlx::query("DELETE FROM open_lines WHERE case_id = $1 AND NOT (department = ANY($2))")
+        .bind(case.case_id)
+        .bind(held)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -143,39 +137,53 @@ pub async fn next_case_number(
     Ok(format!("{township}-{year}-{n:06}"))
 }
 
-/// The case number of the applicant's open case for `department`, if any.
-pub async fn open_case_of(
-    conn: &mut PgConnection,
-    id_number: &str,
-    department: Department,
-) -> Result<Option<String>, StoreError> {
-    Ok(sqlx::query_scalar("SELECT case_number FROM open_lines WHERE applicant_id_number = $1 AND department = $2")
-        .bind(id_number)
-        .bind(department.as_str())
-        .fetch_optional(conn)
-        .await?)
+/// A case that holds a line for a member of the household.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OpenLine {
+    pub case_id: Uuid,
+    pub case_number: String,
+    pub township: String,
 }
 
-/// Records that the applicant's `department` line is open in this case;
-/// `false` if another case holds it (a concurrent submission won).
-pub async fn claim_open_line(
+/// Another case holding `department` for any of these people, if one does.
+pub async fn open_case_of(
     conn: &mut PgConnection,
-    id_number: &str,
+    id_numbers: &[&str],
     department: Department,
-    case: &Case,
-) -> Result<bool, StoreError> {
-    let claimed = sqlx::query(
-        "INSERT INTO open_lines (applicant_id_number, department, case_id, case_number)
-         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    except: Option<Uuid>,
+) -> Result<Option<OpenLine>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT case_id, case_number, township FROM open_lines
+          WHERE id_number = ANY($1) AND department = $2 AND case_id IS DISTINCT FROM $3
+          ORDER BY case_number LIMIT 1",
     )
-    .bind(id_number)
+    .bind(id_numbers)
+    .bind(department.as_str())
+    .bind(except)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Holds `department` in this case for every member of the household;
+/// `false` if another case holds it for one of them (a concurrent
+/// submission won the race).
+pub async fn claim_open_line(conn: &mut PgConnection, case: &Case, department: Department) -> Result<bool, StoreError> {
+    let Some(application) = &case.application else { return Ok(true) };
+    let people = application.person_ids();
+    sqlx::query(
+        "INSERT INTO open_lines (id_number, department, case_id, case_number, township)
+         SELECT id, $2, $3, $4, $5 FROM unnest($1::text[]) AS id
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&people)
     .bind(department.as_str())
     .bind(case.case_id)
     .bind(&case.case_number)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(claimed == 1)
+    .bind(application.township())
+    .execute(&mut *conn)
+    .await?;
+    let theirs = open_case_of(conn, &people, department, Some(case.case_id)).await?;
+    Ok(theirs.is_none())
 }
 
 /// What an `Idempotency-Key` found.
@@ -369,7 +377,7 @@ async fn rebuild_every_case(pool: &PgPool, policy: &Policy, job_id: Uuid) -> Res
         if let Some(case) = load_case(&mut tx, case_id).await? {
             let now = Utc::now();
             write_read_models(&mut tx, &case, policy, now).await?;
-            restore_open_lines(&mut tx, &case, policy, now).await?;
+            restore_open_lines(&mut tx, &case).await?;
         }
         sqlx::query("UPDATE rebuild_jobs SET cases_done = $2, heartbeat_at = now() WHERE job_id = $1")
             .bind(job_id)
@@ -381,20 +389,10 @@ async fn rebuild_every_case(pool: &PgPool, policy: &Policy, job_id: Uuid) -> Res
     Ok(())
 }
 
-/// Records the case's lines that are still open (a rebuild restores them).
-async fn restore_open_lines(
-    conn: &mut PgConnection,
-    case: &Case,
-    policy: &Policy,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let Some(application) = &case.application else { return Ok(()) };
-    if case.withdrawn.is_some() {
-        return Ok(());
-    }
-    let view = case.view(&policy.catalogue, &policy.calendar, local_date(now));
-    for line in view.lanes.iter().filter(|l| !l.status.is_final()) {
-        claim_open_line(conn, &application.applicant.id_number, line.department, case).await?;
+/// Holds the case's lines that are still held (a rebuild restores them).
+async fn restore_open_lines(conn: &mut PgConnection, case: &Case) -> Result<(), StoreError> {
+    for department in case.held_lines() {
+        claim_open_line(conn, case, department).await?;
     }
     Ok(())
 }

@@ -3,11 +3,13 @@
 //! changes as a new stored version with an upcaster.
 
 use crate::domain::application::{Application, Member};
-use crate::domain::case::{CaseEvent, LaneReport};
+use crate::domain::case::{CaseEvent, InformedBy, LaneReport};
 use crate::domain::materials::MissingMaterial;
 use onedoor_event_store::{NewEvent, RecordedEvent, StoreError, Upcasters};
 use onedoor_stored_events::StoredFormat;
-use onedoor_stored_events::case::{ApplicationV1, CaseEventV1, LaneReportV1, MemberV1, MissingMaterialV1};
+use onedoor_stored_events::case::{
+    ApplicationV1, CaseEventV1, InformedByV1, LaneReportV1, MemberV1, MissingMaterialV1,
+};
 use onedoor_stored_events::shared::each;
 
 /// How older stored versions of the case's events are read (none yet: v1 is the first).
@@ -97,6 +99,19 @@ fn to_stored(event: CaseEvent) -> CaseEventV1 {
         CaseEvent::ApplicationWithdrawn { reason, withdrawn_at, withdrawn_by } => {
             CaseEventV1::ApplicationWithdrawn { reason, withdrawn_at, withdrawn_by }
         }
+        CaseEvent::LineAdded { request, added_at, added_by } => {
+            CaseEventV1::LineAdded { request: request.into(), added_at, added_by }
+        }
+        CaseEvent::CaseClosed { informed_by, note, closed_at, closed_by } => CaseEventV1::CaseClosed {
+            informed_by: match informed_by {
+                InformedBy::Sms => InformedByV1::Sms,
+                InformedBy::Letter => InformedByV1::Letter,
+                InformedBy::InPerson => InformedByV1::InPerson,
+            },
+            note,
+            closed_at,
+            closed_by,
+        },
     }
 }
 
@@ -179,5 +194,18 @@ fn from_stored(event: CaseEventV1) -> CaseEvent {
         CaseEventV1::ApplicationWithdrawn { reason, withdrawn_at, withdrawn_by } => {
             CaseEvent::ApplicationWithdrawn { reason, withdrawn_at, withdrawn_by }
         }
+        CaseEventV1::LineAdded { request, added_at, added_by } => {
+            CaseEvent::LineAdded { request: request.into(), added_at, added_by }
+        }
+        CaseEventV1::CaseClosed { informed_by, note, closed_at, closed_by } => CaseEvent::CaseClosed {
+            informed_by: match informed_by {
+                InformedByV1::Sms => InformedBy::Sms,
+                InformedByV1::Letter => InformedBy::Letter,
+                InformedByV1::InPerson => InformedBy::InPerson,
+            },
+            note,
+            closed_at,
+            closed_by,
+        },
     }
 }

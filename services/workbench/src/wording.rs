@@ -186,6 +186,9 @@ pub fn problem_message(code: &str) -> Option<&'static str> {
         "internal_error" => "系统内部错误，请稍后重试；如反复出现，请联系运维人员。",
         "database_unavailable" | "service_unavailable" => "系统繁忙，请稍后重试。",
         "no_such_dead_letter" => "该死信已不存在。",
+        "case_closed" => "该案件已结案，不能再办理。",
+        "lanes_not_final" => "尚有部门未办结，暂不能结案。",
+        "line_open" => "该救助事项在本案件中仍在办理，不能重复添加。",
         // fields
         "required" => "必填。",
         "too_long" => "内容过长。",
@@ -210,7 +213,8 @@ pub fn problem_message(code: &str) -> Option<&'static str> {
         "not_applicable" => "该项不适用于所选的类型。",
         "unknown_material" => "材料目录中没有这一项。",
         "invalid_cursor" => "分页已失效，请回到第一页。",
-        "open_case_exists" => "已有在办案件。",
+        "open_case_exists" => "该家庭已有此救助事项的在办案件。",
+        "open_case_elsewhere" => "该家庭在其他乡镇（街道）已有此救助事项的在办案件。",
         "unknown_field" => "不认识的栏目。",
         _ => return None,
     })

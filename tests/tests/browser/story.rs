@@ -1,7 +1,8 @@
 //! The story at the window and in the departments, in a real browser.
 
 use crate::harness::*;
-use crate::stack::{applicant_id, child_id};
+use crate::stack::applicant_id;
+use onedoor_test_support::sample::child_id;
 
 const CLERK: &str = "role=window_clerk&township=330102001&sub=clerk-7";
 const CASEWORKER: &str = "role=caseworker&department=medical&sub=cw-1";

@@ -77,6 +77,18 @@ impl Platform {
         self.apps[0].1.get(&clerk(), &format!("/api/v1/cases/{case_id}")).await.1
     }
 
+    /// Hands materials in at the window.
+    pub async fn hand_in(&self, case_id: &str, materials: &[&str]) -> (u16, Value) {
+        let url = format!("{}/api/v1/cases/{case_id}/materials", self.intake);
+        self.call(reqwest::Method::POST, url, &clerk(), Some(serde_json::json!({ "materials": materials }))).await
+    }
+
+    /// Closes a case at the window (the applicant told by SMS).
+    pub async fn close(&self, case_id: &str) -> (u16, Value) {
+        let url = format!("{}/api/v1/cases/{case_id}/close", self.intake);
+        self.call(reqwest::Method::POST, url, &clerk(), Some(serde_json::json!({"informed_by": "sms"}))).await
+    }
+
     /// Polls the case view until `check` holds.
     pub async fn case_until(&self, case_id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
         eventually(what, Duration::from_secs(30), || async {

@@ -34,16 +34,8 @@ async fn a_medical_lane_runs_from_referral_to_disbursement_and_the_window_sees_e
     })
     .await;
 
-    // The window hands in the materials; the department's lane resumes.
-    let (status, _) = p
-        .call(
-            reqwest::Method::POST,
-            format!("{}/api/v1/cases/{case_id}/materials", p.intake),
-            &clerk(),
-            Some(json!({"materials": ["income_statement"]})),
-        )
-        .await;
-    assert_eq!(status, 200);
+    // The window hands in the bank statement; the department's lane resumes.
+    assert_eq!(p.hand_in(&case_id, &["bank_statement"]).await.0, 200);
     let start = std::time::Instant::now();
     while p.referral(d, &id, &cw).await["status"] != "under_review" {
         assert!(start.elapsed() < std::time::Duration::from_secs(20), "the lane never resumed");
@@ -226,6 +218,7 @@ async fn the_medical_annual_cap_spans_two_applications_of_the_same_person() {
         p.act(d, &first, "disbursement", &cw, json!({"amount_fen": 4_500_000, "channel": "bank_card"})).await;
     assert_eq!(status, 200);
     p.case_until(&first_case, "the first case is decided", |v| v["status"] == "decided").await;
+    assert_eq!(p.close(&first_case).await.0, 200);
 
     // Second application of the same person: only 5,000 yuan of the cap remain.
     let (_, second) = referred(&p, d, &person, medical_request(2_000_000, 0)).await;
@@ -250,6 +243,7 @@ async fn temporary_aid_for_the_same_cause_twice_a_year_needs_an_approvers_overri
     assert_eq!(p.act(d, &first, "sign-for", &cw, json!({})).await.0, 200);
     assert_eq!(p.act(d, &first, "proposal", &cw, json!({"outcome": "approve"})).await.1["status"], "approved");
     p.case_until(&first_case, "approved at the window", |v| v["status"] == "decided").await;
+    assert_eq!(p.close(&first_case).await.0, 200);
 
     let (_, second) = referred(&p, d, &household, fire).await;
     let view = p.referral(d, &second, &cw).await;
@@ -472,6 +466,7 @@ async fn a_spouse_applying_for_the_same_cause_in_the_same_year_counts_as_the_hou
         .unwrap()
         .push(json!({"name": "李梅", "id_number": wife, "relation": "spouse"}));
     let created = p.submit(&first).await;
+    let first_case = created["case_id"].as_str().unwrap().to_string();
     let id = created["lanes"][0]["referral_id"].as_str().unwrap().to_string();
     p.referral(d, &id, &cw).await;
     assert_eq!(p.act(d, &id, "sign-for", &cw, json!({})).await.0, 200);
@@ -485,6 +480,16 @@ async fn a_spouse_applying_for_the_same_cause_in_the_same_year_counts_as_the_hou
         .as_array_mut()
         .unwrap()
         .push(json!({"name": "张三", "id_number": husband, "relation": "spouse"}));
+    // While the husband's case is open, the household's line is taken: 409.
+    let (status, problem) = p
+        .call(reqwest::Method::POST, format!("{}/api/v1/applications", p.intake), &clerk(), Some(second.clone()))
+        .await;
+    assert_eq!((status, problem["errors"][0]["code"].as_str()), (409, Some("open_case_exists")), "{problem}");
+    assert_eq!(problem["errors"][0]["message"], created["case_number"], "the clerk's own township: the case is named");
+    // Once it is closed, her application goes through, and the department
+    // finds the household's approval in its ledger.
+    p.case_until(&first_case, "approved at the window", |v| v["status"] == "decided").await;
+    assert_eq!(p.close(&first_case).await.0, 200);
     let created = p.submit(&second).await;
     let id = created["lanes"][0]["referral_id"].as_str().unwrap().to_string();
     let view = p.referral(d, &id, &cw).await;

@@ -3,4 +3,5 @@
 //! go through the department's API, and the window's case view follows.
 
 mod harness;
+mod household_loop;
 mod lanes;

@@ -123,7 +123,8 @@ async fn one_application_is_one_trace_across_every_service_it_touches_without_pe
     assert_eq!(created["lanes"].as_array().unwrap().len(), 4);
 
     // Ids and codes only: nothing personal in any span or log line.
-    let secrets = [applicant.as_str(), NAME, CHILD, PHONE, DIAGNOSIS, &child_id()];
+    let child = onedoor_test_support::sample::child_of(&applicant);
+    let secrets = [applicant.as_str(), NAME, CHILD, PHONE, DIAGNOSIS, &child];
     for span in receiver.spans() {
         for secret in secrets {
             assert!(

@@ -153,7 +153,7 @@ impl Stack {
 
 pub use onedoor_test_support::driver::tokens::{approver, caseworker, clerk};
 pub use onedoor_test_support::id_number;
-pub use onedoor_test_support::sample::{ALL_MATERIALS, child_id, lane};
+pub use onedoor_test_support::sample::{ALL_MATERIALS, lane};
 
 pub const NAME: &str = "王秀兰";
 pub const CHILD: &str = "王小明";

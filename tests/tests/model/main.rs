@@ -229,6 +229,9 @@ async fn step_network(p: &Platform, rng: &mut Rng, case_id: &str, net: &mut Netw
 
 const REQUESTS: [&str; 4] = ["medical", "education", "housing", "temporary"];
 
+/// What the model's departments ask for in supplement requests.
+const ASKED_FOR: [&str; 2] = ["bank_statement", "medical_records"];
+
 fn request(kind: &str, rng: &mut Rng) -> Value {
     match kind {
         "medical" => sample::medical("肺炎", 1_000_000 + 100_000 * rng.below(40) as i64, 400_000),
@@ -320,7 +323,13 @@ async fn history(p: &Platform, seed: u64, n: u64) {
                 step_network(p, &mut rng, &cases[i], &mut nets[i]).await;
             }
             4 => {
-                let body = json!({"materials": [sample::ALL_MATERIALS[rng.below(sample::ALL_MATERIALS.len())]]});
+                // One item: a catalogue item, or one a department may have asked for.
+                let item = if rng.chance(60) {
+                    sample::ALL_MATERIALS[rng.below(sample::ALL_MATERIALS.len())]
+                } else {
+                    ASKED_FOR[rng.below(ASKED_FOR.len())]
+                };
+                let body = json!({"materials": [item]});
                 let _ = p.intake.post(&tokens::clerk(), &format!("/api/v1/cases/{case_id}/materials"), &body).await;
                 if rng.chance(50) {
                     let _ = p
@@ -333,7 +342,27 @@ async fn history(p: &Platform, seed: u64, n: u64) {
                         .await;
                 }
             }
-            5 if rng.chance(15) => {
+            5 if rng.chance(30) => {
+                // The window adds a line (or re-routes a returned one), or closes the case.
+                let (status, answer) = if rng.chance(50) {
+                    let mut line = request(REQUESTS[rng.below(REQUESTS.len())], &mut rng);
+                    if line["aid"] == "education" {
+                        line["student_id_number"] = json!(child);
+                    }
+                    let (status, answer, _) =
+                        p.intake.post(&tokens::clerk(), &format!("/api/v1/cases/{case_id}/lines"), &line).await;
+                    assert_ne!(status, 200, "seed {seed}: a new line answers 201");
+                    (if status == 201 { 200 } else { status }, answer)
+                } else {
+                    let informed_by = ["sms", "letter", "in_person"][rng.below(3)];
+                    let how = json!({ "informed_by": informed_by });
+                    let (status, answer, _) =
+                        p.intake.post(&tokens::clerk(), &format!("/api/v1/cases/{case_id}/close"), &how).await;
+                    (status, answer)
+                };
+                assert!(matches!(status, 200 | 409), "seed {seed}: {status} {answer}");
+            }
+            6 if rng.chance(15) => {
                 let _ = p
                     .intake
                     .post(
@@ -384,7 +413,10 @@ async fn department_step(p: &Platform, rng: &mut Rng, case_id: &str) {
     let cw = tokens::caseworker(d);
     let (action, body, token) = match rng.below(9) {
         0 => ("sign-for", json!({}), cw),
-        1 => ("supplement-requests", json!({"materials": ["bank_statement"]}), cw),
+        1 => {
+            let items = if rng.chance(50) { json!([ASKED_FOR[rng.below(2)]]) } else { json!(ASKED_FOR) };
+            ("supplement-requests", json!({"materials": items}), cw)
+        }
         2 => ("proposal", json!({"outcome": "approve"}), cw),
         3 => ("proposal", json!({"outcome": "approve", "amount_fen": suggested + 1 + rng.below(2_000_000) as i64}), cw),
         4 => ("proposal", json!({"outcome": "reject", "amount_fen": 0, "reason": "not eligible"}), cw),
@@ -433,6 +465,18 @@ fn window_status(department_status: &str) -> &str {
 async fn check_invariants(p: &Platform, seed: u64, case_id: &str, ledger_alone: bool) {
     let (_, case, _) = p.intake.get(&tokens::clerk(), &format!("/api/v1/cases/{case_id}")).await;
     let withdrawn = case["status"] == "withdrawn";
+    // Closed only with every lane final.
+    if case["status"] == "closed" {
+        let open: Vec<&Value> = case["lanes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| {
+                !matches!(l["status"].as_str(), Some("approved" | "rejected" | "disbursed" | "returned" | "withdrawn"))
+            })
+            .collect();
+        assert!(open.is_empty(), "seed {seed}: a closed case with lanes still open: {open:?}");
+    }
     for line in case["lanes"].as_array().unwrap() {
         let d: Department = line["department"].as_str().unwrap().parse().unwrap();
         let Some(referral) = line["referral_id"].as_str() else {

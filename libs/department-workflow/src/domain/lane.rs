@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use onedoor_contracts::department::{DisbursementChannel, ProposalOutcome};
 use onedoor_contracts::intake::ReferralIssued;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -83,7 +84,14 @@ pub enum LaneEvent {
         by: String,
         at: DateTime<Utc>,
     },
+    /// Materials handed in that complete the supplement request: the lane resumes.
     Supplemented {
+        materials: Vec<String>,
+        at: DateTime<Utc>,
+    },
+    /// Materials handed in that answer only part of the request: the lane
+    /// keeps waiting for the rest.
+    PartlySupplemented {
         materials: Vec<String>,
         at: DateTime<Utc>,
     },
@@ -133,6 +141,7 @@ impl LaneEvent {
             Self::SignedFor { .. } => "SignedFor",
             Self::SupplementRequested { .. } => "SupplementRequested",
             Self::Supplemented { .. } => "Supplemented",
+            Self::PartlySupplemented { .. } => "PartlySupplemented",
             Self::ProposalMade { .. } => "ProposalMade",
             Self::Approved { .. } => "Approved",
             Self::Rejected { .. } => "Rejected",
@@ -232,6 +241,8 @@ pub struct Lane {
     pub override_reason: Option<String>,
     /// When the supplement now awaited was requested.
     pub supplement_requested_at: Option<DateTime<Utc>>,
+    /// What of the awaited supplement has been handed in since it was requested.
+    pub supplied_since_request: BTreeSet<String>,
     /// The sum of the instalments paid so far.
     pub disbursed_amount_fen: Option<i64>,
     /// The payment references of the instalments.
@@ -264,6 +275,7 @@ impl Lane {
             approved_amount_fen: None,
             override_reason: None,
             supplement_requested_at: None,
+            supplied_since_request: BTreeSet::new(),
             references: Vec::new(),
             disbursed_amount_fen: None,
             reason: None,
@@ -288,11 +300,19 @@ impl Lane {
                 self.status = LaneStatus::SupplementRequested;
                 self.supplement_items = materials.clone();
                 self.supplement_requested_at = Some(*at);
+                self.supplied_since_request.clear();
                 *at
             }
-            LaneEvent::Supplemented { at, .. } => {
+            LaneEvent::Supplemented { materials, at } => {
                 self.status = LaneStatus::UnderReview;
                 self.supplement_items.clear();
+                self.supplied_since_request.clear();
+                self.add_materials(materials);
+                *at
+            }
+            LaneEvent::PartlySupplemented { materials, at } => {
+                self.supplied_since_request.extend(materials.iter().cloned());
+                self.add_materials(materials);
                 *at
             }
             LaneEvent::ProposalMade { outcome, amount_fen, reason, by, at } => {
@@ -355,17 +375,37 @@ impl Lane {
         LaneError::InvalidTransition { status: self.status.as_str(), action }
     }
 
-    /// Materials handed in at the window resume a lane waiting for them, if
+    /// The referral's materials grow with what the window hands in later.
+    fn add_materials(&mut self, materials: &[String]) {
+        for m in materials {
+            if !self.referral.materials.contains(m) {
+                self.referral.materials.push(m.clone());
+            }
+        }
+        self.referral.missing_materials.retain(|m| !materials.contains(m));
+    }
+
+    /// Materials handed in at the window answer a lane waiting for them if
     /// they were handed in after the request (materials handed in earlier
-    /// but delivered late answer nothing). The window's case view applies the
-    /// same rule to the same two times, so both always agree.
+    /// but delivered late answer nothing). The lane resumes once every item
+    /// it asked for has been handed in since the request; until then it
+    /// keeps waiting, and materials asked for by another department resume
+    /// nothing here. The window's case view applies the same rule to the
+    /// same times and items, so both always agree.
     pub fn supplemented(&self, materials: Vec<String>, at: DateTime<Utc>) -> Vec<LaneEvent> {
-        if self.status == LaneStatus::SupplementRequested
-            && self.supplement_requested_at.is_some_and(|asked| at >= asked)
+        if self.status != LaneStatus::SupplementRequested
+            || self.supplement_requested_at.is_none_or(|asked| at < asked)
         {
+            return Vec::new();
+        }
+        let complete = self
+            .supplement_items
+            .iter()
+            .all(|item| self.supplied_since_request.contains(item) || materials.contains(item));
+        if complete {
             vec![LaneEvent::Supplemented { materials, at }]
         } else {
-            Vec::new()
+            vec![LaneEvent::PartlySupplemented { materials, at }]
         }
     }
 

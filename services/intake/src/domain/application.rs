@@ -122,6 +122,13 @@ impl Application {
         &self.division_code[..9]
     }
 
+    /// The ID numbers of everyone in the household, the applicant first.
+    pub fn person_ids(&self) -> Vec<&str> {
+        let mut ids = vec![self.applicant.id_number.as_str()];
+        ids.extend(self.members.iter().map(|m| m.id_number.as_str()).filter(|id| *id != self.applicant.id_number));
+        ids
+    }
+
     pub fn departments(&self) -> Vec<Department> {
         self.requests.iter().map(AidRequest::department).collect()
     }
@@ -303,6 +310,22 @@ impl ApplicationForm {
     }
 }
 
+impl RequestForm {
+    /// Checks one request on its own (a line added to an open case), against
+    /// the household the case was accepted with; fields are named from the
+    /// request's root (`aid`, `hospital`, ...).
+    pub fn validate(&self, member_ids: &BTreeSet<String>, today: NaiveDate) -> Result<AidRequest, Vec<InvalidField>> {
+        let mut e = Errors::default();
+        let request = e
+            .one_of::<Department>("aid", Some(&self.aid), "medical, education, housing, temporary")
+            .and_then(|department| validate_request(&mut e, "", department, self, member_ids, today));
+        match request {
+            Some(request) if e.0.is_empty() => Ok(request),
+            _ => Err(e.0),
+        }
+    }
+}
+
 fn validate_request(
     e: &mut Errors,
     path: &str,
@@ -311,7 +334,7 @@ fn validate_request(
     member_ids: &BTreeSet<String>,
     today: NaiveDate,
 ) -> Option<AidRequest> {
-    let f = |name: &str| format!("{path}.{name}");
+    let f = |name: &str| if path.is_empty() { name.to_string() } else { format!("{path}.{name}") };
     let aid = department.as_str();
     let fields: [(&str, bool, Department); 13] = [
         ("hospital", r.hospital.is_some(), Department::Medical),

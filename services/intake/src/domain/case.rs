@@ -1,6 +1,6 @@
 //! The case: one application at the window, and everything that happened to
 //! it, as events. Pure: commands ([`submit`], [`Case::supplement`],
-//! [`Case::withdraw`]) turn into events, [`Case::apply`] folds events into
+//! [`Case::add_line`], [`Case::withdraw`], [`Case::close`]) turn into events, [`Case::apply`] folds events into
 //! state. What the window sees of a case, with its clocks, is in
 //! [`super::view`]. Time and ids come in through [`Context`].
 
@@ -10,6 +10,7 @@ use super::materials::{MaterialsCatalogue, MissingMaterial};
 use chrono::{DateTime, NaiveDate, Utc};
 use onedoor_contracts::Department;
 use onedoor_contracts::department::{DisbursementChannel, ProposalOutcome};
+use onedoor_contracts::intake::AidRequest;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use utoipa::ToSchema;
@@ -129,6 +130,29 @@ pub enum CaseEvent {
         withdrawn_at: DateTime<Utc>,
         withdrawn_by: String,
     },
+    /// An aid line added to the open case at the window (also how a lane a
+    /// department returned is re-routed to another line).
+    LineAdded {
+        request: AidRequest,
+        added_at: DateTime<Utc>,
+        added_by: String,
+    },
+    /// Every lane was final and the window told the applicant: 结案.
+    CaseClosed {
+        informed_by: InformedBy,
+        note: Option<String>,
+        closed_at: DateTime<Utc>,
+        closed_by: String,
+    },
+}
+
+/// How the applicant was told of the outcome before the case was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InformedBy {
+    Sms,
+    Letter,
+    InPerson,
 }
 
 /// Commands refused by the case's state (HTTP 409).
@@ -138,6 +162,12 @@ pub enum CaseError {
     Withdrawn,
     #[error("every lane of the case is decided")]
     Decided,
+    #[error("the case is closed")]
+    Closed,
+    #[error("the case already has this aid line open")]
+    LineOpen,
+    #[error("not every lane of the case is final")]
+    LanesNotFinal,
 }
 
 /// Per-department time limits in working days (限时办结制). Every department
@@ -220,11 +250,12 @@ pub fn submit(application: Application, case_number: String, ctx: &Context) -> V
     events
 }
 
-/// One aid line of the case, as the window knows it: the referral issued and
-/// what the department reported since.
+/// One aid line of the case, as the window knows it: the request, the
+/// referral issued and what the department reported since.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseLine {
     pub department: Department,
+    pub request: AidRequest,
     pub referral_id: Option<Uuid>,
     pub issued_at: Option<DateTime<Utc>>,
     pub deadline: Option<NaiveDate>,
@@ -234,8 +265,25 @@ pub struct CaseLine {
 }
 
 impl CaseLine {
-    fn new(department: Department) -> Self {
-        Self { department, referral_id: None, issued_at: None, deadline: None, reports: Vec::new() }
+    fn new(request: AidRequest) -> Self {
+        Self {
+            department: request.department(),
+            request,
+            referral_id: None,
+            issued_at: None,
+            deadline: None,
+            reports: Vec::new(),
+        }
+    }
+
+    /// Whether the department returned the line to the window (not its matter).
+    pub fn is_returned(&self) -> bool {
+        self.reports.last().is_some_and(|(_, _, r)| matches!(r, LaneReport::Returned { .. }))
+    }
+
+    /// Referred to no department yet, and not closed by a withdrawal.
+    fn is_pending(&self) -> bool {
+        self.referral_id.is_none() && !self.is_decided()
     }
 
     /// Whether the department has decided this line (approved, rejected,
@@ -258,10 +306,23 @@ pub struct Case {
     pub handed_in: BTreeSet<String>,
     /// The one-time notice given at submission.
     pub noticed_missing: Vec<MissingMaterial>,
-    pub supplemented_at: Vec<DateTime<Utc>>,
-    pub lines: BTreeMap<Department, CaseLine>,
+    /// Materials handed in after submission: when, and which.
+    pub supplements: Vec<(DateTime<Utc>, Vec<String>)>,
+    /// Every line in the order it was opened; a department's line returned
+    /// and opened again appears twice (the returned one stays in the history).
+    pub lines: Vec<CaseLine>,
     pub withdrawn: Option<(String, DateTime<Utc>)>,
+    pub closed: Option<Closure>,
     pub timeline: Vec<TimelineEntry>,
+}
+
+/// How and when the case was closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closure {
+    pub informed_by: InformedBy,
+    pub note: Option<String>,
+    pub closed_at: DateTime<Utc>,
+    pub closed_by: String,
 }
 
 /// One line of the case's history as the window sees it.
@@ -293,9 +354,7 @@ impl Case {
                 self.accepted_by = accepted_by.clone();
                 self.submitted_at = Some(*submitted_at);
                 self.handed_in = application.materials.clone();
-                for d in application.departments() {
-                    self.lines.insert(d, CaseLine::new(d));
-                }
+                self.lines = application.requests.iter().cloned().map(CaseLine::new).collect();
                 self.application = Some(application.as_ref().clone());
                 (*submitted_at, "ApplicationSubmitted", None)
             }
@@ -304,19 +363,21 @@ impl Case {
                 (*accepted_at, "ApplicationAccepted", None)
             }
             CaseEvent::ReferralIssued { referral_id, department, issued_at, deadline } => {
-                let line = self.lines.entry(*department).or_insert_with(|| CaseLine::new(*department));
-                line.referral_id = Some(*referral_id);
-                line.issued_at = Some(*issued_at);
-                line.deadline = Some(*deadline);
+                if let Some(line) = self.lines.iter_mut().rev().find(|l| l.department == *department && l.is_pending())
+                {
+                    line.referral_id = Some(*referral_id);
+                    line.issued_at = Some(*issued_at);
+                    line.deadline = Some(*deadline);
+                }
                 (*issued_at, "ReferralIssued", Some(*department))
             }
             CaseEvent::MaterialsSupplemented { materials, supplemented_at, .. } => {
                 self.handed_in.extend(materials.iter().cloned());
-                self.supplemented_at.push(*supplemented_at);
+                self.supplements.push((*supplemented_at, materials.clone()));
                 (*supplemented_at, "MaterialsSupplemented", None)
             }
-            CaseEvent::LaneReported { department, lane_version, occurred_at, report, .. } => {
-                if let Some(line) = self.lines.get_mut(department) {
+            CaseEvent::LaneReported { department, referral_id, lane_version, occurred_at, report, .. } => {
+                if let Some(line) = self.lines.iter_mut().find(|l| l.referral_id == Some(*referral_id)) {
                     // Reports may arrive in any order; the line reads them in
                     // the lane's own order (its version), never by the clocks
                     // of different machines. Reports of earlier publishers,
@@ -331,6 +392,21 @@ impl Case {
                 self.withdrawn = Some((reason.clone(), *withdrawn_at));
                 (*withdrawn_at, "ApplicationWithdrawn", None)
             }
+            CaseEvent::LineAdded { request, added_at, .. } => {
+                let line = CaseLine::new(request.clone());
+                let department = line.department;
+                self.lines.push(line);
+                (*added_at, "LineAdded", Some(department))
+            }
+            CaseEvent::CaseClosed { informed_by, note, closed_at, closed_by } => {
+                self.closed = Some(Closure {
+                    informed_by: *informed_by,
+                    note: note.clone(),
+                    closed_at: *closed_at,
+                    closed_by: closed_by.clone(),
+                });
+                (*closed_at, "CaseClosed", None)
+            }
         };
         self.timeline.push(TimelineEntry { at, event: name.to_string(), department });
         self.timeline.sort_by_key(|t| t.at);
@@ -344,18 +420,42 @@ impl Case {
         case
     }
 
-    pub fn is_referred(&self, department: Department) -> bool {
-        self.lines.get(&department).is_some_and(|l| l.referral_id.is_some())
+    /// The department's current line (the latest opened).
+    pub fn line(&self, department: Department) -> Option<&CaseLine> {
+        self.lines.iter().rev().find(|l| l.department == department)
+    }
+
+    /// The line a referral was issued for.
+    pub fn line_of_referral(&self, referral_id: Uuid) -> Option<&CaseLine> {
+        self.lines.iter().find(|l| l.referral_id == Some(referral_id))
     }
 
     /// Whether every line of the case is decided.
     pub fn is_decided(&self) -> bool {
-        !self.lines.is_empty() && self.lines.values().all(CaseLine::is_decided)
+        !self.lines.is_empty() && self.lines.iter().all(CaseLine::is_decided)
     }
 
     /// The referral ids issued so far.
     pub fn referral_ids(&self) -> Vec<Uuid> {
-        self.lines.values().filter_map(|l| l.referral_id).collect()
+        self.lines.iter().filter_map(|l| l.referral_id).collect()
+    }
+
+    /// The departments whose current line still holds the household's place
+    /// for that line (the duplicate guard): every line until the case is
+    /// closed or withdrawn, except a line returned to the window.
+    pub fn held_lines(&self) -> Vec<Department> {
+        if self.closed.is_some() || self.withdrawn.is_some() {
+            return Vec::new();
+        }
+        let mut held: Vec<Department> = self
+            .lines
+            .iter()
+            .map(|l| l.department)
+            .filter(|d| self.line(*d).is_some_and(|l| !l.is_returned()))
+            .collect();
+        held.sort();
+        held.dedup();
+        held
     }
 
     /// The materials one department's request still lacks, as noticed at
@@ -368,18 +468,34 @@ impl Case {
             .collect()
     }
 
-    /// What is still missing of what the requests need.
+    /// What is still missing of what the requests need: before acceptance,
+    /// every line's; after it, the lines added since and not yet referred.
     pub fn missing_materials(&self, catalogue: &MaterialsCatalogue) -> Vec<MissingMaterial> {
-        match &self.application {
-            Some(app) if self.accepted_at.is_none() => catalogue.missing(&app.requests, &self.handed_in),
-            _ => Vec::new(),
+        if self.closed.is_some() || self.withdrawn.is_some() {
+            return Vec::new();
         }
+        let requests: Vec<AidRequest> = self
+            .lines
+            .iter()
+            .filter(|l| if self.accepted_at.is_none() { !l.is_decided() } else { l.is_pending() })
+            .map(|l| l.request.clone())
+            .collect();
+        catalogue.missing(&requests, &self.handed_in)
     }
 
-    fn ensure_open(&self) -> Result<(), CaseError> {
+    /// Neither withdrawn nor closed.
+    fn ensure_not_over(&self) -> Result<(), CaseError> {
         if self.withdrawn.is_some() {
             return Err(CaseError::Withdrawn);
         }
+        if self.closed.is_some() {
+            return Err(CaseError::Closed);
+        }
+        Ok(())
+    }
+
+    fn ensure_open(&self) -> Result<(), CaseError> {
+        self.ensure_not_over()?;
         if self.is_decided() {
             return Err(CaseError::Decided);
         }
@@ -396,21 +512,60 @@ impl Case {
             supplemented_at: ctx.now,
             supplemented_by: ctx.staff_id.to_string(),
         }];
-        if self.accepted_at.is_none()
-            && let Some(app) = &self.application
-        {
-            let mut handed_in = self.handed_in.clone();
-            handed_in.extend(materials);
-            if ctx.catalogue.missing(&app.requests, &handed_in).is_empty() {
+        let mut handed_in = self.handed_in.clone();
+        handed_in.extend(materials);
+        let pending: Vec<&CaseLine> = self.lines.iter().filter(|l| l.is_pending()).collect();
+        if self.accepted_at.is_none() {
+            let requests: Vec<AidRequest> =
+                self.lines.iter().filter(|l| !l.is_decided()).map(|l| l.request.clone()).collect();
+            if ctx.catalogue.missing(&requests, &handed_in).is_empty() {
                 events.push(CaseEvent::ApplicationAccepted { accepted_at: ctx.now });
-                for d in app.departments() {
-                    if !self.is_referred(d) {
-                        events.push(ctx.referral(d));
-                    }
+                events.extend(pending.iter().map(|l| ctx.referral(l.department)));
+            }
+        } else {
+            // A line added to the accepted case goes out once its own materials are in.
+            for line in pending {
+                if ctx.catalogue.required_for(&line.request).iter().all(|m| handed_in.contains(*m)) {
+                    events.push(ctx.referral(line.department));
                 }
             }
         }
         Ok(events)
+    }
+
+    /// Adds an aid line to the open case, or re-routes a line a department
+    /// returned: the returned line stays in the history and the new one goes
+    /// out (at once if the case is accepted and the line's materials are in,
+    /// or ahead of its paperwork for an emergency).
+    #[tracing::instrument(name = "decide added line", skip_all, fields(case.id = %self.case_id))]
+    pub fn add_line(&self, request: AidRequest, ctx: &Context) -> Result<Vec<CaseEvent>, CaseError> {
+        self.ensure_not_over()?;
+        let department = request.department();
+        if self.line(department).is_some_and(|l| !l.is_returned()) {
+            return Err(CaseError::LineOpen);
+        }
+        let complete = ctx.catalogue.required_for(&request).iter().all(|m| self.handed_in.contains(*m));
+        let emergency = matches!(request, AidRequest::Temporary { emergency: true, .. });
+        let mut events = vec![CaseEvent::LineAdded { request, added_at: ctx.now, added_by: ctx.staff_id.to_string() }];
+        if (self.accepted_at.is_some() && complete) || emergency {
+            events.push(ctx.referral(department));
+        }
+        Ok(events)
+    }
+
+    /// Closes the case (结案) once every lane is final and the applicant was told.
+    #[tracing::instrument(name = "decide closure", skip_all, fields(case.id = %self.case_id))]
+    pub fn close(
+        &self,
+        informed_by: InformedBy,
+        note: Option<String>,
+        ctx: &Context,
+    ) -> Result<Vec<CaseEvent>, CaseError> {
+        self.ensure_not_over()?;
+        if self.accepted_at.is_none() || !self.is_decided() {
+            return Err(CaseError::LanesNotFinal);
+        }
+        Ok(vec![CaseEvent::CaseClosed { informed_by, note, closed_at: ctx.now, closed_by: ctx.staff_id.to_string() }])
     }
 
     #[tracing::instrument(name = "decide withdrawal", skip_all, fields(case.id = %self.case_id))]

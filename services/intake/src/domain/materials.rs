@@ -3,7 +3,7 @@
 //! that need it. A household is never sent home twice for paperwork.
 
 use onedoor_contracts::Department;
-use onedoor_contracts::aid_line::{AID_LINES, EVERY_LINE_MATERIALS};
+use onedoor_contracts::aid_line::{AID_LINES, EVERY_LINE_MATERIALS, ON_REQUEST_MATERIALS};
 use onedoor_contracts::intake::AidRequest;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,17 +12,26 @@ use std::collections::{BTreeMap, BTreeSet};
 /// from the table of aid lines (`onedoor_contracts::aid_line`);
 /// `ONEDOOR_MATERIALS_FILE` may replace them with a JSON object holding
 /// `every_line` and one list per requirement key (`medical`,
-/// `housing_rent_subsidy`, ...). A key missing or unknown is an error at
-/// start-up, never a silent default.
+/// `housing_rent_subsidy`, ...), and optionally `on_request`: the items no
+/// request needs up front that departments may ask for in a supplement
+/// request (default: `onedoor_contracts::aid_line::ON_REQUEST_MATERIALS`).
+/// A key missing or unknown is an error at start-up, never a silent default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "BTreeMap<String, Vec<String>>", into = "BTreeMap<String, Vec<String>>")]
 pub struct MaterialsCatalogue {
     every_line: Vec<String>,
     /// Keyed by [`AidRequest::requirement_key`].
     by_requirement: BTreeMap<String, Vec<String>>,
+    /// Asked for by departments in supplement requests, never up front.
+    on_request: Vec<String>,
 }
 
 const EVERY_LINE_KEY: &str = "every_line";
+const ON_REQUEST_KEY: &str = "on_request";
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
 
 fn requirement_keys() -> impl Iterator<Item = &'static str> {
     AID_LINES.iter().flat_map(|l| l.requirements.iter().map(|r| r.key))
@@ -30,14 +39,14 @@ fn requirement_keys() -> impl Iterator<Item = &'static str> {
 
 impl Default for MaterialsCatalogue {
     fn default() -> Self {
-        let v = |items: &[&str]| items.iter().map(|s| s.to_string()).collect();
         Self {
-            every_line: v(EVERY_LINE_MATERIALS),
+            every_line: strings(EVERY_LINE_MATERIALS),
             by_requirement: AID_LINES
                 .iter()
                 .flat_map(|l| l.requirements)
-                .map(|r| (r.key.to_string(), v(r.materials)))
+                .map(|r| (r.key.to_string(), strings(r.materials)))
                 .collect(),
+            on_request: strings(ON_REQUEST_MATERIALS),
         }
     }
 }
@@ -46,6 +55,7 @@ impl TryFrom<BTreeMap<String, Vec<String>>> for MaterialsCatalogue {
     type Error = String;
     fn try_from(mut lists: BTreeMap<String, Vec<String>>) -> Result<Self, String> {
         let every_line = lists.remove(EVERY_LINE_KEY).ok_or("the catalogue has no `every_line` list")?;
+        let on_request = lists.remove(ON_REQUEST_KEY).unwrap_or_else(|| strings(ON_REQUEST_MATERIALS));
         for key in requirement_keys() {
             if !lists.contains_key(key) {
                 return Err(format!("the catalogue has no materials for `{key}`"));
@@ -54,7 +64,7 @@ impl TryFrom<BTreeMap<String, Vec<String>>> for MaterialsCatalogue {
         if let Some(unknown) = lists.keys().find(|k| !requirement_keys().any(|r| r == k.as_str())) {
             return Err(format!("the catalogue names an unknown requirement `{unknown}`"));
         }
-        Ok(Self { every_line, by_requirement: lists })
+        Ok(Self { every_line, by_requirement: lists, on_request })
     }
 }
 
@@ -62,6 +72,7 @@ impl From<MaterialsCatalogue> for BTreeMap<String, Vec<String>> {
     fn from(catalogue: MaterialsCatalogue) -> Self {
         let mut lists = catalogue.by_requirement;
         lists.insert(EVERY_LINE_KEY.to_string(), catalogue.every_line);
+        lists.insert(ON_REQUEST_KEY.to_string(), catalogue.on_request);
         lists
     }
 }
@@ -78,6 +89,8 @@ pub struct PublishedCatalogue {
     /// Keyed by requirement: `medical`, `education`, `housing_rent_subsidy`,
     /// `housing_renovation`, `temporary`.
     pub requirements: BTreeMap<String, Vec<String>>,
+    /// Needed by no request up front; departments ask for them in supplement requests.
+    pub on_request: Vec<String>,
     /// Working days each line has to decide, once referred.
     #[schema(value_type = BTreeMap<String, u32>)]
     pub time_limits: BTreeMap<Department, u32>,
@@ -100,13 +113,17 @@ pub struct MissingMaterial {
 
 impl MaterialsCatalogue {
     pub fn is_known(&self, code: &str) -> bool {
-        std::iter::once(&self.every_line).chain(self.by_requirement.values()).any(|list| list.iter().any(|c| c == code))
+        self.lists().any(|list| list.iter().any(|c| c == code))
+    }
+
+    fn lists(&self) -> impl Iterator<Item = &Vec<String>> {
+        std::iter::once(&self.every_line).chain(self.by_requirement.values()).chain(std::iter::once(&self.on_request))
     }
 
     /// The catalogue as published to the window, with the lines' time limits.
     pub fn published(&self, time_limits: BTreeMap<Department, u32>) -> PublishedCatalogue {
         let mut items: Vec<CatalogueItem> = Vec::new();
-        for code in std::iter::once(&self.every_line).chain(self.by_requirement.values()).flatten() {
+        for code in self.lists().flatten() {
             if !items.iter().any(|i| &i.code == code) {
                 let name = onedoor_contracts::aid_line::material_name(code).unwrap_or(code).to_string();
                 items.push(CatalogueItem { code: code.clone(), name });
@@ -116,6 +133,7 @@ impl MaterialsCatalogue {
             items,
             every_line: self.every_line.clone(),
             requirements: self.by_requirement.clone(),
+            on_request: self.on_request.clone(),
             time_limits,
         }
     }

@@ -4,11 +4,12 @@
 //! the official calendar and pauses while a supplement is awaited.
 
 use super::calendar::{WorkingCalendar, local_date};
-use super::case::{Case, CaseLine, LaneReport, TimelineEntry};
+use super::case::{Case, CaseLine, InformedBy, LaneReport, TimelineEntry};
 use super::materials::{MaterialsCatalogue, MissingMaterial};
 use chrono::{DateTime, NaiveDate, Utc};
 use onedoor_contracts::Department;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -105,8 +106,19 @@ pub struct CaseView {
     pub lanes: Vec<CaseLineView>,
     pub timeline: Vec<TimelineEntry>,
     pub withdrawal_reason: Option<String>,
+    /// How the applicant was told, once the case is closed (结案).
+    pub closure: Option<ClosureView>,
     /// The case stream's version; also the ETag.
     pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ClosureView {
+    pub informed_by: InformedBy,
+    pub note: Option<String>,
+    pub closed_at: DateTime<Utc>,
+    /// Staff id of the clerk who closed the case.
+    pub closed_by: String,
 }
 
 impl CaseLineView {
@@ -144,11 +156,13 @@ impl CaseView {
 
 impl Case {
     pub fn status(&self) -> CaseStatus {
-        if self.withdrawn.is_some() {
+        if self.closed.is_some() {
+            CaseStatus::Closed
+        } else if self.withdrawn.is_some() {
             CaseStatus::Withdrawn
         } else if self.accepted_at.is_none() {
             CaseStatus::AwaitingMaterials
-        } else if self.lines.values().all(CaseLine::is_decided) {
+        } else if self.lines.iter().all(CaseLine::is_decided) {
             CaseStatus::Decided
         } else {
             CaseStatus::InProgress
@@ -171,11 +185,27 @@ impl Case {
             accepted_by: self.accepted_by.clone(),
             applicant,
             missing_materials: self.missing_materials(catalogue),
-            lanes: self.lines.values().map(|l| l.view(self, calendar, today)).collect(),
+            lanes: self.lanes_in_order().map(|l| l.view(self, calendar, today)).collect(),
             timeline: self.timeline.clone(),
             withdrawal_reason: self.withdrawn.as_ref().map(|(r, _)| r.clone()),
+            closure: self.closed.as_ref().map(|c| ClosureView {
+                informed_by: c.informed_by,
+                note: c.note.clone(),
+                closed_at: c.closed_at,
+                closed_by: c.closed_by.clone(),
+            }),
             version: self.version,
         }
+    }
+}
+
+impl Case {
+    /// Lines by department (the table's order), each department's in the
+    /// order they were opened: a returned line before the one re-opened.
+    fn lanes_in_order(&self) -> impl Iterator<Item = &CaseLine> {
+        let mut lines: Vec<&CaseLine> = self.lines.iter().collect();
+        lines.sort_by_key(|l| l.department);
+        lines.into_iter()
     }
 }
 
@@ -205,16 +235,22 @@ impl CaseLine {
                 v.deadline = Some(calendar.add_working_days(deadline, paused));
             }
         };
-        // Window supplements answer a pending supplement request.
-        let mut supplements = case.supplemented_at.iter().copied().peekable();
+        // Window supplements answer a pending supplement request once every
+        // item it asked for has been handed in since (the department's lane
+        // applies the same rule: `Lane::supplemented`).
+        let mut supplements = case.supplements.iter().peekable();
+        let mut supplied: BTreeSet<&str> = BTreeSet::new();
         for (_, at, report) in &self.reports {
             if let Some(since) = paused_since {
-                while let Some(s) = supplements.next_if(|s| *s <= *at) {
-                    if s >= since {
-                        resume(&mut v, since, s);
-                        paused_since = None;
-                        v.status = CaseLineStatus::UnderReview;
-                        break;
+                while let Some((s, materials)) = supplements.next_if(|(s, _)| *s <= *at) {
+                    if *s >= since {
+                        supplied.extend(materials.iter().map(String::as_str));
+                        if v.supplement_items.iter().all(|i| supplied.contains(i.as_str())) {
+                            resume(&mut v, since, *s);
+                            paused_since = None;
+                            v.status = CaseLineStatus::UnderReview;
+                            break;
+                        }
                     }
                 }
                 if let Some(since) = paused_since.take() {
@@ -228,6 +264,7 @@ impl CaseLine {
                     v.status = CaseLineStatus::SupplementRequested;
                     v.supplement_items = materials.clone();
                     paused_since = Some(*at);
+                    supplied.clear();
                 }
                 LaneReport::ProposalMade { amount_fen, reason, .. } => {
                     v.status = CaseLineStatus::Proposed;
@@ -263,7 +300,11 @@ impl CaseLine {
             }
         }
         if let Some(since) = paused_since {
-            match supplements.find(|s| *s >= since) {
+            let answered = supplements.filter(|(s, _)| *s >= since).find(|(_, materials)| {
+                supplied.extend(materials.iter().map(String::as_str));
+                v.supplement_items.iter().all(|i| supplied.contains(i.as_str()))
+            });
+            match answered.map(|(s, _)| *s) {
                 Some(s) => {
                     resume(&mut v, since, s);
                     v.status = CaseLineStatus::UnderReview;

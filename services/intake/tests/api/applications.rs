@@ -67,7 +67,7 @@ async fn structural_rules_of_a_form_are_checked() {
         {"aid": "temporary", "cause": "fire", "amount_requested_fen": 1},
         {"aid": "temporary", "cause": "fire", "amount_requested_fen": 1},
         {"aid": "housing", "kind": "renovation"},
-        {"aid": "education", "student_id_number": child_id(), "stage": "junior", "school": "x", "hospital": "y"}
+        {"aid": "education", "student_id_number": child_of(&applicant_id()), "stage": "junior", "school": "x", "hospital": "y"}
     ]);
     let (status, problem, _) = intake.post(&clerk(), "/api/v1/applications", &form).await;
     assert_eq!(status, 400);
@@ -150,7 +150,7 @@ async fn referrals_carry_what_each_department_needs_and_no_more() {
     assert_eq!(data["request"]["total_cost_fen"], 3000000);
     assert_eq!(data["household"]["members"], 2, "the department gets the household size, not the members");
     assert!(!medical.1.to_string().contains("某中学"), "no other line's details in the medical referral");
-    assert!(!medical.1.to_string().contains(&child_id()), "no other member's ID number");
+    assert!(!medical.1.to_string().contains(&child_of(&applicant_id())), "no other member's ID number");
     let lane = lanes.iter().find(|l| l["department"] == "medical").unwrap();
     assert_eq!(data["referral_id"], lane["referral_id"]);
 }
@@ -440,13 +440,13 @@ async fn a_medical_request_names_its_patient_who_must_be_a_household_member() {
         "{problem}"
     );
 
-    form["requests"][0]["patient_id_number"] = json!(child_id());
+    form["requests"][0]["patient_id_number"] = json!(child_of(&applicant_id()));
     let (status, created, _) = intake.post(&clerk(), "/api/v1/applications", &form).await;
     assert_eq!(status, 201, "{created}");
     let published = intake.published_at_least(5).await;
     let (_, medical) = published.iter().find(|(s, _)| s == "onedoor.intake.referral.medical").unwrap();
     assert_eq!(medical["type"], "onedoor.intake.referral_issued.v2");
-    assert_eq!(medical["data"]["request"]["patient_id_number"], child_id());
+    assert_eq!(medical["data"]["request"]["patient_id_number"], child_of(&applicant_id()));
     let (_, temporary) = published.iter().find(|(s, _)| s == "onedoor.intake.referral.temporary").unwrap();
     let members = temporary["data"]["members"].as_array().unwrap();
     assert_eq!(members.len(), 2, "temporary aid is once a year per household");

@@ -157,17 +157,18 @@ async fn the_case_view_follows_every_departments_events_in_any_order_and_despite
         .count();
     assert_eq!(education_reports, 1, "the duplicate changed nothing");
 
-    // The window answers the supplement request; the lane resumes.
-    let (status, view, _) = intake
-        .post(
-            &clerk(),
-            &format!("/api/v1/cases/{}/materials", case.case_id),
-            &json!({"materials": ["income_statement"]}),
-        )
-        .await;
+    // Something else handed in does not answer the request; the item asked for does.
+    let hand_in = |item: &'static str| {
+        let path = format!("/api/v1/cases/{}/materials", case.case_id);
+        let intake = &intake;
+        async move { intake.post(&clerk(), &path, &json!({"materials": [item]})).await }
+    };
+    let (status, view, _) = hand_in("income_statement").await;
+    assert_eq!((status, lane(&view, "temporary")["status"].as_str()), (200, Some("supplement_requested")));
+    let (status, view, _) = hand_in("bank_statement").await;
     assert_eq!(status, 200);
     assert_eq!(lane(&view, "temporary")["status"], "under_review");
-    let supplemented = intake.published_at_least(6).await;
+    let supplemented = intake.published_at_least(7).await;
     let answer =
         supplemented.iter().find(|(s, _)| s == "onedoor.intake.materials.supplemented").expect("departments told");
     assert!(answer.1["data"]["referral_ids"].as_array().unwrap().contains(&json!(temporary.referral_id)));

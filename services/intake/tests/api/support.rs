@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 pub use onedoor_test_support::driver::tokens::{clerk, token};
 pub use onedoor_test_support::id_number;
-pub use onedoor_test_support::sample::{ALL_MATERIALS, TOWNSHIP, child_id};
+pub use onedoor_test_support::sample::{ALL_MATERIALS, TOWNSHIP, child_of};
 
 pub struct TestIntake {
     pub app: TestApp,

@@ -164,8 +164,14 @@ fn a_supplement_request_pauses_the_clock_until_the_window_adds_the_materials() {
     assert_eq!(waiting.lanes[0].status, CaseLineStatus::SupplementRequested);
     assert_eq!(waiting.lanes[0].supplement_items, ["bank_statement"]);
 
-    // Three working days later (Wed 25 -> Mon 30) the window adds them.
-    events.extend(case.supplement(vec!["id_card".into()], &w.ctx(at(30, 2))).unwrap());
+    // Something else handed in answers nothing: the lane keeps waiting.
+    events.extend(case.supplement(vec!["medical_records".into()], &w.ctx(at(26, 2))).unwrap());
+    let case = Case::from_events(Uuid::nil(), &events);
+    let still = case.view(&w.catalogue, &w.calendar, local_date(at(26, 3)));
+    assert_eq!(still.lanes[0].status, CaseLineStatus::SupplementRequested);
+
+    // Three working days after the request (Wed 25 -> Mon 30) the window adds it.
+    events.extend(case.supplement(vec!["bank_statement".into()], &w.ctx(at(30, 2))).unwrap());
     let resumed = Case::from_events(Uuid::nil(), &events).view(&w.catalogue, &w.calendar, local_date(at(30, 3)));
     assert_eq!(resumed.lanes[0].status, CaseLineStatus::UnderReview);
     assert_eq!(
@@ -276,4 +282,103 @@ fn a_lanes_reports_are_read_in_the_lanes_own_order_whatever_the_clocks_say() {
     let view = Case::from_events(Uuid::nil(), &events).view(&w.catalogue, &w.calendar, local_date(at(25, 1)));
     assert_eq!(view.lanes[0].status, CaseLineStatus::Rejected, "not proposed for ever");
     assert_eq!(view.status, CaseStatus::Decided);
+}
+
+/// The case after a submission of `requests` with everything handed in, each
+/// line signed for and then answered with `answer(department)`.
+fn answered(w: &World, requests: Vec<AidRequest>, answer: impl Fn(Department) -> LaneReport) -> Vec<CaseEvent> {
+    let mut events = submit(application(requests, &ALL_FOR_TEMPORARY_AND_HOUSING), "N-1".into(), &w.ctx(at(23, 2)));
+    let issued: Vec<(Department, Uuid)> = events
+        .iter()
+        .filter_map(|e| match e {
+            CaseEvent::ReferralIssued { referral_id, department, .. } => Some((*department, *referral_id)),
+            _ => None,
+        })
+        .collect();
+    for (d, referral_id) in issued {
+        events.push(CaseEvent::LaneReported {
+            event_id: Uuid::now_v7(),
+            department: d,
+            referral_id,
+            lane_version: Some(2),
+            occurred_at: at(24, 2),
+            report: answer(d),
+        });
+    }
+    events
+}
+
+#[test]
+fn a_returned_line_is_re_routed_and_stays_in_the_history() {
+    let w = World::new();
+    let returned = |_| LaneReport::Returned { reason: "not ours".into() };
+    let mut events = answered(&w, vec![housing()], returned);
+    let case = Case::from_events(Uuid::nil(), &events);
+    assert_eq!(case.held_lines(), [], "a returned line no longer holds the household's place");
+    assert_eq!(case.add_line(housing(), &w.ctx(at(24, 3))).map(|e| e.len()), Ok(2), "re-opened and referred");
+    events.extend(case.add_line(temporary(false), &w.ctx(at(24, 3))).unwrap());
+    let case = Case::from_events(Uuid::nil(), &events);
+    assert_eq!(case.held_lines(), [Department::Temporary]);
+    assert_eq!(case.add_line(temporary(false), &w.ctx(at(24, 4))), Err(CaseError::LineOpen));
+    let view = case.view(&w.catalogue, &w.calendar, local_date(at(24, 4)));
+    let lanes: Vec<(Department, CaseLineStatus)> = view.lanes.iter().map(|l| (l.department, l.status)).collect();
+    assert_eq!(
+        lanes,
+        [(Department::Housing, CaseLineStatus::Returned), (Department::Temporary, CaseLineStatus::Referred)]
+    );
+    assert_eq!(view.status, CaseStatus::InProgress);
+}
+
+#[test]
+fn a_line_added_without_its_materials_waits_for_them_with_a_notice() {
+    let w = World::new();
+    let mut events = answered(&w, vec![temporary(false)], |_| LaneReport::SignedFor);
+    let medical = AidRequest::Medical {
+        hospital: "h".into(),
+        diagnosis: "d".into(),
+        total_cost_fen: 100,
+        insurance_paid_fen: 0,
+        patient_id_number: None,
+    };
+    let case = Case::from_events(Uuid::nil(), &events);
+    let added = case.add_line(medical, &w.ctx(at(24, 3))).unwrap();
+    assert_eq!(referred(&added), [], "the medical materials are not in yet");
+    events.extend(added);
+    let case = Case::from_events(Uuid::nil(), &events);
+    let notice: Vec<String> = case
+        .view(&w.catalogue, &w.calendar, local_date(at(24, 3)))
+        .missing_materials
+        .into_iter()
+        .map(|m| m.code)
+        .collect();
+    assert_eq!(notice, ["medical_invoice", "discharge_summary", "insurance_settlement"]);
+    let partly = case.supplement(vec!["medical_invoice".into()], &w.ctx(at(24, 4))).unwrap();
+    assert_eq!(referred(&partly), []);
+    let all = ["medical_invoice", "discharge_summary", "insurance_settlement"].map(String::from).to_vec();
+    assert_eq!(referred(&case.supplement(all, &w.ctx(at(24, 4))).unwrap()), [Department::Medical]);
+}
+
+#[test]
+fn a_case_closes_only_when_every_lane_is_final_and_then_releases_its_lines() {
+    let w = World::new();
+    let events = answered(&w, vec![temporary(false), housing()], |d| match d {
+        Department::Temporary => LaneReport::Approved { amount_fen: 100, override_reason: None },
+        _ => LaneReport::SignedFor,
+    });
+    let case = Case::from_events(Uuid::nil(), &events);
+    assert_eq!(case.close(InformedBy::Sms, None, &w.ctx(at(25, 2))), Err(CaseError::LanesNotFinal));
+    assert_eq!(case.held_lines(), [Department::Housing, Department::Temporary]);
+
+    let events = answered(&w, vec![temporary(false), housing()], |d| match d {
+        Department::Temporary => LaneReport::Approved { amount_fen: 100, override_reason: None },
+        _ => LaneReport::Rejected { reason: "housed".into() },
+    });
+    let mut case = Case::from_events(Uuid::nil(), &events);
+    for e in case.close(InformedBy::Letter, Some("mailed".into()), &w.ctx(at(25, 2))).unwrap() {
+        case.apply(&e);
+    }
+    assert_eq!(case.status(), CaseStatus::Closed);
+    assert_eq!(case.held_lines(), []);
+    assert_eq!(case.close(InformedBy::Sms, None, &w.ctx(at(25, 3))), Err(CaseError::Closed));
+    assert_eq!(case.add_line(housing(), &w.ctx(at(25, 3))), Err(CaseError::Closed));
 }
