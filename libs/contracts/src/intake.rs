@@ -171,10 +171,42 @@ pub struct HouseholdMember {
 }
 
 /// The window referred (转办) one department's part of a case to it
-/// (version 2: with the household's members).
+/// (version 3: with the household's id in the register).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReferralIssued {
+    /// The department keeps this id for its lane.
+    pub referral_id: Uuid,
+    pub case_id: Uuid,
+    pub case_number: String,
+    pub department: Department,
+    pub township: String,
+    pub issued_at: DateTime<Utc>,
+    /// The department's statutory deadline, in working days from `issued_at`.
+    pub deadline: NaiveDate,
+    pub applicant: Applicant,
+    pub household: HouseholdFacts,
+    /// Every member of the household (the applicant among them); only to
+    /// lines whose rules are per household, empty for the others.
+    pub members: Vec<HouseholdMember>,
+    /// The household in intake's register, on which per-household rules
+    /// (once a year, caps) are keyed; only to lines whose rules are per
+    /// household. `None` for a case accepted before the register.
+    pub household_id: Option<Uuid>,
+    pub request: AidRequest,
+    /// Materials handed in at the window.
+    pub materials: Vec<String>,
+    /// Materials still owed (only for emergencies referred ahead of paperwork).
+    pub missing_materials: Vec<String>,
+}
+
+/// Version 2 of the referral, as earlier intakes published it (with the
+/// members, without the household's id). Read by [`IntakeEvent`] and upcast
+/// to version 3.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "ReferralIssued")]
+pub struct ReferralIssuedV2 {
     /// The department keeps this id for its lane.
     pub referral_id: Uuid,
     pub case_id: Uuid,
@@ -195,8 +227,31 @@ pub struct ReferralIssued {
     pub missing_materials: Vec<String>,
 }
 
+impl From<ReferralIssuedV2> for ReferralIssued {
+    /// The upcaster: a version-2 referral has no household id, so the rules
+    /// that look at the household key on its members alone.
+    fn from(v2: ReferralIssuedV2) -> Self {
+        Self {
+            referral_id: v2.referral_id,
+            case_id: v2.case_id,
+            case_number: v2.case_number,
+            department: v2.department,
+            township: v2.township,
+            issued_at: v2.issued_at,
+            deadline: v2.deadline,
+            applicant: v2.applicant,
+            household: v2.household,
+            members: v2.members,
+            household_id: None,
+            request: v2.request,
+            materials: v2.materials,
+            missing_materials: v2.missing_materials,
+        }
+    }
+}
+
 /// Version 1 of the referral, as earlier intakes published it (without the
-/// members). Read by [`IntakeEvent`] and upcast to version 2.
+/// members). Read by [`IntakeEvent`] and upcast to the current version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "ReferralIssued")]
@@ -235,6 +290,7 @@ impl From<ReferralIssuedV1> for ReferralIssued {
             applicant: v1.applicant,
             household: v1.household,
             members,
+            household_id: None,
             request: v1.request,
             materials: v1.materials,
             missing_materials: v1.missing_materials,
@@ -288,7 +344,8 @@ intake_event!(ApplicationAccepted, "application_accepted", |_e| format!(
     "{SUBJECT_PREFIX}.intake.application.accepted"
 ));
 intake_event!(ReferralIssuedV1, "referral_issued", |e| referral_subject(e.department));
-intake_event!(ReferralIssued, "referral_issued", 2, |e| referral_subject(e.department));
+intake_event!(ReferralIssuedV2, "referral_issued", 2, |e| referral_subject(e.department));
+intake_event!(ReferralIssued, "referral_issued", 3, |e| referral_subject(e.department));
 intake_event!(MaterialsSupplemented, "materials_supplemented", |_e| format!(
     "{SUBJECT_PREFIX}.intake.materials.supplemented"
 ));
@@ -301,6 +358,7 @@ crate::stream_events! {
     IntakeEvent {
         ApplicationAccepted(ApplicationAccepted),
         ReferralIssuedV1(ReferralIssuedV1),
+        ReferralIssuedV2(ReferralIssuedV2),
         ReferralIssued(ReferralIssued),
         MaterialsSupplemented(MaterialsSupplemented),
         ApplicationWithdrawn(ApplicationWithdrawn),

@@ -237,6 +237,7 @@ pub fn schemas() -> Vec<(String, serde_json::Value)> {
     vec![
         one::<intake::ApplicationAccepted>(),
         one::<intake::ReferralIssuedV1>(),
+        one::<intake::ReferralIssuedV2>(),
         one::<intake::ReferralIssued>(),
         one::<intake::MaterialsSupplemented>(),
         one::<intake::ApplicationWithdrawn>(),

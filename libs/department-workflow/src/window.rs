@@ -40,6 +40,8 @@ impl Handler for WindowEvents {
             IntakeEvent::ReferralIssued(e) => self.open_lane(tx, e.data, cause).await,
             // An earlier intake's referral, upcast (the applicant as the only member).
             IntakeEvent::ReferralIssuedV1(e) => self.open_lane(tx, e.data.into(), cause).await,
+            // An earlier intake's referral without the household's id, upcast.
+            IntakeEvent::ReferralIssuedV2(e) => self.open_lane(tx, e.data.into(), cause).await,
             IntakeEvent::MaterialsSupplemented(e) => {
                 let e = e.data;
                 let event = EarlyWindowEvent::Supplemented { materials: e.materials, at: e.supplemented_at };

@@ -21,6 +21,10 @@ pub enum CaseEventV1 {
         submitted_at: DateTime<Utc>,
         application: Box<ApplicationV1>,
         missing_materials: Vec<MissingMaterialV1>,
+        /// The household in the register. Added in place (additive): absent
+        /// in events stored before it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        household_id: Option<Uuid>,
     },
     ApplicationAccepted {
         accepted_at: DateTime<Utc>,

@@ -128,6 +128,10 @@ pub struct ReferralV1 {
     /// Added in place (additive): absent in lanes stored before it.
     #[serde(default)]
     pub members: Vec<MemberRefV1>,
+    /// The household in intake's register. Added in place (additive):
+    /// absent in lanes stored before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub household_id: Option<Uuid>,
     pub request: AidRequestV1,
     pub materials: Vec<String>,
     pub missing_materials: Vec<String>,
@@ -175,6 +179,7 @@ impl From<ReferralIssued> for ReferralV1 {
                 .into_iter()
                 .map(|m| MemberRefV1 { id_number: m.id_number, relation: m.relation })
                 .collect(),
+            household_id: r.household_id,
             request: r.request.into(),
             materials: r.materials,
             missing_materials: r.missing_materials,
@@ -212,6 +217,7 @@ impl From<ReferralV1> for ReferralIssued {
                     .map(|m| HouseholdMember { id_number: m.id_number, relation: m.relation })
                     .collect()
             },
+            household_id: r.household_id,
             request: r.request.into(),
             materials: r.materials,
             missing_materials: r.missing_materials,

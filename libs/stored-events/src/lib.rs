@@ -11,10 +11,12 @@
 //! from the old one, registered in the wing's `Upcasters`.
 //!
 //! - [`case`]: intake's case stream (`case.v1`).
+//! - [`household`]: intake's household register (`household.v1`).
 //! - [`lane`]: a department's lane stream (`lane.v1`).
 //! - [`shared`]: shapes both wings store (a request, an applicant, a household).
 
 pub mod case;
+pub mod household;
 pub mod lane;
 pub mod shared;
 
@@ -39,7 +41,7 @@ pub fn schemas() -> Vec<(String, serde_json::Value)> {
         }
         (T::schema_file(), schema)
     }
-    vec![one::<case::CaseEventV1>(), one::<lane::LaneEventV1>()]
+    vec![one::<case::CaseEventV1>(), one::<household::HouseholdEventV1>(), one::<lane::LaneEventV1>()]
 }
 
 /// Declares a stored copy of a unit-variant enum, with conversions both

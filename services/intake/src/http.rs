@@ -8,6 +8,7 @@ use crate::domain::InvalidField;
 use crate::domain::application::{Application, ApplicationForm};
 use crate::domain::calendar::local_date;
 use crate::domain::case::{self, Case, CaseError, Context};
+use crate::domain::household::Declaration;
 use crate::domain::materials::MissingMaterial;
 use crate::domain::view::{CaseLineStatus, CaseStatus, CaseView};
 use crate::store::{self, CaseListQuery, KeyClaim, RebuildJob};
@@ -46,6 +47,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(submit_application))
         .routes(routes!(list_cases))
         .routes(routes!(materials_catalogue))
+        .routes(routes!(find_household))
         .routes(routes!(get_case))
         .routes(routes!(supplement_materials))
         .routes(routes!(withdraw_application))
@@ -229,6 +231,7 @@ async fn submit_once(
     }
 
     let people = application.person_ids();
+    store::lock_people(&mut tx, &people).await?;
     for (line, department) in application.departments().into_iter().enumerate() {
         if let Some(open) = store::open_case_of(&mut tx, &people, department, None).await? {
             return Err(duplicate(format!("requests[{line}].aid"), department, &open, township));
@@ -244,8 +247,12 @@ async fn submit_once(
         deadlines: &policy.deadlines,
         calendar: &policy.calendar,
     };
-    let events = case::submit(application.clone(), case_number, &ctx);
+    // The household in the register: the applicant's, a declared member's, or a new one.
+    let household_id = store::household_of(&mut tx, &people).await?.unwrap_or_else(Uuid::now_v7);
+    let events = case::submit(application.clone(), case_number, Some(household_id), &ctx);
     let case = store::save(&mut tx, &Case::new(Uuid::now_v7()), &events, staff_id, None, policy, now).await?;
+    let declaration = Declaration { application, case_id: case.case_id, today: local_date(now), now, staff_id };
+    store::register_declaration(&mut tx, household_id, &declaration).await?;
     tracing::Span::current().record("case.id", tracing::field::display(case.case_id));
     // Claimed in one order (the departments'), so two submissions for one
     // household cannot wait on each other's lines.
@@ -339,6 +346,100 @@ async fn materials_catalogue(
     State(state): State<AppState>,
 ) -> axum::Json<crate::domain::materials::PublishedCatalogue> {
     axum::Json(state.policy.catalogue.published(state.policy.deadlines.all()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct HouseholdQuery {
+    /// The ID number of any member, now or before (exact; an `x` is read as `X`).
+    id_number: String,
+}
+
+/// A household as the register knows it: members masked, with the dates they
+/// joined and left, its declared support, and its cases.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HouseholdView {
+    pub household_id: Uuid,
+    pub township: String,
+    pub division_code: String,
+    /// `dibao` | `tekun` | `low_income`, as last declared.
+    #[schema(value_type = Vec<String>)]
+    pub support: Vec<onedoor_contracts::intake::SupportKind>,
+    pub members: Vec<HouseholdMemberView>,
+    pub cases: Vec<store::HouseholdCase>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HouseholdMemberView {
+    pub name: String,
+    pub id_number_masked: String,
+    pub relation: String,
+    pub joined_on: chrono::NaiveDate,
+    /// Set once the person left the household.
+    pub left_on: Option<chrono::NaiveDate>,
+}
+
+/// The household register: the household of a person (window clerks of the
+/// household's township; exact match; every lookup is audited).
+#[utoipa::path(
+    get, path = "/api/v1/households", tag = "households", params(HouseholdQuery),
+    responses((status = 200, body = HouseholdView), (status = 400, body = Problem), (status = 403, body = Problem),
+               (status = 404, description = "no household of this person in your township", body = Problem))
+)]
+#[tracing::instrument(name = "look up household", skip_all)]
+async fn find_household(
+    staff: Staff,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<HouseholdQuery>,
+) -> ApiResult<axum::Json<HouseholdView>> {
+    let township = clerk_township(&staff)?;
+    let id_number = q.id_number.trim().to_ascii_uppercase();
+    if id_number.is_empty() || id_number.len() > 18 {
+        return Err(Problem::validation(vec![FieldError::new("id_number", "invalid_length", "18 characters")]));
+    }
+    let mut tx = state.pool.begin().await?;
+    let found = store::household_of_person(&mut tx, &id_number).await?;
+    let household = match found {
+        Some(id) => Some(store::load_household(&mut tx, id).await?),
+        None => None,
+    };
+    let visible = household.filter(|h| h.township == township);
+    store::audit(
+        &mut tx,
+        &store::AuditEntry {
+            actor: staff.id(),
+            role: staff.role().as_str(),
+            action: "household_lookup",
+            case_id: None,
+            household_id: visible.as_ref().map(|h| h.household_id),
+        },
+    )
+    .await?;
+    let Some(household) = visible else {
+        tx.commit().await?;
+        return Err(Problem::not_found("no household of this person in your township"));
+    };
+    let cases = store::cases_of_household(&mut tx, household.household_id).await?;
+    tx.commit().await?;
+    Ok(axum::Json(HouseholdView {
+        household_id: household.household_id,
+        township: household.township,
+        division_code: household.division_code,
+        support: household.support,
+        members: household
+            .members
+            .into_iter()
+            .map(|m| HouseholdMemberView {
+                name: m.name,
+                id_number_masked: onedoor_contracts::mask_id_number(&m.id_number),
+                relation: m.relation,
+                joined_on: m.joined_on,
+                left_on: m.left_on,
+            })
+            .collect(),
+        cases,
+    }))
 }
 
 /// Loads a case of the clerk's township, locking it for a change when `lock`.

@@ -71,6 +71,7 @@ pub fn announce(
                         } else {
                             Vec::new()
                         },
+                        household_id: if department.line().household_rules { after.household_id } else { None },
                         request,
                         materials: after.handed_in.iter().cloned().collect(),
                         missing_materials: after

@@ -1,11 +1,13 @@
 //! Intake's persistence, and every SQL statement of the service: the case
-//! stream in the event store, the outbox messages each change announces,
-//! the read models (case list, open lines) updated in the same transaction
-//! so a read after a write sees it, case numbers and idempotency keys.
+//! and household streams in the event store, the outbox messages each change
+//! announces, the read models (case list, open lines, the household
+//! register) updated in the same transaction so a read after a write sees
+//! it, case numbers, idempotency keys and the audit log.
 
 use crate::config::Policy;
 use crate::domain::calendar::local_date;
 use crate::domain::case::{Case, CaseEvent, STREAM_TYPE};
+use crate::domain::household::{Declaration, Household, HouseholdEvent, STREAM_TYPE as HOUSEHOLD_STREAM};
 use crate::domain::view::CaseView;
 use crate::{integration, stored};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -92,10 +94,10 @@ pub async fn write_read_models(
     let view = case.view(&policy.catalogue, &policy.calendar, local_date(now));
     sqlx::query(
         "INSERT INTO case_views (case_id, case_number, township, status, submitted_at, next_deadline, version, view,
-                                 applicant_id_number)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                 applicant_id_number, household_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (case_id) DO UPDATE SET status = $4, next_deadline = $6, version = $7, view = $8,
-                                             applicant_id_number = $9",
+                                             applicant_id_number = $9, household_id = $10",
     )
     .bind(case.case_id)
     .bind(&case.case_number)
@@ -106,6 +108,7 @@ pub async fn write_read_models(
     .bind(case.version)
     .bind(serde_json::to_value(&view)?)
     .bind(case.application.as_ref().map(|a| a.applicant.id_number.as_str()))
+    .bind(case.household_id)
     .execute(&mut *conn)
     .await?;
     // Lines no longer held (closed, withdrawn, returned) are released.
@@ -386,6 +389,18 @@ async fn rebuild_every_case(pool: &PgPool, policy: &Policy, job_id: Uuid) -> Res
             .await?;
         tx.commit().await?;
     }
+    // The household register's read models, from the household streams.
+    let households: Vec<String> = sqlx::query_scalar("SELECT DISTINCT stream_id FROM events WHERE stream_type = $1")
+        .bind(HOUSEHOLD_STREAM)
+        .fetch_all(pool)
+        .await?;
+    for id in households {
+        let Ok(household_id) = Uuid::parse_str(&id) else { continue };
+        let mut tx = pool.begin().await?;
+        let household = load_household(&mut tx, household_id).await?;
+        write_household(&mut tx, &household).await?;
+        tx.commit().await?;
+    }
     Ok(())
 }
 
@@ -394,5 +409,191 @@ async fn restore_open_lines(conn: &mut PgConnection, case: &Case) -> Result<(), 
     for department in case.held_lines() {
         claim_open_line(conn, case, department).await?;
     }
+    Ok(())
+}
+
+// The household register -------------------------------------------------
+
+/// Makes writers to these people's households and lines take turns: taken
+/// first in a submission, in one order, so two never wait on each other.
+pub async fn lock_people(conn: &mut PgConnection, id_numbers: &[&str]) -> Result<(), StoreError> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('person:' || k, 0)) FROM unnest($1::text[]) AS k ORDER BY k",
+    )
+    .bind(id_numbers)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The registered household a declaration belongs to: the applicant's
+/// (`people[0]`), or else that of any declared member; `None` for a household
+/// the register does not know yet.
+pub async fn household_of(conn: &mut PgConnection, people: &[&str]) -> Result<Option<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT household_id FROM household_members WHERE id_number = ANY($1) AND left_on IS NULL
+          ORDER BY (id_number = $1[1]) DESC, household_id LIMIT 1",
+    )
+    .bind(people)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn load_household(conn: &mut PgConnection, household_id: Uuid) -> Result<Household, StoreError> {
+    let recorded = onedoor_event_store::load(conn, &household_id.to_string(), &stored::upcasters()).await?;
+    let events: Vec<HouseholdEvent> = recorded.iter().map(stored::household::decode).collect::<Result<_, _>>()?;
+    Ok(Household::from_events(household_id, &events))
+}
+
+/// Records in the register what a declaration at the window changes: the
+/// declared members leave any other household first, then the household
+/// records who joined and left and its support.
+pub async fn register_declaration(
+    conn: &mut PgConnection,
+    household_id: Uuid,
+    d: &Declaration<'_>,
+) -> Result<(), StoreError> {
+    for member in &d.application.members {
+        let elsewhere: Option<Uuid> = sqlx::query_scalar(
+            "SELECT household_id FROM household_members WHERE id_number = $1 AND left_on IS NULL AND household_id <> $2",
+        )
+        .bind(&member.id_number)
+        .bind(household_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(other) = elsewhere {
+            let before = load_household(conn, other).await?;
+            let left = before.leave(&member.id_number, d);
+            save_household(conn, &before, &left, d.staff_id).await?;
+        }
+    }
+    let before = load_household(conn, household_id).await?;
+    let changes = before.declare(d);
+    save_household(conn, &before, &changes, d.staff_id).await
+}
+
+async fn save_household(
+    conn: &mut PgConnection,
+    before: &Household,
+    new: &[HouseholdEvent],
+    actor: &str,
+) -> Result<(), StoreError> {
+    if new.is_empty() {
+        return Ok(());
+    }
+    let expected = if before.version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(before.version) };
+    let encoded: Vec<NewEvent> = new.iter().map(stored::household::encode).collect::<Result<_, _>>()?;
+    let trace = TraceHeaders::current();
+    let metadata = EventMetadata {
+        correlation_id: Some(before.household_id),
+        causation_id: None,
+        actor: actor.to_string(),
+        traceparent: trace.traceparent,
+        tracestate: trace.tracestate,
+    };
+    onedoor_event_store::append_and_announce(
+        conn,
+        HOUSEHOLD_STREAM,
+        &before.household_id.to_string(),
+        expected,
+        &encoded,
+        &metadata,
+        &[],
+    )
+    .await?;
+    let mut after = before.clone();
+    for e in new {
+        after.apply(e);
+    }
+    write_household(conn, &after).await
+}
+
+/// The household's read models, written whole.
+async fn write_household(conn: &mut PgConnection, household: &Household) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO households (household_id, township, division_code, support, version) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (household_id) DO UPDATE SET township = $2, division_code = $3, support = $4, version = $5",
+    )
+    .bind(household.household_id)
+    .bind(&household.township)
+    .bind(&household.division_code)
+    .bind(serde_json::to_value(&household.support)?)
+    .bind(household.version)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM household_members WHERE household_id = $1")
+        .bind(household.household_id)
+        .execute(&mut *conn)
+        .await?;
+    for (position, m) in household.members.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO household_members (household_id, id_number, name, relation, joined_on, left_on, position)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(household.household_id)
+        .bind(&m.id_number)
+        .bind(&m.name)
+        .bind(&m.relation)
+        .bind(m.joined_on)
+        .bind(m.left_on)
+        .bind(position as i32)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The household `id_number` lives in now (or last lived in).
+pub async fn household_of_person(conn: &mut PgConnection, id_number: &str) -> Result<Option<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT household_id FROM household_members WHERE id_number = $1
+          ORDER BY left_on IS NULL DESC, joined_on DESC LIMIT 1",
+    )
+    .bind(id_number)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// A case of the household, as the register lists it.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct HouseholdCase {
+    pub case_id: Uuid,
+    pub case_number: String,
+    pub status: String,
+    pub submitted_at: DateTime<Utc>,
+}
+
+pub async fn cases_of_household(conn: &mut PgConnection, household_id: Uuid) -> Result<Vec<HouseholdCase>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT case_id, case_number, status, submitted_at FROM case_views WHERE household_id = $1
+          ORDER BY submitted_at DESC",
+    )
+    .bind(household_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// One line of the audit log: who read or changed what (ids only).
+pub struct AuditEntry<'a> {
+    pub actor: &'a str,
+    pub role: &'a str,
+    pub action: &'a str,
+    pub case_id: Option<Uuid>,
+    pub household_id: Option<Uuid>,
+}
+
+pub async fn audit(conn: &mut PgConnection, entry: &AuditEntry<'_>) -> Result<(), StoreError> {
+    let trace_id = TraceHeaders::current().traceparent.and_then(|t| t.split('-').nth(1).map(str::to_string));
+    sqlx::query(
+        "INSERT INTO audit_log (actor, role, action, case_id, household_id, trace_id) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(entry.actor)
+    .bind(entry.role)
+    .bind(entry.action)
+    .bind(entry.case_id)
+    .bind(entry.household_id)
+    .bind(trace_id)
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -28,7 +28,14 @@ pub fn decode(recorded: &RecordedEvent) -> Result<CaseEvent, StoreError> {
 
 fn to_stored(event: CaseEvent) -> CaseEventV1 {
     match event {
-        CaseEvent::ApplicationSubmitted { case_number, accepted_by, submitted_at, application, missing_materials } => {
+        CaseEvent::ApplicationSubmitted {
+            case_number,
+            accepted_by,
+            submitted_at,
+            application,
+            missing_materials,
+            household_id,
+        } => {
             let a = *application;
             CaseEventV1::ApplicationSubmitted {
                 case_number,
@@ -60,6 +67,7 @@ fn to_stored(event: CaseEvent) -> CaseEventV1 {
                     .into_iter()
                     .map(|m| MissingMaterialV1 { code: m.code, needed_for: each(m.needed_for) })
                     .collect(),
+                household_id,
             }
         }
         CaseEvent::ApplicationAccepted { accepted_at } => CaseEventV1::ApplicationAccepted { accepted_at },
@@ -123,9 +131,11 @@ fn from_stored(event: CaseEventV1) -> CaseEvent {
             submitted_at,
             application,
             missing_materials,
+            household_id,
         } => {
             let a = *application;
             CaseEvent::ApplicationSubmitted {
+                household_id,
                 case_number,
                 accepted_by,
                 submitted_at,
@@ -207,5 +217,81 @@ fn from_stored(event: CaseEventV1) -> CaseEvent {
             closed_at,
             closed_by,
         },
+    }
+}
+
+/// The household register's events in their stored format (`household.v1`).
+pub mod household {
+    use crate::domain::household::{HouseholdEvent, Source};
+    use onedoor_event_store::{NewEvent, RecordedEvent, StoreError};
+    use onedoor_stored_events::StoredFormat;
+    use onedoor_stored_events::household::{HouseholdEventV1 as V1, SourceV1};
+    use onedoor_stored_events::shared::each;
+
+    pub fn encode(event: &HouseholdEvent) -> Result<NewEvent, StoreError> {
+        let stored = to_stored(event.clone());
+        Ok(NewEvent::new(stored.event_type(), V1::VERSION, serde_json::to_value(&stored)?))
+    }
+
+    pub fn decode(recorded: &RecordedEvent) -> Result<HouseholdEvent, StoreError> {
+        Ok(from_stored(recorded.decode::<V1>()?))
+    }
+
+    fn source(s: Source) -> SourceV1 {
+        match s {
+            Source::Declared => SourceV1::Declared,
+            Source::Verified => SourceV1::Verified,
+        }
+    }
+
+    fn source_back(s: SourceV1) -> Source {
+        match s {
+            SourceV1::Declared => Source::Declared,
+            SourceV1::Verified => Source::Verified,
+        }
+    }
+
+    fn to_stored(event: HouseholdEvent) -> V1 {
+        match event {
+            HouseholdEvent::Registered { township, division_code, registered_at, registered_by } => {
+                V1::HouseholdRegistered { township, division_code, registered_at, registered_by }
+            }
+            HouseholdEvent::MemberJoined { id_number, name, relation, effective, source: s, case_id } => {
+                V1::MemberJoined { id_number, name, relation, effective, source: source(s), case_id }
+            }
+            HouseholdEvent::MemberLeft { id_number, effective, source: s, case_id } => {
+                V1::MemberLeft { id_number, effective, source: source(s), case_id }
+            }
+            HouseholdEvent::SupportChanged { support, effective, source: s, case_id } => {
+                V1::SupportChanged { support: each(support), effective, source: source(s), case_id }
+            }
+        }
+    }
+
+    fn from_stored(event: V1) -> HouseholdEvent {
+        match event {
+            V1::HouseholdRegistered { township, division_code, registered_at, registered_by } => {
+                HouseholdEvent::Registered { township, division_code, registered_at, registered_by }
+            }
+            V1::MemberJoined { id_number, name, relation, effective, source, case_id } => {
+                HouseholdEvent::MemberJoined {
+                    id_number,
+                    name,
+                    relation,
+                    effective,
+                    source: source_back(source),
+                    case_id,
+                }
+            }
+            V1::MemberLeft { id_number, effective, source, case_id } => {
+                HouseholdEvent::MemberLeft { id_number, effective, source: source_back(source), case_id }
+            }
+            V1::SupportChanged { support, effective, source, case_id } => HouseholdEvent::SupportChanged {
+                support: each(support),
+                effective,
+                source: source_back(source),
+                case_id,
+            },
+        }
     }
 }

@@ -393,7 +393,10 @@ async fn history(p: &Platform, seed: u64, n: u64) {
     for case in &cases {
         check_invariants(p, seed, case, alone).await;
     }
-    check_once_a_year(p, seed, &[applicant, spouse, child]).await;
+    // Approvals are booked for the register's household.
+    let (_, view, _) = p.intake.get(&tokens::clerk(), &format!("/api/v1/cases/{}", cases[0])).await;
+    let household = format!("household:{}", view["household_id"].as_str().unwrap());
+    check_once_a_year(p, seed, &[applicant, spouse, child, household]).await;
 }
 
 /// A random command of a random department on its lane of the case, if it has one.

@@ -393,8 +393,7 @@ impl Lane {
     /// nothing here. The window's case view applies the same rule to the
     /// same times and items, so both always agree.
     pub fn supplemented(&self, materials: Vec<String>, at: DateTime<Utc>) -> Vec<LaneEvent> {
-        if self.status != LaneStatus::SupplementRequested
-            || self.supplement_requested_at.is_none_or(|asked| at < asked)
+        if self.status != LaneStatus::SupplementRequested || self.supplement_requested_at.is_none_or(|asked| at < asked)
         {
             return Vec::new();
         }

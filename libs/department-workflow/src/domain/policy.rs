@@ -52,14 +52,22 @@ impl LedgerKey {
         Self { key: person.to_string(), category: category.into(), counted: vec![person.to_string()] }
     }
 
-    /// A rule per household: booked for the applicant, and any member's
-    /// approvals count (a spouse applying counts as the household applying).
+    /// A rule per household: booked for the household of intake's register
+    /// (`household:<id>`; the applicant, for a referral from before the
+    /// register), and the household's earlier approvals count, as do those
+    /// booked for any member before the register (a spouse applying counts
+    /// as the household applying).
     pub fn household(referral: &ReferralIssued, category: impl Into<String>) -> Self {
+        let key = match referral.household_id {
+            Some(id) => format!("household:{id}"),
+            None => referral.applicant.id_number.clone(),
+        };
         let mut counted: Vec<String> = referral.members.iter().map(|m| m.id_number.clone()).collect();
         counted.push(referral.applicant.id_number.clone());
+        counted.push(key.clone());
         counted.sort();
         counted.dedup();
-        Self { key: referral.applicant.id_number.clone(), category: category.into(), counted }
+        Self { key, category: category.into(), counted }
     }
 }
 
@@ -140,6 +148,7 @@ pub mod testing {
                 HouseholdMember { id_number: "11010519491231002X".into(), relation: "applicant".into() },
                 HouseholdMember { id_number: "110105201001010012".into(), relation: "child".into() },
             ],
+            household_id: None,
             request,
             materials: vec![],
             missing_materials: vec![],

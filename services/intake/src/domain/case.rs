@@ -100,6 +100,8 @@ pub enum CaseEvent {
         submitted_at: DateTime<Utc>,
         application: Box<Application>,
         missing_materials: Vec<MissingMaterial>,
+        /// The household in the register (`None` in cases submitted before it).
+        household_id: Option<Uuid>,
     },
     ApplicationAccepted {
         accepted_at: DateTime<Utc>,
@@ -225,7 +227,12 @@ impl Context<'_> {
 
 /// Accepts an application at the window (一门受理).
 #[tracing::instrument(name = "decide submission", skip_all)]
-pub fn submit(application: Application, case_number: String, ctx: &Context) -> Vec<CaseEvent> {
+pub fn submit(
+    application: Application,
+    case_number: String,
+    household_id: Option<Uuid>,
+    ctx: &Context,
+) -> Vec<CaseEvent> {
     let missing = ctx.catalogue.missing(&application.requests, &application.materials);
     let complete = missing.is_empty();
     let emergency = application
@@ -239,6 +246,7 @@ pub fn submit(application: Application, case_number: String, ctx: &Context) -> V
         submitted_at: ctx.now,
         application: Box::new(application),
         missing_materials: missing,
+        household_id,
     }];
     if complete {
         events.push(CaseEvent::ApplicationAccepted { accepted_at: ctx.now });
@@ -299,6 +307,8 @@ pub struct Case {
     pub case_id: Uuid,
     pub version: i64,
     pub case_number: String,
+    /// The household in the register.
+    pub household_id: Option<Uuid>,
     pub accepted_by: String,
     pub submitted_at: Option<DateTime<Utc>>,
     pub accepted_at: Option<DateTime<Utc>>,
@@ -348,7 +358,9 @@ impl Case {
                 submitted_at,
                 application,
                 missing_materials,
+                household_id,
             } => {
+                self.household_id = *household_id;
                 self.noticed_missing = missing_materials.clone();
                 self.case_number = case_number.clone();
                 self.accepted_by = accepted_by.clone();

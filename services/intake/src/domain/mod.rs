@@ -4,6 +4,7 @@
 pub mod application;
 pub mod calendar;
 pub mod case;
+pub mod household;
 pub mod materials;
 pub mod view;
 

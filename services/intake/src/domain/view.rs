@@ -96,6 +96,8 @@ pub struct CaseView {
     pub case_id: Uuid,
     pub case_number: String,
     pub status: CaseStatus,
+    /// The household in the register (`GET /api/v1/households`).
+    pub household_id: Option<Uuid>,
     pub division_code: String,
     pub submitted_at: Option<DateTime<Utc>>,
     pub accepted_at: Option<DateTime<Utc>>,
@@ -179,6 +181,7 @@ impl Case {
             case_id: self.case_id,
             case_number: self.case_number.clone(),
             status: self.status(),
+            household_id: self.household_id,
             division_code: self.application.as_ref().map(|a| a.division_code.clone()).unwrap_or_default(),
             submitted_at: self.submitted_at,
             accepted_at: self.accepted_at,

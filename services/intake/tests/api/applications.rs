@@ -144,8 +144,14 @@ async fn referrals_carry_what_each_department_needs_and_no_more() {
     let published = intake.published_at_least(5).await;
     let medical = published.iter().find(|(s, _)| s == "onedoor.intake.referral.medical").expect("medical referral");
     let data = &medical.1["data"];
-    assert_eq!(medical.1["type"], "onedoor.intake.referral_issued.v2");
+    assert_eq!(medical.1["type"], "onedoor.intake.referral_issued.v3");
     assert_eq!(data["members"], json!([]), "medical's rules are per patient, not per household");
+    assert_eq!(data["household_id"], json!(null), "nor the household's id");
+    let temporary =
+        published.iter().find(|(s, _)| s == "onedoor.intake.referral.temporary").expect("temporary referral");
+    let (_, case, _) = intake.get(&clerk(), &format!("/api/v1/cases/{}", body["case_id"].as_str().unwrap())).await;
+    assert!(case["household_id"].is_string(), "{case}");
+    assert_eq!(temporary.1["data"]["household_id"], case["household_id"], "per-household rules key on the register");
     assert_eq!(data["request"]["aid"], "medical");
     assert_eq!(data["request"]["total_cost_fen"], 3000000);
     assert_eq!(data["household"]["members"], 2, "the department gets the household size, not the members");
@@ -445,7 +451,7 @@ async fn a_medical_request_names_its_patient_who_must_be_a_household_member() {
     assert_eq!(status, 201, "{created}");
     let published = intake.published_at_least(5).await;
     let (_, medical) = published.iter().find(|(s, _)| s == "onedoor.intake.referral.medical").unwrap();
-    assert_eq!(medical["type"], "onedoor.intake.referral_issued.v2");
+    assert_eq!(medical["type"], "onedoor.intake.referral_issued.v3");
     assert_eq!(medical["data"]["request"]["patient_id_number"], child_of(&applicant_id()));
     let (_, temporary) = published.iter().find(|(s, _)| s == "onedoor.intake.referral.temporary").unwrap();
     let members = temporary["data"]["members"].as_array().unwrap();

@@ -4,5 +4,6 @@
 
 mod applications;
 mod case_view;
+mod households;
 mod support;
 mod window_lookups;

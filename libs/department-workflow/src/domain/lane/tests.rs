@@ -29,6 +29,7 @@ fn referral() -> ReferralIssued {
             existing_support: vec![],
         },
         members: vec![HouseholdMember { id_number: "11010519491231002X".into(), relation: "applicant".into() }],
+        household_id: None,
         request: AidRequest::Temporary { cause: HardshipCause::Fire, amount_requested_fen: 200_000, emergency: false },
         materials: vec![],
         missing_materials: vec![],

@@ -95,6 +95,7 @@ fn a_complete_application_is_accepted_and_referred_to_every_department() {
     let events = submit(
         application(vec![temporary(false), housing()], &ALL_FOR_TEMPORARY_AND_HOUSING),
         "N-1".into(),
+        None,
         &w.ctx(at(23, 2)),
     );
     assert!(matches!(events[1], CaseEvent::ApplicationAccepted { .. }));
@@ -110,7 +111,7 @@ fn a_complete_application_is_accepted_and_referred_to_every_department() {
 #[test]
 fn an_incomplete_application_waits_for_materials_and_refers_nothing() {
     let w = World::new();
-    let events = submit(application(vec![housing()], &["id_card"]), "N-1".into(), &w.ctx(at(23, 2)));
+    let events = submit(application(vec![housing()], &["id_card"]), "N-1".into(), None, &w.ctx(at(23, 2)));
     assert_eq!(events.len(), 1);
     let view = Case::from_events(Uuid::nil(), &events).view(&w.catalogue, &w.calendar, local_date(at(23, 2)));
     assert_eq!(view.status, CaseStatus::AwaitingMaterials);
@@ -121,7 +122,8 @@ fn an_incomplete_application_waits_for_materials_and_refers_nothing() {
 #[test]
 fn an_emergency_temporary_request_is_referred_ahead_of_its_paperwork() {
     let w = World::new();
-    let events = submit(application(vec![temporary(true), housing()], &["id_card"]), "N-1".into(), &w.ctx(at(23, 2)));
+    let events =
+        submit(application(vec![temporary(true), housing()], &["id_card"]), "N-1".into(), None, &w.ctx(at(23, 2)));
     assert_eq!(referred(&events), [Department::Temporary]);
     let case = Case::from_events(Uuid::nil(), &events);
     assert_eq!(case.view(&w.catalogue, &w.calendar, local_date(at(23, 2))).status, CaseStatus::AwaitingMaterials);
@@ -140,6 +142,7 @@ fn a_supplement_request_pauses_the_clock_until_the_window_adds_the_materials() {
     let mut events = submit(
         application(vec![temporary(false)], &ALL_FOR_TEMPORARY_AND_HOUSING[..5]),
         "N-1".into(),
+        None,
         &w.ctx(at(23, 2)),
     );
     let referral_id = match &events[2] {
@@ -187,6 +190,7 @@ fn department_reports_give_the_same_view_in_any_order_of_arrival() {
     let mut events = submit(
         application(vec![temporary(false), housing()], &ALL_FOR_TEMPORARY_AND_HOUSING),
         "N-1".into(),
+        None,
         &w.ctx(at(23, 2)),
     );
     let ids: BTreeMap<Department, Uuid> = events
@@ -228,6 +232,7 @@ fn a_lane_past_its_deadline_is_overdue_unless_decided() {
     let events = submit(
         application(vec![temporary(false)], &ALL_FOR_TEMPORARY_AND_HOUSING[..5]),
         "N-1".into(),
+        None,
         &w.ctx(at(23, 2)),
     );
     let case = Case::from_events(Uuid::nil(), &events);
@@ -238,7 +243,7 @@ fn a_lane_past_its_deadline_is_overdue_unless_decided() {
 #[test]
 fn a_withdrawn_case_takes_no_more_materials() {
     let w = World::new();
-    let mut events = submit(application(vec![housing()], &["id_card"]), "N-1".into(), &w.ctx(at(23, 2)));
+    let mut events = submit(application(vec![housing()], &["id_card"]), "N-1".into(), None, &w.ctx(at(23, 2)));
     events.extend(Case::from_events(Uuid::nil(), &events).withdraw("moved away".into(), &w.ctx(at(23, 3))).unwrap());
     let case = Case::from_events(Uuid::nil(), &events);
     assert_eq!(case.view(&w.catalogue, &w.calendar, local_date(at(23, 4))).status, CaseStatus::Withdrawn);
@@ -248,7 +253,7 @@ fn a_withdrawn_case_takes_no_more_materials() {
 #[test]
 fn the_applicant_id_is_masked_in_the_view() {
     let w = World::new();
-    let events = submit(application(vec![housing()], &["id_card"]), "N-1".into(), &w.ctx(at(23, 2)));
+    let events = submit(application(vec![housing()], &["id_card"]), "N-1".into(), None, &w.ctx(at(23, 2)));
     let view = Case::from_events(Uuid::nil(), &events).view(&w.catalogue, &w.calendar, local_date(at(23, 2)));
     assert_eq!(view.applicant.unwrap().id_number_masked, "110105********002X");
 }
@@ -259,6 +264,7 @@ fn a_lanes_reports_are_read_in_the_lanes_own_order_whatever_the_clocks_say() {
     let mut events = submit(
         application(vec![temporary(false)], &ALL_FOR_TEMPORARY_AND_HOUSING[..5]),
         "N-1".into(),
+        None,
         &w.ctx(at(23, 2)),
     );
     let referral_id = w.referral_ids[&Department::Temporary];
@@ -287,7 +293,8 @@ fn a_lanes_reports_are_read_in_the_lanes_own_order_whatever_the_clocks_say() {
 /// The case after a submission of `requests` with everything handed in, each
 /// line signed for and then answered with `answer(department)`.
 fn answered(w: &World, requests: Vec<AidRequest>, answer: impl Fn(Department) -> LaneReport) -> Vec<CaseEvent> {
-    let mut events = submit(application(requests, &ALL_FOR_TEMPORARY_AND_HOUSING), "N-1".into(), &w.ctx(at(23, 2)));
+    let mut events =
+        submit(application(requests, &ALL_FOR_TEMPORARY_AND_HOUSING), "N-1".into(), None, &w.ctx(at(23, 2)));
     let issued: Vec<(Department, Uuid)> = events
         .iter()
         .filter_map(|e| match e {
