@@ -47,6 +47,10 @@ pub enum CaseEventV1 {
         /// Added in place (additive): absent in events stored before it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         lane_version: Option<i64>,
+        /// The department's staff id who acted. Added in place (additive):
+        /// absent in events stored before it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
         occurred_at: DateTime<Utc>,
         report: LaneReportV1,
     },
@@ -60,6 +64,12 @@ pub enum CaseEventV1 {
         request: AidRequestV1,
         added_at: DateTime<Utc>,
         added_by: String,
+    },
+    /// Added beside the others (additive): the case handed over to another clerk.
+    HandedOver {
+        to: String,
+        handed_over_at: DateTime<Utc>,
+        handed_over_by: String,
     },
     /// Added beside the others (additive): the case closed (结案).
     CaseClosed {
@@ -94,6 +104,7 @@ impl CaseEventV1 {
             Self::LaneReported { .. } => "LaneReported",
             Self::ApplicationWithdrawn { .. } => "ApplicationWithdrawn",
             Self::LineAdded { .. } => "LineAdded",
+            Self::HandedOver { .. } => "HandedOver",
             Self::CaseClosed { .. } => "CaseClosed",
         }
     }

@@ -53,6 +53,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(withdraw_application))
         .routes(routes!(add_line))
         .routes(routes!(close_case))
+        .routes(routes!(hand_over_case))
         .routes(routes!(rebuild_case_views))
         .routes(routes!(rebuild_progress))
 }
@@ -293,6 +294,8 @@ struct ListQuery {
     case_number: Option<String>,
     /// Only cases whose applicant has this ID number (exact; an `x` is read as `X`).
     id_number: Option<String>,
+    /// `me`: only the cases the signed-in clerk owns (first-contact responsibility).
+    owner: Option<String>,
 }
 
 /// A page of a list.
@@ -317,7 +320,15 @@ async fn list_cases(
     let statuses = CaseStatus::ALL.map(CaseStatus::as_str);
     let params = ListParams::parse(q.status, &statuses, q.limit, q.cursor.as_deref())?;
     let today = local_date(Utc::now());
+    let owner = match q.owner.as_deref() {
+        None => None,
+        Some("me") => Some(staff.id()),
+        Some(_) => {
+            return Err(Problem::validation(vec![FieldError::new("owner", "invalid_value", "only `me` is supported")]));
+        }
+    };
     let query = CaseListQuery {
+        owner,
         township,
         status: params.status.as_deref(),
         overdue: q.overdue,
@@ -501,6 +512,7 @@ fn case_conflict(e: CaseError) -> Problem {
         CaseError::Closed => "case_closed",
         CaseError::LineOpen => "line_open",
         CaseError::LanesNotFinal => "lanes_not_final",
+        CaseError::SameOwner => "same_owner",
     };
     Problem::conflict(code, e.to_string())
 }
@@ -621,6 +633,44 @@ async fn add_line(
     let mut response = response;
     *response.status_mut() = StatusCode::CREATED;
     Ok(response)
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandoverForm {
+    /// The staff id of the clerk of the township who takes the case over.
+    pub to: String,
+}
+
+/// Hand the case over to another clerk of the township, who owns it from now
+/// on (first-contact responsibility, 首问负责). Any clerk of the township may
+/// record it; the hand-over is in the case's history.
+#[utoipa::path(
+    post, path = "/api/v1/cases/{case_id}/handover", tag = "cases",
+    params(("case_id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = HandoverForm,
+    responses((status = 200, body = CaseView), (status = 400, body = Problem), (status = 404, body = Problem),
+              (status = 409, description = "the clerk already owns it, or the case is over", body = Problem),
+              (status = 412, body = Problem))
+)]
+#[tracing::instrument(name = "hand over case", skip_all, fields(case.id = %case_id))]
+async fn hand_over_case(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(case_id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(form): ApiJson<HandoverForm>,
+) -> ApiResult<Response> {
+    let township = clerk_township(&staff)?.to_string();
+    let case_id = path_case_id(&case_id)?;
+    let to = form.to.trim().to_string();
+    if to.is_empty() || to.chars().count() > 128 {
+        return Err(Problem::validation(vec![FieldError::new("to", "required", "a staff id of 1 to 128 characters")]));
+    }
+    change_case(&state, &staff, &township, case_id, &headers, None, |case, ctx| {
+        case.hand_over(to.clone(), ctx).map_err(case_conflict)
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

@@ -114,40 +114,48 @@ pub fn announce(
             CaseEvent::ApplicationSubmitted { .. }
             | CaseEvent::LaneReported { .. }
             | CaseEvent::LineAdded { .. }
+            | CaseEvent::HandedOver { .. }
             | CaseEvent::CaseClosed { .. } => {}
         }
     }
     Ok(out)
 }
 
-/// What a department event says about its lane: which lane, when, and what.
-pub fn lane_report(event: DepartmentEvent) -> (LaneRef, DateTime<Utc>, LaneReport) {
+/// What a department event says about its lane: which lane, when, who
+/// acted (a staff id of the department), and what.
+pub fn lane_report(event: DepartmentEvent) -> (LaneRef, DateTime<Utc>, Option<String>, LaneReport) {
     match event {
-        DepartmentEvent::SignedFor(e) => (e.data.lane, e.data.occurred_at, LaneReport::SignedFor),
+        DepartmentEvent::SignedFor(e) => {
+            (e.data.lane, e.data.occurred_at, Some(e.data.signed_by), LaneReport::SignedFor)
+        }
         DepartmentEvent::SupplementRequested(e) => {
             let e = e.data;
-            (e.lane, e.occurred_at, LaneReport::SupplementRequested { materials: e.materials, note: e.note })
+            let report = LaneReport::SupplementRequested { materials: e.materials, note: e.note };
+            (e.lane, e.occurred_at, Some(e.requested_by), report)
         }
         DepartmentEvent::ProposalMade(e) => {
             let e = e.data;
             let report = LaneReport::ProposalMade { outcome: e.outcome, amount_fen: e.amount_fen, reason: e.reason };
-            (e.lane, e.occurred_at, report)
+            (e.lane, e.occurred_at, Some(e.proposed_by), report)
         }
         DepartmentEvent::Approved(e) => {
             let e = e.data;
             let report = LaneReport::Approved { amount_fen: e.amount_fen, override_reason: e.override_reason };
-            (e.lane, e.occurred_at, report)
+            (e.lane, e.occurred_at, Some(e.decided_by), report)
         }
         DepartmentEvent::Rejected(e) => {
-            (e.data.lane, e.data.occurred_at, LaneReport::Rejected { reason: e.data.reason })
+            let e = e.data;
+            (e.lane, e.occurred_at, Some(e.decided_by), LaneReport::Rejected { reason: e.reason })
         }
         DepartmentEvent::Disbursed(e) => {
             let e = e.data;
-            (e.lane, e.occurred_at, LaneReport::Disbursed { amount_fen: e.amount_fen, channel: e.channel })
+            let report = LaneReport::Disbursed { amount_fen: e.amount_fen, channel: e.channel };
+            (e.lane, e.occurred_at, Some(e.disbursed_by), report)
         }
         DepartmentEvent::Returned(e) => {
-            (e.data.lane, e.data.occurred_at, LaneReport::Returned { reason: e.data.reason })
+            let e = e.data;
+            (e.lane, e.occurred_at, Some(e.returned_by), LaneReport::Returned { reason: e.reason })
         }
-        DepartmentEvent::Withdrawn(e) => (e.data.lane, e.data.occurred_at, LaneReport::Withdrawn),
+        DepartmentEvent::Withdrawn(e) => (e.data.lane, e.data.occurred_at, None, LaneReport::Withdrawn),
     }
 }

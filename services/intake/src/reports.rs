@@ -35,7 +35,7 @@ impl Handler for LaneReports {
     #[tracing::instrument(name = "project lane report", skip_all, fields(event.id = %delivery.event_id))]
     async fn handle(&self, tx: &mut PgConnection, delivery: &Delivery) -> Result<(), HandlerError> {
         let event: DepartmentEvent = delivery.decode()?;
-        let (lane, at, report) = integration::lane_report(event);
+        let (lane, at, by, report) = integration::lane_report(event);
         if store::township_of(tx, lane.case_id, true).await?.is_none() {
             return Err(HandlerError::Permanent(format!("no case {} for referral {}", lane.case_id, lane.referral_id)));
         }
@@ -55,6 +55,7 @@ impl Handler for LaneReports {
             department: lane.department,
             referral_id: lane.referral_id,
             lane_version: lane.lane_version,
+            by,
             occurred_at: at,
             report,
         };

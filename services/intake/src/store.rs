@@ -94,10 +94,10 @@ pub async fn write_read_models(
     let view = case.view(&policy.catalogue, &policy.calendar, local_date(now));
     sqlx::query(
         "INSERT INTO case_views (case_id, case_number, township, status, submitted_at, next_deadline, version, view,
-                                 applicant_id_number, household_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                 applicant_id_number, household_id, owner)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (case_id) DO UPDATE SET status = $4, next_deadline = $6, version = $7, view = $8,
-                                             applicant_id_number = $9, household_id = $10",
+                                             applicant_id_number = $9, household_id = $10, owner = $11",
     )
     .bind(case.case_id)
     .bind(&case.case_number)
@@ -109,6 +109,7 @@ pub async fn write_read_models(
     .bind(serde_json::to_value(&view)?)
     .bind(case.application.as_ref().map(|a| a.applicant.id_number.as_str()))
     .bind(case.household_id)
+    .bind(&case.owner)
     .execute(&mut *conn)
     .await?;
     // Lines no longer held (closed, withdrawn, returned) are released.
@@ -251,6 +252,8 @@ pub struct CaseListQuery<'a> {
     pub limit: i64,
     pub case_number: Option<&'a str>,
     pub applicant_id_number: Option<String>,
+    /// Only the cases this clerk owns.
+    pub owner: Option<&'a str>,
 }
 
 /// The views of a page of the list, each with its position (for the cursor).
@@ -266,6 +269,7 @@ pub async fn list_cases(
            AND ($5::timestamptz IS NULL OR (submitted_at, case_id) < ($5, $6))
            AND ($8::text IS NULL OR case_number = $8)
            AND ($9::text IS NULL OR applicant_id_number = $9)
+           AND ($10::text IS NULL OR owner = $10)
          ORDER BY submitted_at DESC, case_id DESC
          LIMIT $7",
     )
@@ -278,6 +282,7 @@ pub async fn list_cases(
     .bind(q.limit)
     .bind(q.case_number)
     .bind(q.applicant_id_number.as_deref())
+    .bind(q.owner)
     .fetch_all(pool)
     .await?;
     let mut found = Vec::with_capacity(rows.len());

@@ -77,12 +77,13 @@ fn to_stored(event: CaseEvent) -> CaseEventV1 {
         CaseEvent::MaterialsSupplemented { materials, supplemented_at, supplemented_by } => {
             CaseEventV1::MaterialsSupplemented { materials, supplemented_at, supplemented_by }
         }
-        CaseEvent::LaneReported { event_id, department, referral_id, lane_version, occurred_at, report } => {
+        CaseEvent::LaneReported { event_id, department, referral_id, lane_version, by, occurred_at, report } => {
             CaseEventV1::LaneReported {
                 event_id,
                 department: department.into(),
                 referral_id,
                 lane_version,
+                by,
                 occurred_at,
                 report: match report {
                     LaneReport::SignedFor => LaneReportV1::SignedFor,
@@ -109,6 +110,9 @@ fn to_stored(event: CaseEvent) -> CaseEventV1 {
         }
         CaseEvent::LineAdded { request, added_at, added_by } => {
             CaseEventV1::LineAdded { request: request.into(), added_at, added_by }
+        }
+        CaseEvent::HandedOver { to, handed_over_at, handed_over_by } => {
+            CaseEventV1::HandedOver { to, handed_over_at, handed_over_by }
         }
         CaseEvent::CaseClosed { informed_by, note, closed_at, closed_by } => CaseEventV1::CaseClosed {
             informed_by: match informed_by {
@@ -174,12 +178,13 @@ fn from_stored(event: CaseEventV1) -> CaseEvent {
         CaseEventV1::MaterialsSupplemented { materials, supplemented_at, supplemented_by } => {
             CaseEvent::MaterialsSupplemented { materials, supplemented_at, supplemented_by }
         }
-        CaseEventV1::LaneReported { event_id, department, referral_id, lane_version, occurred_at, report } => {
+        CaseEventV1::LaneReported { event_id, department, referral_id, lane_version, by, occurred_at, report } => {
             CaseEvent::LaneReported {
                 event_id,
                 department: department.into(),
                 referral_id,
                 lane_version,
+                by,
                 occurred_at,
                 report: match report {
                     LaneReportV1::SignedFor => LaneReport::SignedFor,
@@ -206,6 +211,9 @@ fn from_stored(event: CaseEventV1) -> CaseEvent {
         }
         CaseEventV1::LineAdded { request, added_at, added_by } => {
             CaseEvent::LineAdded { request: request.into(), added_at, added_by }
+        }
+        CaseEventV1::HandedOver { to, handed_over_at, handed_over_by } => {
+            CaseEvent::HandedOver { to, handed_over_at, handed_over_by }
         }
         CaseEventV1::CaseClosed { informed_by, note, closed_at, closed_by } => CaseEvent::CaseClosed {
             informed_by: match informed_by {

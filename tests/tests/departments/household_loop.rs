@@ -142,6 +142,14 @@ async fn a_returned_medical_lane_re_routed_as_temporary_aid_ends_approved_and_th
     assert_eq!((status, lane["status"].as_str()), (200, Some("approved")), "{lane}");
     let decided = p.case_until(&case_id, "the case is decided", |v| v["status"] == "decided").await;
     assert_eq!(lane_of(&decided, Temporary)["status"], "approved");
+    // The window sees who in each department signed for and decided its lane.
+    assert_eq!(lane_of(&decided, Temporary)["signed_by"], "temporary-cw-1");
+    assert_eq!(lane_of(&decided, Temporary)["decided_by"], "temporary-cw-1");
+    let returned = &decided["lanes"][0];
+    assert_eq!(
+        (returned["department"].as_str(), returned["decided_by"].as_str()),
+        (Some("medical"), Some("medical-cw-1"))
+    );
 
     let close = format!("{}/api/v1/cases/{case_id}/close", p.intake);
     let (status, closed) = p

@@ -124,6 +124,8 @@ pub enum CaseEvent {
         referral_id: Uuid,
         /// The lane's version after the event (`None` from earlier publishers).
         lane_version: Option<i64>,
+        /// The department's staff id who acted (`None` in reports recorded before it was kept).
+        by: Option<String>,
         occurred_at: DateTime<Utc>,
         report: LaneReport,
     },
@@ -138,6 +140,13 @@ pub enum CaseEvent {
         request: AidRequest,
         added_at: DateTime<Utc>,
         added_by: String,
+    },
+    /// The case was handed over to another clerk of the township, who owns
+    /// it from now on (first-contact responsibility, 首问负责).
+    HandedOver {
+        to: String,
+        handed_over_at: DateTime<Utc>,
+        handed_over_by: String,
     },
     /// Every lane was final and the window told the applicant: 结案.
     CaseClosed {
@@ -170,6 +179,8 @@ pub enum CaseError {
     LineOpen,
     #[error("not every lane of the case is final")]
     LanesNotFinal,
+    #[error("the case is already owned by this clerk")]
+    SameOwner,
 }
 
 /// Per-department time limits in working days (限时办结制). Every department
@@ -270,6 +281,9 @@ pub struct CaseLine {
     /// The lane's version (0 from earlier publishers), the time and the
     /// report, in the lane's own order (see [`Case::apply`]).
     pub reports: Vec<(i64, DateTime<Utc>, LaneReport)>,
+    /// The department's staff who signed the lane for and who decided it.
+    pub signed_by: Option<String>,
+    pub decided_by: Option<String>,
 }
 
 impl CaseLine {
@@ -281,6 +295,8 @@ impl CaseLine {
             issued_at: None,
             deadline: None,
             reports: Vec::new(),
+            signed_by: None,
+            decided_by: None,
         }
     }
 
@@ -310,6 +326,8 @@ pub struct Case {
     /// The household in the register.
     pub household_id: Option<Uuid>,
     pub accepted_by: String,
+    /// The clerk responsible for the case now: the accepting clerk until a hand-over.
+    pub owner: String,
     pub submitted_at: Option<DateTime<Utc>>,
     pub accepted_at: Option<DateTime<Utc>>,
     pub application: Option<Application>,
@@ -364,6 +382,7 @@ impl Case {
                 self.noticed_missing = missing_materials.clone();
                 self.case_number = case_number.clone();
                 self.accepted_by = accepted_by.clone();
+                self.owner = accepted_by.clone();
                 self.submitted_at = Some(*submitted_at);
                 self.handed_in = application.materials.clone();
                 self.lines = application.requests.iter().cloned().map(CaseLine::new).collect();
@@ -388,8 +407,15 @@ impl Case {
                 self.supplements.push((*supplemented_at, materials.clone()));
                 (*supplemented_at, "MaterialsSupplemented", None)
             }
-            CaseEvent::LaneReported { department, referral_id, lane_version, occurred_at, report, .. } => {
+            CaseEvent::LaneReported { department, referral_id, lane_version, occurred_at, report, by, .. } => {
                 if let Some(line) = self.lines.iter_mut().find(|l| l.referral_id == Some(*referral_id)) {
+                    match report {
+                        LaneReport::SignedFor => line.signed_by = by.clone(),
+                        LaneReport::Approved { .. } | LaneReport::Rejected { .. } | LaneReport::Returned { .. } => {
+                            line.decided_by = by.clone()
+                        }
+                        _ => {}
+                    }
                     // Reports may arrive in any order; the line reads them in
                     // the lane's own order (its version), never by the clocks
                     // of different machines. Reports of earlier publishers,
@@ -409,6 +435,10 @@ impl Case {
                 let department = line.department;
                 self.lines.push(line);
                 (*added_at, "LineAdded", Some(department))
+            }
+            CaseEvent::HandedOver { to, handed_over_at, .. } => {
+                self.owner = to.clone();
+                (*handed_over_at, "HandedOver", None)
             }
             CaseEvent::CaseClosed { informed_by, note, closed_at, closed_by } => {
                 self.closed = Some(Closure {
@@ -563,6 +593,16 @@ impl Case {
             events.push(ctx.referral(department));
         }
         Ok(events)
+    }
+
+    /// Hands the case over to another clerk of the township.
+    #[tracing::instrument(name = "decide hand-over", skip_all, fields(case.id = %self.case_id))]
+    pub fn hand_over(&self, to: String, ctx: &Context) -> Result<Vec<CaseEvent>, CaseError> {
+        self.ensure_not_over()?;
+        if to == self.owner {
+            return Err(CaseError::SameOwner);
+        }
+        Ok(vec![CaseEvent::HandedOver { to, handed_over_at: ctx.now, handed_over_by: ctx.staff_id.to_string() }])
     }
 
     /// Closes the case (结案) once every lane is final and the applicant was told.

@@ -89,6 +89,10 @@ pub struct CaseLineView {
     pub deadline: Option<NaiveDate>,
     pub overdue: bool,
     pub updated_at: Option<DateTime<Utc>>,
+    /// The department's caseworker who signed the lane for.
+    pub signed_by: Option<String>,
+    /// Who in the department decided the lane (approved, rejected or returned it).
+    pub decided_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -101,8 +105,11 @@ pub struct CaseView {
     pub division_code: String,
     pub submitted_at: Option<DateTime<Utc>>,
     pub accepted_at: Option<DateTime<Utc>>,
-    /// The clerk who owns the case (first-contact responsibility).
+    /// The clerk who accepted the case.
     pub accepted_by: String,
+    /// The clerk responsible for the case now (first-contact
+    /// responsibility): the accepting clerk until a hand-over.
+    pub owner: String,
     pub applicant: Option<MaskedApplicant>,
     pub missing_materials: Vec<MissingMaterial>,
     pub lanes: Vec<CaseLineView>,
@@ -186,6 +193,7 @@ impl Case {
             submitted_at: self.submitted_at,
             accepted_at: self.accepted_at,
             accepted_by: self.accepted_by.clone(),
+            owner: self.owner.clone(),
             applicant,
             missing_materials: self.missing_materials(catalogue),
             lanes: self.lanes_in_order().map(|l| l.view(self, calendar, today)).collect(),
@@ -230,6 +238,8 @@ impl CaseLine {
             deadline: self.deadline,
             overdue: false,
             updated_at: self.issued_at,
+            signed_by: self.signed_by.clone(),
+            decided_by: self.decided_by.clone(),
         };
         let mut paused_since: Option<DateTime<Utc>> = None;
         let resume = |v: &mut CaseLineView, since: DateTime<Utc>, at: DateTime<Utc>| {

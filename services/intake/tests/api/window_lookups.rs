@@ -20,6 +20,9 @@ async fn the_catalogue_names_every_material_and_gives_each_lines_time_limit() {
     assert_eq!(catalogue["requirements"]["housing_renovation"][0], "house_safety_appraisal");
     assert_eq!(catalogue["time_limits"]["medical"], 20);
     assert_eq!(catalogue["time_limits"]["temporary"], 5);
+    // What departments ask for in supplement requests, named too.
+    assert!(catalogue["on_request"].as_array().unwrap().contains(&Value::from("bank_statement")));
+    assert_eq!(name("bank_statement"), Some(Value::from("银行流水")));
 
     let (status, _, _) = intake.get("", "/api/v1/materials").await;
     assert_eq!(status, 401);
@@ -73,4 +76,44 @@ async fn cases_stored_before_the_search_existed_are_found_once_the_migration_bac
     sqlx::query(sqlx::AssertSqlSafe(backfill.to_string())).execute(intake.db()).await.unwrap();
     let (_, page, _) = intake.get(&clerk(), &format!("/api/v1/cases?id_number={id}")).await;
     assert_eq!(page["items"][0]["case_id"], case["case_id"], "{page}");
+}
+
+#[tokio::test]
+async fn the_accepting_clerk_owns_the_case_until_a_hand_over_within_the_township() {
+    let intake = TestIntake::spawn().await;
+    let (_, created, _) =
+        intake.post(&clerk(), "/api/v1/applications", &application(&applicant_id(), &ALL_MATERIALS)).await;
+    let case_id = created["case_id"].as_str().unwrap();
+    let colleague = token(Role::WindowClerk, Some(TOWNSHIP), None, "clerk-8");
+    let mine = |token: String| {
+        let intake = &intake;
+        async move {
+            let (status, page, _) = intake.get(&token, "/api/v1/cases?owner=me").await;
+            assert_eq!(status, 200, "{page}");
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["case_id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(mine(clerk()).await, [case_id]);
+    assert!(mine(colleague.clone()).await.is_empty());
+    let (status, _, _) = intake.get(&clerk(), "/api/v1/cases?owner=clerk-8").await;
+    assert_eq!(status, 400, "only `me`");
+
+    let path = format!("/api/v1/cases/{case_id}/handover");
+    let (status, problem, _) = intake.post(&clerk(), &path, &serde_json::json!({"to": "  "})).await;
+    assert_eq!((status, problem["errors"][0]["field"].as_str()), (400, Some("to")));
+    let (status, problem, _) = intake.post(&clerk(), &path, &serde_json::json!({"to": "clerk-7"})).await;
+    assert_eq!((status, problem["code"].as_str()), (409, Some("same_owner")));
+    let (status, view, _) = intake.post(&clerk(), &path, &serde_json::json!({"to": "clerk-8"})).await;
+    assert_eq!((status, view["owner"].as_str(), view["accepted_by"].as_str()), (200, Some("clerk-8"), Some("clerk-7")));
+    assert!(view["timeline"].as_array().unwrap().iter().any(|t| t["event"] == "HandedOver"));
+    assert_eq!(mine(colleague).await, [case_id]);
+    assert!(mine(clerk()).await.is_empty());
+    // Another township's clerk cannot see the case, let alone hand it over.
+    let elsewhere = token(Role::WindowClerk, Some("330102002"), None, "clerk-b");
+    assert_eq!(intake.post(&elsewhere, &path, &serde_json::json!({"to": "clerk-b"})).await.0, 404);
 }

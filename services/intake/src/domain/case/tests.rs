@@ -154,6 +154,7 @@ fn a_supplement_request_pauses_the_clock_until_the_window_adds_the_materials() {
         department: Department::Temporary,
         referral_id,
         lane_version: None,
+        by: None,
         occurred_at: at,
         report,
     };
@@ -205,6 +206,7 @@ fn department_reports_give_the_same_view_in_any_order_of_arrival() {
         department: d,
         referral_id: ids[&d],
         lane_version: None,
+        by: None,
         occurred_at: at,
         report,
     };
@@ -273,6 +275,7 @@ fn a_lanes_reports_are_read_in_the_lanes_own_order_whatever_the_clocks_say() {
         department: Department::Temporary,
         referral_id,
         lane_version: Some(version),
+        by: None,
         occurred_at: at,
         report,
     };
@@ -308,6 +311,7 @@ fn answered(w: &World, requests: Vec<AidRequest>, answer: impl Fn(Department) ->
             department: d,
             referral_id,
             lane_version: Some(2),
+            by: Some("cw-1".into()),
             occurred_at: at(24, 2),
             report: answer(d),
         });
