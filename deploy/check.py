@@ -40,13 +40,17 @@ def check_database_urls(overlay, name, doc):
                                     f"sslmode=verify-full and sslrootcert: {url}")
 
 
+CALENDAR_READERS = ("intake", "medical-aid", "education-aid", "housing-aid", "temporary-aid")
+
+
 def check_holiday_calendars(overlay, name, doc):
-    """Intake reads further holiday arrangements from a mounted ConfigMap."""
-    if doc.get("kind") != "Deployment" or doc["metadata"]["name"] != "intake":
+    """Intake and the departments read further holiday arrangements from
+    one mounted ConfigMap, so that both count the same time limits."""
+    if doc.get("kind") != "Deployment" or doc["metadata"]["name"] not in CALENDAR_READERS:
         return
     spec = doc["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in spec.get("volumes", [])}
-    container = next(c for c in spec["containers"] if c["name"] == "intake")
+    container = next(c for c in spec["containers"] if c["name"] == doc["metadata"]["name"])
     mounted = [m for m in container.get("volumeMounts", []) if m["mountPath"] == "/etc/onedoor/calendar"]
     if not mounted or "configMap" not in volumes.get(mounted[0]["name"], {}):
         failures.append(f"k8s/overlays/{overlay}: {name}: no holiday-calendar ConfigMap at /etc/onedoor/calendar")

@@ -3,7 +3,7 @@
 //! them into the one case view.
 
 use crate::{Department, IntegrationEvent, SUBJECT_PREFIX};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -121,6 +121,18 @@ pub struct ReferralWithdrawn {
     pub occurred_at: DateTime<Utc>,
 }
 
+/// An approver extended the lane's time limit (once), with a reason: the
+/// window shows the new date.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReferralDeadlineExtended {
+    #[serde(flatten)]
+    pub lane: LaneRef,
+    pub deadline: NaiveDate,
+    pub reason: String,
+    pub extended_by: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
 macro_rules! department_event {
     ($ty:ty, $name:literal) => {
         impl IntegrationEvent for $ty {
@@ -145,6 +157,7 @@ department_event!(ReferralRejected, "rejected");
 department_event!(AidDisbursed, "disbursed");
 department_event!(ReferralReturned, "returned");
 department_event!(ReferralWithdrawn, "withdrawn");
+department_event!(ReferralDeadlineExtended, "deadline_extended");
 
 crate::stream_events! {
     /// Every event on a department's stream, as a consumer decodes it.
@@ -157,5 +170,6 @@ crate::stream_events! {
         Disbursed(AidDisbursed),
         Returned(ReferralReturned),
         Withdrawn(ReferralWithdrawn),
+        DeadlineExtended(ReferralDeadlineExtended),
     }
 }

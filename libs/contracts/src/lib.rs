@@ -249,6 +249,7 @@ pub fn schemas() -> Vec<(String, serde_json::Value)> {
         one::<department::AidDisbursed>(),
         one::<department::ReferralReturned>(),
         one::<department::ReferralWithdrawn>(),
+        one::<department::ReferralDeadlineExtended>(),
     ]
 }
 

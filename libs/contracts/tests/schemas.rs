@@ -75,14 +75,15 @@ fn a_referral_round_trips_through_its_cloud_event_envelope() {
     let back: CloudEvent<ReferralIssuedV1> = serde_json::from_value(json.clone()).unwrap();
     assert_eq!(back.data, referral);
 
-    // A version-1 referral still reaches a department, upcast to version 2.
+    // A version-1 referral still reaches a department, upcast to the current version.
     use onedoor_contracts::StreamEvents;
     let bytes = serde_json::to_vec(&json).unwrap();
     let IntakeEvent::ReferralIssuedV1(v1) = IntakeEvent::decode("onedoor.intake.referral_issued.v1", &bytes).unwrap()
     else {
         panic!("decoded as version 1")
     };
-    let v2 = ReferralIssued::from(v1.data);
-    assert_eq!(v2.members, [HouseholdMember { id_number: "i".into(), relation: "applicant".into() }]);
-    assert_eq!(ReferralIssued::cloud_event_type(), "onedoor.intake.referral_issued.v2");
+    let current = ReferralIssued::from(v1.data);
+    assert_eq!(current.members, [HouseholdMember { id_number: "i".into(), relation: "applicant".into() }]);
+    assert_eq!(current.household_id, None, "no household id before the register");
+    assert_eq!(ReferralIssued::cloud_event_type(), "onedoor.intake.referral_issued.v3");
 }

@@ -16,6 +16,7 @@ use onedoor_contracts::department::{DisbursementChannel, ProposalOutcome};
 use onedoor_http_kit::etag::{check_if_match, etag};
 use onedoor_http_kit::paging::ListParams;
 use onedoor_http_kit::{ApiJson, ApiQuery, ApiResult, FieldError, Problem, Role, Staff};
+use onedoor_working_calendar::WorkingCalendar;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use uuid::Uuid;
 pub struct AppState {
     pub pool: PgPool,
     pub policy: Arc<dyn Policy>,
+    pub calendar: Arc<WorkingCalendar>,
 }
 
 fn routes(department: Department) -> OpenApiRouter<AppState> {
@@ -51,6 +53,7 @@ fn routes(department: Department) -> OpenApiRouter<AppState> {
         .routes(routes!(approve))
         .routes(routes!(disburse))
         .routes(routes!(return_referral))
+        .routes(routes!(extend_deadline))
 }
 
 /// The API's routes and their OpenAPI document.
@@ -137,9 +140,11 @@ async fn list_referrals(
     Ok(axum::Json(ReferralPage { items, next_cursor }))
 }
 
-async fn fresh_view(conn: &mut PgConnection, policy: &dyn Policy, lane: &Lane) -> ApiResult<ReferralView> {
+async fn fresh_view(conn: &mut PgConnection, state: &AppState, lane: &Lane) -> ApiResult<ReferralView> {
+    let policy = state.policy.as_ref();
     let facts = store::ledger_facts(conn, policy, lane, Utc::now()).await?;
-    Ok(ReferralView::of(lane, Some(policy.recommend(&lane.referral, facts))))
+    let recommendation = Some(policy.recommend(&lane.referral, facts));
+    Ok(ReferralView::of(lane, recommendation, &state.calendar, onedoor_contracts::china_time::today()))
 }
 
 /// A referral with the data the department needs and the policy's recommendation.
@@ -152,7 +157,7 @@ async fn get_referral(staff: Staff, State(state): State<AppState>, Path(id): Pat
     let id = referral_id(&id)?;
     let mut conn = state.pool.acquire().await?;
     let lane = store::load_lane(&mut conn, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
-    Ok(view_response(&fresh_view(&mut conn, state.policy.as_ref(), &lane).await?))
+    Ok(view_response(&fresh_view(&mut conn, &state, &lane).await?))
 }
 
 fn refused(e: LaneError) -> Problem {
@@ -203,7 +208,9 @@ fn check_input(command: &Command) -> ApiResult<()> {
             texts.push(("reason".into(), reason.as_deref(), 500))
         }
         Command::Disburse { reference, .. } => texts.push(("reference".into(), reference.as_deref(), 100)),
-        Command::Return { reason } => texts.push(("reason".into(), Some(reason), 500)),
+        Command::Return { reason } | Command::ExtendDeadline { reason, .. } => {
+            texts.push(("reason".into(), Some(reason), 500))
+        }
     }
     for (field, value, max) in texts {
         if value.is_some_and(|v| v.chars().count() > max) {
@@ -238,13 +245,16 @@ async fn command(
         store::lock_ledger(&mut tx, policy, &lane).await?;
         let facts = store::ledger_facts(&mut tx, policy, &lane, now).await?;
         lane.recommendation = policy.recommend(&lane.referral, facts);
+        let today = onedoor_working_calendar::local_date(now);
         let limits = Limits {
             threshold_fen: policy.approval_threshold_fen(&lane.referral),
             max_amount_fen: policy.max_amount_fen(&lane.referral, facts),
+            deadline: lane.deadline(&state.calendar, today),
         };
         let events = lane.decide(command.clone(), actor, limits, now).map_err(refused)?;
-        let after = store::save(&mut tx, Some(&lane), &events, staff.id(), None, policy, now).await?;
-        let view = ReferralView::of(&after, Some(lane.recommendation.clone()));
+        let rules = store::Rules { policy, calendar: &state.calendar };
+        let after = store::save(&mut tx, Some(&lane), &events, staff.id(), None, rules, now).await?;
+        let view = ReferralView::of(&after, Some(lane.recommendation.clone()), &state.calendar, today);
         tx.commit().await?;
         tracing::info!(referral.id = %id, status = after.status.as_str(), "lane changed");
         Ok(view_response(&view))
@@ -391,4 +401,31 @@ async fn return_referral(
     ApiJson(form): ApiJson<ReturnForm>,
 ) -> ApiResult<Response> {
     command(&state, &staff, &id, &headers, Command::Return { reason: form.reason }).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionForm {
+    /// The new time limit (a date after the current one).
+    pub deadline: chrono::NaiveDate,
+    pub reason: String,
+}
+
+/// An approver extends the lane's time limit, once, with a reason; the
+/// window's case view shows the new date.
+#[utoipa::path(post, path = "/api/v1/referrals/{referral_id}/deadline-extension", tag = "referrals",
+    params(("referral_id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = ExtensionForm,
+    responses((status = 200, body = ReferralView), (status = 403, body = Problem),
+              (status = 409, description = "extended before, or the lane is decided", body = Problem),
+              (status = 422, description = "the date is not after the current time limit", body = Problem)))]
+#[tracing::instrument(skip_all, fields(referral.id = %id))]
+async fn extend_deadline(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(form): ApiJson<ExtensionForm>,
+) -> ApiResult<Response> {
+    let command = Command::ExtendDeadline { deadline: form.deadline, reason: form.reason };
+    self::command(&state, &staff, &id, &headers, command).await
 }

@@ -60,6 +60,9 @@ pub fn announce(
             msg(ReferralReturned { lane: lane_ref, reason, returned_by: by, occurred_at: at }, now)
         }
         LaneEvent::Withdrawn { at, .. } => msg(ReferralWithdrawn { lane: lane_ref, occurred_at: at }, now),
+        LaneEvent::DeadlineExtended { deadline, reason, by, at } => {
+            msg(ReferralDeadlineExtended { lane: lane_ref, deadline, reason, extended_by: by, occurred_at: at }, now)
+        }
         LaneEvent::ReferralReceived { .. } | LaneEvent::Supplemented { .. } | LaneEvent::PartlySupplemented { .. } => {
             Ok(None)
         }

@@ -17,11 +17,25 @@ pub mod window;
 
 use domain::policy::Policy;
 use onedoor_service_host::{Host, HostConfig, Service};
+use onedoor_working_calendar::WorkingCalendar;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// One department's service, as the service host runs it.
 pub struct DepartmentService {
     pub policy: Arc<dyn Policy>,
+    /// The official holiday calendar, the window's, for the lanes' time limits.
+    pub calendar: Arc<WorkingCalendar>,
+}
+
+impl DepartmentService {
+    /// The service with the shipped holiday arrangements plus those in
+    /// `ONEDOOR_HOLIDAY_CALENDAR_DIR` (the same folder the window mounts).
+    pub fn from_env(policy: Arc<dyn Policy>) -> anyhow::Result<Self> {
+        let dir = std::env::var_os("ONEDOOR_HOLIDAY_CALENDAR_DIR").filter(|d| !d.is_empty()).map(PathBuf::from);
+        let calendar = WorkingCalendar::load(dir.as_deref()).map_err(anyhow::Error::msg)?;
+        Ok(Self { policy, calendar: Arc::new(calendar) })
+    }
 }
 
 impl Service for DepartmentService {
@@ -41,8 +55,9 @@ impl Service for DepartmentService {
         let intake_stream =
             host.declare_stream(onedoor_contracts::intake::STREAM, vec![onedoor_contracts::intake::subjects()]);
         tokio::spawn(intake_stream);
-        host.consume(window::consumer_spec(department), Arc::new(window::WindowEvents { policy: self.policy.clone() }));
-        Ok(http::router(http::AppState { pool: host.pool.clone(), policy: self.policy }))
+        let window = window::WindowEvents { policy: self.policy.clone(), calendar: self.calendar.clone() };
+        host.consume(window::consumer_spec(department), Arc::new(window));
+        Ok(http::router(http::AppState { pool: host.pool.clone(), policy: self.policy, calendar: self.calendar }))
     }
 }
 
@@ -52,10 +67,10 @@ pub async fn app(
     port: u16,
     policy: Arc<dyn Policy>,
 ) -> anyhow::Result<onedoor_service_host::App> {
-    onedoor_service_host::App::build(DepartmentService { policy }, host_config, port).await
+    onedoor_service_host::App::build(DepartmentService::from_env(policy)?, host_config, port).await
 }
 
 /// `main` of a department service.
 pub async fn run(host_config: HostConfig, port: u16, policy: Arc<dyn Policy>) -> anyhow::Result<()> {
-    onedoor_service_host::main(DepartmentService { policy }, &host_config, port).await
+    onedoor_service_host::main(DepartmentService::from_env(policy)?, &host_config, port).await
 }

@@ -9,6 +9,7 @@ use crate::{integration, stored};
 use chrono::{DateTime, NaiveDate, Utc};
 use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError};
 use onedoor_telemetry::propagation::TraceHeaders;
+use onedoor_working_calendar::{WorkingCalendar, local_date};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
@@ -123,6 +124,14 @@ pub async fn ledger_facts(
     Ok(LedgerFacts { approved_this_year_fen: total, approvals_this_year_same_category: same })
 }
 
+/// What saving a lane needs besides its events: the policy (its ledger)
+/// and the holiday calendar (its time limit).
+#[derive(Clone, Copy)]
+pub struct Rules<'a> {
+    pub policy: &'a dyn Policy,
+    pub calendar: &'a WorkingCalendar,
+}
+
 /// Appends `new` to the lane (or opens it), announces it, books approvals in
 /// the ledger and updates the inbox row. Returns the lane after.
 pub async fn save(
@@ -131,7 +140,7 @@ pub async fn save(
     new: &[LaneEvent],
     actor: &str,
     causation_id: Option<Uuid>,
-    policy: &dyn Policy,
+    rules: Rules<'_>,
     now: DateTime<Utc>,
 ) -> Result<Lane, StoreError> {
     if let (Some(lane), true) = (before, new.is_empty()) {
@@ -190,7 +199,7 @@ pub async fn save(
             .await?;
         }
         if let LaneEvent::Approved { amount_fen, at, .. } = e {
-            let key = policy.ledger_key(&after.referral);
+            let key = rules.policy.ledger_key(&after.referral);
             sqlx::query(
                 "INSERT INTO ledger (referral_id, ledger_key, category, year, amount_fen, booked_at)
                  VALUES ($1, $2, $3, $4, $5, $6)
@@ -206,7 +215,7 @@ pub async fn save(
             .await?;
         }
     }
-    let view = ReferralView::of(&after, None);
+    let view = ReferralView::of(&after, None, rules.calendar, local_date(now));
     sqlx::query(
         "INSERT INTO referral_views (referral_id, case_id, status, received_at, version, view, township, deadline)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -243,10 +252,11 @@ pub async fn list_referrals(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<(DateTime<Utc>, Uuid, ReferralSummary)>, StoreError> {
-    // The time limit is for the decision: an approved lane is no longer counting.
+    // The time limit is for the decision: an approved lane is no longer
+    // counting, nor is one waiting for a supplement.
     let open: Vec<&str> = LaneStatus::ALL
         .into_iter()
-        .filter(|s| !s.is_closed() && *s != LaneStatus::Approved)
+        .filter(|s| !s.is_closed() && !matches!(s, LaneStatus::Approved | LaneStatus::SupplementRequested))
         .map(LaneStatus::as_str)
         .collect();
     let rows = sqlx::query(
@@ -264,12 +274,16 @@ pub async fn list_referrals(
     .bind(filter.township)
     .bind(filter.overdue)
     .bind(filter.today)
-    .bind(open)
+    .bind(&open)
     .fetch_all(pool)
     .await?;
     let mut found = Vec::with_capacity(rows.len());
     for row in rows {
-        let summary: ReferralSummary = serde_json::from_value(row.try_get("view")?)?;
+        let mut summary: ReferralSummary = serde_json::from_value(row.try_get("view")?)?;
+        // Overdue is a matter of today, not of when the row was written.
+        summary.overdue = open.contains(&summary.status.as_str())
+            && summary.status != LaneStatus::SupplementRequested
+            && filter.today > summary.deadline;
         found.push((row.try_get("received_at")?, row.try_get("referral_id")?, summary));
     }
     Ok(found)

@@ -52,6 +52,9 @@ fn to_stored(event: LaneEvent) -> LaneEventV1 {
         }
         LaneEvent::Returned { reason, by, at } => LaneEventV1::Returned { reason, by, at },
         LaneEvent::Withdrawn { reason, at } => LaneEventV1::Withdrawn { reason, at },
+        LaneEvent::DeadlineExtended { deadline, reason, by, at } => {
+            LaneEventV1::DeadlineExtended { deadline, reason, by, at }
+        }
     }
 }
 
@@ -85,5 +88,8 @@ fn from_stored(event: LaneEventV1) -> LaneEvent {
         }
         LaneEventV1::Returned { reason, by, at } => LaneEvent::Returned { reason, by, at },
         LaneEventV1::Withdrawn { reason, at } => LaneEvent::Withdrawn { reason, at },
+        LaneEventV1::DeadlineExtended { deadline, reason, by, at } => {
+            LaneEvent::DeadlineExtended { deadline, reason, by, at }
+        }
     }
 }

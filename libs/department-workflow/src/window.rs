@@ -10,6 +10,7 @@ use crate::store::{self, EarlyWindowEvent};
 use chrono::Utc;
 use onedoor_contracts::Department;
 use onedoor_messaging::consumer::{ConsumerSpec, Delivery, Handler, HandlerError};
+use onedoor_working_calendar::WorkingCalendar;
 use sqlx::PgConnection;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -28,6 +29,7 @@ pub fn consumer_spec(department: Department) -> ConsumerSpec {
 
 pub struct WindowEvents {
     pub policy: Arc<dyn Policy>,
+    pub calendar: Arc<WorkingCalendar>,
 }
 
 const ACTOR: &str = "intake";
@@ -98,12 +100,13 @@ impl WindowEvents {
         let facts = store::ledger_facts(tx, policy, &lane, now).await?;
         let recommendation = policy.recommend(&lane.referral, facts);
         let opening = Lane::open(lane.referral, recommendation, now);
-        let mut lane = store::save(tx, None, &[opening], ACTOR, cause, policy, now).await?;
+        let rules = store::Rules { policy, calendar: &self.calendar };
+        let mut lane = store::save(tx, None, &[opening], ACTOR, cause, rules, now).await?;
         for event in early {
             if let EarlyWindowEvent::Withdrawn { reason, at } = event {
                 // Withdrawn before it arrived: the lane closes on arrival.
                 let closing = lane.withdrawn(reason, at);
-                lane = store::save(tx, Some(&lane), &closing, ACTOR, cause, policy, now).await?;
+                lane = store::save(tx, Some(&lane), &closing, ACTOR, cause, rules, now).await?;
             }
         }
         tracing::info!(case.id = %lane.referral.case_id, status = lane.status.as_str(), "referral received");
@@ -132,7 +135,8 @@ impl WindowEvents {
                     EarlyWindowEvent::Supplemented { materials, at } => lane.supplemented(materials.clone(), *at),
                     EarlyWindowEvent::Withdrawn { reason, at } => lane.withdrawn(reason.clone(), *at),
                 };
-                store::save(tx, Some(&lane), &events, ACTOR, Some(event_id), self.policy.as_ref(), now).await?;
+                let rules = store::Rules { policy: self.policy.as_ref(), calendar: &self.calendar };
+                store::save(tx, Some(&lane), &events, ACTOR, Some(event_id), rules, now).await?;
             }
         }
         Ok(())

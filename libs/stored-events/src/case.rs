@@ -170,4 +170,9 @@ pub enum LaneReportV1 {
         reason: String,
     },
     Withdrawn,
+    /// Added beside the others (additive).
+    DeadlineExtended {
+        deadline: NaiveDate,
+        reason: String,
+    },
 }

@@ -77,6 +77,13 @@ pub enum LaneEventV1 {
         reason: String,
         at: DateTime<Utc>,
     },
+    /// Added beside the others (additive): an approver extended the time limit.
+    DeadlineExtended {
+        deadline: NaiveDate,
+        reason: String,
+        by: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl StoredFormat for LaneEventV1 {
@@ -99,6 +106,7 @@ impl LaneEventV1 {
             Self::Disbursed { .. } => "Disbursed",
             Self::Returned { .. } => "Returned",
             Self::Withdrawn { .. } => "Withdrawn",
+            Self::DeadlineExtended { .. } => "DeadlineExtended",
         }
     }
 }

@@ -6,7 +6,6 @@
 use crate::config::Policy;
 use crate::domain::InvalidField;
 use crate::domain::application::{Application, ApplicationForm};
-use crate::domain::calendar::local_date;
 use crate::domain::case::{self, Case, CaseError, Context};
 use crate::domain::household::Declaration;
 use crate::domain::materials::MissingMaterial;
@@ -20,6 +19,7 @@ use onedoor_contracts::Department;
 use onedoor_http_kit::etag::{check_if_match, dated_etag};
 use onedoor_http_kit::paging::ListParams;
 use onedoor_http_kit::{ApiJson, ApiQuery, ApiResult, FieldError, Problem, Role, Staff};
+use onedoor_working_calendar::local_date;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;

@@ -157,5 +157,10 @@ pub fn lane_report(event: DepartmentEvent) -> (LaneRef, DateTime<Utc>, Option<St
             (e.lane, e.occurred_at, Some(e.returned_by), LaneReport::Returned { reason: e.reason })
         }
         DepartmentEvent::Withdrawn(e) => (e.data.lane, e.data.occurred_at, None, LaneReport::Withdrawn),
+        DepartmentEvent::DeadlineExtended(e) => {
+            let e = e.data;
+            let report = LaneReport::DeadlineExtended { deadline: e.deadline, reason: e.reason };
+            (e.lane, e.occurred_at, Some(e.extended_by), report)
+        }
     }
 }

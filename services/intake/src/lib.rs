@@ -54,7 +54,7 @@ impl Service for Intake {
     }
 
     async fn assemble(self, host: &mut Host) -> anyhow::Result<(axum::Router, utoipa::openapi::OpenApi)> {
-        let this_year = domain::calendar::local_date(chrono::Utc::now()).year();
+        let this_year = onedoor_working_calendar::local_date(chrono::Utc::now()).year();
         for year in [this_year, this_year + 1] {
             if !self.policy.calendar.knows(year) {
                 tracing::warn!(

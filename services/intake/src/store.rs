@@ -5,7 +5,6 @@
 //! it, case numbers, idempotency keys and the audit log.
 
 use crate::config::Policy;
-use crate::domain::calendar::local_date;
 use crate::domain::case::{Case, CaseEvent, STREAM_TYPE};
 use crate::domain::household::{Declaration, Household, HouseholdEvent, STREAM_TYPE as HOUSEHOLD_STREAM};
 use crate::domain::view::CaseView;
@@ -14,6 +13,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use onedoor_contracts::Department;
 use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError};
 use onedoor_telemetry::propagation::TraceHeaders;
+use onedoor_working_calendar::local_date;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 

@@ -102,6 +102,9 @@ fn to_stored(event: CaseEvent) -> CaseEventV1 {
                     }
                     LaneReport::Returned { reason } => LaneReportV1::Returned { reason },
                     LaneReport::Withdrawn => LaneReportV1::Withdrawn,
+                    LaneReport::DeadlineExtended { deadline, reason } => {
+                        LaneReportV1::DeadlineExtended { deadline, reason }
+                    }
                 },
             }
         }
@@ -203,6 +206,9 @@ fn from_stored(event: CaseEventV1) -> CaseEvent {
                     }
                     LaneReportV1::Returned { reason } => LaneReport::Returned { reason },
                     LaneReportV1::Withdrawn => LaneReport::Withdrawn,
+                    LaneReportV1::DeadlineExtended { deadline, reason } => {
+                        LaneReport::DeadlineExtended { deadline, reason }
+                    }
                 },
             }
         }

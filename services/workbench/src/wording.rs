@@ -190,6 +190,7 @@ pub fn problem_message(code: &str) -> Option<&'static str> {
         "lanes_not_final" => "尚有部门未办结，暂不能结案。",
         "line_open" => "该救助事项在本案件中仍在办理，不能重复添加。",
         "same_owner" => "该案件已由这位工作人员负责。",
+        "not_later" => "新的办结期限须晚于现在的期限。",
         // fields
         "required" => "必填。",
         "too_long" => "内容过长。",

@@ -40,7 +40,8 @@ impl Platform {
         let intake = TestApp::start(intake_service, onedoor_test_support::fresh_database().await, &nats.url()).await;
         let mut apps = vec![(None, intake)];
         for d in departments {
-            let service = DepartmentService { policy: policy(*d) };
+            let calendar = Arc::new(onedoor_working_calendar::WorkingCalendar::shipped());
+            let service = DepartmentService { policy: policy(*d), calendar };
             apps.push((
                 Some(*d),
                 TestApp::start(service, onedoor_test_support::fresh_database().await, &nats.url()).await,

@@ -227,3 +227,51 @@ async fn a_case_closes_only_when_every_lane_is_final_and_then_releases_the_house
         "the spouse's new housing case holds the line: {body}"
     );
 }
+
+#[tokio::test]
+async fn the_department_counts_the_same_time_limit_as_the_window_and_an_approver_extends_it_once() {
+    let p = Platform::start(&[Housing]).await;
+    let created = p.submit(&application(&id_number("33010219800307204"), json!([sample::rent_subsidy(80_000)]))).await;
+    let case_id = created["case_id"].as_str().unwrap().to_string();
+    let id = referral_of(&created, Housing);
+    let cw = caseworker(Housing);
+    p.referral(Housing, &id, &cw).await;
+    assert_eq!(p.act(Housing, &id, "sign-for", &cw, json!({})).await.0, 200);
+    let same_deadline = |window: &Value, lane: &Value| {
+        assert_eq!(lane_of(window, Housing)["deadline"], lane["deadline"], "window {window} department {lane}");
+    };
+    let (_, lane) = p.act(Housing, &id, "supplement-requests", &cw, json!({"materials": ["bank_statement"]})).await;
+    let window = p
+        .case_until(&case_id, "the window sees the request", |v| {
+            lane_of(v, Housing)["status"] == "supplement_requested"
+        })
+        .await;
+    same_deadline(&window, &lane);
+    assert_eq!(lane["overdue"], false);
+    let (_, window) = p.hand_in(&case_id, &["bank_statement"]).await;
+    let lane = lane_reaches(&p, Housing, &id, "under_review", None).await;
+    same_deadline(&window, &lane);
+
+    // The approver gives the lane ten more days, once, with a reason.
+    let current = chrono::NaiveDate::parse_from_str(lane["deadline"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+    let later = (current + chrono::Days::new(10)).to_string();
+    let body = json!({"deadline": later, "reason": "须实地核查房屋"});
+    let (status, problem) = p.act(Housing, &id, "deadline-extension", &cw, body.clone()).await;
+    assert_eq!(status, 403, "a caseworker cannot: {problem}");
+    let (status, problem) = p
+        .act(Housing, &id, "deadline-extension", &approver(Housing), json!({"deadline": current, "reason": "x"}))
+        .await;
+    assert_eq!((status, problem["errors"][0]["code"].as_str()), (422, Some("not_later")), "{problem}");
+    let (status, lane) = p.act(Housing, &id, "deadline-extension", &approver(Housing), body.clone()).await;
+    assert_eq!((status, lane["deadline"].as_str()), (200, Some(later.as_str())), "{lane}");
+    assert_eq!(lane["extension"]["extended_by"], "housing-approver-1");
+    let (status, _) = p.act(Housing, &id, "deadline-extension", &approver(Housing), body).await;
+    assert_eq!(status, 409, "once only");
+    let window = p
+        .case_until(&case_id, "the window shows the new time limit", |v| {
+            lane_of(v, Housing)["deadline"] == later.as_str()
+        })
+        .await;
+    assert_eq!(lane_of(&window, Housing)["extension"]["reason"], "须实地核查房屋");
+    assert!(window["timeline"].as_array().unwrap().iter().any(|t| t["event"] == "ReferralDeadlineExtended"));
+}

@@ -86,11 +86,16 @@ impl Platform {
             onedoor_event_store::migrate(&dept_db.pool).await.unwrap();
             onedoor_department_workflow::store::migrate(&dept_db.pool).await.unwrap();
             let policy = department_policy(d);
-            let state =
-                onedoor_department_workflow::http::AppState { pool: dept_db.pool.clone(), policy: policy.clone() };
+            let calendar = Arc::new(onedoor_working_calendar::WorkingCalendar::shipped());
+            let state = onedoor_department_workflow::http::AppState {
+                pool: dept_db.pool.clone(),
+                policy: policy.clone(),
+                calendar: calendar.clone(),
+            };
             let (router, _) = onedoor_department_workflow::http::router(state);
             let client = serve(router, dept_db.pool.clone()).await;
-            departments.push((d, client, dept_db.pool, onedoor_department_workflow::window::WindowEvents { policy }));
+            let window = onedoor_department_workflow::window::WindowEvents { policy, calendar };
+            departments.push((d, client, dept_db.pool, window));
         }
         Self { intake, intake_pool: db.pool, intake_reports: intake::reports::LaneReports { policy }, departments }
     }
@@ -414,7 +419,7 @@ async fn department_step(p: &Platform, rng: &mut Rng, case_id: &str) {
     let (_, view, _) = client.get(&tokens::caseworker(d), &format!("/api/v1/referrals/{referral}")).await;
     let suggested = view["recommendation"]["suggested_amount_fen"].as_i64().unwrap_or(0);
     let cw = tokens::caseworker(d);
-    let (action, body, token) = match rng.below(9) {
+    let (action, body, token) = match rng.below(10) {
         0 => ("sign-for", json!({}), cw),
         1 => {
             let items = if rng.chance(50) { json!([ASKED_FOR[rng.below(2)]]) } else { json!(ASKED_FOR) };
@@ -442,6 +447,11 @@ async fn department_step(p: &Platform, rng: &mut Rng, case_id: &str) {
             )
         }
         7 => ("return", json!({"reason": "not ours"}), cw),
+        8 if rng.chance(30) => {
+            let deadline = view["deadline"].as_str().and_then(|d| d.parse::<chrono::NaiveDate>().ok());
+            let later = deadline.map(|d| (d + chrono::Days::new(1 + rng.below(20) as u64)).to_string());
+            ("deadline-extension", json!({"deadline": later, "reason": "site visit"}), tokens::approver(d))
+        }
         _ => ("sign-for", json!({}), cw),
     };
     let (status, answer, _) = client.post(&token, &path(action), &body).await;
@@ -490,8 +500,9 @@ async fn check_invariants(p: &Platform, seed: u64, case_id: &str, ledger_alone: 
         let (status, lane, _) = client.get(&tokens::caseworker(d), &format!("/api/v1/referrals/{referral}")).await;
         assert_eq!(status, 200, "seed {seed}: every referral reached its department: {lane}");
         let lane_status = lane["status"].as_str().unwrap();
-        // The window's view of the lane is the department's own lane.
+        // The window's view of the lane is the department's own lane, its time limit included.
         assert_eq!(line["status"].as_str().unwrap(), window_status(lane_status), "seed {seed}: {d} {line} vs {lane}");
+        assert_eq!(line["deadline"], lane["deadline"], "seed {seed}: {d} time limits differ: {line} vs {lane}");
         // Never live or payable on a withdrawn case.
         if withdrawn {
             assert!(

@@ -9,9 +9,10 @@
 //! stands; above it an approver who is not the proposer must approve.
 
 use super::policy::Recommendation;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use onedoor_contracts::department::{DisbursementChannel, ProposalOutcome};
 use onedoor_contracts::intake::ReferralIssued;
+use onedoor_working_calendar::{WorkingCalendar, local_date};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use utoipa::ToSchema;
@@ -131,6 +132,13 @@ pub enum LaneEvent {
         reason: String,
         at: DateTime<Utc>,
     },
+    /// An approver extended the lane's time limit (once), with a reason.
+    DeadlineExtended {
+        deadline: NaiveDate,
+        reason: String,
+        by: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl LaneEvent {
@@ -148,6 +156,7 @@ impl LaneEvent {
             Self::Disbursed { .. } => "Disbursed",
             Self::Returned { .. } => "Returned",
             Self::Withdrawn { .. } => "Withdrawn",
+            Self::DeadlineExtended { .. } => "DeadlineExtended",
         }
     }
 }
@@ -170,11 +179,33 @@ impl Actor<'_> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     SignFor,
-    RequestSupplement { materials: Vec<String>, note: Option<String> },
-    Propose { outcome: ProposalOutcome, amount_fen: Option<i64>, reason: Option<String> },
-    Approve { approve: bool, reason: Option<String>, override_annual_limit: bool },
-    Disburse { amount_fen: i64, channel: DisbursementChannel, reference: Option<String> },
-    Return { reason: String },
+    RequestSupplement {
+        materials: Vec<String>,
+        note: Option<String>,
+    },
+    Propose {
+        outcome: ProposalOutcome,
+        amount_fen: Option<i64>,
+        reason: Option<String>,
+    },
+    Approve {
+        approve: bool,
+        reason: Option<String>,
+        override_annual_limit: bool,
+    },
+    Disburse {
+        amount_fen: i64,
+        channel: DisbursementChannel,
+        reference: Option<String>,
+    },
+    Return {
+        reason: String,
+    },
+    /// An approver extends the time limit to a later date, once.
+    ExtendDeadline {
+        deadline: NaiveDate,
+        reason: String,
+    },
 }
 
 impl Command {
@@ -187,6 +218,7 @@ impl Command {
             Self::Approve { .. } => "approve",
             Self::Disburse { .. } => "disburse",
             Self::Return { .. } => "return",
+            Self::ExtendDeadline { .. } => "extend_deadline",
         }
     }
 }
@@ -214,6 +246,17 @@ fn invalid(field: &'static str, code: &'static str, message: impl Into<String>) 
 pub struct Limits {
     pub threshold_fen: i64,
     pub max_amount_fen: i64,
+    /// The lane's time limit today ([`Lane::deadline`]).
+    pub deadline: NaiveDate,
+}
+
+/// An approver's extension of the time limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extension {
+    pub deadline: NaiveDate,
+    pub reason: String,
+    pub by: String,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -243,6 +286,13 @@ pub struct Lane {
     pub supplement_requested_at: Option<DateTime<Utc>>,
     /// What of the awaited supplement has been handed in since it was requested.
     pub supplied_since_request: BTreeSet<String>,
+    /// The time limit before the pauses since it was set: the window's, or
+    /// an approver's extension ([`Lane::deadline`] adds the pauses).
+    pub deadline_base: NaiveDate,
+    /// Supplement pauses since `deadline_base` was set, from and until
+    /// (`None`: still paused).
+    pub pauses: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+    pub extension: Option<Extension>,
     /// The sum of the instalments paid so far.
     pub disbursed_amount_fen: Option<i64>,
     /// The payment references of the instalments.
@@ -276,6 +326,9 @@ impl Lane {
             override_reason: None,
             supplement_requested_at: None,
             supplied_since_request: BTreeSet::new(),
+            deadline_base: referral.deadline,
+            pauses: Vec::new(),
+            extension: None,
             references: Vec::new(),
             disbursed_amount_fen: None,
             reason: None,
@@ -289,6 +342,13 @@ impl Lane {
 
     pub fn apply(&mut self, event: &LaneEvent) {
         self.version += 1;
+        // The window's case view ends a pause the same way: at the
+        // department's next step, or when the supplement is complete.
+        if !matches!(event, LaneEvent::PartlySupplemented { .. } | LaneEvent::DeadlineExtended { .. })
+            && let Some((_, until @ None)) = self.pauses.last_mut()
+        {
+            *until = Some(event_time(event));
+        }
         let at = match event {
             LaneEvent::ReferralReceived { at, .. } => *at,
             LaneEvent::SignedFor { by, at } => {
@@ -301,6 +361,7 @@ impl Lane {
                 self.supplement_items = materials.clone();
                 self.supplement_requested_at = Some(*at);
                 self.supplied_since_request.clear();
+                self.pauses.push((*at, None));
                 *at
             }
             LaneEvent::Supplemented { materials, at } => {
@@ -356,6 +417,15 @@ impl Lane {
                 self.reason = Some(reason.clone());
                 *at
             }
+            LaneEvent::DeadlineExtended { deadline, reason, by, at } => {
+                // The new date counts from now; a pause still running goes on from here.
+                self.deadline_base = *deadline;
+                let still_paused = self.pauses.last().is_some_and(|(_, until)| until.is_none());
+                self.pauses = if still_paused { vec![(*at, None)] } else { Vec::new() };
+                self.extension =
+                    Some(Extension { deadline: *deadline, reason: reason.clone(), by: by.clone(), at: *at });
+                *at
+            }
         };
         self.updated_at = at;
         let name = match event {
@@ -373,6 +443,21 @@ impl Lane {
 
     fn refuse(&self, action: &'static str) -> LaneError {
         LaneError::InvalidTransition { status: self.status.as_str(), action }
+    }
+
+    /// The time limit on `today`: the window's (or an approver's extension)
+    /// moved by every working day a supplement was awaited, a pause still
+    /// running counted to today. The window's case view computes the same.
+    pub fn deadline(&self, calendar: &WorkingCalendar, today: NaiveDate) -> NaiveDate {
+        self.pauses.iter().fold(self.deadline_base, |deadline, (from, until)| {
+            let until = until.map(local_date).unwrap_or(today);
+            calendar.add_working_days(deadline, calendar.working_days_between(local_date(*from), until))
+        })
+    }
+
+    /// Whether the time limit is counting: not decided, not waiting for a supplement.
+    pub fn clock_runs(&self) -> bool {
+        !self.status.is_closed() && !matches!(self.status, LaneStatus::Approved | LaneStatus::SupplementRequested)
     }
 
     /// The referral's materials grow with what the window hands in later.
@@ -569,6 +654,28 @@ impl Lane {
                 }
                 Ok(vec![LaneEvent::Disbursed { amount_fen, channel, reference, by, at: now }])
             }
+            Command::ExtendDeadline { deadline, reason } => {
+                let Actor::Approver(_) = actor else {
+                    return Err(LaneError::NotAllowed("only an approver extends a time limit".into()));
+                };
+                if !self.clock_runs() && self.status != SupplementRequested {
+                    return Err(self.refuse("have its time limit extended"));
+                }
+                if self.extension.is_some() {
+                    return Err(LaneError::InvalidTransition { status: "extended", action: "be extended again" });
+                }
+                if reason.trim().is_empty() {
+                    return Err(invalid("reason", "required", "say why the time limit is extended"));
+                }
+                if deadline <= limits.deadline {
+                    return Err(invalid(
+                        "deadline",
+                        "not_later",
+                        format!("the new time limit must be after the current one ({})", limits.deadline),
+                    ));
+                }
+                Ok(vec![LaneEvent::DeadlineExtended { deadline, reason, by, at: now }])
+            }
             Command::Return { reason } => {
                 caseworker_only("returning a referral")?;
                 if !matches!(self.status, Referred | SignedFor | SupplementRequested | UnderReview) {
@@ -580,6 +687,24 @@ impl Lane {
                 Ok(vec![LaneEvent::Returned { reason, by, at: now }])
             }
         }
+    }
+}
+
+/// When an event happened.
+fn event_time(event: &LaneEvent) -> DateTime<Utc> {
+    match event {
+        LaneEvent::ReferralReceived { at, .. }
+        | LaneEvent::SignedFor { at, .. }
+        | LaneEvent::SupplementRequested { at, .. }
+        | LaneEvent::Supplemented { at, .. }
+        | LaneEvent::PartlySupplemented { at, .. }
+        | LaneEvent::ProposalMade { at, .. }
+        | LaneEvent::Approved { at, .. }
+        | LaneEvent::Rejected { at, .. }
+        | LaneEvent::Disbursed { at, .. }
+        | LaneEvent::Returned { at, .. }
+        | LaneEvent::Withdrawn { at, .. }
+        | LaneEvent::DeadlineExtended { at, .. } => *at,
     }
 }
 

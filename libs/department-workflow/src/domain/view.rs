@@ -4,6 +4,7 @@ use super::lane::{Lane, LaneStatus};
 use super::policy::Recommendation;
 use chrono::{DateTime, NaiveDate, Utc};
 use onedoor_contracts::intake::{AidRequest, HouseholdFacts};
+use onedoor_working_calendar::WorkingCalendar;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -42,7 +43,14 @@ pub struct ReferralView {
     pub township: String,
     pub status: LaneStatus,
     pub received_at: DateTime<Utc>,
+    /// The time limit today: the window's, moved by the working days a
+    /// supplement was awaited (a pause still running counted to today), or
+    /// an approver's extension. The window's case view shows the same.
     pub deadline: NaiveDate,
+    /// Past the time limit while it is counting (not decided, not paused).
+    pub overdue: bool,
+    /// Set once an approver extended the time limit.
+    pub extension: Option<ExtensionView>,
     pub applicant: UnmaskedApplicant,
     #[schema(value_type = Object)]
     pub household: HouseholdFacts,
@@ -63,6 +71,14 @@ pub struct ReferralView {
     pub updated_at: DateTime<Utc>,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ExtensionView {
+    pub deadline: NaiveDate,
+    pub reason: String,
+    pub extended_by: String,
+    pub extended_at: DateTime<Utc>,
+}
+
 /// A line of the department's inbox: no personal data beyond the masked ID.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReferralSummary {
@@ -74,15 +90,22 @@ pub struct ReferralSummary {
     pub applicant_id_number_masked: String,
     pub received_at: DateTime<Utc>,
     pub deadline: NaiveDate,
+    pub overdue: bool,
     pub approved_amount_fen: Option<i64>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
 }
 
 impl ReferralView {
-    /// The view of `lane`, with a fresh recommendation if one is given.
-    pub fn of(lane: &Lane, recommendation: Option<Recommendation>) -> Self {
+    /// The view of `lane` on `today`, with a fresh recommendation if one is given.
+    pub fn of(
+        lane: &Lane,
+        recommendation: Option<Recommendation>,
+        calendar: &WorkingCalendar,
+        today: NaiveDate,
+    ) -> Self {
         let r = &lane.referral;
+        let deadline = lane.deadline(calendar, today);
         Self {
             referral_id: r.referral_id,
             case_id: r.case_id,
@@ -91,7 +114,14 @@ impl ReferralView {
             township: r.township.clone(),
             status: lane.status,
             received_at: lane.received_at,
-            deadline: r.deadline,
+            deadline,
+            overdue: lane.clock_runs() && today > deadline,
+            extension: lane.extension.as_ref().map(|e| ExtensionView {
+                deadline: e.deadline,
+                reason: e.reason.clone(),
+                extended_by: e.by.clone(),
+                extended_at: e.at,
+            }),
             applicant: UnmaskedApplicant {
                 name: r.applicant.name.clone(),
                 id_number: r.applicant.id_number.clone(),
@@ -129,6 +159,7 @@ impl ReferralView {
             applicant_id_number_masked: onedoor_contracts::mask_id_number(&self.applicant.id_number),
             received_at: self.received_at,
             deadline: self.deadline,
+            overdue: self.overdue,
             approved_amount_fen: self.approved_amount_fen,
             updated_at: self.updated_at,
             version: self.version,

@@ -5,12 +5,12 @@
 //! [`super::view`]. Time and ids come in through [`Context`].
 
 use super::application::Application;
-use super::calendar::{WorkingCalendar, local_date};
 use super::materials::{MaterialsCatalogue, MissingMaterial};
 use chrono::{DateTime, NaiveDate, Utc};
 use onedoor_contracts::Department;
 use onedoor_contracts::department::{DisbursementChannel, ProposalOutcome};
 use onedoor_contracts::intake::AidRequest;
+use onedoor_working_calendar::{WorkingCalendar, local_date};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use utoipa::ToSchema;
@@ -49,6 +49,11 @@ pub enum LaneReport {
     },
     /// The department closed the lane after the window's withdrawal.
     Withdrawn,
+    /// An approver extended the lane's time limit to `deadline`.
+    DeadlineExtended {
+        deadline: NaiveDate,
+        reason: String,
+    },
 }
 
 impl LaneReport {
@@ -62,6 +67,7 @@ impl LaneReport {
             Self::Disbursed { .. } => "AidDisbursed",
             Self::Returned { .. } => "ReferralReturned",
             Self::Withdrawn => "ReferralWithdrawn",
+            Self::DeadlineExtended { .. } => "ReferralDeadlineExtended",
         }
     }
 
@@ -69,7 +75,7 @@ impl LaneReport {
     fn rank(&self) -> u8 {
         match self {
             Self::SignedFor => 1,
-            Self::SupplementRequested { .. } => 2,
+            Self::SupplementRequested { .. } | Self::DeadlineExtended { .. } => 2,
             Self::ProposalMade { .. } => 3,
             Self::Approved { .. } | Self::Rejected { .. } | Self::Returned { .. } => 4,
             Self::Disbursed { .. } => 5,

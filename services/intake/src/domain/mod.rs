@@ -2,7 +2,6 @@
 //! (the calendar, the catalogue, the time limits) are passed in.
 
 pub mod application;
-pub mod calendar;
 pub mod case;
 pub mod household;
 pub mod materials;

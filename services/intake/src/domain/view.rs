@@ -3,11 +3,11 @@
 //! the log is the view served. A line's time limit counts working days on
 //! the official calendar and pauses while a supplement is awaited.
 
-use super::calendar::{WorkingCalendar, local_date};
 use super::case::{Case, CaseLine, InformedBy, LaneReport, TimelineEntry};
 use super::materials::{MaterialsCatalogue, MissingMaterial};
 use chrono::{DateTime, NaiveDate, Utc};
 use onedoor_contracts::Department;
+use onedoor_working_calendar::{WorkingCalendar, local_date};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use utoipa::ToSchema;
@@ -93,6 +93,15 @@ pub struct CaseLineView {
     pub signed_by: Option<String>,
     /// Who in the department decided the lane (approved, rejected or returned it).
     pub decided_by: Option<String>,
+    /// Set once an approver of the department extended the time limit.
+    pub extension: Option<LaneExtension>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LaneExtension {
+    /// The new time limit.
+    pub deadline: NaiveDate,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -240,6 +249,7 @@ impl CaseLine {
             updated_at: self.issued_at,
             signed_by: self.signed_by.clone(),
             decided_by: self.decided_by.clone(),
+            extension: None,
         };
         let mut paused_since: Option<DateTime<Utc>> = None;
         let resume = |v: &mut CaseLineView, since: DateTime<Utc>, at: DateTime<Utc>| {
@@ -267,7 +277,12 @@ impl CaseLine {
                     }
                 }
                 if let Some(since) = paused_since.take() {
-                    resume(&mut v, since, *at);
+                    if matches!(report, LaneReport::DeadlineExtended { .. }) {
+                        // An extension does not end the pause (see below).
+                        paused_since = Some(since);
+                    } else {
+                        resume(&mut v, since, *at);
+                    }
                 }
             }
             v.updated_at = Some(*at);
@@ -307,6 +322,15 @@ impl CaseLine {
                     v.reason = Some(reason.clone());
                 }
                 LaneReport::Withdrawn => v.status = CaseLineStatus::Withdrawn,
+                LaneReport::DeadlineExtended { deadline, reason } => {
+                    // The new date counts from now; a pause still running
+                    // goes on from here (the department's lane counts the same).
+                    v.deadline = Some(*deadline);
+                    v.extension = Some(LaneExtension { deadline: *deadline, reason: reason.clone() });
+                    if paused_since.is_some() {
+                        paused_since = Some(*at);
+                    }
+                }
             }
             if v.status != CaseLineStatus::SupplementRequested {
                 v.supplement_items.clear();

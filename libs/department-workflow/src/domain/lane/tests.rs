@@ -40,7 +40,8 @@ fn recommendation(suggested: i64) -> Recommendation {
     Recommendation { eligible: true, suggested_amount_fen: suggested, notes: vec![], needs_approver_override: false }
 }
 
-const LIMITS: Limits = Limits { threshold_fen: 99_000, max_amount_fen: 330_000 };
+const LIMITS: Limits =
+    Limits { threshold_fen: 99_000, max_amount_fen: 330_000, deadline: NaiveDate::from_ymd_opt(2026, 12, 21).unwrap() };
 
 fn given(events: &[LaneEvent]) -> Lane {
     let mut all = vec![Lane::open(referral(), recommendation(99_000), now())];
@@ -298,4 +299,64 @@ fn a_once_a_year_rule_needs_an_approvers_explicit_override() {
         Err(LaneError::Invalid { code: "override_required", .. })
     ));
     assert!(matches!(when(&lane, approve(true), Actor::Approver("ap-9")).unwrap()[..], [LaneEvent::Approved { .. }]));
+}
+
+fn day(d: u32, hour: u32) -> DateTime<Utc> {
+    // 2026-11-(d) at hour:00 UTC (Beijing 8 hours ahead).
+    NaiveDate::from_ymd_opt(2026, 11, d).unwrap().and_hms_opt(hour, 0, 0).unwrap().and_utc()
+}
+
+#[test]
+fn the_time_limit_pauses_while_a_supplement_is_awaited_as_the_window_counts_it() {
+    let calendar = WorkingCalendar::shipped();
+    let asked = LaneEvent::SupplementRequested {
+        materials: vec!["bank_statement".into()],
+        note: None,
+        by: "cw-1".into(),
+        at: day(25, 2),
+    };
+    let waiting = given(&[signed(), asked.clone()]);
+    let today = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+    // Wed 25 to Mon 30 November: three working days paused so far, and counting.
+    assert_eq!(waiting.deadline(&calendar, today), NaiveDate::from_ymd_opt(2026, 12, 4).unwrap());
+    assert!(!waiting.clock_runs(), "no clock runs while the window is asked");
+    let partly = waiting.supplemented(vec!["medical_records".into()], day(26, 2));
+    assert!(matches!(partly[..], [LaneEvent::PartlySupplemented { .. }]), "another item answers nothing");
+    let answered = given(&[
+        signed(),
+        asked,
+        partly[0].clone(),
+        LaneEvent::Supplemented { materials: vec!["bank_statement".into()], at: day(27, 2) },
+    ]);
+    // Paused Wed 25 to Fri 27: two working days, and the clock runs again.
+    assert_eq!(answered.deadline(&calendar, today), NaiveDate::from_ymd_opt(2026, 12, 3).unwrap());
+    assert!(answered.clock_runs());
+}
+
+#[test]
+fn an_approver_extends_the_time_limit_once_to_a_later_date_with_a_reason() {
+    let lane = given(&[signed()]);
+    let later = NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
+    let extend = |deadline, reason: &str| Command::ExtendDeadline { deadline, reason: reason.into() };
+    let approver = Actor::Approver("boss");
+    assert!(matches!(
+        lane.decide(extend(later, "site visit"), Actor::Caseworker("cw-1"), LIMITS, now()),
+        Err(LaneError::NotAllowed(_))
+    ));
+    let earlier = NaiveDate::from_ymd_opt(2026, 12, 20).unwrap();
+    assert!(matches!(
+        lane.decide(extend(earlier, "site visit"), approver, LIMITS, now()),
+        Err(LaneError::Invalid { code: "not_later", .. })
+    ));
+    assert!(matches!(
+        lane.decide(extend(later, " "), approver, LIMITS, now()),
+        Err(LaneError::Invalid { code: "required", .. })
+    ));
+    let events = lane.decide(extend(later, "site visit"), approver, LIMITS, now()).unwrap();
+    let extended = given(&[signed(), events[0].clone()]);
+    assert_eq!(extended.deadline(&WorkingCalendar::shipped(), NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()), later);
+    assert!(matches!(
+        extended.decide(extend(later.succ_opt().unwrap(), "again"), approver, LIMITS, now()),
+        Err(LaneError::InvalidTransition { .. })
+    ));
 }

@@ -4,10 +4,14 @@
 //! Council publishes next year's late in the year. For a year with no
 //! arrangement loaded only weekends can be counted, and [`WorkingCalendar::knows`]
 //! says so, so the service can warn.
+//!
+//! One crate for the window and the departments, so that both count a
+//! lane's time limit on the same calendar and show the same deadline.
 
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
 
 #[derive(Debug, Clone, Default)]
 struct YearArrangement {
@@ -33,7 +37,7 @@ struct Holiday {
 }
 
 /// The arrangements shipped with the service.
-const SHIPPED: &[&str] = &[include_str!("../../calendar/cn-holidays-2026.json")];
+const SHIPPED: &[&str] = &[include_str!("../calendar/cn-holidays-2026.json")];
 
 /// Service halls work on China Standard Time: dates and deadlines are local.
 pub fn local_date(at: chrono::DateTime<chrono::Utc>) -> NaiveDate {
@@ -41,6 +45,23 @@ pub fn local_date(at: chrono::DateTime<chrono::Utc>) -> NaiveDate {
 }
 
 impl WorkingCalendar {
+    /// The shipped arrangements plus every `*.json` in `extra_dir` (a
+    /// mounted ConfigMap: `ONEDOOR_HOLIDAY_CALENDAR_DIR`). A malformed
+    /// arrangement is an error: a service does not start on a wrong calendar.
+    pub fn load(extra_dir: Option<&Path>) -> Result<Self, String> {
+        let mut calendar = Self::shipped();
+        if let Some(dir) = extra_dir {
+            let entries = std::fs::read_dir(dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
+            for entry in entries.flatten() {
+                if entry.path().extension().is_some_and(|e| e == "json") {
+                    let text = std::fs::read_to_string(entry.path()).map_err(|e| e.to_string())?;
+                    calendar.add(&text).map_err(|e| format!("{}: {e}", entry.path().display()))?;
+                }
+            }
+        }
+        Ok(calendar)
+    }
+
     /// The shipped arrangements only.
     pub fn shipped() -> Self {
         let mut calendar = Self::default();
@@ -146,6 +167,32 @@ mod tests {
         assert!(!c.knows(2027));
         assert!(c.is_working_day(d(2027, 1, 4)));
         assert!(!c.is_working_day(d(2027, 1, 2)));
+    }
+
+    /// What a mounted ConfigMap looks like: the arrangement (through
+    /// Kubernetes' `..data` link folder) beside files that are not one.
+    #[test]
+    fn next_years_arrangement_is_read_from_the_mounted_folder() {
+        let dir = std::env::temp_dir().join(format!("onedoor-calendar-{}", std::process::id()));
+        let data = dir.join("..data");
+        std::fs::create_dir_all(&data).unwrap();
+        let arrangement = r#"{"country": "CN", "year": 2027, "source": "test",
+            "holidays": [{"name": "元旦", "days": ["2027-01-01"]}],
+            "make_up_workdays": ["2027-01-09"]}"#;
+        std::fs::write(dir.join("cn-holidays-2027.json"), arrangement).unwrap();
+        std::fs::write(dir.join("README.md"), "not an arrangement").unwrap();
+        std::fs::write(data.join("ignored.txt"), "not one either").unwrap();
+
+        let shipped = WorkingCalendar::load(None).unwrap();
+        assert!(!shipped.knows(2027));
+        let configured = WorkingCalendar::load(Some(&dir)).unwrap();
+        assert!(configured.knows(2027) && configured.knows(2026));
+        assert!(!configured.is_working_day(d(2027, 1, 1)), "the holiday");
+        assert!(configured.is_working_day(d(2027, 1, 9)), "the make-up Saturday");
+
+        std::fs::write(dir.join("cn-holidays-2028.json"), "{not json").unwrap();
+        assert!(WorkingCalendar::load(Some(&dir)).is_err(), "a malformed arrangement stops the service at start-up");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
