@@ -106,6 +106,8 @@ pub fn run(args: UpArgs) -> Result<()> {
             ("NATS_URL".to_string(), nats_url.clone()),
             (port_var.to_string(), port.to_string()),
             ("ONEDOOR_JWT_SECRET".to_string(), secret.clone()),
+            // Scans uploaded at the window, where the departments read them.
+            ("ONEDOOR_DOCUMENT_STORE".to_string(), crate::root().join(".onedoor/documents").display().to_string()),
         ];
         let mut service =
             ServiceProcess::new(name, port, envs, crate::root().join(format!(".onedoor/logs/{name}.log")));

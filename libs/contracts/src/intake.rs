@@ -19,6 +19,11 @@ pub fn referral_subject(department: Department) -> String {
     format!("{SUBJECT_PREFIX}.intake.referral.{department}")
 }
 
+/// The subject of scans for one department: `onedoor.intake.document.attached.<dept>`.
+pub fn document_subject(department: Department) -> String {
+    format!("{SUBJECT_PREFIX}.intake.document.attached.{department}")
+}
+
 /// An application was accepted at the window (all materials present, or an
 /// emergency referred ahead of its paperwork).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -320,6 +325,29 @@ pub struct ApplicationWithdrawn {
     pub withdrawn_at: DateTime<Utc>,
 }
 
+/// A scan of a material was uploaded at the window: a department whose
+/// referral needs that material may read it from the document store, under
+/// its digest. One event per department, on its own subject, as referrals
+/// are; the file itself never travels on the broker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentAttached {
+    pub case_id: Uuid,
+    pub department: Department,
+    /// The department's referrals whose line needs the material (asked for
+    /// up front or in a supplement request).
+    pub referral_ids: Vec<Uuid>,
+    pub document_id: Uuid,
+    /// The catalogue code of the material the scan is of.
+    pub material: String,
+    /// The key in the document store.
+    pub sha256: String,
+    /// `image/jpeg` | `image/png` | `application/pdf`
+    pub content_type: String,
+    pub size: u64,
+    pub attached_at: DateTime<Utc>,
+}
+
 macro_rules! intake_event {
     ($ty:ty, $name:literal, |$e:ident| $subject:expr) => {
         intake_event!($ty, $name, 1, |$e| $subject);
@@ -352,6 +380,7 @@ intake_event!(MaterialsSupplemented, "materials_supplemented", |_e| format!(
 intake_event!(ApplicationWithdrawn, "application_withdrawn", |_e| format!(
     "{SUBJECT_PREFIX}.intake.application.withdrawn"
 ));
+intake_event!(DocumentAttached, "document_attached", |e| document_subject(e.department));
 
 crate::stream_events! {
     /// Every event on stream `INTAKE`, as a consumer decodes it.
@@ -362,5 +391,6 @@ crate::stream_events! {
         ReferralIssued(ReferralIssued),
         MaterialsSupplemented(MaterialsSupplemented),
         ApplicationWithdrawn(ApplicationWithdrawn),
+        DocumentAttached(DocumentAttached),
     }
 }

@@ -241,6 +241,7 @@ pub fn schemas() -> Vec<(String, serde_json::Value)> {
         one::<intake::ReferralIssued>(),
         one::<intake::MaterialsSupplemented>(),
         one::<intake::ApplicationWithdrawn>(),
+        one::<intake::DocumentAttached>(),
         one::<department::ReferralSignedFor>(),
         one::<department::SupplementRequested>(),
         one::<department::ProposalMade>(),

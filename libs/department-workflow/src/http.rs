@@ -30,6 +30,7 @@ pub struct AppState {
     pub pool: PgPool,
     pub policy: Arc<dyn Policy>,
     pub calendar: Arc<WorkingCalendar>,
+    pub documents: onedoor_documents::DocumentStore,
 }
 
 fn routes(department: Department) -> OpenApiRouter<AppState> {
@@ -54,6 +55,8 @@ fn routes(department: Department) -> OpenApiRouter<AppState> {
         .routes(routes!(disburse))
         .routes(routes!(return_referral))
         .routes(routes!(extend_deadline))
+        .routes(routes!(list_documents))
+        .routes(routes!(download_document))
 }
 
 /// The API's routes and their OpenAPI document.
@@ -428,4 +431,55 @@ async fn extend_deadline(
 ) -> ApiResult<Response> {
     let command = Command::ExtendDeadline { deadline: form.deadline, reason: form.reason };
     self::command(&state, &staff, &id, &headers, command).await
+}
+
+/// The documents of a referral.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentList {
+    pub items: Vec<store::ReferralDocument>,
+}
+
+/// The window's scans of the materials this referral needs.
+#[utoipa::path(get, path = "/api/v1/referrals/{referral_id}/documents", tag = "documents",
+    params(("referral_id" = Uuid, Path)),
+    responses((status = 200, body = DocumentList), (status = 404, body = Problem)))]
+#[tracing::instrument(skip_all, fields(referral.id = %id))]
+async fn list_documents(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<DocumentList>> {
+    department_staff(&staff, state.policy.as_ref())?;
+    let id = referral_id(&id)?;
+    let mut conn = state.pool.acquire().await?;
+    store::load_lane(&mut conn, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
+    Ok(axum::Json(DocumentList { items: store::documents_of(&mut conn, id).await? }))
+}
+
+/// One scan's file (every download is audited).
+#[utoipa::path(get, path = "/api/v1/referrals/{referral_id}/documents/{document_id}", tag = "documents",
+    params(("referral_id" = Uuid, Path), ("document_id" = Uuid, Path)),
+    responses((status = 200, description = "the file", content_type = "application/octet-stream"),
+              (status = 404, body = Problem)))]
+#[tracing::instrument(skip_all, fields(referral.id = %id))]
+async fn download_document(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path((id, document_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    department_staff(&staff, state.policy.as_ref())?;
+    let id = referral_id(&id)?;
+    let not_found = || Problem::not_found("no such document of this referral");
+    let document_id = Uuid::parse_str(&document_id).map_err(|_| not_found())?;
+    let mut tx = state.pool.begin().await?;
+    store::load_lane(&mut tx, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
+    let document = store::documents_of(&mut tx, id)
+        .await?
+        .into_iter()
+        .find(|d| d.document_id == document_id)
+        .ok_or_else(not_found)?;
+    store::audit(&mut tx, staff.id(), staff.role().as_str(), "document_download", id, Some(document_id)).await?;
+    tx.commit().await?;
+    let bytes = state.documents.get(&document.sha256).await.map_err(onedoor_http_kit::internal_error)?;
+    Ok(onedoor_http_kit::file_response(&document.content_type, &document_id.to_string(), bytes))
 }

@@ -16,6 +16,7 @@ pub mod stored;
 pub mod window;
 
 use domain::policy::Policy;
+use onedoor_documents::DocumentStore;
 use onedoor_service_host::{Host, HostConfig, Service};
 use onedoor_working_calendar::WorkingCalendar;
 use std::path::PathBuf;
@@ -26,15 +27,18 @@ pub struct DepartmentService {
     pub policy: Arc<dyn Policy>,
     /// The official holiday calendar, the window's, for the lanes' time limits.
     pub calendar: Arc<WorkingCalendar>,
+    /// The window's scans (the same store intake writes to).
+    pub documents: DocumentStore,
 }
 
 impl DepartmentService {
     /// The service with the shipped holiday arrangements plus those in
-    /// `ONEDOOR_HOLIDAY_CALENDAR_DIR` (the same folder the window mounts).
+    /// `ONEDOOR_HOLIDAY_CALENDAR_DIR` (the same folder the window mounts),
+    /// and the document store `ONEDOOR_DOCUMENT_STORE` names (the window's).
     pub fn from_env(policy: Arc<dyn Policy>) -> anyhow::Result<Self> {
         let dir = std::env::var_os("ONEDOOR_HOLIDAY_CALENDAR_DIR").filter(|d| !d.is_empty()).map(PathBuf::from);
         let calendar = WorkingCalendar::load(dir.as_deref()).map_err(anyhow::Error::msg)?;
-        Ok(Self { policy, calendar: Arc::new(calendar) })
+        Ok(Self { policy, calendar: Arc::new(calendar), documents: DocumentStore::from_env()? })
     }
 }
 
@@ -57,7 +61,12 @@ impl Service for DepartmentService {
         tokio::spawn(intake_stream);
         let window = window::WindowEvents { policy: self.policy.clone(), calendar: self.calendar.clone() };
         host.consume(window::consumer_spec(department), Arc::new(window));
-        Ok(http::router(http::AppState { pool: host.pool.clone(), policy: self.policy, calendar: self.calendar }))
+        Ok(http::router(http::AppState {
+            pool: host.pool.clone(),
+            policy: self.policy,
+            calendar: self.calendar,
+            documents: self.documents,
+        }))
     }
 }
 

@@ -288,3 +288,75 @@ pub async fn list_referrals(
     }
     Ok(found)
 }
+
+/// A scan of a material a referral needs, as the window announced it.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct ReferralDocument {
+    pub document_id: Uuid,
+    /// The catalogue code of the material.
+    pub material: String,
+    #[serde(skip)]
+    pub sha256: String,
+    /// `image/jpeg` | `image/png` | `application/pdf`
+    pub content_type: String,
+    pub size: i64,
+    pub attached_at: DateTime<Utc>,
+}
+
+/// Records the window's announcement of a scan for these referrals (once,
+/// however often it is delivered; before the referral itself, if so).
+pub async fn record_document(
+    conn: &mut PgConnection,
+    referral_ids: &[Uuid],
+    d: &onedoor_contracts::intake::DocumentAttached,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO referral_documents (referral_id, document_id, material, sha256, content_type, size, attached_at)
+         SELECT r, $2, $3, $4, $5, $6, $7 FROM unnest($1::uuid[]) AS r
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(referral_ids)
+    .bind(d.document_id)
+    .bind(&d.material)
+    .bind(&d.sha256)
+    .bind(&d.content_type)
+    .bind(i64::try_from(d.size).unwrap_or(i64::MAX))
+    .bind(d.attached_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn documents_of(conn: &mut PgConnection, referral_id: Uuid) -> Result<Vec<ReferralDocument>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT document_id, material, sha256, content_type, size, attached_at FROM referral_documents
+          WHERE referral_id = $1 ORDER BY attached_at, document_id",
+    )
+    .bind(referral_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// One line of the audit log: who read what (ids only).
+pub async fn audit(
+    conn: &mut PgConnection,
+    actor: &str,
+    role: &str,
+    action: &str,
+    referral_id: Uuid,
+    document_id: Option<Uuid>,
+) -> Result<(), StoreError> {
+    let trace_id = TraceHeaders::current().traceparent.and_then(|t| t.split('-').nth(1).map(str::to_string));
+    sqlx::query(
+        "INSERT INTO audit_log (actor, role, action, referral_id, document_id, trace_id) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(actor)
+    .bind(role)
+    .bind(action)
+    .bind(referral_id)
+    .bind(document_id)
+    .bind(trace_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -23,6 +23,7 @@ pub fn consumer_spec(department: Department) -> ConsumerSpec {
             onedoor_contracts::intake::referral_subject(department),
             "onedoor.intake.materials.supplemented".into(),
             "onedoor.intake.application.withdrawn".into(),
+            onedoor_contracts::intake::document_subject(department),
         ],
     )
 }
@@ -53,6 +54,12 @@ impl Handler for WindowEvents {
                 let e = e.data;
                 let event = EarlyWindowEvent::Withdrawn { reason: e.reason, at: e.withdrawn_at };
                 self.each_lane(tx, &e.referral_ids, delivery.event_id, event).await
+            }
+            // Scans this department's referrals need (on its own subject;
+            // possibly before the referral itself).
+            IntakeEvent::DocumentAttached(e) => {
+                store::record_document(tx, &e.data.referral_ids, &e.data).await?;
+                Ok(())
             }
             // The window's bookkeeping: nothing for a department to do.
             IntakeEvent::ApplicationAccepted(_) => Ok(()),

@@ -202,3 +202,29 @@ pub type ApiResult<T> = Result<T, Problem>;
 pub fn json_response<T: serde::Serialize>(status: axum::http::StatusCode, body: &T) -> Response {
     (status, axum::Json(body)).into_response()
 }
+
+/// A stored file as a download: its type, a name from its id, never sniffed
+/// by the browser, never cached.
+pub fn file_response(content_type: &str, id: &str, bytes: bytes::Bytes) -> Response {
+    use axum::http::{HeaderValue, header};
+    let extension = match content_type {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "application/pdf" => "pdf",
+        _ => "bin",
+    };
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    let disposition = format!("attachment; filename=\"{id}.{extension}\"");
+    for (name, value) in [
+        (header::CONTENT_TYPE, HeaderValue::from_str(content_type).ok()),
+        (header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).ok()),
+        (header::X_CONTENT_TYPE_OPTIONS, Some(HeaderValue::from_static("nosniff"))),
+        (header::CACHE_CONTROL, Some(HeaderValue::from_static("no-store"))),
+    ] {
+        if let Some(value) = value {
+            headers.insert(name, value);
+        }
+    }
+    response
+}

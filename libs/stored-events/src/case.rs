@@ -71,6 +71,16 @@ pub enum CaseEventV1 {
         handed_over_at: DateTime<Utc>,
         handed_over_by: String,
     },
+    /// Added beside the others (additive): a scan of a material uploaded.
+    DocumentAttached {
+        document_id: Uuid,
+        material: String,
+        sha256: String,
+        content_type: String,
+        size: u64,
+        attached_at: DateTime<Utc>,
+        attached_by: String,
+    },
     /// Added beside the others (additive): the case closed (结案).
     CaseClosed {
         informed_by: InformedByV1,
@@ -105,6 +115,7 @@ impl CaseEventV1 {
             Self::ApplicationWithdrawn { .. } => "ApplicationWithdrawn",
             Self::LineAdded { .. } => "LineAdded",
             Self::HandedOver { .. } => "HandedOver",
+            Self::DocumentAttached { .. } => "DocumentAttached",
             Self::CaseClosed { .. } => "CaseClosed",
         }
     }

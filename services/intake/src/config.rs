@@ -22,6 +22,9 @@ pub struct Config {
     /// A folder of further holiday arrangements (one JSON file per year).
     #[arg(long, env = "ONEDOOR_HOLIDAY_CALENDAR_DIR")]
     pub holiday_calendar_dir: Option<PathBuf>,
+    /// Where scanned materials are kept: a folder, or `s3://<bucket>` with the `AWS_*` variables.
+    #[arg(long, env = onedoor_documents::STORE_ENV, default_value = onedoor_documents::DEFAULT_LOCATION)]
+    pub document_store: String,
 }
 
 /// The policy intake applies, built once from [`Config`].

@@ -4,24 +4,60 @@
 //! and each department event received becomes the report it makes about its
 //! lane.
 
-use crate::domain::case::{Case, CaseEvent, LaneReport};
+use crate::domain::case::{Case, CaseDocument, CaseEvent, LaneReport};
+use crate::domain::materials::MaterialsCatalogue;
 use chrono::{DateTime, Utc};
 use onedoor_contracts::department::{DepartmentEvent, LaneRef};
 use onedoor_contracts::intake::{
-    ApplicationAccepted, ApplicationWithdrawn, HouseholdFacts, HouseholdMember, MaterialsSupplemented, ReferralIssued,
+    ApplicationAccepted, ApplicationWithdrawn, DocumentAttached, HouseholdFacts, HouseholdMember,
+    MaterialsSupplemented, ReferralIssued,
 };
-use onedoor_contracts::{CloudEvent, IntegrationEvent};
+use onedoor_contracts::{CloudEvent, Department, IntegrationEvent};
 use onedoor_event_store::outbox::OutboxMessage;
+use uuid::Uuid;
 
 fn message<T: IntegrationEvent>(data: T, now: DateTime<Utc>) -> Result<OutboxMessage, serde_json::Error> {
     OutboxMessage::announcing(&CloudEvent::new(data, now))
 }
 
+/// A scan, announced to each department whose referrals need its material.
+fn documents(
+    case: &Case,
+    d: &CaseDocument,
+    referral_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<Vec<OutboxMessage>, serde_json::Error> {
+    let mut by_department: std::collections::BTreeMap<Department, Vec<Uuid>> = Default::default();
+    for id in referral_ids {
+        if let Some(line) = case.line_of_referral(*id) {
+            by_department.entry(line.department).or_default().push(*id);
+        }
+    }
+    by_department.into_iter().map(|(department, ids)| message(document(case, d, department, ids), now)).collect()
+}
+
+fn document(case: &Case, d: &CaseDocument, department: Department, referral_ids: Vec<Uuid>) -> DocumentAttached {
+    DocumentAttached {
+        case_id: case.case_id,
+        department,
+        referral_ids,
+        document_id: d.document_id,
+        material: d.material.clone(),
+        sha256: d.sha256.clone(),
+        content_type: d.content_type.clone(),
+        size: d.size,
+        attached_at: d.attached_at,
+    }
+}
+
 /// The outbox messages announcing `new` (which turned `before` into `after`).
+/// Each department learns of the scans its referral needs: those uploaded
+/// since, with the referral, and when it asks for the material later.
 pub fn announce(
     before: &Case,
     after: &Case,
     new: &[CaseEvent],
+    catalogue: &MaterialsCatalogue,
     now: DateTime<Utc>,
 ) -> Result<Vec<OutboxMessage>, serde_json::Error> {
     let mut out = Vec::new();
@@ -41,6 +77,9 @@ pub fn announce(
             )?),
             CaseEvent::ReferralIssued { referral_id, department, issued_at, deadline } => {
                 let Some(request) = after.line_of_referral(*referral_id).map(|l| l.request.clone()) else { continue };
+                let needed = catalogue.required_for(&request);
+                let scans: Vec<&CaseDocument> =
+                    after.documents.iter().filter(|d| needed.contains(&d.material.as_str())).collect();
                 out.push(message(
                     ReferralIssued {
                         referral_id: *referral_id,
@@ -82,6 +121,9 @@ pub fn announce(
                     },
                     now,
                 )?);
+                for scan in scans {
+                    out.extend(documents(after, scan, &[*referral_id], now)?);
+                }
             }
             // Lanes referred before this change learn of the new materials
             // (a supplement answered, or an emergency's paperwork completed).
@@ -110,6 +152,17 @@ pub fn announce(
                     },
                     now,
                 )?);
+            }
+            CaseEvent::DocumentAttached(d) => {
+                out.extend(documents(after, d, &after.referrals_needing(&d.material, catalogue), now)?);
+            }
+            // A department asking for a material already scanned gets the scan.
+            CaseEvent::LaneReported {
+                referral_id, report: LaneReport::SupplementRequested { materials, .. }, ..
+            } => {
+                for scan in after.documents.iter().filter(|d| materials.contains(&d.material)) {
+                    out.extend(documents(after, scan, &[*referral_id], now)?);
+                }
             }
             CaseEvent::ApplicationSubmitted { .. }
             | CaseEvent::LaneReported { .. }

@@ -19,28 +19,37 @@ pub mod stored;
 use chrono::Datelike;
 use config::{Config, Policy};
 use onedoor_contracts::Department;
+use onedoor_documents::DocumentStore;
 use onedoor_service_host::{Host, Service};
 use std::sync::Arc;
 
 /// Intake as the service host runs it.
 pub struct Intake {
     policy: Arc<Policy>,
+    documents: DocumentStore,
 }
 
 impl Intake {
-    pub fn new(policy: Policy) -> Self {
-        Self { policy: Arc::new(policy) }
+    pub fn new(policy: Policy, documents: DocumentStore) -> Self {
+        Self { policy: Arc::new(policy), documents }
     }
 
-    /// Reads intake's policy (catalogue, time limits, calendar) from `config`.
+    /// Reads intake's policy (catalogue, time limits, calendar) and its
+    /// document store from `config`.
     pub fn configure(config: &Config) -> anyhow::Result<Self> {
-        Ok(Self::new(config.policy()?))
+        Ok(Self::new(config.policy()?, DocumentStore::open(&config.document_store)?))
     }
 
     /// Intake with the default catalogue, the time limits of the environment
-    /// (or the table's) and the shipped calendar (tests).
+    /// (or the table's), the shipped calendar and the document store of the
+    /// environment (tests).
     pub fn with_defaults() -> anyhow::Result<Self> {
-        Ok(Self::new(Policy::load(None, None)?))
+        Ok(Self::new(Policy::load(None, None)?, DocumentStore::from_env()?))
+    }
+
+    /// The same with its documents in `documents` (tests sharing one store with departments).
+    pub fn with_documents(documents: DocumentStore) -> anyhow::Result<Self> {
+        Ok(Self::new(Policy::load(None, None)?, documents))
     }
 }
 
@@ -70,6 +79,6 @@ impl Service for Intake {
                 Arc::new(reports::LaneReports { policy: self.policy.clone() }),
             );
         }
-        Ok(http::router(http::AppState { pool: host.pool.clone(), policy: self.policy }))
+        Ok(http::router(http::AppState { pool: host.pool.clone(), policy: self.policy, documents: self.documents }))
     }
 }

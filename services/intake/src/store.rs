@@ -63,7 +63,7 @@ pub async fn save(
     for event in new {
         after.apply(event);
     }
-    let announcements = integration::announce(before, &after, new, now)?;
+    let announcements = integration::announce(before, &after, new, &policy.catalogue, now)?;
     onedoor_event_store::append_and_announce(
         conn,
         STREAM_TYPE,

@@ -3,7 +3,7 @@
 //! changes as a new stored version with an upcaster.
 
 use crate::domain::application::{Application, Member};
-use crate::domain::case::{CaseEvent, InformedBy, LaneReport};
+use crate::domain::case::{CaseDocument, CaseEvent, InformedBy, LaneReport};
 use crate::domain::materials::MissingMaterial;
 use onedoor_event_store::{NewEvent, RecordedEvent, StoreError, Upcasters};
 use onedoor_stored_events::StoredFormat;
@@ -117,6 +117,15 @@ fn to_stored(event: CaseEvent) -> CaseEventV1 {
         CaseEvent::HandedOver { to, handed_over_at, handed_over_by } => {
             CaseEventV1::HandedOver { to, handed_over_at, handed_over_by }
         }
+        CaseEvent::DocumentAttached(d) => CaseEventV1::DocumentAttached {
+            document_id: d.document_id,
+            material: d.material,
+            sha256: d.sha256,
+            content_type: d.content_type,
+            size: d.size,
+            attached_at: d.attached_at,
+            attached_by: d.attached_by,
+        },
         CaseEvent::CaseClosed { informed_by, note, closed_at, closed_by } => CaseEventV1::CaseClosed {
             informed_by: match informed_by {
                 InformedBy::Sms => InformedByV1::Sms,
@@ -221,6 +230,23 @@ fn from_stored(event: CaseEventV1) -> CaseEvent {
         CaseEventV1::HandedOver { to, handed_over_at, handed_over_by } => {
             CaseEvent::HandedOver { to, handed_over_at, handed_over_by }
         }
+        CaseEventV1::DocumentAttached {
+            document_id,
+            material,
+            sha256,
+            content_type,
+            size,
+            attached_at,
+            attached_by,
+        } => CaseEvent::DocumentAttached(CaseDocument {
+            document_id,
+            material,
+            sha256,
+            content_type,
+            size,
+            attached_at,
+            attached_by,
+        }),
         CaseEventV1::CaseClosed { informed_by, note, closed_at, closed_by } => CaseEvent::CaseClosed {
             informed_by: match informed_by {
                 InformedByV1::Sms => InformedBy::Sms,

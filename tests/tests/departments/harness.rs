@@ -18,6 +18,8 @@ pub use onedoor_test_support::sample::{self, lane as lane_of};
 
 pub struct Platform {
     pub nats: TestNats,
+    /// The folder of the document store the window and the departments share.
+    _documents_dir: tempfile::TempDir,
     /// Intake's base URL.
     pub intake: String,
     apps: Vec<(Option<Department>, TestApp)>,
@@ -36,19 +38,26 @@ pub fn policy(d: Department) -> Arc<dyn Policy> {
 impl Platform {
     pub async fn start(departments: &[Department]) -> Self {
         let nats = TestNats::start();
-        let intake_service = intake::Intake::with_defaults().unwrap();
+        let documents_dir = tempfile::tempdir().unwrap();
+        let documents = onedoor_documents::DocumentStore::open(documents_dir.path().to_str().unwrap()).unwrap();
+        let intake_service = intake::Intake::with_documents(documents.clone()).unwrap();
         let intake = TestApp::start(intake_service, onedoor_test_support::fresh_database().await, &nats.url()).await;
         let mut apps = vec![(None, intake)];
         for d in departments {
             let calendar = Arc::new(onedoor_working_calendar::WorkingCalendar::shipped());
-            let service = DepartmentService { policy: policy(*d), calendar };
+            let service = DepartmentService { policy: policy(*d), calendar, documents: documents.clone() };
             apps.push((
                 Some(*d),
                 TestApp::start(service, onedoor_test_support::fresh_database().await, &nats.url()).await,
             ));
         }
         let intake = apps[0].1.url().to_string();
-        Self { nats, intake, apps, http: reqwest::Client::new() }
+        Self { nats, _documents_dir: documents_dir, intake, apps, http: reqwest::Client::new() }
+    }
+
+    /// The folder of the shared document store.
+    pub fn documents_dir(&self) -> &std::path::Path {
+        self._documents_dir.path()
     }
 
     fn app(&self, d: Department) -> &TestApp {

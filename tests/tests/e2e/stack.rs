@@ -23,6 +23,11 @@ fn service_ports() -> Vec<(&'static str, &'static str)> {
     onedoor_contracts::aid_line::services().iter().map(|s| (s.service, s.port_env)).collect()
 }
 
+/// The document store every service of the stack shares: a folder beside its logs.
+fn documents_env(logs: &tempfile::TempDir) -> (String, String) {
+    (onedoor_documents::STORE_ENV.to_string(), logs.path().join("documents").display().to_string())
+}
+
 impl Stack {
     /// Starts everything; `extra_env` goes to every service (e.g. `OTEL_*`).
     pub async fn start(extra_env: &[(&str, &str)]) -> Self {
@@ -41,6 +46,7 @@ impl Stack {
                 ("ONEDOOR_JWT_SECRET".to_string(), SECRET.to_string()),
                 ("DATABASE_MAX_CONNECTIONS".to_string(), "5".to_string()),
                 ("RUST_LOG".to_string(), "info".to_string()),
+                documents_env(&logs),
             ];
             env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
             let mut service = ServiceProcess::new(name, port, env, logs.path().join(format!("{name}.log")));
@@ -63,6 +69,7 @@ impl Stack {
             ("ONEDOOR_HOST".to_string(), "127.0.0.1".to_string()),
             ("ONEDOOR_JWT_SECRET".to_string(), SECRET.to_string()),
             ("DATABASE_MAX_CONNECTIONS".to_string(), "5".to_string()),
+            documents_env(&self.logs),
         ];
         let n = self.services.iter().filter(|s| s.name == name).count();
         let mut replica = ServiceProcess::new(name, port, env, self.logs.path().join(format!("{name}-{n}.log")));

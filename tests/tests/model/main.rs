@@ -55,6 +55,7 @@ struct Platform {
     intake_pool: PgPool,
     intake_reports: intake::reports::LaneReports,
     departments: Vec<(Department, Client, PgPool, onedoor_department_workflow::window::WindowEvents)>,
+    _documents_dir: tempfile::TempDir,
 }
 
 async fn serve(router: axum::Router, pool: PgPool) -> Client {
@@ -77,8 +78,13 @@ impl Platform {
         onedoor_event_store::migrate(&db.pool).await.unwrap();
         intake::store::migrate(&db.pool).await.unwrap();
         let policy = Arc::new(intake::config::Policy::load(None, None).unwrap());
-        let (router, _) =
-            intake::http::router(intake::http::AppState { pool: db.pool.clone(), policy: policy.clone() });
+        let documents_dir = tempfile::tempdir().unwrap();
+        let documents = onedoor_documents::DocumentStore::open(documents_dir.path().to_str().unwrap()).unwrap();
+        let (router, _) = intake::http::router(intake::http::AppState {
+            pool: db.pool.clone(),
+            policy: policy.clone(),
+            documents: documents.clone(),
+        });
         let intake = serve(router, db.pool.clone()).await;
         let mut departments = Vec::new();
         for d in Department::ALL {
@@ -91,13 +97,20 @@ impl Platform {
                 pool: dept_db.pool.clone(),
                 policy: policy.clone(),
                 calendar: calendar.clone(),
+                documents: documents.clone(),
             };
             let (router, _) = onedoor_department_workflow::http::router(state);
             let client = serve(router, dept_db.pool.clone()).await;
             let window = onedoor_department_workflow::window::WindowEvents { policy, calendar };
             departments.push((d, client, dept_db.pool, window));
         }
-        Self { intake, intake_pool: db.pool, intake_reports: intake::reports::LaneReports { policy }, departments }
+        Self {
+            intake,
+            intake_pool: db.pool,
+            intake_reports: intake::reports::LaneReports { policy },
+            departments,
+            _documents_dir: documents_dir,
+        }
     }
 
     fn department(

@@ -154,6 +154,8 @@ pub enum CaseEvent {
         handed_over_at: DateTime<Utc>,
         handed_over_by: String,
     },
+    /// A scan of a material was uploaded (the bytes are in the document store).
+    DocumentAttached(CaseDocument),
     /// Every lane was final and the window told the applicant: 结案.
     CaseClosed {
         informed_by: InformedBy,
@@ -161,6 +163,21 @@ pub enum CaseEvent {
         closed_at: DateTime<Utc>,
         closed_by: String,
     },
+}
+
+/// A scan of a material, as the case's log records it: the bytes are in the
+/// document store under their digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CaseDocument {
+    pub document_id: Uuid,
+    /// The catalogue code of the material.
+    pub material: String,
+    pub sha256: String,
+    /// `image/jpeg` | `image/png` | `application/pdf`
+    pub content_type: String,
+    pub size: u64,
+    pub attached_at: DateTime<Utc>,
+    pub attached_by: String,
 }
 
 /// How the applicant was told of the outcome before the case was closed.
@@ -347,6 +364,8 @@ pub struct Case {
     pub lines: Vec<CaseLine>,
     pub withdrawn: Option<(String, DateTime<Utc>)>,
     pub closed: Option<Closure>,
+    /// Scans uploaded at the window, in the order they came.
+    pub documents: Vec<CaseDocument>,
     pub timeline: Vec<TimelineEntry>,
 }
 
@@ -441,6 +460,10 @@ impl Case {
                 let department = line.department;
                 self.lines.push(line);
                 (*added_at, "LineAdded", Some(department))
+            }
+            CaseEvent::DocumentAttached(document) => {
+                self.documents.push(document.clone());
+                (document.attached_at, "DocumentAttached", None)
             }
             CaseEvent::HandedOver { to, handed_over_at, .. } => {
                 self.owner = to.clone();
@@ -599,6 +622,32 @@ impl Case {
             events.push(ctx.referral(department));
         }
         Ok(events)
+    }
+
+    /// Whether scans may be uploaded: not once the case is withdrawn or closed.
+    pub fn takes_documents(&self) -> Result<(), CaseError> {
+        self.ensure_not_over()
+    }
+
+    /// Records a scan uploaded at the window (the bytes already stored).
+    pub fn attach_document(&self, document: CaseDocument) -> Result<Vec<CaseEvent>, CaseError> {
+        self.takes_documents()?;
+        Ok(vec![CaseEvent::DocumentAttached(document)])
+    }
+
+    /// The referrals whose line needs `material`: asked for up front by its
+    /// request, or in one of its department's supplement requests.
+    pub fn referrals_needing(&self, material: &str, catalogue: &MaterialsCatalogue) -> Vec<Uuid> {
+        self.lines
+            .iter()
+            .filter(|l| {
+                catalogue.required_for(&l.request).contains(&material)
+                    || l.reports.iter().any(|(_, _, r)| {
+                        matches!(r, LaneReport::SupplementRequested { materials, .. } if materials.iter().any(|m| m == material))
+                    })
+            })
+            .filter_map(|l| l.referral_id)
+            .collect()
     }
 
     /// Hands the case over to another clerk of the township.
