@@ -127,6 +127,42 @@ impl Api {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Result<Value, ApiError> {
+        let payload = body.map_or(Payload::Empty, Payload::Json);
+        let (_, bytes) = self.send(method, target, path, token, payload, headers).await?;
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(|_| ApiError::Unreachable)
+    }
+
+    /// Uploads a file as the request body (a scan); the answer is JSON.
+    pub async fn upload(
+        &self,
+        target: Target,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        file: bytes::Bytes,
+    ) -> Result<Value, ApiError> {
+        let (_, bytes) = self.send(Method::POST, target, path, token, Payload::File(content_type, file), &[]).await?;
+        serde_json::from_slice(&bytes).map_err(|_| ApiError::Unreachable)
+    }
+
+    /// A file (a scan) and its content type.
+    pub async fn file(&self, target: Target, path: &str, token: &str) -> Result<(String, bytes::Bytes), ApiError> {
+        let (content_type, bytes) = self.send(Method::GET, target, path, token, Payload::Empty, &[]).await?;
+        Ok((content_type.unwrap_or_else(|| "application/octet-stream".into()), bytes))
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        target: Target,
+        path: &str,
+        token: &str,
+        payload: Payload<'_>,
+        headers: &[(&str, &str)],
+    ) -> Result<(Option<String>, bytes::Bytes), ApiError> {
         let mut request = self.http.request(method, format!("{}{path}", self.base(target))).bearer_auth(token);
         let mut trace = reqwest::header::HeaderMap::new();
         onedoor_telemetry::propagation::inject_http(&mut trace);
@@ -134,20 +170,20 @@ impl Api {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
+        request = match payload {
+            Payload::Empty => request,
+            Payload::Json(body) => request.json(body),
+            Payload::File(content_type, file) => request.header("content-type", content_type).body(file),
+        };
         let response = request.send().await.map_err(|error| {
             tracing::warn!(service = target.service(), error = %error, "API unreachable");
             ApiError::Unreachable
         })?;
         let status = response.status();
+        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
         let bytes = response.bytes().await.map_err(|_| ApiError::Unreachable)?;
         if status.is_success() {
-            if bytes.is_empty() {
-                return Ok(Value::Null);
-            }
-            return serde_json::from_slice(&bytes).map_err(|_| ApiError::Unreachable);
+            return Ok((content_type, bytes));
         }
         match serde_json::from_slice::<ProblemBody>(&bytes) {
             Ok(p) => Err(ApiError::Problem { status: status.as_u16(), code: p.code, errors: p.errors }),
@@ -156,6 +192,13 @@ impl Api {
             }
         }
     }
+}
+
+/// What a call sends.
+enum Payload<'a> {
+    Empty,
+    Json(&'a Value),
+    File(&'a str, bytes::Bytes),
 }
 
 /// The code of an answer without a body (a proxy's 502, say).

@@ -18,6 +18,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("signed_in.html", include_str!("../templates/signed_in.html")),
     ("application_form.html", include_str!("../templates/application_form.html")),
     ("member_row.html", include_str!("../templates/member_row.html")),
+    ("line_fields.html", include_str!("../templates/line_fields.html")),
     ("materials_checklist.html", include_str!("../templates/materials_checklist.html")),
     ("cases.html", include_str!("../templates/cases.html")),
     ("case.html", include_str!("../templates/case.html")),

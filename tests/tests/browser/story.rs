@@ -76,6 +76,14 @@ async fn a_household_is_served_at_the_window_and_by_the_department_in_the_browse
     }
     clerk.find("form[action$='/materials'] button").await.click().await.unwrap();
     clerk.text_until("tr.lane-medical .lane-status", "the lane is referred", |t| t.starts_with("已转办")).await;
+    // The invoice from the document camera goes with it.
+    let scan = platform.stack.logs.path().join("invoice.pdf");
+    std::fs::write(&scan, b"%PDF-1.4\n% an invoice from the document camera\n%%EOF\n").unwrap();
+    clerk.find("#f-material option[value=medical_invoice]").await.click().await.unwrap();
+    clerk.find("#f-file").await.send_keys(scan.to_str().unwrap()).await.unwrap();
+    clerk.find("form.upload button").await.click().await.unwrap();
+    clerk.text_until(".notice", "the scan is uploaded", |t| t.contains("扫描件已上传")).await;
+    clerk.text_until("section.documents table", "the scan is listed", |t| t.contains("医疗费用票据")).await;
     // From here the clerk's page stays open: it must show each step by itself.
     clerk.client.execute("window.__notReloaded = true", vec![]).await.unwrap();
 
@@ -85,6 +93,7 @@ async fn a_household_is_served_at_the_window_and_by_the_department_in_the_browse
     staff.text_until("table.list", "the referral arrives in the inbox", |t| t.contains("330102001")).await;
     staff.screenshot("referral-inbox").await;
     staff.find("table.list tbody a").await.click().await.unwrap();
+    staff.text_until("ul.documents", "the department sees the window's scan", |t| t.contains("医疗费用票据")).await;
     staff.find("form.step-sign-for button").await.click().await.unwrap();
     staff.text_until(".lane-status", "signed for", |t| t == "已签收").await;
     clerk
@@ -124,6 +133,12 @@ async fn a_household_is_served_at_the_window_and_by_the_department_in_the_browse
     clerk.goto(&format!("/cases/{case_id}/lanes/medical/letter")).await;
     let letter = clerk.printed_text().await;
     assert!(letter.contains("救助决定告知书") && letter.contains("21,000.00"), "{letter}");
+    // The applicant was told by SMS: the clerk closes the case.
+    clerk.goto(&case_path).await;
+    clerk.find("#f-informed_by option[value=sms]").await.click().await.unwrap();
+    clerk.find("section.close button").await.click().await.unwrap();
+    clerk.text_until(".case-status", "the case is closed", |t| t == "已结案").await;
+    clerk.screenshot("case-closed").await;
     clerk.close().await;
 
     // A clerk of another township cannot open the case.

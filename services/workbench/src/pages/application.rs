@@ -130,29 +130,8 @@ impl Draft {
     /// see (amounts that are not amounts), keyed by form field.
     fn to_request(&self) -> (Value, Vec<FieldProblem>) {
         let mut local = Vec::new();
-        let mut amount = |name: &str| -> Value {
-            let typed = self.value(name);
-            if typed.is_empty() {
-                return Value::Null;
-            }
-            match wording::parse_yuan(typed) {
-                Some(fen) => json!(fen),
-                None => {
-                    local.push(FieldProblem {
-                        field: name.to_string(),
-                        code: "not_an_amount".into(),
-                        message: String::new(),
-                    });
-                    Value::Null
-                }
-            }
-        };
-        let text = |name: &str| -> Value {
-            match self.value(name) {
-                "" => Value::Null,
-                v => json!(v),
-            }
-        };
+        let value = |name: &str| self.value(name);
+        let mut amount = |name: &str| typed_amount(self.value(name), name, &mut local);
         let mut members = vec![json!({
             "name": self.value("applicant.name"),
             "id_number": self.value("applicant.id_number"),
@@ -168,37 +147,7 @@ impl Draft {
         let assets = amount("household.assets");
         let mut requests = Vec::new();
         for line in self.chosen() {
-            let r = match line {
-                Department::Medical => json!({
-                    "aid": "medical",
-                    "hospital": text("medical.hospital"),
-                    "diagnosis": text("medical.diagnosis"),
-                    "total_cost_fen": amount("medical.total_cost"),
-                    "insurance_paid_fen": amount("medical.insurance_paid"),
-                    "patient_id_number": text("medical.patient_id_number"),
-                }),
-                Department::Education => json!({
-                    "aid": "education",
-                    "student_id_number": text("education.student_id_number"),
-                    "stage": text("education.stage"),
-                    "school": text("education.school"),
-                }),
-                Department::Housing => {
-                    let mut r = json!({"aid": "housing", "kind": text("housing.kind")});
-                    match self.value("housing.kind") {
-                        "renovation" => r["house_rating"] = text("housing.house_rating"),
-                        _ => r["monthly_rent_fen"] = amount("housing.monthly_rent"),
-                    }
-                    r
-                }
-                Department::Temporary => json!({
-                    "aid": "temporary",
-                    "cause": text("temporary.cause"),
-                    "amount_requested_fen": amount("temporary.amount_requested"),
-                    "emergency": self.value("temporary.emergency") == "true",
-                }),
-            };
-            requests.push(strip_nulls(r));
+            requests.push(line_request(line, &value, &mut local));
         }
         let body = json!({
             "applicant": {
@@ -265,6 +214,67 @@ impl Draft {
         strip_fen(api_field)
     }
 }
+/// An amount typed in yuan, as fen; a field that is not an amount is one of
+/// the form's own errors.
+fn typed_amount(typed: &str, name: &str, local: &mut Vec<FieldProblem>) -> Value {
+    if typed.is_empty() {
+        return Value::Null;
+    }
+    match wording::parse_yuan(typed) {
+        Some(fen) => json!(fen),
+        None => {
+            local.push(FieldProblem { field: name.to_string(), code: "not_an_amount".into(), message: String::new() });
+            Value::Null
+        }
+    }
+}
+
+/// One line's request as intake takes it, from the form's `<line>.<field>`
+/// values (the application form's and a case's form to add a line).
+pub(crate) fn line_request<'a>(
+    line: Department,
+    value: &impl Fn(&str) -> &'a str,
+    local: &mut Vec<FieldProblem>,
+) -> Value {
+    let text = |name: &str| -> Value {
+        match value(name) {
+            "" => Value::Null,
+            v => json!(v),
+        }
+    };
+    let mut amount = |name: &str| typed_amount(value(name), name, local);
+    let r = match line {
+        Department::Medical => json!({
+            "aid": "medical",
+            "hospital": text("medical.hospital"),
+            "diagnosis": text("medical.diagnosis"),
+            "total_cost_fen": amount("medical.total_cost"),
+            "insurance_paid_fen": amount("medical.insurance_paid"),
+            "patient_id_number": text("medical.patient_id_number"),
+        }),
+        Department::Education => json!({
+            "aid": "education",
+            "student_id_number": text("education.student_id_number"),
+            "stage": text("education.stage"),
+            "school": text("education.school"),
+        }),
+        Department::Housing => {
+            let mut r = json!({"aid": "housing", "kind": text("housing.kind")});
+            match value("housing.kind") {
+                "renovation" => r["house_rating"] = text("housing.house_rating"),
+                _ => r["monthly_rent_fen"] = amount("housing.monthly_rent"),
+            }
+            r
+        }
+        Department::Temporary => json!({
+            "aid": "temporary",
+            "cause": text("temporary.cause"),
+            "amount_requested_fen": amount("temporary.amount_requested"),
+            "emergency": value("temporary.emergency") == "true",
+        }),
+    };
+    strip_nulls(r)
+}
 
 fn strip_nulls(mut v: Value) -> Value {
     if let Value::Object(map) = &mut v {
@@ -321,7 +331,7 @@ fn field_label(name: &str) -> String {
 }
 
 /// The message shown under a field for an error code.
-fn field_message(code: &str) -> String {
+pub(crate) fn field_message(code: &str) -> String {
     match code {
         "not_an_amount" => "请填写金额（元），最多两位小数。".to_string(),
         _ => wording::message_or_code(code),

@@ -1,7 +1,8 @@
 //! The township's cases and the one case view. The view refreshes its lanes
 //! and timeline by itself (htmx polling of `/cases/{id}/live`), so a clerk
-//! sees each department's step without reloading; the actions are handing
-//! in materials and withdrawing.
+//! sees each department's step without reloading. The actions: handing in
+//! materials and uploading their scans, adding an aid line (or re-routing a
+//! returned one), handing the case over, closing it, withdrawing it.
 
 use super::{all, field, frame, require, submitted_form, uuid_segment};
 use crate::api::{ApiError, Target};
@@ -26,6 +27,19 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{case_id}/live", get(live))
         .route("/cases/{case_id}/materials", post(hand_in))
         .route("/cases/{case_id}/withdraw", post(withdraw))
+        .route("/cases/{case_id}/lines", post(add_line))
+        .route("/cases/{case_id}/close", post(close))
+        .route("/cases/{case_id}/handover", post(hand_over))
+        .route(
+            "/cases/{case_id}/documents",
+            post(upload).layer(axum::extract::DefaultBodyLimit::max(onedoor_documents_limit() + 64 * 1024)),
+        )
+        .route("/cases/{case_id}/documents/{document_id}", get(document))
+}
+
+/// The largest scan intake accepts.
+const fn onedoor_documents_limit() -> usize {
+    20 * 1024 * 1024
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +112,27 @@ async fn load(state: &AppState, session: &Session, case_id: uuid::Uuid) -> Resul
     state.api.get(Target::Intake, &format!("/api/v1/cases/{case_id}"), &session.token).await
 }
 
+/// The case page: the case, its scans and the catalogue the upload form names.
+async fn case_page(
+    state: &AppState,
+    session: &Session,
+    case_id: uuid::Uuid,
+    status: StatusCode,
+    notice: Option<Value>,
+    line_form: Option<(Value, Value)>,
+) -> PageResult {
+    let case = load(state, session, case_id).await?;
+    let documents =
+        state.api.get(Target::Intake, &format!("/api/v1/cases/{case_id}/documents"), &session.token).await?;
+    let catalogue = state.api.get(Target::Intake, "/api/v1/materials", &session.token).await?;
+    let (draft, errors) = line_form.unwrap_or_else(|| (json!({"values": {}, "line": ""}), json!({})));
+    let context = context! {
+        ..view_context(session, &case, notice),
+        ..context! { documents => documents["items"].clone(), catalogue, draft, errors, lines => onedoor_contracts::Department::ALL.map(|d| d.as_str()) }
+    };
+    Ok(page_with_status(status, "case.html", context))
+}
+
 /// The case view again, with why an action was refused above it.
 async fn refused(
     state: &AppState,
@@ -106,9 +141,13 @@ async fn refused(
     status: StatusCode,
     message: &str,
 ) -> PageResult {
-    let case = load(state, session, case_id).await?;
-    let notice = json!({"kind": "error", "message": message});
-    Ok(page_with_status(status, "case.html", view_context(session, &case, Some(notice))))
+    case_page(state, session, case_id, status, Some(json!({"kind": "error", "message": message})), None).await
+}
+
+/// Back to the case view after a change, with what was done.
+fn done(case_id: uuid::Uuid, what: &str) -> PageResult {
+    let q: String = form_urlencoded::Serializer::new(String::new()).append_pair("done", what).finish();
+    Ok(Redirect::to(&format!("/cases/{case_id}?{q}")).into_response())
 }
 
 /// Items the window may hand in now: the one-time notice's, and those a department asked for.
@@ -139,13 +178,19 @@ fn outstanding(case: &Value) -> Vec<Value> {
 }
 
 fn view_context(session: &Session, case: &Value, notice: Option<Value>) -> minijinja::Value {
-    let withdrawable = matches!(case["status"].as_str(), Some("awaiting_materials" | "in_progress"));
+    let status = case["status"].as_str().unwrap_or_default();
+    let withdrawable = matches!(status, "awaiting_materials" | "in_progress");
+    let open = !matches!(status, "closed" | "withdrawn");
+    let returned = case["lanes"].as_array().into_iter().flatten().any(|l| l["status"] == "returned");
     context! {
         ..frame(session, "cases"),
         ..context! {
             case,
             outstanding => outstanding(case),
             withdrawable,
+            open,
+            closable => status == "decided",
+            returned,
             notice,
         }
     }
@@ -154,6 +199,7 @@ fn view_context(session: &Session, case: &Value, notice: Option<Value>) -> minij
 #[derive(Debug, Deserialize)]
 struct ViewQuery {
     accepted: Option<String>,
+    done: Option<String>,
 }
 
 async fn view(
@@ -163,9 +209,16 @@ async fn view(
     Query(q): Query<ViewQuery>,
 ) -> PageResult {
     require(&session, &[Role::WindowClerk])?;
-    let case = load(&state, &session, uuid_segment(&case_id)?).await?;
-    let notice = q.accepted.map(|_| json!({"kind": "ok", "message": "申请已提交。请打印受理回执交给申请人。"}));
-    Ok(page("case.html", view_context(&session, &case, notice)))
+    let message = match (q.accepted.is_some(), q.done.as_deref()) {
+        (true, _) => Some("申请已提交。请打印受理回执交给申请人。"),
+        (_, Some("line")) => Some("已增加救助事项，材料齐全的已转办相关部门。"),
+        (_, Some("closed")) => Some("已结案。"),
+        (_, Some("handover")) => Some("已移交。"),
+        (_, Some("document")) => Some("扫描件已上传。"),
+        _ => None,
+    };
+    let notice = message.map(|m| json!({"kind": "ok", "message": m}));
+    case_page(&state, &session, uuid_segment(&case_id)?, StatusCode::OK, notice, None).await
 }
 
 /// The part of the case view that changes as departments act (htmx polling).
@@ -236,4 +289,168 @@ async fn withdraw(
         Ok(()) => Ok(Redirect::to(&format!("/cases/{case_id}")).into_response()),
         Err(message) => refused(&state, &session, case_id, StatusCode::BAD_REQUEST, &message).await,
     }
+}
+
+/// Adds an aid line to the case (or re-routes a line a department returned).
+async fn add_line(
+    State(state): State<AppState>,
+    session: Session,
+    Path(case_id): Path<String>,
+    body: Bytes,
+) -> PageResult {
+    require(&session, &[Role::WindowClerk])?;
+    let case_id = uuid_segment(&case_id)?;
+    let pairs = submitted_form(&session, &body)?;
+    let line = field(&pairs, "line").unwrap_or_default();
+    let values: serde_json::Map<String, Value> =
+        pairs.iter().filter(|(k, _)| k.contains('.')).map(|(k, v)| (k.clone(), json!(v.trim()))).collect();
+    let draft = json!({"values": values, "line": line});
+    let Ok(department) = line.parse::<onedoor_contracts::Department>() else {
+        let errors = json!({"line": "请选择救助项目。"});
+        return case_page(&state, &session, case_id, StatusCode::BAD_REQUEST, None, Some((draft, errors))).await;
+    };
+    let value = |name: &str| field(&pairs, name).unwrap_or_default();
+    let mut local = Vec::new();
+    let request = super::application::line_request(department, &value, &mut local);
+    let answer = if local.is_empty() {
+        state.api.post(Target::Intake, &format!("/api/v1/cases/{case_id}/lines"), &session.token, &request).await
+    } else {
+        Err(ApiError::Problem { status: 400, code: "validation_failed".into(), errors: Vec::new() })
+    };
+    match answer {
+        Ok(_) => done(case_id, "line"),
+        Err(e @ ApiError::Problem { status: 400 | 409 | 422, .. }) => {
+            // The API names a request's fields from its root; the form, `<line>.<field>`.
+            let mut errors = serde_json::Map::new();
+            for p in local.iter().chain(e.errors()) {
+                let name = p.field.strip_suffix("_fen").unwrap_or(&p.field);
+                let name = if name.contains('.') { name.to_string() } else { format!("{line}.{name}") };
+                errors.insert(name, json!(super::application::field_message(&p.code)));
+            }
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let notice = json!({"kind": "error", "message": wording::message_or_code(e.code())});
+            let errors = Value::Object(errors);
+            case_page(&state, &session, case_id, status, Some(notice), Some((draft, errors))).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Closes the case once every lane is final, recording how the applicant was told.
+async fn close(
+    State(state): State<AppState>,
+    session: Session,
+    Path(case_id): Path<String>,
+    body: Bytes,
+) -> PageResult {
+    require(&session, &[Role::WindowClerk])?;
+    let case_id = uuid_segment(&case_id)?;
+    let pairs = submitted_form(&session, &body)?;
+    let informed_by = field(&pairs, "informed_by").unwrap_or_default();
+    if informed_by.is_empty() {
+        return refused(&state, &session, case_id, StatusCode::BAD_REQUEST, "请选择告知申请人的方式。").await;
+    }
+    let note = field(&pairs, "note").filter(|n| !n.is_empty());
+    let body = json!({"informed_by": informed_by, "note": note});
+    simple_command(&state, &session, case_id, "close", &body, "closed").await
+}
+
+/// Hands the case over to another clerk of the township.
+async fn hand_over(
+    State(state): State<AppState>,
+    session: Session,
+    Path(case_id): Path<String>,
+    body: Bytes,
+) -> PageResult {
+    require(&session, &[Role::WindowClerk])?;
+    let case_id = uuid_segment(&case_id)?;
+    let pairs = submitted_form(&session, &body)?;
+    let to = field(&pairs, "to").unwrap_or_default();
+    if to.is_empty() {
+        return refused(&state, &session, case_id, StatusCode::BAD_REQUEST, "请填写接手人员的工号。").await;
+    }
+    simple_command(&state, &session, case_id, "handover", &json!({"to": to}), "handover").await
+}
+
+/// A command on the case whose refusals are shown above the case view.
+async fn simple_command(
+    state: &AppState,
+    session: &Session,
+    case_id: uuid::Uuid,
+    action: &str,
+    body: &Value,
+    what: &str,
+) -> PageResult {
+    match state.api.post(Target::Intake, &format!("/api/v1/cases/{case_id}/{action}"), &session.token, body).await {
+        Ok(_) => done(case_id, what),
+        Err(e @ ApiError::Problem { status: 400 | 409 | 422, .. }) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            refused(state, session, case_id, status, &wording::message_or_code(e.code())).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Uploads a scan (a multipart form: the CSRF token, the material, the file).
+async fn upload(
+    State(state): State<AppState>,
+    session: Session,
+    Path(case_id): Path<String>,
+    mut form: axum::extract::Multipart,
+) -> PageResult {
+    require(&session, &[Role::WindowClerk])?;
+    let case_id = uuid_segment(&case_id)?;
+    let (mut csrf, mut material, mut file) = (None, None, None);
+    while let Ok(Some(part)) = form.next_field().await {
+        match part.name().unwrap_or_default() {
+            "csrf" => csrf = part.text().await.ok(),
+            "material" => material = part.text().await.ok(),
+            "file" => {
+                let declared = part.content_type().unwrap_or("application/octet-stream").to_string();
+                match part.bytes().await {
+                    Ok(bytes) => file = Some((declared, bytes)),
+                    Err(_) => {
+                        let message = "扫描件没有完整上传（不能超过 20 MB），请重新上传。";
+                        return refused(&state, &session, case_id, StatusCode::BAD_REQUEST, message).await;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    session.check_csrf(csrf.as_deref())?;
+    let material = material.unwrap_or_default();
+    let Some((declared, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
+        return refused(&state, &session, case_id, StatusCode::BAD_REQUEST, "请选择要上传的扫描件。").await;
+    };
+    if material.is_empty() {
+        return refused(&state, &session, case_id, StatusCode::BAD_REQUEST, "请选择扫描件对应的材料。").await;
+    }
+    let q: String = form_urlencoded::Serializer::new(String::new()).append_pair("material", &material).finish();
+    let path = format!("/api/v1/cases/{case_id}/documents?{q}");
+    match state.api.upload(Target::Intake, &path, &session.token, &declared, bytes).await {
+        Ok(_) => done(case_id, "document"),
+        Err(e @ ApiError::Problem { status: 400 | 409 | 413 | 415, .. }) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let message = match e.code() {
+                "payload_too_large" => "扫描件不能超过 20 MB。".to_string(),
+                code => wording::message_or_code(code),
+            };
+            refused(&state, &session, case_id, status, &message).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A scan, shown in the browser (the clerk's view of intake's file).
+async fn document(
+    State(state): State<AppState>,
+    session: Session,
+    Path((case_id, document_id)): Path<(String, String)>,
+) -> PageResult {
+    require(&session, &[Role::WindowClerk])?;
+    let (case_id, document_id) = (uuid_segment(&case_id)?, uuid_segment(&document_id)?);
+    let path = format!("/api/v1/cases/{case_id}/documents/{document_id}");
+    let (content_type, bytes) = state.api.file(Target::Intake, &path, &session.token).await?;
+    Ok(super::inline_file(&content_type, bytes))
 }

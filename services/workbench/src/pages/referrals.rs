@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/referrals", get(inbox))
         .route("/referrals/{referral_id}", get(detail))
         .route("/referrals/{referral_id}/{action}", post(act))
+        .route("/referrals/{referral_id}/documents/{document_id}", get(document))
 }
 
 fn department(session: &Session) -> Result<Department, PageError> {
@@ -104,7 +105,16 @@ fn steps(referral: &Value, role: Role) -> Vec<&'static str> {
                 steps.push("return");
             }
         }
-        Role::Approver if status == "proposed" => steps.push("approval"),
+        Role::Approver => {
+            if status == "proposed" {
+                steps.push("approval");
+            }
+            let running =
+                matches!(status, "referred" | "signed_for" | "supplement_requested" | "under_review" | "proposed");
+            if running && referral["extension"].is_null() {
+                steps.push("deadline-extension");
+            }
+        }
         _ => {}
     }
     steps
@@ -121,6 +131,10 @@ async fn render_detail(
     let referral =
         state.api.get(Target::Department(d), &format!("/api/v1/referrals/{referral_id}"), &session.token).await?;
     let catalogue = state.api.get(Target::Intake, "/api/v1/materials", &session.token).await.unwrap_or(Value::Null);
+    let documents = state
+        .api
+        .get(Target::Department(d), &format!("/api/v1/referrals/{referral_id}/documents"), &session.token)
+        .await?;
     let remaining = match (referral["approved_amount_fen"].as_i64(), referral["disbursed_amount_fen"].as_i64()) {
         (Some(approved), paid) => Some(approved - paid.unwrap_or(0)),
         _ => None,
@@ -135,6 +149,7 @@ async fn render_detail(
                 steps => steps(&referral, session.person.role),
                 catalogue => catalogue["items"],
                 remaining,
+                documents => documents["items"].clone(),
                 notice,
                 department => d.as_str(),
             }
@@ -185,6 +200,10 @@ fn step_body(action: &str, pairs: &[(String, String)]) -> Result<Value, String> 
             let Some(fen) = amount("amount")? else { return Err("请填写发放金额。".into()) };
             json!({"amount_fen": fen, "channel": text("channel").unwrap_or_else(|| "bank_card".into()), "reference": text("reference")})
         }
+        "deadline-extension" => match (text("deadline"), text("reason")) {
+            (Some(deadline), Some(reason)) => json!({"deadline": deadline, "reason": reason}),
+            _ => return Err("请填写新的办结期限和延期理由。".into()),
+        },
         "return" => match text("reason") {
             Some(reason) => json!({"reason": reason}),
             None => return Err("请填写退回原因（应由哪个部门办理）。".into()),
@@ -227,6 +246,19 @@ async fn act(
     }
 }
 
+/// A scan of the referral's materials, shown in the browser.
+async fn document(
+    State(state): State<AppState>,
+    session: Session,
+    Path((referral_id, document_id)): Path<(String, String)>,
+) -> PageResult {
+    let d = department(&session)?;
+    let (id, document_id) = (uuid_segment(&referral_id)?, uuid_segment(&document_id)?);
+    let path = format!("/api/v1/referrals/{id}/documents/{document_id}");
+    let (content_type, bytes) = state.api.file(Target::Department(d), &path, &session.token).await?;
+    Ok(super::inline_file(&content_type, bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,7 +269,10 @@ mod tests {
         assert_eq!(steps(&r("referred"), Role::Caseworker), ["sign-for", "return"]);
         assert_eq!(steps(&r("under_review"), Role::Caseworker), ["proposal", "supplement-requests", "return"]);
         assert_eq!(steps(&r("proposed"), Role::Caseworker), Vec::<&str>::new());
-        assert_eq!(steps(&r("proposed"), Role::Approver), ["approval"]);
+        assert_eq!(steps(&r("proposed"), Role::Approver), ["approval", "deadline-extension"]);
+        let extended = json!({"status": "under_review", "extension": {"deadline": "2026-12-31"}});
+        assert!(steps(&extended, Role::Approver).is_empty(), "a time limit is extended once");
+        assert!(steps(&r("approved"), Role::Approver).is_empty());
         assert_eq!(steps(&r("approved"), Role::Caseworker), ["disbursement"]);
         assert!(steps(&r("disbursed"), Role::Caseworker).is_empty());
     }
