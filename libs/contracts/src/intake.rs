@@ -348,6 +348,36 @@ pub struct DocumentAttached {
     pub attached_at: DateTime<Utc>,
 }
 
+/// What the applicant is told, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// The application was accepted: its case number.
+    Accepted,
+    /// The one-time notice: the materials still missing.
+    Notice,
+    /// A department decided a line: approved (with the amount) or not.
+    Decision,
+}
+
+/// A message to the applicant (an SMS), to be sent by intake's
+/// notifications consumer through the configured provider. It carries the
+/// phone number and the words of the message, never an ID number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationRequested {
+    /// Also the idempotency key of the send.
+    pub notification_id: Uuid,
+    pub case_id: Uuid,
+    pub kind: NotificationKind,
+    pub phone: String,
+    /// The template's parameters: `case_number`, and for a notice `items`
+    /// (the missing materials' names), for a decision `line`, `outcome`
+    /// and `amount` (yuan).
+    pub params: std::collections::BTreeMap<String, String>,
+    pub requested_at: DateTime<Utc>,
+}
+
 macro_rules! intake_event {
     ($ty:ty, $name:literal, |$e:ident| $subject:expr) => {
         intake_event!($ty, $name, 1, |$e| $subject);
@@ -381,6 +411,9 @@ intake_event!(ApplicationWithdrawn, "application_withdrawn", |_e| format!(
     "{SUBJECT_PREFIX}.intake.application.withdrawn"
 ));
 intake_event!(DocumentAttached, "document_attached", |e| document_subject(e.department));
+intake_event!(NotificationRequested, "notification_requested", |_e| format!(
+    "{SUBJECT_PREFIX}.intake.notification.requested"
+));
 
 crate::stream_events! {
     /// Every event on stream `INTAKE`, as a consumer decodes it.
@@ -392,5 +425,6 @@ crate::stream_events! {
         MaterialsSupplemented(MaterialsSupplemented),
         ApplicationWithdrawn(ApplicationWithdrawn),
         DocumentAttached(DocumentAttached),
+        NotificationRequested(NotificationRequested),
     }
 }

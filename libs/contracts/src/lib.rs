@@ -242,6 +242,7 @@ pub fn schemas() -> Vec<(String, serde_json::Value)> {
         one::<intake::MaterialsSupplemented>(),
         one::<intake::ApplicationWithdrawn>(),
         one::<intake::DocumentAttached>(),
+        one::<intake::NotificationRequested>(),
         one::<department::ReferralSignedFor>(),
         one::<department::SupplementRequested>(),
         one::<department::ProposalMade>(),

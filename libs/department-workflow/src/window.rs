@@ -61,8 +61,9 @@ impl Handler for WindowEvents {
                 store::record_document(tx, &e.data.referral_ids, &e.data).await?;
                 Ok(())
             }
-            // The window's bookkeeping: nothing for a department to do.
-            IntakeEvent::ApplicationAccepted(_) => Ok(()),
+            // The window's bookkeeping and its messages to the applicant:
+            // nothing for a department to do (never delivered here).
+            IntakeEvent::ApplicationAccepted(_) | IntakeEvent::NotificationRequested(_) => Ok(()),
         }
     }
 }

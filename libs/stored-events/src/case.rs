@@ -81,6 +81,13 @@ pub enum CaseEventV1 {
         attached_at: DateTime<Utc>,
         attached_by: String,
     },
+    /// Added beside the others (additive): a message sent to the applicant.
+    NotificationSent {
+        notification_id: Uuid,
+        kind: String,
+        provider: String,
+        sent_at: DateTime<Utc>,
+    },
     /// Added beside the others (additive): the case closed (结案).
     CaseClosed {
         informed_by: InformedByV1,
@@ -116,6 +123,7 @@ impl CaseEventV1 {
             Self::LineAdded { .. } => "LineAdded",
             Self::HandedOver { .. } => "HandedOver",
             Self::DocumentAttached { .. } => "DocumentAttached",
+            Self::NotificationSent { .. } => "NotificationSent",
             Self::CaseClosed { .. } => "CaseClosed",
         }
     }

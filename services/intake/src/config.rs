@@ -25,6 +25,50 @@ pub struct Config {
     /// Where scanned materials are kept: a folder, or `s3://<bucket>` with the `AWS_*` variables.
     #[arg(long, env = onedoor_documents::STORE_ENV, default_value = onedoor_documents::DEFAULT_LOCATION)]
     pub document_store: String,
+    /// Where messages to applicants leave: `log` (development: logged, not sent) or `aliyun`.
+    #[arg(long, env = "ONEDOOR_SMS_PROVIDER", default_value = "log")]
+    pub sms_provider: String,
+    #[command(flatten)]
+    pub aliyun: AliyunConfig,
+}
+
+/// Alibaba Cloud SMS, for `ONEDOOR_SMS_PROVIDER=aliyun`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AliyunConfig {
+    #[arg(long, env = "ALIYUN_SMS_ENDPOINT", default_value = "https://dysmsapi.aliyuncs.com")]
+    pub aliyun_sms_endpoint: String,
+    #[arg(long, env = "ALIYUN_ACCESS_KEY_ID", default_value = "")]
+    pub aliyun_access_key_id: String,
+    #[arg(long, env = "ALIYUN_ACCESS_KEY_SECRET", default_value = "", hide_env_values = true)]
+    pub aliyun_access_key_secret: String,
+    /// The approved sign name (签名), shown as 【...】 in the message.
+    #[arg(long, env = "ALIYUN_SMS_SIGN_NAME", default_value = "")]
+    pub aliyun_sms_sign_name: String,
+    #[arg(long, env = "ALIYUN_SMS_TEMPLATE_ACCEPTED", default_value = "")]
+    pub aliyun_sms_template_accepted: String,
+    #[arg(long, env = "ALIYUN_SMS_TEMPLATE_NOTICE", default_value = "")]
+    pub aliyun_sms_template_notice: String,
+    #[arg(long, env = "ALIYUN_SMS_TEMPLATE_DECISION", default_value = "")]
+    pub aliyun_sms_template_decision: String,
+}
+
+impl AliyunConfig {
+    pub fn settings(&self) -> crate::notifications::aliyun::Settings {
+        crate::notifications::aliyun::Settings {
+            endpoint: self.aliyun_sms_endpoint.clone(),
+            access_key_id: self.aliyun_access_key_id.clone(),
+            access_key_secret: self.aliyun_access_key_secret.clone(),
+            sign_name: self.aliyun_sms_sign_name.clone(),
+            templates: [
+                ("accepted", &self.aliyun_sms_template_accepted),
+                ("notice", &self.aliyun_sms_template_notice),
+                ("decision", &self.aliyun_sms_template_decision),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+        }
+    }
 }
 
 /// The policy intake applies, built once from [`Config`].

@@ -2,7 +2,8 @@
 //! each change to a case becomes the integration events that tell the
 //! departments, carrying what each needs and no more (data minimisation);
 //! and each department event received becomes the report it makes about its
-//! lane.
+//! lane. The applicant's messages leave the same way (`NotificationRequested`,
+//! sent by `crate::notifications`).
 
 use crate::domain::case::{Case, CaseDocument, CaseEvent, LaneReport};
 use crate::domain::materials::MaterialsCatalogue;
@@ -10,7 +11,7 @@ use chrono::{DateTime, Utc};
 use onedoor_contracts::department::{DepartmentEvent, LaneRef};
 use onedoor_contracts::intake::{
     ApplicationAccepted, ApplicationWithdrawn, DocumentAttached, HouseholdFacts, HouseholdMember,
-    MaterialsSupplemented, ReferralIssued,
+    MaterialsSupplemented, NotificationKind, NotificationRequested, ReferralIssued,
 };
 use onedoor_contracts::{CloudEvent, Department, IntegrationEvent};
 use onedoor_event_store::outbox::OutboxMessage;
@@ -18,6 +19,32 @@ use uuid::Uuid;
 
 fn message<T: IntegrationEvent>(data: T, now: DateTime<Utc>) -> Result<OutboxMessage, serde_json::Error> {
     OutboxMessage::announcing(&CloudEvent::new(data, now))
+}
+
+/// A message to the applicant: what it says and to which phone (never an ID number).
+fn notification(
+    case: &Case,
+    kind: NotificationKind,
+    params: &[(&str, String)],
+    now: DateTime<Utc>,
+) -> Option<NotificationRequested> {
+    let app = case.application.as_ref()?;
+    let mut all: std::collections::BTreeMap<String, String> =
+        params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    all.insert("case_number".into(), case.case_number.clone());
+    Some(NotificationRequested {
+        notification_id: Uuid::now_v7(),
+        case_id: case.case_id,
+        kind,
+        phone: app.applicant.phone.clone(),
+        params: all,
+        requested_at: now,
+    })
+}
+
+/// `8400.00`: an amount in yuan for a message.
+fn yuan(fen: i64) -> String {
+    format!("{}.{:02}", fen / 100, (fen % 100).abs())
 }
 
 /// A scan, announced to each department whose referrals need its material.
@@ -63,6 +90,37 @@ pub fn announce(
     let mut out = Vec::new();
     let Some(app) = &after.application else { return Ok(out) };
     for event in new {
+        // The applicant is told: the case number on acceptance, the missing
+        // items on a one-time notice, each line's decision.
+        let told = match event {
+            CaseEvent::ApplicationAccepted { .. } => notification(after, NotificationKind::Accepted, &[], now),
+            CaseEvent::ApplicationSubmitted { missing_materials, .. } if !missing_materials.is_empty() => {
+                let items: Vec<&str> = missing_materials
+                    .iter()
+                    .map(|m| onedoor_contracts::aid_line::material_name(&m.code).unwrap_or(&m.code))
+                    .collect();
+                notification(after, NotificationKind::Notice, &[("items", items.join("、"))], now)
+            }
+            CaseEvent::LaneReported { department, report, .. } => {
+                let line = ("line", department.line().chinese_name.to_string());
+                match report {
+                    LaneReport::Approved { amount_fen, .. } => notification(
+                        after,
+                        NotificationKind::Decision,
+                        &[line, ("outcome", "批准".into()), ("amount", yuan(*amount_fen))],
+                        now,
+                    ),
+                    LaneReport::Rejected { .. } => {
+                        notification(after, NotificationKind::Decision, &[line, ("outcome", "不予救助".into())], now)
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        if let Some(told) = told {
+            out.push(message(told, now)?);
+        }
         match event {
             CaseEvent::ApplicationAccepted { accepted_at } => out.push(message(
                 ApplicationAccepted {
@@ -168,6 +226,7 @@ pub fn announce(
             | CaseEvent::LaneReported { .. }
             | CaseEvent::LineAdded { .. }
             | CaseEvent::HandedOver { .. }
+            | CaseEvent::NotificationSent(_)
             | CaseEvent::CaseClosed { .. } => {}
         }
     }

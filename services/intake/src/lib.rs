@@ -12,12 +12,14 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod integration;
+pub mod notifications;
 pub mod reports;
 pub mod store;
 pub mod stored;
 
 use chrono::Datelike;
 use config::{Config, Policy};
+use notifications::SmsProvider;
 use onedoor_contracts::Department;
 use onedoor_documents::DocumentStore;
 use onedoor_service_host::{Host, Service};
@@ -27,17 +29,25 @@ use std::sync::Arc;
 pub struct Intake {
     policy: Arc<Policy>,
     documents: DocumentStore,
+    sms: Arc<dyn SmsProvider>,
 }
 
 impl Intake {
     pub fn new(policy: Policy, documents: DocumentStore) -> Self {
-        Self { policy: Arc::new(policy), documents }
+        Self { policy: Arc::new(policy), documents, sms: Arc::new(notifications::LogProvider) }
     }
 
-    /// Reads intake's policy (catalogue, time limits, calendar) and its
-    /// document store from `config`.
+    /// Messages to applicants leave through `sms` (the log provider otherwise).
+    pub fn with_sms(mut self, sms: Arc<dyn SmsProvider>) -> Self {
+        self.sms = sms;
+        self
+    }
+
+    /// Reads intake's policy (catalogue, time limits, calendar), its
+    /// document store and its SMS provider from `config`.
     pub fn configure(config: &Config) -> anyhow::Result<Self> {
-        Ok(Self::new(config.policy()?, DocumentStore::open(&config.document_store)?))
+        let sms = notifications::provider(&config.sms_provider, config.aliyun.settings())?;
+        Ok(Self::new(config.policy()?, DocumentStore::open(&config.document_store)?).with_sms(sms))
     }
 
     /// Intake with the default catalogue, the time limits of the environment
@@ -79,6 +89,8 @@ impl Service for Intake {
                 Arc::new(reports::LaneReports { policy: self.policy.clone() }),
             );
         }
+        let sending = notifications::Notifications { provider: self.sms.clone(), policy: self.policy.clone() };
+        host.consume(notifications::consumer_spec(), Arc::new(sending));
         Ok(http::router(http::AppState { pool: host.pool.clone(), policy: self.policy, documents: self.documents }))
     }
 }

@@ -3,7 +3,7 @@
 //! changes as a new stored version with an upcaster.
 
 use crate::domain::application::{Application, Member};
-use crate::domain::case::{CaseDocument, CaseEvent, InformedBy, LaneReport};
+use crate::domain::case::{CaseDocument, CaseEvent, InformedBy, LaneReport, SentNotification};
 use crate::domain::materials::MissingMaterial;
 use onedoor_event_store::{NewEvent, RecordedEvent, StoreError, Upcasters};
 use onedoor_stored_events::StoredFormat;
@@ -117,6 +117,12 @@ fn to_stored(event: CaseEvent) -> CaseEventV1 {
         CaseEvent::HandedOver { to, handed_over_at, handed_over_by } => {
             CaseEventV1::HandedOver { to, handed_over_at, handed_over_by }
         }
+        CaseEvent::NotificationSent(n) => CaseEventV1::NotificationSent {
+            notification_id: n.notification_id,
+            kind: n.kind,
+            provider: n.provider,
+            sent_at: n.sent_at,
+        },
         CaseEvent::DocumentAttached(d) => CaseEventV1::DocumentAttached {
             document_id: d.document_id,
             material: d.material,
@@ -229,6 +235,9 @@ fn from_stored(event: CaseEventV1) -> CaseEvent {
         }
         CaseEventV1::HandedOver { to, handed_over_at, handed_over_by } => {
             CaseEvent::HandedOver { to, handed_over_at, handed_over_by }
+        }
+        CaseEventV1::NotificationSent { notification_id, kind, provider, sent_at } => {
+            CaseEvent::NotificationSent(SentNotification { notification_id, kind, provider, sent_at })
         }
         CaseEventV1::DocumentAttached {
             document_id,

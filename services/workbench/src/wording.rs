@@ -111,6 +111,9 @@ fn table(kind: &str) -> &'static [(&'static str, &'static str)] {
         ],
         "outcome" => &[("approve", "给予救助"), ("reject", "不予救助")],
         "informed_by" => &[("sms", "短信"), ("letter", "书面告知"), ("in_person", "当面告知")],
+        "notification" => {
+            &[("accepted", "受理通知（案件编号）"), ("notice", "一次性告知（所缺材料）"), ("decision", "办理结果")]
+        }
         "event" => &[
             ("ApplicationSubmitted", "窗口受理登记"),
             ("ApplicationAccepted", "材料齐全，正式受理"),
@@ -130,6 +133,7 @@ fn table(kind: &str) -> &'static [(&'static str, &'static str)] {
             ("HandedOver", "案件移交"),
             ("CaseClosed", "结案"),
             ("DocumentAttached", "上传材料扫描件"),
+            ("NotificationSent", "已短信告知申请人"),
             ("ReferralDeadlineExtended", "部门延长办结时限"),
             ("DeadlineExtended", "延长办结时限"),
             ("PartlySupplemented", "已交部分补正材料"),

@@ -163,6 +163,15 @@ async fn one_window_four_departments_one_case_view_from_submission_to_closure() 
     assert_eq!(lane(&view, Temporary)["status"], "approved");
     assert_eq!(lane(&view, Medical)["decided_by"], "medical-approver-1");
 
+    // The applicant was told by SMS of the notice, the acceptance and each decision.
+    let told = stack
+        .case_until(&case_id, "every message is sent", |v| v["notifications"].as_array().is_some_and(|n| n.len() == 5))
+        .await;
+    let mut kinds: Vec<&str> =
+        told["notifications"].as_array().unwrap().iter().map(|n| n["kind"].as_str().unwrap()).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["accepted", "decision", "decision", "decision", "notice"], "{told}");
+
     // The applicant is told; the window closes the case.
     let close = json!({"informed_by": "sms", "note": "短信告知办理结果"});
     let (status, closed) = stack

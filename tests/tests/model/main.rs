@@ -144,10 +144,17 @@ impl Platform {
         };
         for m in take(self.intake_pool.clone()).await {
             let delivery = delivery_of(&m);
-            // Referrals go to their department; the window's other events to every department.
-            let to: Vec<Department> = match m.subject.strip_prefix("onedoor.intake.referral.") {
+            // Referrals and scans go to their department; the applicant's
+            // messages are not the departments'; the window's other events
+            // go to every department.
+            let own = m
+                .subject
+                .strip_prefix("onedoor.intake.referral.")
+                .or_else(|| m.subject.strip_prefix("onedoor.intake.document.attached."));
+            let to: Vec<Department> = match own {
                 Some(d) => vec![d.parse().unwrap()],
                 None if m.subject == "onedoor.intake.application.accepted" => vec![],
+                None if m.subject.starts_with("onedoor.intake.notification.") => vec![],
                 None => Department::ALL.to_vec(),
             };
             network.extend(to.into_iter().map(|d| Message { delivery: delivery.clone(), to: Some(d) }));

@@ -156,6 +156,8 @@ pub enum CaseEvent {
     },
     /// A scan of a material was uploaded (the bytes are in the document store).
     DocumentAttached(CaseDocument),
+    /// A message to the applicant left through the SMS provider.
+    NotificationSent(SentNotification),
     /// Every lane was final and the window told the applicant: 结案.
     CaseClosed {
         informed_by: InformedBy,
@@ -178,6 +180,18 @@ pub struct CaseDocument {
     pub size: u64,
     pub attached_at: DateTime<Utc>,
     pub attached_by: String,
+}
+
+/// A message sent to the applicant, as the case's log records it (what
+/// kind, when, through which provider; never the phone number or the words).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SentNotification {
+    pub notification_id: Uuid,
+    /// `accepted` | `notice` | `decision`
+    pub kind: String,
+    /// `log` | `aliyun`
+    pub provider: String,
+    pub sent_at: DateTime<Utc>,
 }
 
 /// How the applicant was told of the outcome before the case was closed.
@@ -366,6 +380,8 @@ pub struct Case {
     pub closed: Option<Closure>,
     /// Scans uploaded at the window, in the order they came.
     pub documents: Vec<CaseDocument>,
+    /// Messages sent to the applicant.
+    pub notifications: Vec<SentNotification>,
     pub timeline: Vec<TimelineEntry>,
 }
 
@@ -464,6 +480,10 @@ impl Case {
             CaseEvent::DocumentAttached(document) => {
                 self.documents.push(document.clone());
                 (document.attached_at, "DocumentAttached", None)
+            }
+            CaseEvent::NotificationSent(sent) => {
+                self.notifications.push(sent.clone());
+                (sent.sent_at, "NotificationSent", None)
             }
             CaseEvent::HandedOver { to, handed_over_at, .. } => {
                 self.owner = to.clone();

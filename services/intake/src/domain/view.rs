@@ -126,6 +126,8 @@ pub struct CaseView {
     pub withdrawal_reason: Option<String>,
     /// How the applicant was told, once the case is closed (结案).
     pub closure: Option<ClosureView>,
+    /// The messages sent to the applicant (SMS): which, when, through what.
+    pub notifications: Vec<super::case::SentNotification>,
     /// The case stream's version; also the ETag.
     pub version: i64,
 }
@@ -208,6 +210,7 @@ impl Case {
             lanes: self.lanes_in_order().map(|l| l.view(self, calendar, today)).collect(),
             timeline: self.timeline.clone(),
             withdrawal_reason: self.withdrawn.as_ref().map(|(r, _)| r.clone()),
+            notifications: self.notifications.clone(),
             closure: self.closed.as_ref().map(|c| ClosureView {
                 informed_by: c.informed_by,
                 note: c.note.clone(),

@@ -5,5 +5,6 @@
 mod applications;
 mod case_view;
 mod households;
+mod notifications;
 mod support;
 mod window_lookups;

@@ -26,6 +26,11 @@ fn intake() -> intake::Intake {
 
 impl TestIntake {
     pub async fn spawn() -> Self {
+        Self::spawn_with(intake()).await
+    }
+
+    /// Intake as configured by the test (its SMS provider, say).
+    pub async fn spawn_with(service: intake::Intake) -> Self {
         let db = onedoor_test_support::fresh_database().await;
         let nats = TestNats::start();
         let (_client, js) = nats.jetstream().await;
@@ -33,13 +38,25 @@ impl TestIntake {
             // The departments declare their streams; here the test plays the departments.
             onedoor_messaging::ensure_stream(&js, d.stream(), vec![d.subjects()]).await.unwrap();
         }
-        let app = TestApp::start(intake(), db, &nats.url()).await;
+        let app = TestApp::start(service, db, &nats.url()).await;
         Self { app, _nats: nats, js }
     }
 
     /// Restarts the service (a new process on the same database and NATS).
     pub async fn restart(&mut self) {
         self.app.restart(intake()).await;
+    }
+
+    /// Publishes an event as its publisher's relay would (a department's, say).
+    pub async fn publish<T: onedoor_contracts::IntegrationEvent>(&self, envelope: &onedoor_contracts::CloudEvent<T>) {
+        let message = onedoor_event_store::outbox::OutboxMessage::announcing(envelope).unwrap();
+        let mut headers = async_nats::HeaderMap::new();
+        for (k, v) in &message.headers {
+            headers.insert(k.as_str(), v.as_str());
+        }
+        headers.insert("Nats-Msg-Id", message.event_id.to_string().as_str());
+        headers.insert(onedoor_messaging::EVENT_ID_HEADER, message.event_id.to_string().as_str());
+        self.js.publish_with_headers(message.subject, headers, message.payload.into()).await.unwrap().await.unwrap();
     }
 
     pub fn base(&self) -> &str {
@@ -70,8 +87,9 @@ impl TestIntake {
         sqlx::query_scalar(sql).fetch_one(self.db()).await.unwrap()
     }
 
-    /// Messages intake published, with their subjects (none while intake
-    /// has not declared its stream yet: it does so in the background).
+    /// Messages intake published for the departments, with their subjects
+    /// (its messages to the applicant left out; none while intake has not
+    /// declared its stream yet: it does so in the background).
     pub async fn published(&self) -> Vec<(String, Value)> {
         let Ok(mut stream) = self.js.get_stream("INTAKE").await else { return Vec::new() };
         let state = stream.info().await.unwrap().state.clone();
@@ -80,7 +98,9 @@ impl TestIntake {
             return out;
         }
         for seq in state.first_sequence..=state.last_sequence {
-            if let Ok(m) = stream.get_raw_message(seq).await {
+            if let Ok(m) = stream.get_raw_message(seq).await
+                && !m.subject.starts_with("onedoor.intake.notification.")
+            {
                 out.push((m.subject.to_string(), serde_json::from_slice(&m.payload).unwrap()));
             }
         }
