@@ -69,6 +69,14 @@ fn otlp_requested() -> bool {
     !disabled && (set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 }
 
+/// Makes ring the process's TLS provider. The HTTP clients built on
+/// reqwest 0.13 (the OTLP exporter, the S3 document store) take TLS from the
+/// process's provider, which must be chosen once, before the first client;
+/// ring is the one sqlx already uses. Later calls change nothing.
+pub fn use_ring_for_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A tracer provider configured from `OTEL_*`: service name from
 /// `OTEL_SERVICE_NAME` (else `default_service_name`), sampler from
 /// `OTEL_TRACES_SAMPLER`, OTLP/HTTP export when an endpoint is given.
@@ -79,6 +87,7 @@ pub fn tracer_provider_from_env(default_service_name: &str) -> Result<SdkTracerP
     }
     let mut builder = SdkTracerProvider::builder().with_resource(resource.build());
     if otlp_requested() {
+        use_ring_for_tls();
         let exporter = opentelemetry_otlp::SpanExporter::builder().with_http().build()?;
         builder = builder.with_batch_exporter(exporter);
     }

@@ -42,6 +42,14 @@ fn notification(
     })
 }
 
+/// The missing items for a message: SMS template variables are short (35
+/// characters at Alibaba Cloud), so a long list names the first item and
+/// how many there are; the printed notice lists them all.
+fn sms_list(items: &[&str]) -> String {
+    let all = items.join("、");
+    if all.chars().count() <= 35 { all } else { format!("{}等{}项材料", items[0], items.len()) }
+}
+
 /// `8400.00`: an amount in yuan for a message.
 fn yuan(fen: i64) -> String {
     format!("{}.{:02}", fen / 100, (fen % 100).abs())
@@ -99,7 +107,7 @@ pub fn announce(
                     .iter()
                     .map(|m| onedoor_contracts::aid_line::material_name(&m.code).unwrap_or(&m.code))
                     .collect();
-                notification(after, NotificationKind::Notice, &[("items", items.join("、"))], now)
+                notification(after, NotificationKind::Notice, &[("items", sms_list(&items))], now)
             }
             CaseEvent::LaneReported { department, report, .. } => {
                 let line = ("line", department.line().chinese_name.to_string());
@@ -274,5 +282,15 @@ pub fn lane_report(event: DepartmentEvent) -> (LaneRef, DateTime<Utc>, Option<St
             let report = LaneReport::DeadlineExtended { deadline: e.deadline, reason: e.reason };
             (e.lane, e.occurred_at, Some(e.extended_by), report)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_long_list_of_missing_items_fits_an_sms_variable() {
+        assert_eq!(super::sms_list(&["居民身份证", "户口簿"]), "居民身份证、户口簿");
+        let many = ["家庭经济状况核对授权书", "医疗费用票据", "出院小结（诊断证明）", "医保结算单", "困难情况说明"];
+        assert_eq!(super::sms_list(&many), "家庭经济状况核对授权书等5项材料");
     }
 }

@@ -87,7 +87,7 @@ async fn an_intake_restart_keeps_the_case_view_and_a_rebuild_gives_the_same() {
     let (status, lag) =
         stack.call(reqwest::Method::GET, format!("{}/api/v1/admin/lag", stack.url("intake")), &operator, None).await;
     assert_eq!(status, 200);
-    assert_eq!(lag["consumers"].as_array().unwrap().len(), 4, "lag of every consumer is visible: {lag}");
+    assert_eq!(lag["consumers"].as_array().unwrap().len(), 5, "lag of every consumer is visible: {lag}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
