@@ -49,6 +49,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_cases))
         .routes(routes!(materials_catalogue))
         .routes(routes!(find_household))
+        .routes(routes!(verify_support))
         .routes(routes!(get_case))
         .routes(routes!(supplement_materials))
         .routes(routes!(withdraw_application))
@@ -381,7 +382,18 @@ pub struct HouseholdView {
     #[schema(value_type = Vec<String>)]
     pub support: Vec<onedoor_contracts::intake::SupportKind>,
     pub members: Vec<HouseholdMemberView>,
+    /// Each change of the support, oldest first.
+    pub support_changes: Vec<SupportChangeView>,
     pub cases: Vec<store::HouseholdCase>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupportChangeView {
+    #[schema(value_type = Vec<String>)]
+    pub support: Vec<onedoor_contracts::intake::SupportKind>,
+    pub effective: chrono::NaiveDate,
+    /// `declared` (at the window, on an application) | `verified` (the economic-status check).
+    pub source: crate::domain::household::Source,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -436,7 +448,11 @@ async fn find_household(
     };
     let cases = store::cases_of_household(&mut tx, household.household_id).await?;
     tx.commit().await?;
-    Ok(axum::Json(HouseholdView {
+    Ok(axum::Json(household_view(household, cases)))
+}
+
+fn household_view(household: crate::domain::household::Household, cases: Vec<store::HouseholdCase>) -> HouseholdView {
+    HouseholdView {
         household_id: household.household_id,
         township: household.township,
         division_code: household.division_code,
@@ -452,8 +468,81 @@ async fn find_household(
                 left_on: m.left_on,
             })
             .collect(),
+        support_changes: household
+            .support_history
+            .into_iter()
+            .map(|(support, effective, source)| SupportChangeView { support, effective, source })
+            .collect(),
         cases,
-    }))
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifiedSupportForm {
+    /// Any of `dibao`, `tekun`, `low_income` (empty: none).
+    pub support: Vec<String>,
+    /// From when the verified support holds (not after today).
+    pub effective: chrono::NaiveDate,
+}
+
+/// Record the household's support as the economic-status check verified it
+/// (source `verified`), from its effective date (window clerks of the
+/// household's township; audited).
+#[utoipa::path(
+    post, path = "/api/v1/households/{household_id}/support", tag = "households",
+    params(("household_id" = Uuid, Path)), request_body = VerifiedSupportForm,
+    responses((status = 200, body = HouseholdView), (status = 400, body = Problem), (status = 404, body = Problem))
+)]
+#[tracing::instrument(name = "verify household support", skip_all)]
+async fn verify_support(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(household_id): Path<String>,
+    ApiJson(form): ApiJson<VerifiedSupportForm>,
+) -> ApiResult<axum::Json<HouseholdView>> {
+    let township = clerk_township(&staff)?.to_string();
+    let not_found = || Problem::not_found("no such household in your township");
+    let household_id = Uuid::parse_str(&household_id).map_err(|_| not_found())?;
+    let mut errors = Vec::new();
+    let mut support = Vec::new();
+    for (i, s) in form.support.iter().enumerate() {
+        match serde_json::from_value::<onedoor_contracts::intake::SupportKind>(serde_json::Value::String(s.clone())) {
+            Ok(kind) if !support.contains(&kind) => support.push(kind),
+            Ok(_) => {}
+            Err(_) => {
+                errors.push(FieldError::new(format!("support[{i}]"), "invalid_value", "dibao, tekun, low_income"))
+            }
+        }
+    }
+    if form.effective > local_date(Utc::now()) {
+        errors.push(FieldError::new("effective", "future_date", "a verified change holds from a day not after today"));
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    onedoor_http_kit::with_retries(|| async {
+        let mut tx = state.pool.begin().await?;
+        let before = store::load_household(&mut tx, household_id).await?;
+        if before.version == 0 || before.township != township {
+            return Err(not_found());
+        }
+        let changes = before.verify_support(support.clone(), form.effective);
+        store::save_household(&mut tx, &before, &changes, staff.id()).await?;
+        let entry = store::AuditEntry {
+            actor: staff.id(),
+            role: staff.role().as_str(),
+            action: "household_support_verified",
+            case_id: None,
+            household_id: Some(household_id),
+        };
+        store::audit(&mut tx, &entry).await?;
+        let household = store::load_household(&mut tx, household_id).await?;
+        let cases = store::cases_of_household(&mut tx, household_id).await?;
+        tx.commit().await?;
+        Ok(axum::Json(household_view(household, cases)))
+    })
+    .await
 }
 
 /// Loads a case of the clerk's township, locking it for a change when `lock`.

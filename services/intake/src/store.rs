@@ -477,7 +477,7 @@ pub async fn register_declaration(
     save_household(conn, &before, &changes, d.staff_id).await
 }
 
-async fn save_household(
+pub async fn save_household(
     conn: &mut PgConnection,
     before: &Household,
     new: &[HouseholdEvent],

@@ -78,6 +78,8 @@ pub struct Household {
     /// Everyone who has been a member, in the order they joined.
     pub members: Vec<Membership>,
     pub support: Vec<SupportKind>,
+    /// Every change of the support, oldest first: what, from when, and whether declared or verified.
+    pub support_history: Vec<(Vec<SupportKind>, NaiveDate, Source)>,
 }
 
 /// A declaration at the window and the case it came with.
@@ -123,7 +125,10 @@ impl Household {
                     m.left_on = Some(*effective);
                 }
             }
-            HouseholdEvent::SupportChanged { support, .. } => self.support = support.clone(),
+            HouseholdEvent::SupportChanged { support, effective, source, .. } => {
+                self.support = support.clone();
+                self.support_history.push((support.clone(), *effective, *source));
+            }
         }
     }
 
@@ -186,6 +191,13 @@ impl Household {
             });
         }
         events
+    }
+
+    /// The support as the household economic-status check verified it
+    /// (核对), from `effective`: recorded even when it confirms what was
+    /// declared, since a verification is itself a fact.
+    pub fn verify_support(&self, support: Vec<SupportKind>, effective: NaiveDate) -> Vec<HouseholdEvent> {
+        vec![HouseholdEvent::SupportChanged { support, effective, source: Source::Verified, case_id: None }]
     }
 
     /// `id_number` was declared in another household: they left this one.

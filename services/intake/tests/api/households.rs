@@ -95,4 +95,20 @@ async fn the_register_keeps_a_household_across_applications_and_records_each_cha
         .await
         .unwrap();
     assert!(!everything.contains(&husband) && !everything.contains(&wife), "no ID number in the audit log");
+
+    // The economic-status check later verifies the household back on dibao from 1 November.
+    let path = format!("/api/v1/households/{}/support", household_id.as_str().unwrap());
+    let verified = json!({"support": ["dibao"], "effective": "2026-11-01"});
+    assert_eq!(intake.post(&elsewhere, &path, &verified).await.0, 404, "another township's household");
+    let (status, problem, _) =
+        intake.post(&clerk(), &path, &json!({"support": ["rich"], "effective": "2999-01-01"})).await;
+    let fields: Vec<&str> =
+        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!((status, fields), (400, vec!["support[0]", "effective"]));
+    let (status, found, _) = intake.post(&clerk(), &path, &verified).await;
+    assert_eq!((status, &found["support"]), (200, &json!(["dibao"])), "{found}");
+    let changes = found["support_changes"].as_array().unwrap();
+    let sources: Vec<&str> = changes.iter().map(|c| c["source"].as_str().unwrap()).collect();
+    assert_eq!(sources, ["declared", "declared", "verified"], "each change with its source: {found}");
+    assert_eq!(changes[2]["effective"], "2026-11-01");
 }
