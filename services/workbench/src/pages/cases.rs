@@ -215,6 +215,8 @@ async fn view(
         (_, Some("closed")) => Some("已结案。"),
         (_, Some("handover")) => Some("已移交。"),
         (_, Some("document")) => Some("扫描件已上传。"),
+        (_, Some("materials")) => Some("已登记交来的材料。"),
+        (_, Some("withdrawn")) => Some("已撤回申请。"),
         _ => None,
     };
     let notice = message.map(|m| json!({"kind": "ok", "message": m}));
@@ -241,15 +243,7 @@ async fn hand_in(
     if materials.is_empty() {
         return refused(&state, &session, case_id, StatusCode::BAD_REQUEST, "请勾选申请人本次交来的材料。").await;
     }
-    let body = json!({"materials": materials});
-    match state.api.post(Target::Intake, &format!("/api/v1/cases/{case_id}/materials"), &session.token, &body).await {
-        Ok(_) => Ok(Redirect::to(&format!("/cases/{case_id}")).into_response()),
-        Err(e @ ApiError::Problem { status: 400 | 409 | 422, .. }) => {
-            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-            refused(&state, &session, case_id, status, &wording::message_or_code(e.code())).await
-        }
-        Err(e) => Err(e.into()),
-    }
+    simple_command(&state, &session, case_id, "materials", &json!({"materials": materials}), "materials").await
 }
 
 async fn withdraw(
@@ -263,32 +257,14 @@ async fn withdraw(
     let pairs = submitted_form(&session, &body)?;
     let reason = field(&pairs, "reason").unwrap_or_default();
     let confirmed = field(&pairs, "confirm") == Some("yes");
-    let refusal = if reason.is_empty() {
-        Some("请填写撤回原因。")
-    } else if !confirmed {
-        Some("请勾选“申请人确认撤回本次申请”。")
-    } else {
-        None
-    };
-    let result = match refusal {
-        Some(message) => Err(message.to_string()),
-        None => {
-            let body = json!({"reason": reason});
-            match state
-                .api
-                .post(Target::Intake, &format!("/api/v1/cases/{case_id}/withdraw"), &session.token, &body)
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e @ ApiError::Problem { status: 400 | 409 | 422, .. }) => Err(wording::message_or_code(e.code())),
-                Err(e) => return Err(e.into()),
-            }
-        }
-    };
-    match result {
-        Ok(()) => Ok(Redirect::to(&format!("/cases/{case_id}")).into_response()),
-        Err(message) => refused(&state, &session, case_id, StatusCode::BAD_REQUEST, &message).await,
+    if reason.is_empty() {
+        return refused(&state, &session, case_id, StatusCode::BAD_REQUEST, "请填写撤回原因。").await;
     }
+    if !confirmed {
+        let message = "请勾选“申请人确认撤回本次申请”。";
+        return refused(&state, &session, case_id, StatusCode::BAD_REQUEST, message).await;
+    }
+    simple_command(&state, &session, case_id, "withdraw", &json!({"reason": reason}), "withdrawn").await
 }
 
 /// Adds an aid line to the case (or re-routes a line a department returned).
