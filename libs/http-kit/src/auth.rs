@@ -6,6 +6,13 @@
 //! `ONEDOOR_JWT_PUBLIC_KEY_FILE`). A missing, malformed or expired token is
 //! 401; a valid token of the wrong role or scope is 403 (or 404 where the
 //! existence of a record must not leak): see [`Staff`].
+//!
+//! Beyond its signature and expiry, a token must name someone and fit its
+//! role, or every action would be recorded as done by nobody: a token not
+//! yet valid (`nbf`) or issued in the future (`iat`), with a blank `sub` or
+//! one over 128 characters, a clerk without a 9-digit township, department
+//! staff without a department, or a `crit` header naming extensions this
+//! verifier does not implement (it implements none) is refused.
 
 use crate::problem::Problem;
 use axum::extract::FromRequestParts;
@@ -91,8 +98,9 @@ impl Authenticator {
 
     fn with(key: DecodingKey, algorithm: Algorithm) -> Self {
         let mut validation = Validation::new(algorithm);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECONDS;
         validation.validate_aud = false;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self { key, validation }
     }
@@ -117,15 +125,64 @@ impl Authenticator {
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, Problem> {
-        jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map(|data| data.claims).map_err(|e| {
+        if has_crit_header(token) {
+            return Err(Problem::unauthorized("the token requires extensions this service does not implement"));
+        }
+        let decoded = jsonwebtoken::decode::<Verified>(token, &self.key, &self.validation).map_err(|e| {
             let detail = match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => "the token has expired",
+                jsonwebtoken::errors::ErrorKind::ImmatureSignature => "the token is not valid yet",
                 jsonwebtoken::errors::ErrorKind::InvalidSignature => "the token signature is invalid",
                 _ => "the token is not valid",
             };
             Problem::unauthorized(detail)
-        })
+        })?;
+        let Verified { claims, iat } = decoded.claims;
+        if iat.is_some_and(|iat| iat > chrono::Utc::now().timestamp() + LEEWAY_SECONDS as i64) {
+            return Err(Problem::unauthorized("the token was issued in the future"));
+        }
+        let sub = claims.sub.trim();
+        if sub.is_empty() || sub.chars().count() > MAX_SUB_CHARS {
+            return Err(Problem::unauthorized("the token names no member of staff (sub)"));
+        }
+        let township_ok =
+            claims.township.as_deref().is_some_and(|t| t.len() == 9 && t.bytes().all(|b| b.is_ascii_digit()));
+        match claims.role {
+            Role::WindowClerk if !township_ok => {
+                Err(Problem::unauthorized("a window clerk's token names a 9-digit township"))
+            }
+            Role::Caseworker | Role::Approver if claims.department.is_none() => {
+                Err(Problem::unauthorized("department staff's tokens name their department"))
+            }
+            _ => Ok(claims),
+        }
     }
+}
+
+/// Clock skew allowed between the identity provider and the services.
+const LEEWAY_SECONDS: u64 = 30;
+
+/// The longest staff id a token may carry.
+const MAX_SUB_CHARS: usize = 128;
+
+/// A token's claims with the one that only verification reads.
+#[derive(Deserialize)]
+struct Verified {
+    #[serde(flatten)]
+    claims: Claims,
+    #[serde(default)]
+    iat: Option<i64>,
+}
+
+/// Whether the token's header carries `crit` (RFC 7515 §4.1.11): extensions
+/// that must be understood, and this verifier understands none.
+fn has_crit_header(token: &str) -> bool {
+    let Some(header) = token.split('.').next() else { return false };
+    use base64::Engine;
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header.trim_end_matches('=')) else {
+        return false;
+    };
+    serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|h| h.get("crit").is_some())
 }
 
 /// Signs an HS256 token: development tokens (`cargo xtask token`) and tests.
@@ -214,6 +271,56 @@ mod tests {
         assert_eq!(Authenticator::hs256(b"s3cret").verify(&expired).unwrap_err().status, 401);
         let foreign = mint_hs256(b"other", &claims(chrono::Utc::now().timestamp() + 600));
         assert_eq!(Authenticator::hs256(b"s3cret").verify(&foreign).unwrap_err().status, 401);
+    }
+
+    /// A token with `claims` as given (any JSON), signed with the secret.
+    fn token(claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(b"s3cret")).unwrap()
+    }
+
+    #[test]
+    fn tokens_that_name_nobody_or_do_not_fit_their_role_or_time_are_unauthorized() {
+        let now = chrono::Utc::now().timestamp();
+        let clerk =
+            serde_json::json!({"sub": "clerk-7", "role": "window_clerk", "township": "330102001", "exp": now + 600});
+        let verify = |claims: serde_json::Value| Authenticator::hs256(b"s3cret").verify(&token(claims));
+        assert!(verify(clerk.clone()).is_ok());
+        let with = |key: &str, value: serde_json::Value| {
+            let mut c = clerk.clone();
+            c[key] = value;
+            c
+        };
+        for (why, claims) in [
+            ("not valid before an hour from now", with("nbf", (now + 3600).into())),
+            ("issued an hour from now", with("iat", (now + 3600).into())),
+            ("an empty sub", with("sub", "".into())),
+            ("a blank sub", with("sub", "   ".into())),
+            ("a sub of 129 characters", with("sub", "x".repeat(129).into())),
+            ("an unknown role", with("role", "superuser".into())),
+            ("a clerk without a township", with("township", serde_json::Value::Null)),
+            ("a clerk of an 8-digit township", with("township", "33010200".into())),
+            ("a caseworker without a department", with("role", "caseworker".into())),
+        ] {
+            let refused = verify(claims).expect_err(why);
+            assert_eq!(refused.status, 401, "{why}");
+        }
+        assert!(verify(with("iat", (now - 60).into())).is_ok(), "issued a minute ago");
+        assert!(verify(with("nbf", (now - 60).into())).is_ok(), "valid since a minute ago");
+    }
+
+    #[test]
+    fn a_token_requiring_unknown_extensions_is_unauthorized() {
+        use base64::Engine;
+        let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let now = chrono::Utc::now().timestamp();
+        let header = b64(serde_json::json!({"alg": "HS256", "typ": "JWT", "crit": ["exp"]}));
+        let claims = b64(serde_json::json!({"sub": "op-1", "role": "operator", "exp": now + 600}));
+        let message = format!("{header}.{claims}");
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &EncodingKey::from_secret(b"s3cret"), Algorithm::HS256)
+                .unwrap();
+        let refused = Authenticator::hs256(b"s3cret").verify(&format!("{message}.{signature}")).unwrap_err();
+        assert_eq!(refused.status, 401);
     }
 
     #[test]

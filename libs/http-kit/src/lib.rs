@@ -55,7 +55,26 @@ pub fn service_router(api: Router, openapi: OpenApi, auth: Arc<Authenticator>, r
             Problem::internal().into_response()
         }))
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+        .layer(middleware::from_fn(refuse_oversized_headers))
         .layer(middleware::from_fn(request_span))
+}
+
+/// More header bytes than any OneDoor client sends (a bearer token is a few KiB).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Requests with oversized headers (a token padded to exhaust the verifier,
+/// say) get a problem+json 431, never an empty answer.
+async fn refuse_oversized_headers(request: Request, next: Next) -> Response {
+    let size: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if size > MAX_HEADER_BYTES {
+        return Problem::new(
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "header_too_large",
+            format!("the request's headers are over {} KiB", MAX_HEADER_BYTES / 1024),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// One server span per request, named `METHOD /route/{param}` after the

@@ -204,6 +204,7 @@ pub fn problem_message(code: &str) -> Option<&'static str> {
         "same_owner" => "该案件已由这位工作人员负责。",
         "not_later" => "新的办结期限须晚于现在的期限。",
         "future_date" => "日期不能晚于今天。",
+        "header_too_large" => "请求过大，请重新登录后再试。",
         "unsupported_document_type" => "只能上传 JPEG、PNG 图片或 PDF 文件，且文件内容须与类型相符。",
         // fields
         "required" => "必填。",

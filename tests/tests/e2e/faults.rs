@@ -61,7 +61,9 @@ async fn an_intake_restart_keeps_the_case_view_and_a_rebuild_gives_the_same() {
                     .as_array()
                     .is_some_and(|t| t.iter().any(|e| e["event"] == event && e["department"] == "temporary"))
             };
-            lane(v, Temporary)["status"] == "approved" && reported("ReferralSignedFor")
+            // and the applicant's messages (acceptance, the decision) are recorded.
+            let told = v["notifications"].as_array().is_some_and(|n| n.len() == 2);
+            lane(v, Temporary)["status"] == "approved" && reported("ReferralSignedFor") && told
         })
         .await;
 

@@ -92,7 +92,7 @@ async fn bad_requests_get_problem_json_and_change_nothing() {
     assert_eq!(unknown["errors"][0]["field"], "x");
     assert_eq!(unknown["errors"][0]["code"], "unknown_field");
 
-    let (status, _, problem) = post(&base, Some(&token(Role::Caseworker)), "application/json", good.clone()).await;
+    let (status, _, problem) = post(&base, Some(&token(Role::Operator)), "application/json", good.clone()).await;
     assert_eq!((status, problem["code"].as_str()), (403, Some("forbidden")), "a valid token of the wrong role");
 
     let (status, _, _) = post(&base, Some(&clerk), "application/json", good).await;
@@ -135,4 +135,23 @@ async fn a_handler_that_panics_answers_a_problem_json_500_without_what_it_held()
     let body = res.text().await.unwrap();
     assert!(body.contains("internal_error"), "{body}");
     assert!(!body.contains("11010519491231002X"), "{body}");
+}
+
+#[tokio::test]
+async fn an_oversized_token_gets_a_problem_json_431_not_an_empty_answer() {
+    let db = store_db().await;
+    let base = app::spawn(db.pool.clone()).await;
+    let padded = format!("Bearer {}", "x".repeat(20 * 1024));
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v1/cases/{}/materials", uuid::Uuid::now_v7()))
+        .header("authorization", padded)
+        .json(&serde_json::json!({"materials": ["id_card"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 431);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "header_too_large");
+    assert_eq!(events(&db.pool).await, 0, "nothing changed");
 }

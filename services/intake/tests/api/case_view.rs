@@ -238,8 +238,12 @@ async fn rebuilding_the_case_views_from_the_event_log_gives_the_same_views() {
             Utc::now(),
         ))
         .await;
-    let before =
-        intake.case_until(&case.case_id, "the rejection is in", |v| lane(v, "housing")["status"] == "rejected").await;
+    // Quiet: the rejection and the applicant's two messages (acceptance, decision) recorded.
+    let before = intake
+        .case_until(&case.case_id, "the rejection and its message are in", |v| {
+            lane(v, "housing")["status"] == "rejected" && v["notifications"].as_array().is_some_and(|n| n.len() == 2)
+        })
+        .await;
     let (_, list_before, _) = intake.get(&clerk(), "/api/v1/cases").await;
 
     sqlx::query("DELETE FROM case_views").execute(intake.db()).await.unwrap();
