@@ -4,6 +4,10 @@
   and each object validated against the Kubernetes JSON schemas
   (kubernetes-validate, strict); custom resources without an offline schema
   (CloudNativePG) are listed as skipped;
+- each overlay's network is closed by default (a default-deny policy, DNS
+  to the cluster's DNS and node-local DNS, every Deployment and NATS under
+  a policy of its own) and its public Ingress exposes no Swagger UI, OpenAPI
+  document, health or operators' endpoint;
 - k8s/nats/values.yaml parses;
 - deploy/compose.yaml is validated against the Compose specification
   (compose-spec), after YAML merge keys are expanded as Compose does;
@@ -56,6 +60,42 @@ def check_holiday_calendars(overlay, name, doc):
         failures.append(f"k8s/overlays/{overlay}: {name}: no holiday-calendar ConfigMap at /etc/onedoor/calendar")
 
 
+def check_network(overlay, docs):
+    """The namespace denies by default; pods get DNS and their own allows; the
+    public Ingress carries the staff's paths only."""
+    policies = [d for d in docs if d.get("kind") == "NetworkPolicy"]
+    default_deny = [p for p in policies if p["spec"].get("podSelector") == {}
+                    and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+                    and not p["spec"].get("ingress") and not p["spec"].get("egress")]
+    if not default_deny:
+        failures.append(f"k8s/overlays/{overlay}: no default-deny NetworkPolicy")
+    dns_ports = {53}
+    dns = [p for p in policies if p["spec"].get("podSelector") == {} and any(
+        {port.get("port") for port in rule.get("ports", [])} >= dns_ports
+        and any("ipBlock" in peer for peer in rule.get("to", []))
+        and any("namespaceSelector" in peer for peer in rule.get("to", []))
+        for rule in p["spec"].get("egress", []))]
+    if not dns:
+        failures.append(f"k8s/overlays/{overlay}: no DNS allow for every pod (cluster DNS and node-local DNS)")
+    selected = {tuple(sorted(p["spec"].get("podSelector", {}).get("matchLabels", {}).items())) for p in policies}
+    names = [d["metadata"]["name"] for d in docs if d.get("kind") == "Deployment"] + ["nats"]
+    for name in names:
+        if (("app.kubernetes.io/name", name),) not in selected:
+            failures.append(f"k8s/overlays/{overlay}: no NetworkPolicy of its own for {name}")
+    for cluster in (d["metadata"]["name"] for d in docs if d.get("kind") == "Cluster"):
+        if (("cnpg.io/cluster", cluster),) not in selected:
+            failures.append(f"k8s/overlays/{overlay}: no NetworkPolicy for the PostgreSQL cluster {cluster}")
+    hidden = ("/swagger-ui", "/api-docs", "/health", "/api/v1/admin")
+    for ingress in (d for d in docs if d.get("kind") == "Ingress"):
+        for rule in ingress["spec"].get("rules", []):
+            for path in rule.get("http", {}).get("paths", []):
+                backend = path["backend"]["service"]["name"]
+                p = path["path"]
+                if backend != "workbench" and (p == "/" or p.startswith(hidden)):
+                    failures.append(f"k8s/overlays/{overlay}: Ingress {ingress['metadata']['name']} exposes {p} "
+                                    f"of {backend} (Swagger UI, health and operators' endpoints stay inside)")
+
+
 def check_overlays():
     for overlay in sorted((ROOT / "k8s" / "overlays").iterdir()):
         rendered = subprocess.run(
@@ -65,9 +105,9 @@ def check_overlays():
             failures.append(f"k8s/overlays/{overlay.name}: kustomize failed: {rendered.stderr.strip()}")
             continue
         validated, skipped = 0, []
-        for doc in yaml.safe_load_all(rendered.stdout):
-            if not doc:
-                continue
+        docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+        check_network(overlay.name, docs)
+        for doc in docs:
             name = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
             if doc.get("apiVersion", "").startswith(CUSTOM_GROUPS):
                 skipped.append(name)
