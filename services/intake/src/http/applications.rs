@@ -1,0 +1,190 @@
+//! Submissions at the window (一门受理) and the materials catalogue their forms read.
+
+use super::*;
+
+/// A lane as listed in the answer to a submission.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LaneSummary {
+    #[schema(value_type = String)]
+    pub department: Department,
+    pub referral_id: Option<Uuid>,
+    pub status: CaseLineStatus,
+}
+
+/// The receipt of a submission: case number, the one-time notice, the referrals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedCase {
+    pub case_id: Uuid,
+    pub case_number: String,
+    /// `accepted` or `awaiting_materials`.
+    pub status: String,
+    pub missing_materials: Vec<MissingMaterial>,
+    pub lanes: Vec<LaneSummary>,
+}
+
+fn created(case: &Case, policy: &Policy, now: DateTime<Utc>) -> CreatedCase {
+    let view = case.view(&policy.catalogue, &policy.calendar, local_date(now));
+    CreatedCase {
+        case_id: case.case_id,
+        case_number: case.case_number.clone(),
+        status: if case.accepted_at.is_some() { "accepted" } else { "awaiting_materials" }.into(),
+        missing_materials: view.missing_materials,
+        lanes: view
+            .lanes
+            .iter()
+            .map(|l| LaneSummary { department: l.department, referral_id: l.referral_id, status: l.status })
+            .collect(),
+    }
+}
+
+fn created_response(body: &CreatedCase, replayed: bool) -> Response {
+    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    let location = format!("/api/v1/cases/{}", body.case_id);
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    if replayed {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    match value.to_str() {
+        Ok(k) if !k.trim().is_empty() && k.len() <= 200 => Ok(Some(k.trim().to_string())),
+        _ => Err(Problem::validation(vec![FieldError::new(
+            "Idempotency-Key",
+            "invalid_idempotency_key",
+            "1 to 200 visible ASCII characters",
+        )])),
+    }
+}
+
+/// Accept an application at the window (一门受理).
+#[utoipa::path(
+    post, path = "/api/v1/applications", tag = "applications",
+    request_body = ApplicationForm,
+    params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key and body returns the same case")),
+    responses(
+        (status = 201, description = "accepted, or awaiting materials with the one-time notice", body = CreatedCase),
+        (status = 400, description = "every invalid field at once", body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 409, description = "an open case of this applicant covers one of the aid lines", body = Problem),
+        (status = 422, description = "the idempotency key was used with another body", body = Problem),
+    )
+)]
+#[tracing::instrument(name = "submit application", skip_all, fields(case.id = tracing::field::Empty))]
+pub(super) async fn submit_application(
+    staff: Staff,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(form): ApiJson<ApplicationForm>,
+) -> ApiResult<Response> {
+    let township = clerk_township(&staff)?.to_string();
+    let key = idempotency_key(&headers)?;
+    let now = Utc::now();
+    let policy = &state.policy;
+    let application = form
+        .validate(&policy.catalogue, local_date(now))
+        .map_err(|errors| Problem::validation(errors.into_iter().map(FieldError::from).collect()))?;
+    if application.township() != township {
+        return Err(Problem::forbidden("the household's division code is outside your township"));
+    }
+    let request = serde_json::to_value(&form).map_err(onedoor_http_kit::internal_error)?;
+    let staff_id = staff.id();
+    onedoor_http_kit::with_retries(|| {
+        submit_once(&state, staff_id, &township, key.as_deref(), &application, &request, now)
+    })
+    .await
+}
+
+/// One attempt at recording a submission, in one transaction.
+pub(super) async fn submit_once(
+    state: &AppState,
+    staff_id: &str,
+    township: &str,
+    key: Option<&str>,
+    application: &Application,
+    request: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> ApiResult<Response> {
+    let policy = &state.policy;
+    let mut tx = state.pool.begin().await?;
+
+    if let Some(key) = key
+        && let KeyClaim::Used { request: earlier, answer } =
+            store::claim_idempotency_key(&mut tx, township, key, request).await?
+    {
+        if &earlier != request {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a different application",
+            ));
+        }
+        let body: CreatedCase = answer
+            .and_then(|r| serde_json::from_value(r).ok())
+            .ok_or_else(|| onedoor_http_kit::internal_error("idempotency row without a response"))?;
+        return Ok(created_response(&body, true));
+    }
+
+    let people = application.person_ids();
+    store::lock_people(&mut tx, &people).await?;
+    for (line, department) in application.departments().into_iter().enumerate() {
+        if let Some(open) = store::open_case_of(&mut tx, &people, department, None).await? {
+            return Err(duplicate(format!("requests[{line}].aid"), department, &open, township));
+        }
+    }
+    let case_number = store::next_case_number(&mut tx, township, now).await?;
+    let referral_ids = fresh_referral_ids();
+    let ctx = Context {
+        now,
+        staff_id,
+        referral_ids: &referral_ids,
+        catalogue: &policy.catalogue,
+        deadlines: &policy.deadlines,
+        calendar: &policy.calendar,
+    };
+    // The household in the register: the applicant's, a declared member's, or a new one.
+    let household_id = store::household_of(&mut tx, &people).await?.unwrap_or_else(Uuid::now_v7);
+    let events = case::submit(application.clone(), case_number, Some(household_id), &ctx);
+    let case = store::save(&mut tx, &Case::new(Uuid::now_v7()), &events, staff_id, None, policy, now).await?;
+    let declaration = Declaration { application, case_id: case.case_id, today: local_date(now), now, staff_id };
+    store::register_declaration(&mut tx, household_id, &declaration).await?;
+    tracing::Span::current().record("case.id", tracing::field::display(case.case_id));
+    // Claimed in one order (the departments'), so two submissions for one
+    // household cannot wait on each other's lines.
+    let mut lines: Vec<(usize, Department)> = application.departments().into_iter().enumerate().collect();
+    lines.sort_by_key(|(_, d)| *d);
+    for (line, department) in lines {
+        if !store::claim_open_line(&mut tx, &case, department).await? {
+            // A concurrent submission for the same household and line won the race.
+            let open = store::open_case_of(&mut tx, &people, department, Some(case.case_id)).await?;
+            tx.rollback().await?;
+            let open = open.ok_or_else(|| onedoor_http_kit::internal_error("a lost claim without its case"))?;
+            return Err(duplicate(format!("requests[{line}].aid"), department, &open, township));
+        }
+    }
+    let body = created(&case, policy, now);
+    if let Some(key) = key {
+        let answer = serde_json::to_value(&body).map_err(onedoor_http_kit::internal_error)?;
+        store::save_answer(&mut tx, township, key, &answer).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(case.id = %case.case_id, status = %body.status, lanes = body.lanes.len(), "application accepted at the window");
+    Ok(created_response(&body, false))
+}
+
+/// The materials catalogue and the lines' time limits, for the window's forms
+/// and printed notices. Any member of staff may read it.
+#[utoipa::path(
+    get, path = "/api/v1/materials", tag = "applications",
+    responses((status = 200, body = crate::domain::materials::PublishedCatalogue))
+)]
+pub(super) async fn materials_catalogue(
+    _staff: Staff,
+    State(state): State<AppState>,
+) -> axum::Json<crate::domain::materials::PublishedCatalogue> {
+    axum::Json(state.policy.catalogue.published(state.policy.deadlines.all()))
+}
