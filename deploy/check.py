@@ -7,7 +7,8 @@
 - each overlay's network is closed by default (a default-deny policy, DNS
   to the cluster's DNS and node-local DNS, every Deployment and NATS under
   a policy of its own) and its public Ingress exposes no Swagger UI, OpenAPI
-  document, health or operators' endpoint;
+  document, health or operators' endpoint; PostgreSQL has resources and, in
+  prod, instances required on different nodes;
 - k8s/nats/values.yaml parses;
 - deploy/compose.yaml is validated against the Compose specification
   (compose-spec), after YAML merge keys are expanded as Compose does;
@@ -96,6 +97,19 @@ def check_network(overlay, docs):
                                     f"of {backend} (Swagger UI, health and operators' endpoints stay inside)")
 
 
+def check_postgres(overlay, docs):
+    """PostgreSQL pods have resources; in prod, instances never share a node."""
+    for cluster in (d for d in docs if d.get("kind") == "Cluster"):
+        spec = cluster["spec"]
+        resources = spec.get("resources", {})
+        if not resources.get("requests") or not resources.get("limits"):
+            failures.append(f"k8s/overlays/{overlay}: Cluster {cluster['metadata']['name']} has no resource requests "
+                            "and limits")
+        if overlay == "prod" and spec.get("affinity", {}).get("podAntiAffinityType") != "required":
+            failures.append(f"k8s/overlays/{overlay}: Cluster {cluster['metadata']['name']} does not require its "
+                            "instances on different nodes")
+
+
 def check_overlays():
     for overlay in sorted((ROOT / "k8s" / "overlays").iterdir()):
         rendered = subprocess.run(
@@ -107,6 +121,7 @@ def check_overlays():
         validated, skipped = 0, []
         docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
         check_network(overlay.name, docs)
+        check_postgres(overlay.name, docs)
         for doc in docs:
             name = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
             if doc.get("apiVersion", "").startswith(CUSTOM_GROUPS):
