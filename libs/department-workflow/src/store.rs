@@ -346,7 +346,7 @@ pub async fn audit(
     referral_id: Uuid,
     document_id: Option<Uuid>,
 ) -> Result<(), StoreError> {
-    let trace_id = TraceHeaders::current().traceparent.and_then(|t| t.split('-').nth(1).map(str::to_string));
+    let trace_id = TraceHeaders::current().trace_id();
     sqlx::query(
         "INSERT INTO audit_log (actor, role, action, referral_id, document_id, trace_id) VALUES ($1, $2, $3, $4, $5, $6)",
     )

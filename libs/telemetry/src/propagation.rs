@@ -29,6 +29,12 @@ impl TraceHeaders {
         }
     }
 
+    /// The trace id of `traceparent` (`version-traceid-spanid-flags`), for
+    /// records that point an operator to the trace (the audit log).
+    pub fn trace_id(&self) -> Option<String> {
+        self.traceparent.as_deref().and_then(|t| t.split('-').nth(1)).map(str::to_string)
+    }
+
     /// The remote parent context these headers describe.
     pub fn to_context(&self) -> Context {
         let mut carrier = HashMap::new();

@@ -588,7 +588,7 @@ pub struct AuditEntry<'a> {
 }
 
 pub async fn audit(conn: &mut PgConnection, entry: &AuditEntry<'_>) -> Result<(), StoreError> {
-    let trace_id = TraceHeaders::current().traceparent.and_then(|t| t.split('-').nth(1).map(str::to_string));
+    let trace_id = TraceHeaders::current().trace_id();
     sqlx::query(
         "INSERT INTO audit_log (actor, role, action, case_id, household_id, trace_id) VALUES ($1, $2, $3, $4, $5, $6)",
     )
