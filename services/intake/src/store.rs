@@ -458,19 +458,21 @@ pub async fn register_declaration(
     household_id: Uuid,
     d: &Declaration<'_>,
 ) -> Result<(), StoreError> {
-    for member in &d.application.members {
-        let elsewhere: Option<Uuid> = sqlx::query_scalar(
-            "SELECT household_id FROM household_members WHERE id_number = $1 AND left_on IS NULL AND household_id <> $2",
-        )
-        .bind(&member.id_number)
-        .bind(household_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(other) = elsewhere {
-            let before = load_household(conn, other).await?;
-            let left = before.leave(&member.id_number, d);
-            save_household(conn, &before, &left, d.staff_id).await?;
-        }
+    let members: Vec<&str> = d.application.members.iter().map(|m| m.id_number.as_str()).collect();
+    let elsewhere: Vec<(String, Uuid)> = sqlx::query_as(
+        "SELECT id_number, household_id FROM household_members
+          WHERE id_number = ANY($1) AND left_on IS NULL AND household_id <> $2
+          ORDER BY household_id, id_number",
+    )
+    .bind(&members)
+    .bind(household_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (id_number, other) in elsewhere {
+        // Loaded afresh each time: two members may leave the same household.
+        let before = load_household(conn, other).await?;
+        let left = before.leave(&id_number, d);
+        save_household(conn, &before, &left, d.staff_id).await?;
     }
     let before = load_household(conn, household_id).await?;
     let changes = before.declare(d);

@@ -538,15 +538,7 @@ impl Case {
         if self.closed.is_some() || self.withdrawn.is_some() {
             return Vec::new();
         }
-        let mut held: Vec<Department> = self
-            .lines
-            .iter()
-            .map(|l| l.department)
-            .filter(|d| self.line(*d).is_some_and(|l| !l.is_returned()))
-            .collect();
-        held.sort();
-        held.dedup();
-        held
+        Department::ALL.into_iter().filter(|d| self.line(*d).is_some_and(|l| !l.is_returned())).collect()
     }
 
     /// The materials one department's request still lacks, as noticed at
