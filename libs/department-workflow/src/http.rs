@@ -481,5 +481,6 @@ async fn download_document(
     store::audit(&mut tx, staff.id(), staff.role().as_str(), "document_download", id, Some(document_id)).await?;
     tx.commit().await?;
     let bytes = state.documents.get(&document.sha256).await.map_err(onedoor_http_kit::internal_error)?;
-    Ok(onedoor_http_kit::file_response(&document.content_type, &document_id.to_string(), bytes))
+    let id = document_id.to_string();
+    Ok(onedoor_http_kit::file_response(&document.content_type, onedoor_http_kit::Disposition::Attachment(&id), bytes))
 }

@@ -131,15 +131,10 @@ impl DocumentStore {
     /// Stores `bytes` whole under their digest (once, however often they come).
     pub async fn put(&self, bytes: Bytes) -> Result<Stored, DocumentError> {
         let sha256 = Self::digest(&bytes);
-        let key = Self::key(&sha256);
         let size = bytes.len() as u64;
-        let existed = match self.store.head(&key).await {
-            Ok(_) => true,
-            Err(object_store::Error::NotFound { .. }) => false,
-            Err(e) => return Err(e.into()),
-        };
+        let existed = self.contains(&sha256).await?;
         if !existed {
-            self.store.put(&key, PutPayload::from(bytes)).await?;
+            self.store.put(&Self::key(&sha256), PutPayload::from(bytes)).await?;
         }
         Ok(Stored { sha256, size, existed })
     }

@@ -222,19 +222,32 @@ pub fn json_response<T: serde::Serialize>(status: axum::http::StatusCode, body: 
     (status, axum::Json(body)).into_response()
 }
 
-/// A stored file as a download: its type, a name from its id, never sniffed
-/// by the browser, never cached.
-pub fn file_response(content_type: &str, id: &str, bytes: bytes::Bytes) -> Response {
+/// How a browser is to treat a stored file.
+#[derive(Debug, Clone, Copy)]
+pub enum Disposition<'a> {
+    /// Saved, under a name made of this id and the type's extension (the APIs).
+    Attachment(&'a str),
+    /// Shown in the page's place (the workbench's viewer).
+    Inline,
+}
+
+/// A stored file (a scan): its type, never sniffed by the browser, never cached.
+pub fn file_response(content_type: &str, disposition: Disposition<'_>, bytes: bytes::Bytes) -> Response {
     use axum::http::{HeaderValue, header};
-    let extension = match content_type {
-        "image/jpeg" => "jpg",
-        "image/png" => "png",
-        "application/pdf" => "pdf",
-        _ => "bin",
+    let disposition = match disposition {
+        Disposition::Inline => "inline".to_string(),
+        Disposition::Attachment(id) => {
+            let extension = match content_type {
+                "image/jpeg" => "jpg",
+                "image/png" => "png",
+                "application/pdf" => "pdf",
+                _ => "bin",
+            };
+            format!("attachment; filename=\"{id}.{extension}\"")
+        }
     };
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
-    let disposition = format!("attachment; filename=\"{id}.{extension}\"");
     for (name, value) in [
         (header::CONTENT_TYPE, HeaderValue::from_str(content_type).ok()),
         (header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).ok()),

@@ -203,7 +203,7 @@ pub(super) async fn add_line(
     let case_id = path_case_id(&case_id)?;
     let department = form.aid.parse::<Department>().ok();
     let today = local_date(Utc::now());
-    let response = change_case(&state, &staff, &township, case_id, &headers, department, |case, ctx| {
+    let mut response = change_case(&state, &staff, &township, case_id, &headers, department, |case, ctx| {
         let members: std::collections::BTreeSet<String> = case
             .application
             .as_ref()
@@ -215,7 +215,6 @@ pub(super) async fn add_line(
         case.add_line(request, ctx).map_err(case_conflict)
     })
     .await?;
-    let mut response = response;
     *response.status_mut() = StatusCode::CREATED;
     Ok(response)
 }

@@ -145,5 +145,6 @@ pub(super) async fn download_document(
     .await?;
     tx.commit().await?;
     let bytes = state.documents.get(&document.sha256).await.map_err(onedoor_http_kit::internal_error)?;
-    Ok(onedoor_http_kit::file_response(&document.content_type, &document.document_id.to_string(), bytes))
+    let id = document.document_id.to_string();
+    Ok(onedoor_http_kit::file_response(&document.content_type, onedoor_http_kit::Disposition::Attachment(&id), bytes))
 }

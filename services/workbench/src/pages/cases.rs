@@ -32,14 +32,10 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{case_id}/handover", post(hand_over))
         .route(
             "/cases/{case_id}/documents",
-            post(upload).layer(axum::extract::DefaultBodyLimit::max(onedoor_documents_limit() + 64 * 1024)),
+            // The largest scan intake accepts, and the form around it.
+            post(upload).layer(axum::extract::DefaultBodyLimit::max(onedoor_documents::MAX_DOCUMENT_BYTES + 64 * 1024)),
         )
         .route("/cases/{case_id}/documents/{document_id}", get(document))
-}
-
-/// The largest scan intake accepts.
-const fn onedoor_documents_limit() -> usize {
-    20 * 1024 * 1024
 }
 
 #[derive(Debug, Deserialize)]
@@ -428,5 +424,5 @@ async fn document(
     let (case_id, document_id) = (uuid_segment(&case_id)?, uuid_segment(&document_id)?);
     let path = format!("/api/v1/cases/{case_id}/documents/{document_id}");
     let (content_type, bytes) = state.api.file(Target::Intake, &path, &session.token).await?;
-    Ok(super::inline_file(&content_type, bytes))
+    Ok(onedoor_http_kit::file_response(&content_type, onedoor_http_kit::Disposition::Inline, bytes))
 }

@@ -82,19 +82,3 @@ pub fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 pub fn all<'a>(pairs: &'a [(String, String)], name: &str) -> Vec<&'a str> {
     pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
 }
-
-/// A file (a scan) shown in the browser: its own type (only JPEG, PNG and
-/// PDF are ever stored), never sniffed, never cached; the workbench's
-/// content security policy applies to it as to every page.
-pub fn inline_file(content_type: &str, bytes: bytes::Bytes) -> Response {
-    use axum::http::{HeaderValue, header};
-    let mut response = bytes.into_response();
-    let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(content_type) {
-        headers.insert(header::CONTENT_TYPE, v);
-    }
-    headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("inline"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}

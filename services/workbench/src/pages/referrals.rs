@@ -256,7 +256,7 @@ async fn document(
     let (id, document_id) = (uuid_segment(&referral_id)?, uuid_segment(&document_id)?);
     let path = format!("/api/v1/referrals/{id}/documents/{document_id}");
     let (content_type, bytes) = state.api.file(Target::Department(d), &path, &session.token).await?;
-    Ok(super::inline_file(&content_type, bytes))
+    Ok(onedoor_http_kit::file_response(&content_type, onedoor_http_kit::Disposition::Inline, bytes))
 }
 
 #[cfg(test)]
