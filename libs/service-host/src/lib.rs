@@ -54,6 +54,13 @@ pub struct HostConfig {
     /// this before a new version serves).
     #[arg(long, env = "ONEDOOR_MIGRATE_ONLY")]
     pub migrate_only: bool,
+    /// Apply the migrations when the service starts (the default). Off
+    /// where the service connects through PgBouncer in transaction mode:
+    /// migrations hold a session-level advisory lock, which a transaction
+    /// pooler cannot keep, so an init container applies them on a direct
+    /// connection instead (k8s/base/services).
+    #[arg(long, env = "ONEDOOR_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
+    pub migrate_on_start: bool,
 }
 
 impl HostConfig {
@@ -81,10 +88,10 @@ pub enum HostError {
     Io(#[from] std::io::Error),
 }
 
-/// The service's database pool, with the event store's migrations applied.
-/// Waits up to a minute for PostgreSQL to accept connections (it may start
-/// after the service).
-pub async fn connect_database(config: &HostConfig) -> Result<PgPool, HostError> {
+/// The service's database pool, with the event store's migrations applied
+/// if `migrate` (see [`HostConfig::migrate_on_start`]). Waits up to a minute
+/// for PostgreSQL to accept connections (it may start after the service).
+pub async fn connect_database(config: &HostConfig, migrate: bool) -> Result<PgPool, HostError> {
     let options = PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(Duration::from_secs(config.acquire_timeout_seconds));
@@ -99,7 +106,9 @@ pub async fn connect_database(config: &HostConfig) -> Result<PgPool, HostError> 
             Err(error) => return Err(error.into()),
         }
     };
-    onedoor_event_store::migrate(&pool).await?;
+    if migrate {
+        onedoor_event_store::migrate(&pool).await?;
+    }
     Ok(pool)
 }
 
@@ -121,7 +130,7 @@ impl Host {
     /// Connects (waiting for PostgreSQL up to a minute; NATS connects and
     /// reconnects in the background) and applies the event store's migrations.
     pub async fn connect(service: &str, config: &HostConfig) -> Result<Self, HostError> {
-        let pool = connect_database(config).await?;
+        let pool = connect_database(config, config.migrate_on_start).await?;
         // Background work may wait its turn for a connection; it is never answered 503.
         let work_pool = PgPoolOptions::new()
             .max_connections(config.work_connections.max(1))
@@ -275,7 +284,9 @@ impl App {
     pub async fn build<S: Service>(service: S, config: &HostConfig, port: u16) -> anyhow::Result<Self> {
         let auth = Arc::new(config.authenticator()?);
         let mut host = Host::connect(&service.name(), config).await?;
-        service.migrate(&host.pool).await?;
+        if config.migrate_on_start {
+            service.migrate(&host.pool).await?;
+        }
         let (api, openapi) = service.assemble(&mut host).await?;
         let (operations, _) = host.operations();
         let router = onedoor_http_kit::service_router(api.merge(operations), document(openapi), auth, host.readiness());
@@ -308,7 +319,7 @@ pub async fn main<S: Service>(service: S, config: &HostConfig, port: u16) -> any
     let telemetry = onedoor_telemetry::init(&name)?;
     let result = if config.migrate_only {
         let result = async {
-            let pool = connect_database(config).await?;
+            let pool = connect_database(config, true).await?;
             service.migrate(&pool).await?;
             anyhow::Ok(())
         }

@@ -89,6 +89,7 @@ pub fn host_config(database_url: &str, nats_url: &str) -> HostConfig {
         jwt_public_key: None,
         jwt_public_key_file: None,
         migrate_only: false,
+        migrate_on_start: true,
     }
 }
 
