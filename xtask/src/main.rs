@@ -7,6 +7,8 @@
 //! - `soak`: the model-based test of the loop with many random histories.
 //! - `chaos`: kills and restarts parts of the platform under load, then checks the loop.
 //! - `token`: signs a development token for a role.
+//! - `sbom`: the image's software bill of materials (CycloneDX).
+//! - `vendor`: puts every dependency's source in `vendor/` for an offline image build.
 //! - `images`: lists every image the deployment pulls, for mirroring into the
 //!   data centre's registry; `--release` pins OneDoor's own by digest.
 //! - `schemas`: regenerates `schemas/`: the contract types' JSON Schemas, the
@@ -17,6 +19,7 @@ mod bench_workbench;
 mod chaos;
 mod demo;
 mod openapi;
+mod sbom;
 mod up;
 
 use anyhow::{Context, Result, bail};
@@ -60,6 +63,13 @@ enum Task {
     },
     /// Regenerate schemas/: the events' and stored events' JSON Schemas, the services' OpenAPI documents.
     Schemas,
+    /// Write the image's software bill of materials (CycloneDX JSON) to stdout or a file.
+    Sbom {
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Put every dependency's source in vendor/, so that deploy/Dockerfile builds without crates.io.
+    Vendor,
     /// List every image the k8s deployment pulls (upstream, digest, place in the private registry).
     Images {
         /// Pin OneDoor's own image to this digest (of the image a release pushed) in k8s/base.
@@ -104,6 +114,15 @@ fn main() -> Result<()> {
         Task::Soak { histories, seed } => soak(histories, seed),
         Task::Chaos(args) => chaos::run(args),
         Task::Images { release } => images(release),
+        Task::Vendor => vendor(),
+        Task::Sbom { output } => {
+            let text = serde_json::to_string_pretty(&sbom::document()?)?;
+            match output {
+                Some(path) => std::fs::write(path, text + "\n")?,
+                None => println!("{text}"),
+            }
+            Ok(())
+        }
     }
 }
 
@@ -149,6 +168,23 @@ fn test(args: Vec<String>) -> Result<()> {
     if !status.success() {
         bail!("tests failed");
     }
+    Ok(())
+}
+
+/// `cargo xtask vendor`: the crates of Cargo.lock in `vendor/` (git-ignored),
+/// which deploy/Dockerfile uses instead of crates.io when present.
+fn vendor() -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(root())
+        .args(["vendor", "--locked", "--versioned-dirs", "vendor"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("running cargo vendor")?;
+    if !out.success() {
+        bail!("cargo vendor failed");
+    }
+    eprintln!("onedoor: vendor/ holds every dependency; `docker build -f deploy/Dockerfile .` now builds offline");
     Ok(())
 }
 
