@@ -151,6 +151,8 @@ fn soak(histories: u64, seed: Option<u64>) -> Result<()> {
 
 fn test(args: Vec<String>) -> Result<()> {
     deploy_checks()?;
+    // The workbench's browser tests drive Debian's Chromium.
+    browser_tools()?;
     // Install the servers once, up front, rather than inside the first test.
     onedoor_local_servers::Tools::ensure().context("installing nats-server and PostgreSQL")?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
