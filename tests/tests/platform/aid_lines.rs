@@ -47,7 +47,6 @@ fn places(line: &AidLine) -> Vec<(String, Vec<String>)> {
         ),
         ("k8s/base/common.yaml".into(), vec![format!("host: {s}."), format!("name: {s}, port: {{number: {port}}}")]),
         ("k8s/base/postgres.yaml".into(), vec![format!("name: {db}\n")]),
-        ("k8s/overlays/prod/kustomization.yaml".into(), vec![format!("name: {s},")]),
         ("schemas/onedoor.intake.referral_issued.v1.schema.json".into(), vec![format!("\"const\": \"{department}\"")]),
         ("README.md".into(), vec![format!("`services/{s}`"), format!("| {department} |")]),
         ("docs/API.md".into(), vec![format!("`{s}`")]),
