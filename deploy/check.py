@@ -28,6 +28,7 @@
 every image to mirror into the registry instead.
 """
 
+import functools
 import json
 import os
 import pathlib
@@ -67,6 +68,7 @@ def strict(schema):
     return out
 
 
+@functools.cache
 def custom_resource_schemas():
     schemas = {}
     for name in CRD_SCHEMAS:
@@ -82,8 +84,47 @@ POOLER = "onedoor-pg-pooler-rw"
 KUSTOMIZATION = yaml.safe_load((ROOT / "k8s/base/kustomization.yaml").read_text())
 NATS_VALUES = yaml.safe_load((ROOT / "k8s/nats/values.yaml").read_text())
 # OneDoor's own image; its registry is the one every image comes from.
-OWN_IMAGE = next(i["newName"] for i in KUSTOMIZATION["images"] if i["name"] == "onedoor")
+OWN = next(i for i in KUSTOMIZATION["images"] if i["name"] == "onedoor")
+OWN_IMAGE = OWN["newName"]
 REGISTRY = OWN_IMAGE.split("/", 1)[0]
+
+
+def kustomized_image(name):
+    """What kustomize's `images` in k8s/base makes of the image `name`."""
+    image = next(i for i in KUSTOMIZATION["images"] if i["name"] == name)
+    return f"{image['newName']}:{image['newTag']}" + (f"@{image['digest']}" if "digest" in image else "")
+
+
+def pod_spec(doc):
+    """The pod fields of an object that runs pods (CloudNativePG's Cluster
+    carries them in its own spec, a Pooler in its template), else None."""
+    kind, spec = doc.get("kind"), doc.get("spec", {})
+    if kind in ("Pod", "Cluster"):
+        return spec
+    if kind == "Pooler":
+        return spec["template"]["spec"]
+    return spec.get("template", {}).get("spec")
+
+
+def containers(pod):
+    return (pod or {}).get("initContainers", []) + (pod or {}).get("containers", [])
+
+
+def validate(where, name, doc):
+    """Validates `doc` strictly: a custom resource against its CRD schema,
+    anything else against Kubernetes' own. Which schema it met, or None."""
+    schema = custom_resource_schemas().get(f"{doc.get('apiVersion')}/{doc.get('kind')}")
+    if schema is not None:
+        errors = sorted(schema.iter_errors(doc), key=lambda e: list(e.path))
+        for e in errors:
+            failures.append(f"{where}: {name}: {'/'.join(map(str, e.path))}: {e.message}")
+        return None if errors else "custom"
+    try:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        return "kubernetes"
+    except Exception as e:  # noqa: BLE001 - every kind of invalidity is a failure
+        failures.append(f"{where}: {name}: {e}")
+        return None
 
 
 def images_of(doc):
@@ -92,9 +133,7 @@ def images_of(doc):
         yield doc["spec"].get("imageName", "(the operator's default)")
     if doc.get("kind") == "Pooler":
         yield doc["spec"]["pgbouncer"].get("image", "(the operator's default)")
-        doc = doc["spec"]
-    pod = doc.get("spec", {}).get("template", {}).get("spec", {})
-    for container in pod.get("initContainers", []) + pod.get("containers", []):
+    for container in containers(pod_spec(doc)):
         if "image" in container:
             yield container["image"]
 
@@ -109,12 +148,7 @@ def check_images(where, docs):
                 failures.append(f"{where}: {name}: {image} is not from the registry {REGISTRY}")
             elif "@sha256:" not in image and not image.startswith(OWN_IMAGE + ":"):
                 failures.append(f"{where}: {name}: {image} is not pinned by digest")
-        if doc.get("kind") == "Cluster":
-            pod = doc["spec"]
-        elif doc.get("kind") == "Pooler":
-            pod = doc["spec"]["template"]["spec"]
-        else:
-            pod = doc.get("spec", {}).get("template", {}).get("spec")
+        pod = pod_spec(doc)
         if pod is not None and not pod.get("imagePullSecrets"):
             failures.append(f"{where}: {name}: no imagePullSecrets for {REGISTRY}")
     own = sorted({i for d in docs for i in images_of(d) if i.startswith(OWN_IMAGE + ":") and "@" not in i})
@@ -125,9 +159,9 @@ def check_images(where, docs):
 
 def database_urls(doc):
     """(container, is init container, DATABASE_URL) of a workload."""
-    spec = doc.get("spec", {}).get("template", {}).get("spec", {})
-    for init, containers in ((True, spec.get("initContainers", [])), (False, spec.get("containers", []))):
-        for container in containers:
+    pod = pod_spec(doc) or {}
+    for init, listed in ((True, pod.get("initContainers", [])), (False, pod.get("containers", []))):
+        for container in listed:
             for env in container.get("env", []):
                 if env.get("name") == "DATABASE_URL":
                     yield container["name"], init, env.get("value", "")
@@ -189,11 +223,11 @@ def check_restricted(where, name, doc):
     """A workload's pods meet the `restricted` Pod Security Standard (the
     fields it checks): non-root, the runtime's seccomp profile, no privilege
     escalation, every capability dropped."""
-    if doc.get("kind") not in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+    if doc.get("kind") not in ("Pod", "Deployment", "StatefulSet", "DaemonSet", "Job"):
         return
-    pod = doc["spec"]["template"]["spec"]
+    pod = pod_spec(doc)
     pod_security = pod.get("securityContext", {})
-    for container in pod.get("initContainers", []) + pod.get("containers", []):
+    for container in containers(pod):
         security = container.get("securityContext", {})
         non_root = security.get("runAsNonRoot", pod_security.get("runAsNonRoot"))
         seccomp = security.get("seccompProfile", pod_security.get("seccompProfile", {})).get("type")
@@ -285,7 +319,6 @@ def check_postgres(overlay, docs):
 
 
 def check_overlays():
-    custom = custom_resource_schemas()
     for overlay in sorted((ROOT / "k8s" / "overlays").iterdir()):
         rendered = subprocess.run(
             ["kubectl", "kustomize", str(overlay)], capture_output=True, text=True
@@ -293,7 +326,7 @@ def check_overlays():
         if rendered.returncode != 0:
             failures.append(f"k8s/overlays/{overlay.name}: kustomize failed: {rendered.stderr.strip()}")
             continue
-        validated, crs = 0, 0
+        met = {"kubernetes": 0, "custom": 0, None: 0}
         docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
         check_namespace(overlay.name, docs)
         check_network(overlay.name, docs)
@@ -305,20 +338,9 @@ def check_overlays():
             check_database_urls(overlay.name, name, doc)
             check_holiday_calendars(overlay.name, name, doc)
             check_restricted(f"k8s/overlays/{overlay.name}", name, doc)
-            schema = custom.get(f"{doc.get('apiVersion')}/{doc.get('kind')}")
-            if schema is not None:
-                errors = sorted(schema.iter_errors(doc), key=lambda e: list(e.path))
-                for e in errors:
-                    failures.append(f"k8s/overlays/{overlay.name}: {name}: {'/'.join(map(str, e.path))}: {e.message}")
-                crs += not errors
-                continue
-            try:
-                kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
-                validated += 1
-            except Exception as e:  # noqa: BLE001 - every kind of invalidity is a failure
-                failures.append(f"k8s/overlays/{overlay.name}: {name}: {e}")
-        print(f"k8s/overlays/{overlay.name}: {validated} objects valid for Kubernetes {KUBERNETES_VERSION}, "
-              f"{crs} custom resources valid for {' and '.join(n.removesuffix('.json') for n in CRD_SCHEMAS)}")
+            met[validate(f"k8s/overlays/{overlay.name}", name, doc)] += 1
+        print(f"k8s/overlays/{overlay.name}: {met['kubernetes']} objects valid for Kubernetes {KUBERNETES_VERSION}, "
+              f"{met['custom']} custom resources valid for {' and '.join(n.removesuffix('.json') for n in CRD_SCHEMAS)}")
 
 
 def gib(size):
@@ -340,7 +362,7 @@ def check_stream_budget():
     for key in ("ONEDOOR_STREAM_MAX_AGE_DAYS", "ONEDOOR_DEAD_LETTER_MAX_AGE_DAYS"):
         if int(common.get(key, 0)) <= 0:
             failures.append(f"k8s/base/common.yaml: {key} must limit the streams")
-    store = yaml.safe_load((ROOT / "k8s/nats/values.yaml").read_text())["config"]["jetstream"]["fileStore"]
+    store = NATS_VALUES["config"]["jetstream"]["fileStore"]
     if "maxSize" not in store:
         failures.append("k8s/nats/values.yaml: JetStream's fileStore has no maxSize")
         return
@@ -351,51 +373,41 @@ def check_stream_budget():
           f"on a {store['pvc']['size']} volume")
 
 
-def check_restore_drill(custom):
-    """The restore drill's manifests (deploy/restore-drill.sh applies them)
-    are valid and meet the same rules as the overlays."""
-    text = (ROOT / "deploy/restore/drill-cluster.yaml").read_text().replace("TARGET_TIME", "2026-11-26 08:00:00+08")
+def check_restore_drill():
+    """The restore drill's manifests (deploy/restore-drill.sh fills in the
+    target time and production's images, then applies them) are valid and
+    meet the same rules as the overlays."""
+    text = (ROOT / "deploy/restore/drill-cluster.yaml").read_text()
+    for placeholder, value in (("TARGET_TIME", "2026-11-26 08:00:00+08"),
+                               ("POSTGRES_IMAGE", kustomized_image("ghcr.io/cloudnative-pg/postgresql")),
+                               ("ONEDOOR_IMAGE", kustomized_image("onedoor"))):
+        text = text.replace(placeholder, value)
     docs = [d for d in yaml.safe_load_all(text) if d]
     for doc in docs:
         name = f"{doc['kind']}/{doc['metadata']['name']}"
-        schema = custom.get(f"{doc['apiVersion']}/{doc['kind']}")
-        errors = list(schema.iter_errors(doc)) if schema else []
-        for e in errors:
-            failures.append(f"deploy/restore: {name}: {'/'.join(map(str, e.path))}: {e.message}")
-        if schema is None:
-            try:
-                kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
-            except Exception as e:  # noqa: BLE001
-                failures.append(f"deploy/restore: {name}: {e}")
-        if doc["kind"] == "Pod":
-            check_restricted("deploy/restore", name, {"kind": "Job", "spec": {"template": {"spec": doc["spec"]}}})
-            urls = [e["value"] for c in doc["spec"]["containers"] for e in c["env"] if e["name"] == "DATABASE_URL"]
-            if not all("sslmode=verify-full" in u and "@onedoor-pg-drill-rw:" in u for u in urls):
-                failures.append(f"deploy/restore: {name}: DATABASE_URL must verify the drill's cluster: {urls}")
+        validate("deploy/restore", name, doc)
+        check_restricted("deploy/restore", name, doc)
+        for container, _, url in database_urls(doc):
+            if "sslmode=verify-full" not in url or "@onedoor-pg-drill-rw:" not in url:
+                failures.append(f"deploy/restore: {name}/{container}: DATABASE_URL must verify the drill's "
+                                f"cluster: {url}")
+    check_images("deploy/restore", docs)
     print(f"deploy/restore/drill-cluster.yaml: {len(docs)} objects valid")
 
 
-def render_nats_chart():
+def check_nats_chart():
     """The vendored chart rendered with the project's values, as `helm
     install` would (test hooks left out: they run only on `helm test`)."""
     with helm_python.Chart.load(str(ROOT / "k8s/nats/chart")) as chart:
+        version = chart.version
         rendered = chart.render(NATS_VALUES, name="nats", namespace="onedoor")
     docs = [d for text in rendered.values() for d in yaml.safe_load_all(text) if d]
-    return [d for d in docs if "helm.sh/hook" not in d["metadata"].get("annotations", {})]
-
-
-def check_nats_chart():
-    docs = render_nats_chart()
+    docs = [d for d in docs if "helm.sh/hook" not in d["metadata"].get("annotations", {})]
     for doc in docs:
         name = f"{doc['kind']}/{doc['metadata']['name']}"
         check_restricted("k8s/nats", name, doc)
-        try:
-            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
-        except Exception as e:  # noqa: BLE001
-            failures.append(f"k8s/nats: {name}: {e}")
+        validate("k8s/nats", name, doc)
     check_images("k8s/nats", docs)
-    with helm_python.Chart.load(str(ROOT / "k8s/nats/chart")) as chart:
-        version = chart.version
     print(f"k8s/nats: chart {version} renders {len(docs)} objects, valid for Kubernetes {KUBERNETES_VERSION}")
 
 
@@ -403,7 +415,7 @@ def print_images():
     """What to mirror: each third-party image, upstream and in the registry."""
     print(f"{'upstream image':<75} {'digest':<72} registry")
     for image in KUSTOMIZATION["images"]:
-        if image["name"] != "onedoor":
+        if image is not OWN:
             registry = image["name"].split("/")[0]
             upstream = image["name"] if "." in registry else f"docker.io/{image['name']}"
             print(f"{upstream + ':' + image['newTag']:<75} {image['digest']:<72} {image['newName']}:{image['newTag']}")
@@ -412,8 +424,7 @@ def print_images():
         upstream = f"docker.io/{image['repository']}:{image['tag']}"
         print(f"{upstream:<75} {image['digest']:<72} "
               f"{NATS_VALUES['global']['image']['registry']}/{image['repository']}:{image['tag']}")
-    own = next(i for i in KUSTOMIZATION["images"] if i["name"] == "onedoor")
-    print(f"{'(built from deploy/Dockerfile)':<75} {own.get('digest', '(at release)'):<72} {OWN_IMAGE}:{own['newTag']}")
+    print(f"{'(built from deploy/Dockerfile)':<75} {OWN.get('digest', '(at release)'):<72} {OWN_IMAGE}:{OWN['newTag']}")
 
 
 def check_nats_values():
@@ -457,7 +468,7 @@ if __name__ == "__main__":
         print_images()
         sys.exit(0)
     check_overlays()
-    check_restore_drill(custom_resource_schemas())
+    check_restore_drill()
     check_nats_chart()
     check_nats_values()
     check_stream_budget()

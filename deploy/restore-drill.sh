@@ -9,8 +9,8 @@
 #      many as the copy held before the rebuild.
 # Usage: OPERATOR_TOKEN=... deploy/restore-drill.sh '2026-11-26 08:00:00+08' [--keep]
 # Needs kubectl with rights in the namespace onedoor, curl, and an
-# operator's token. Leaves production
-# untouched; deletes the drill cluster at the end unless --keep.
+# operator's token. Leaves production untouched; deletes the drill's
+# resources at the end unless --keep.
 set -euo pipefail
 
 if [[ $# -lt 1 ]]; then
@@ -28,7 +28,10 @@ psql_in() { # cluster database sql
 }
 
 echo "== recovering onedoor-pg as of $target into onedoor-pg-drill"
-sed "s/TARGET_TIME/$target/" "$here/restore/drill-cluster.yaml" | kubectl apply -f -
+postgres_image=$(kubectl -n "$ns" get cluster onedoor-pg -o jsonpath='{.spec.imageName}')
+onedoor_image=$(kubectl -n "$ns" get deploy intake -o jsonpath='{.spec.template.spec.containers[0].image}')
+sed -e "s|TARGET_TIME|$target|" -e "s|POSTGRES_IMAGE|$postgres_image|" -e "s|ONEDOOR_IMAGE|$onedoor_image|" \
+  "$here/restore/drill-cluster.yaml" | kubectl apply -f -
 kubectl -n "$ns" wait --for=condition=Ready cluster/onedoor-pg-drill --timeout=60m
 
 failed=0
