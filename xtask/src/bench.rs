@@ -40,8 +40,7 @@ pub enum Bench {
 pub fn run(which: Bench) -> Result<()> {
     if cfg!(debug_assertions) {
         // Measure optimised code: rerun this command from a release build.
-        let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(crate::root())
+        let status = crate::cargo()
             .args(["run", "--release", "--quiet", "--package", "xtask", "--", "bench"])
             .args(std::env::args().skip_while(|a| a != "bench").skip(1))
             .status()?;

@@ -15,14 +15,7 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 
 pub fn run(requests: usize) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = std::process::Command::new(cargo);
-    build.current_dir(crate::root()).args(["build", "--release", "--quiet"]);
-    for s in aid_line::services() {
-        build.args(["--bin", s.service]);
-    }
-    build.args(["--bin", crate::up::WORKBENCH]);
-    ensure!(build.status()?.success(), "building the release binaries failed");
+    crate::up::build_services(true)?;
 
     let tools = Tools::ensure()?;
     let dir = scratch_dir("onedoor-bench-workbench-")?;

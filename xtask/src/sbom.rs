@@ -12,7 +12,6 @@
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
 /// The binaries deploy/Dockerfile puts in the image.
 pub const IMAGE_BINARIES: [&str; 6] =
@@ -25,8 +24,7 @@ pub fn document() -> Result<Value> {
     let mut reachable: BTreeSet<String> = BTreeSet::new();
     let mut version = String::new();
     for platform in PLATFORMS {
-        let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(super::root())
+        let out = super::cargo()
             .args(["metadata", "--format-version", "1", "--locked", "--filter-platform", platform])
             .output()
             .context("running cargo metadata")?;

@@ -28,10 +28,13 @@ pub struct UpArgs {
     demo: bool,
 }
 
-/// Builds the service binaries (they are what `up` runs).
-pub(crate) fn build_services() -> Result<()> {
-    let mut cargo = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo.current_dir(crate::root()).args(["build", "--quiet"]);
+/// Builds the service binaries (they are what `up` runs; `release` for the benchmarks).
+pub(crate) fn build_services(release: bool) -> Result<()> {
+    let mut cargo = crate::cargo();
+    cargo.args(["build", "--quiet"]);
+    if release {
+        cargo.arg("--release");
+    }
     for s in aid_line::services() {
         cargo.args(["--bin", s.service]);
     }
@@ -61,7 +64,7 @@ pub fn database_url(admin_url: &str, db: &str) -> String {
 }
 
 pub fn run(args: UpArgs) -> Result<()> {
-    build_services()?;
+    build_services(false)?;
     let data = onedoor_local_servers::server_home().join("data");
     let mut tools = None;
     let mut tools = || -> Result<Tools> {
