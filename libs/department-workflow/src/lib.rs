@@ -47,8 +47,8 @@ impl Service for DepartmentService {
         self.policy.department().line().service.to_string()
     }
 
-    async fn migrate(&self, pool: &sqlx::PgPool) -> Result<(), onedoor_event_store::StoreError> {
-        store::migrate(pool).await
+    fn migrator(&self) -> sqlx::migrate::Migrator {
+        store::migrator()
     }
 
     async fn assemble(self, host: &mut Host) -> anyhow::Result<(axum::Router, utoipa::openapi::OpenApi)> {

@@ -15,11 +15,13 @@ use uuid::Uuid;
 
 pub const STREAM_TYPE: &str = "lane";
 
+/// The lanes' own migrations (beside the event store's).
+pub fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations")
+}
+
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
-    let mut migrator = sqlx::migrate!("./migrations");
-    migrator.set_ignore_missing(true);
-    migrator.run(pool).await?;
-    Ok(())
+    onedoor_event_store::apply_migrations(pool, migrator()).await
 }
 
 pub async fn load_lane(conn: &mut PgConnection, referral_id: Uuid) -> Result<Option<Lane>, StoreError> {

@@ -18,6 +18,7 @@ pub mod outbox;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sqlx::migrate::Migrator;
 use sqlx::{PgConnection, PgPool, Row};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -107,13 +108,41 @@ pub struct Appended {
     pub event_ids: Vec<Uuid>,
 }
 
-/// Applies the event store's migrations. Services run their own migrations
-/// beside these in the same database, so missing versions are tolerated.
+/// The event store's migrations.
+pub fn migrator() -> Migrator {
+    sqlx::migrate!("./migrations")
+}
+
+/// Applies the event store's migrations.
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
-    let mut migrator = sqlx::migrate!("./migrations");
+    apply_migrations(pool, migrator()).await
+}
+
+/// Applies `migrator`'s migrations. A service runs two migrators in its one
+/// database (the event store's and its own), so each tolerates the
+/// versions of the other.
+pub async fn apply_migrations(pool: &PgPool, mut migrator: Migrator) -> Result<(), StoreError> {
     migrator.set_ignore_missing(true);
     migrator.run(pool).await?;
     Ok(())
+}
+
+/// The versions of `migrator` the database has not applied: what a service
+/// that leaves migrating to someone else (behind a transaction pooler) must
+/// not start without.
+pub async fn pending_migrations(pool: &PgPool, migrator: &Migrator) -> Result<Vec<i64>, StoreError> {
+    let migrated: bool =
+        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(pool).await?;
+    let applied: Vec<i64> = if migrated {
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(pool).await?
+    } else {
+        Vec::new()
+    };
+    Ok(migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+        .map(|m| m.version)
+        .collect())
 }
 
 /// Appends `events` to `stream_id` if it is at `expected`, inside the caller's transaction.

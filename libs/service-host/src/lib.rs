@@ -13,6 +13,7 @@ use async_nats::jetstream;
 use onedoor_messaging::consumer::{self, ConsumerSpec, Handler};
 use onedoor_messaging::relay::{OutboxRelay, RelayConfig};
 use sqlx::PgPool;
+use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 use std::future::Future;
 use std::sync::Arc;
@@ -58,7 +59,8 @@ pub struct HostConfig {
     /// where the service connects through PgBouncer in transaction mode:
     /// migrations hold a session-level advisory lock, which a transaction
     /// pooler cannot keep, so an init container applies them on a direct
-    /// connection instead (k8s/base/services).
+    /// connection instead (k8s/base/services), and the service refuses to
+    /// start while any of its version's migrations is missing.
     #[arg(long, env = "ONEDOOR_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate_on_start: bool,
 }
@@ -86,11 +88,17 @@ pub enum HostError {
     Messaging(#[from] onedoor_messaging::MessagingError),
     #[error("HTTP server: {0}")]
     Io(#[from] std::io::Error),
+    #[error(
+        "the database lacks migrations {0:?} of this version: apply them first (`<service> --migrate-only`, \
+         the init container), or let the service migrate (ONEDOOR_MIGRATE_ON_START=true)"
+    )]
+    NotMigrated(Vec<i64>),
 }
 
 /// The service's database pool, with the event store's migrations applied
-/// if `migrate` (see [`HostConfig::migrate_on_start`]). Waits up to a minute
-/// for PostgreSQL to accept connections (it may start after the service).
+/// (or, unless `migrate`, found applied: see [`ensure_migrated`]). Waits up
+/// to a minute for PostgreSQL to accept connections (it may start after the
+/// service).
 pub async fn connect_database(config: &HostConfig, migrate: bool) -> Result<PgPool, HostError> {
     let options = PgPoolOptions::new()
         .max_connections(config.max_connections)
@@ -106,10 +114,20 @@ pub async fn connect_database(config: &HostConfig, migrate: bool) -> Result<PgPo
             Err(error) => return Err(error.into()),
         }
     };
-    if migrate {
-        onedoor_event_store::migrate(&pool).await?;
-    }
+    ensure_migrated(&pool, onedoor_event_store::migrator(), migrate).await?;
     Ok(pool)
+}
+
+/// Applies `migrator`'s migrations if `migrate`; otherwise (a service
+/// behind a transaction pooler, see [`HostConfig::migrate_on_start`]) makes
+/// sure they were applied, so that a version never serves on a schema older
+/// than its own.
+pub async fn ensure_migrated(pool: &PgPool, migrator: Migrator, migrate: bool) -> Result<(), HostError> {
+    if migrate {
+        return Ok(onedoor_event_store::apply_migrations(pool, migrator).await?);
+    }
+    let pending = onedoor_event_store::pending_migrations(pool, &migrator).await?;
+    if pending.is_empty() { Ok(()) } else { Err(HostError::NotMigrated(pending)) }
 }
 
 /// A service's connections, and the background work running beside its API.
@@ -262,8 +280,8 @@ pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(24);
 pub trait Service: Send + 'static {
     /// Its name in logs, traces and the NATS connection (`intake`, `medical-aid`).
     fn name(&self) -> String;
-    /// Applies the service's own migrations (the event store's are applied by the host).
-    fn migrate(&self, pool: &PgPool) -> impl Future<Output = Result<(), onedoor_event_store::StoreError>> + Send;
+    /// The service's own migrations (the host runs them beside the event store's).
+    fn migrator(&self) -> Migrator;
     /// Declares the service's streams, starts its outbox relay and consumers
     /// on `host`, and returns its API with the API's OpenAPI document.
     fn assemble(
@@ -284,9 +302,7 @@ impl App {
     pub async fn build<S: Service>(service: S, config: &HostConfig, port: u16) -> anyhow::Result<Self> {
         let auth = Arc::new(config.authenticator()?);
         let mut host = Host::connect(&service.name(), config).await?;
-        if config.migrate_on_start {
-            service.migrate(&host.pool).await?;
-        }
+        ensure_migrated(&host.pool, service.migrator(), config.migrate_on_start).await?;
         let (api, openapi) = service.assemble(&mut host).await?;
         let (operations, _) = host.operations();
         let router = onedoor_http_kit::service_router(api.merge(operations), document(openapi), auth, host.readiness());
@@ -320,7 +336,7 @@ pub async fn main<S: Service>(service: S, config: &HostConfig, port: u16) -> any
     let result = if config.migrate_only {
         let result = async {
             let pool = connect_database(config, true).await?;
-            service.migrate(&pool).await?;
+            ensure_migrated(&pool, service.migrator(), true).await?;
             anyhow::Ok(())
         }
         .await;

@@ -17,11 +17,13 @@ use onedoor_working_calendar::local_date;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
+/// Intake's own migrations (beside the event store's).
+pub fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations")
+}
+
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
-    let mut migrator = sqlx::migrate!("./migrations");
-    migrator.set_ignore_missing(true);
-    migrator.run(pool).await?;
-    Ok(())
+    onedoor_event_store::apply_migrations(pool, migrator()).await
 }
 
 /// Folds a case from its stream; `None` if there is no such case.
