@@ -187,9 +187,12 @@ where
 impl From<sqlx::Error> for Problem {
     /// A database that cannot be reached, or whose connections are all in
     /// use for longer than the pool's acquire timeout, is a 503 the client
-    /// may retry (`Retry-After`), not a request hanging for a minute. A
-    /// deadlock or serialization failure is [`DATABASE_CONFLICT`] (503 if
-    /// [`with_retries`] gives up).
+    /// may retry (`Retry-After`), not a request hanging for a minute. So is
+    /// one that drops the connection itself: a connection exception (class
+    /// 08), or a server shutting down, crashing or failing over
+    /// (57P01–57P03: CloudNativePG's switchover ends connections with
+    /// 57P01). A deadlock or serialization failure is [`DATABASE_CONFLICT`]
+    /// (503 if [`with_retries`] gives up).
     fn from(e: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &e
             && matches!(db.code().as_deref(), Some("40001" | "40P01"))
@@ -200,17 +203,22 @@ impl From<sqlx::Error> for Problem {
                 "the request met a concurrent one; retry shortly",
             );
         }
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                tracing::warn!(error = %e, "database unavailable");
-                Problem::new(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "database_unavailable",
-                    "the service cannot reach its database just now; retry shortly",
-                )
+        let unreachable = match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+            sqlx::Error::Database(db) => {
+                db.code().is_some_and(|code| code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03"))
             }
-            other => internal_error(other),
+            _ => false,
+        };
+        if !unreachable {
+            return internal_error(e);
         }
+        tracing::warn!(error = %e, "database unavailable");
+        Problem::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the service cannot reach its database just now; retry shortly",
+        )
     }
 }
 

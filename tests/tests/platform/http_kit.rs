@@ -155,3 +155,19 @@ async fn an_oversized_token_gets_a_problem_json_431_not_an_empty_answer() {
     assert_eq!(body["code"], "header_too_large");
     assert_eq!(events(&db.pool).await, 0, "nothing changed");
 }
+
+/// A database that ends the connection itself (a shutdown, a crash, a
+/// CloudNativePG switchover: SQLSTATE 57P01) is a 503 to retry, like one
+/// that cannot be reached, not a 500.
+#[tokio::test]
+async fn a_connection_the_database_ends_is_a_503_to_retry_not_a_500() {
+    let db = store_db().await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    let ended = sqlx::query("SELECT pg_terminate_backend(pg_backend_pid())").execute(&mut *conn).await.unwrap_err();
+    assert_eq!(ended.as_database_error().and_then(|e| e.code()).as_deref(), Some("57P01"), "{ended}");
+    let problem = onedoor_http_kit::Problem::from(ended);
+    assert_eq!((problem.status, problem.code.as_str()), (503, "database_unavailable"));
+
+    let broken = sqlx::query("SELECT no_such_column FROM events").execute(&db.pool).await.unwrap_err();
+    assert_eq!(onedoor_http_kit::Problem::from(broken).status, 500, "a fault of the query stays a 500");
+}
