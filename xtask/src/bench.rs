@@ -30,6 +30,8 @@ pub enum Bench {
         #[arg(long, default_value_t = 20_000)]
         events: usize,
     },
+    /// Complete applications through the whole loop over REST (release builds, production durability).
+    E2e(crate::bench_e2e::E2eArgs),
     /// Server-side rendering time and weight of the workbench's main pages, the platform idle.
     Workbench {
         #[arg(long, default_value_t = 200)]
@@ -50,6 +52,7 @@ pub fn run(which: Bench) -> Result<()> {
     match which {
         Bench::Store { writers, events } => store(writers.max(1), events.max(writers)),
         Bench::Workbench { requests } => crate::bench_workbench::run(requests.max(1)),
+        Bench::E2e(args) => crate::bench_e2e::run(args),
     }
 }
 

@@ -9,41 +9,21 @@
 //! is JSON. Goals (issue 11): p95 ≤ 100 ms, at most 150 KB per page.
 
 use anyhow::{Context, Result, ensure};
-use onedoor_contracts::aid_line;
-use onedoor_local_servers::{Durability, NatsServer, PostgresServer, ServiceProcess, Tools, free_port, scratch_dir};
+use onedoor_local_servers::free_port;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
 pub fn run(requests: usize) -> Result<()> {
     crate::up::build_services(true)?;
 
-    let tools = Tools::ensure()?;
-    let dir = scratch_dir("onedoor-bench-workbench-")?;
-    let pg = PostgresServer::start(&tools, &dir.path().join("pg"), 0, Durability::Full)?;
-    let nats = NatsServer::start(&tools, &dir.path().join("nats"), 0)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let admin = pg.url("postgres");
-    runtime.block_on(crate::up::create_databases(&admin))?;
     let secret = crate::jwt_secret();
-    let mut services = Vec::new();
-    for s in aid_line::services() {
-        let port = free_port()?;
-        let envs = vec![
-            ("DATABASE_URL".to_string(), crate::up::database_url(&admin, s.database)),
-            ("NATS_URL".to_string(), nats.url()),
-            (s.port_env.to_string(), port.to_string()),
-            ("ONEDOOR_JWT_SECRET".to_string(), secret.clone()),
-        ];
-        let mut service = ServiceProcess::new(s.service, port, envs, dir.path().join(format!("{}.log", s.service)));
-        service.start(Duration::from_secs(60)).with_context(|| format!("starting {}", s.service))?;
-        services.push(service);
-    }
-    let mut workbench = crate::up::start_workbench(&services, &secret, free_port()?)?;
+    let platform = crate::platform::Platform::start(&runtime, "onedoor-bench-workbench-", &secret)?;
+    let services = &platform.services;
+    let mut workbench = crate::up::start_workbench(services, &secret, free_port()?)?;
     let figures = runtime.block_on(measure(&services[0].url(), &workbench.url(), requests));
     workbench.stop();
-    for mut s in services.into_iter().rev() {
-        s.stop();
-    }
+    platform.stop();
     let figures = figures?;
     println!("{figures}");
     Ok(())

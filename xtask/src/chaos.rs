@@ -8,7 +8,6 @@
 
 use anyhow::{Context, Result, bail};
 use onedoor_contracts::Department;
-use onedoor_local_servers::{Durability, NatsServer, PostgresServer, ServiceProcess, Tools, free_port, scratch_dir};
 use onedoor_test_support::driver::{Client, SECRET, tokens};
 use onedoor_test_support::sample::SampleApplication;
 use serde_json::{Value, json};
@@ -29,27 +28,10 @@ pub struct ChaosArgs {
 
 pub fn run(args: ChaosArgs) -> Result<()> {
     crate::up::build_services(false)?;
-    let tools = Tools::ensure()?;
-    let dir = scratch_dir("onedoor-chaos-")?;
-    let mut pg = PostgresServer::start(&tools, &dir.path().join("pg"), 0, Durability::Full)?;
-    let mut nats = NatsServer::start(&tools, &dir.path().join("nats"), 0)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let admin = pg.url("postgres");
-    runtime.block_on(crate::up::create_databases(&admin))?;
-    let mut services: Vec<ServiceProcess> = Vec::new();
-    for s in onedoor_contracts::aid_line::services() {
-        let port = free_port()?;
-        let envs = vec![
-            ("DATABASE_URL".to_string(), crate::up::database_url(&admin, s.database)),
-            ("NATS_URL".to_string(), nats.url()),
-            (s.port_env.to_string(), port.to_string()),
-            ("ONEDOOR_HOST".to_string(), "127.0.0.1".to_string()),
-            ("ONEDOOR_JWT_SECRET".to_string(), SECRET.to_string()),
-        ];
-        let mut service = ServiceProcess::new(s.service, port, envs, dir.path().join(format!("{}.log", s.service)));
-        service.start(Duration::from_secs(90)).with_context(|| format!("starting {}", s.service))?;
-        services.push(service);
-    }
+    let platform = crate::platform::Platform::start(&runtime, "onedoor-chaos-", SECRET)?;
+    let admin = platform.admin_url.clone();
+    let crate::platform::Platform { mut pg, mut nats, mut services, dir, .. } = platform;
     let urls: Vec<String> = services.iter().map(|s| s.url()).collect();
     let stop = CancellationToken::new();
     let accepted = Arc::new(Mutex::new(Vec::<String>::new()));

@@ -15,10 +15,12 @@
 //!   stored events' JSON Schemas and the services' OpenAPI documents.
 
 mod bench;
+mod bench_e2e;
 mod bench_workbench;
 mod chaos;
 mod demo;
 mod openapi;
+mod platform;
 mod sbom;
 mod up;
 

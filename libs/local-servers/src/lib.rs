@@ -378,6 +378,11 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// The server's process id while it runs (for the benchmarks' CPU accounting).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(|p| p.pid)
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut p) = self.process.take() {
             p.stop();
@@ -540,6 +545,11 @@ impl PostgresServer {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
     }
 
+    /// The postmaster's process id while it runs (its backends are its children).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(|p| p.pid)
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut p) = self.process.take() {
             p.stop();
@@ -623,6 +633,11 @@ impl ServiceProcess {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The service's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(|p| p.pid)
     }
 
     /// Stops the service as an orchestrator does (a signal, then a grace
