@@ -20,6 +20,7 @@
 
 use anyhow::{Result, bail};
 use onedoor_contracts::Department;
+use onedoor_http_kit::Role;
 use onedoor_test_support::driver::{SECRET, tokens};
 use onedoor_test_support::sample::{SampleApplication, four_requests};
 use serde_json::{Value, json};
@@ -42,6 +43,13 @@ pub struct E2eArgs {
     /// The lines each household applies for.
     #[arg(long, value_delimiter = ',', default_value = "medical,education,housing,temporary")]
     lines: Vec<Department>,
+    /// Townships the households live in, each with its own window clerk
+    /// (a county's service halls; one township's case numbers are taken in turn).
+    #[arg(long, default_value_t = 16)]
+    townships: usize,
+    /// Also print PostgreSQL's costliest statements (pg_stat_statements), per application.
+    #[arg(long)]
+    statements: bool,
 }
 
 /// Gives up on a household that has not converged in this time.
@@ -53,7 +61,7 @@ pub fn run(args: E2eArgs) -> Result<()> {
     }
     crate::up::build_services(true)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let platform = crate::platform::Platform::start(&runtime, "onedoor-bench-e2e-", SECRET)?;
+    let platform = crate::platform::Platform::start(&runtime, "onedoor-bench-e2e-", SECRET, args.statements)?;
     let mut processes: Vec<(String, u32, bool)> =
         platform.services.iter().filter_map(|s| Some((s.name.clone(), s.pid()?, false))).collect();
     processes.extend(platform.pg.pid().map(|p| ("postgres".to_string(), p, true)));
@@ -61,12 +69,14 @@ pub fn run(args: E2eArgs) -> Result<()> {
     processes.push(("driver (this benchmark)".to_string(), std::process::id(), false));
 
     let urls = platform.urls();
-    let bench = Arc::new(Bench::new(urls, &args.lines));
+    let bench = Arc::new(Bench::new(urls, &args.lines, args.townships.clamp(1, 999)));
     let cpu_before = cpu_seconds(&processes);
     let started = Instant::now();
     runtime.block_on(drive(bench.clone(), &args));
     let elapsed = started.elapsed();
     let cpu_after = cpu_seconds(&processes);
+    let statements = if args.statements { Some(runtime.block_on(platform.statements(25))?) } else { None };
+    let commits = runtime.block_on(platform.commits())?;
     platform.stop();
 
     let stats = bench.stats.lock().map(|s| s.clone()).unwrap_or_default();
@@ -103,6 +113,22 @@ pub fn run(args: E2eArgs) -> Result<()> {
     for (name, ms) in &cpu {
         println!("  {name:<32} {ms:>8.2}");
     }
+    let per_app = |n: f64| (n / completed.max(1) as f64 * 10.0).round() / 10.0;
+    println!("transactions committed per application:");
+    for (db, n) in &commits {
+        println!("  {db:<32} {:>8.1}", per_app(*n as f64));
+    }
+    if let Some(statements) = &statements {
+        println!("PostgreSQL's costliest statements (calls and ms per application, mean ms):");
+        for (db, calls, total, mean, query) in statements {
+            let query: String = query.chars().take(110).collect();
+            println!(
+                "  {db:<18} {:>6.1} calls {:>7.2} ms  {mean:>6.3} mean  {query}",
+                per_app(*calls as f64),
+                total / completed.max(1) as f64
+            );
+        }
+    }
     if stats.errors.is_empty() {
         println!("errors: none");
     } else {
@@ -116,11 +142,13 @@ pub fn run(args: E2eArgs) -> Result<()> {
             "mode": if args.rate.is_some() { "open" } else { "closed" },
             "concurrency": args.rate.is_none().then_some(args.concurrency),
             "rate": args.rate,
+            "townships": args.townships,
             "lines": args.lines.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
             "seconds": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
             "applications_per_s": throughput,
             "latency": latencies,
             "cpu_ms_per_application": cpu,
+            "commits_per_application": commits.iter().map(|(db, n)| (db.clone(), per_app(*n as f64))).collect::<BTreeMap<_, _>>(),
             "errors": stats.errors,
         })
     );
@@ -147,11 +175,12 @@ struct Bench {
     departments: BTreeMap<Department, String>,
     lines: Vec<Department>,
     stats: Mutex<Stats>,
-    clerk: String,
+    /// The township codes, each with its clerk's token.
+    townships: Vec<(String, String)>,
 }
 
 impl Bench {
-    fn new(urls: Vec<String>, lines: &[Department]) -> Self {
+    fn new(urls: Vec<String>, lines: &[Department], townships: usize) -> Self {
         let departments = Department::ALL.into_iter().zip(urls.iter().skip(1).cloned()).collect();
         Self {
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("a plain HTTP client"),
@@ -159,7 +188,13 @@ impl Bench {
             departments,
             lines: lines.to_vec(),
             stats: Mutex::new(Stats::default()),
-            clerk: tokens::clerk(),
+            townships: (1..=townships)
+                .map(|t| {
+                    let township = format!("330102{t:03}");
+                    let clerk = tokens::token(Role::WindowClerk, Some(&township), None, &format!("clerk-{t}"));
+                    (township, clerk)
+                })
+                .collect(),
         }
     }
 
@@ -187,9 +222,9 @@ impl Bench {
         }
     }
 
-    /// The application of household `n`: a unique applicant (born in the
+    /// The application of household `n` in `township`: a unique applicant (born in the
     /// 1960s; see [`onedoor_test_support::sample::child_of`] for why one decade).
-    fn form(&self, n: usize) -> Value {
+    fn form(&self, n: usize, township: &str) -> Value {
         let first17 = format!(
             "330102196{}{:02}{:02}{:03}",
             (n / 336_000) % 10,
@@ -200,18 +235,21 @@ impl Bench {
         let applicant = onedoor_test_support::id_number(&first17);
         let requests: Vec<Value> =
             four_requests().into_iter().filter(|r| self.lines.iter().any(|d| r["aid"] == d.as_str())).collect();
-        SampleApplication::household_of_two(&applicant).requests(requests).json()
+        let mut form = SampleApplication::household_of_two(&applicant).requests(requests).json();
+        form["household"]["division_code"] = json!(format!("{township}001"));
+        form
     }
 
     /// Drives household `n` from submission to a case view with every lane paid.
     async fn household(self: Arc<Self>, n: usize) {
+        let (township, clerk) = &self.townships[n % self.townships.len()];
         let started = Instant::now();
         let request = self
             .http
             .post(format!("{}/api/v1/applications", self.intake))
-            .bearer_auth(&self.clerk)
+            .bearer_auth(clerk)
             .header("Idempotency-Key", format!("bench-{n}"))
-            .json(&self.form(n));
+            .json(&self.form(n, township));
         let Some((status, view)) = self.send("submission", request).await else { return };
         let accepted = Instant::now();
         if status != 201 {
@@ -235,7 +273,7 @@ impl Bench {
         let url = format!("{}/api/v1/cases/{case_id}", self.intake);
         let mut backoff = Backoff::new();
         loop {
-            if let Some((200, view)) = self.send("case view", self.http.get(&url).bearer_auth(&self.clerk)).await
+            if let Some((200, view)) = self.send("case view", self.http.get(&url).bearer_auth(clerk)).await
                 && view["lanes"].as_array().is_some_and(|l| l.iter().all(|l| l["status"] == "disbursed"))
             {
                 let now = Instant::now();

@@ -18,7 +18,7 @@ pub fn run(requests: usize) -> Result<()> {
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let secret = crate::jwt_secret();
-    let platform = crate::platform::Platform::start(&runtime, "onedoor-bench-workbench-", &secret)?;
+    let platform = crate::platform::Platform::start(&runtime, "onedoor-bench-workbench-", &secret, false)?;
     let services = &platform.services;
     let mut workbench = crate::up::start_workbench(services, &secret, free_port()?)?;
     let figures = runtime.block_on(measure(&services[0].url(), &workbench.url(), requests));

@@ -29,7 +29,7 @@ pub struct ChaosArgs {
 pub fn run(args: ChaosArgs) -> Result<()> {
     crate::up::build_services(false)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let platform = crate::platform::Platform::start(&runtime, "onedoor-chaos-", SECRET)?;
+    let platform = crate::platform::Platform::start(&runtime, "onedoor-chaos-", SECRET, false)?;
     let admin = platform.admin_url.clone();
     let crate::platform::Platform { mut pg, mut nats, mut services, dir, .. } = platform;
     let urls: Vec<String> = services.iter().map(|s| s.url()).collect();

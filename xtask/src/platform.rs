@@ -23,12 +23,20 @@ pub struct Platform {
 impl Platform {
     /// Starts the servers and the five services (built beforehand with
     /// [`crate::up::build_services`]), each trusting development tokens signed with `secret`.
-    pub fn start(runtime: &tokio::runtime::Runtime, prefix: &str, secret: &str) -> Result<Self> {
+    /// With `statements`, PostgreSQL records every statement's calls and time
+    /// (`pg_stat_statements`, read with [`Platform::statements`]).
+    pub fn start(runtime: &tokio::runtime::Runtime, prefix: &str, secret: &str, statements: bool) -> Result<Self> {
         let tools = Tools::ensure()?;
         let dir = scratch_dir(prefix)?;
-        let pg = PostgresServer::start(&tools, &dir.path().join("pg"), 0, Durability::Full)?;
+        let mut pg = PostgresServer::start(&tools, &dir.path().join("pg"), 0, Durability::Full)?;
         let nats = NatsServer::start(&tools, &dir.path().join("nats"), 0)?;
         let admin_url = pg.url("postgres");
+        if statements {
+            runtime.block_on(admin(&admin_url, "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"))?;
+            pg.stop();
+            pg.restart()?;
+            runtime.block_on(admin(&admin_url, "CREATE EXTENSION pg_stat_statements"))?;
+        }
         runtime.block_on(crate::up::create_databases(&admin_url))?;
         let mut services = Vec::new();
         for s in aid_line::services() {
@@ -52,10 +60,44 @@ impl Platform {
         self.services.iter().map(ServiceProcess::url).collect()
     }
 
+    /// The statements that took the most of PostgreSQL's time since the
+    /// start: database, calls, total and mean milliseconds, and the text.
+    pub async fn statements(&self, top: i64) -> Result<Vec<(String, i64, f64, f64, String)>> {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&self.admin_url).await?;
+        Ok(sqlx::query_as(
+            "SELECT d.datname::text, s.calls, s.total_exec_time, s.mean_exec_time,
+                    regexp_replace(s.query, '\\s+', ' ', 'g')
+               FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+              ORDER BY s.total_exec_time DESC LIMIT $1",
+        )
+        .bind(top)
+        .fetch_all(&mut conn)
+        .await?)
+    }
+
+    /// Transactions committed in each service's database since the start.
+    pub async fn commits(&self) -> Result<Vec<(String, i64)>> {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&self.admin_url).await?;
+        Ok(sqlx::query_as(
+            "SELECT datname::text, xact_commit FROM pg_stat_database WHERE datname LIKE 'onedoor%' ORDER BY 1",
+        )
+        .fetch_all(&mut conn)
+        .await?)
+    }
+
     /// Stops the services, newest first, then (on drop) the servers.
     pub fn stop(mut self) {
         for s in self.services.iter_mut().rev() {
             s.stop();
         }
     }
+}
+
+async fn admin(url: &str, sql: &'static str) -> Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    sqlx::query(sql).execute(&mut conn).await?;
+    Ok(())
 }

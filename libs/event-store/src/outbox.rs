@@ -10,6 +10,15 @@
 //! order is not allocation order), and a high-water-mark poller would skip it.
 //! Within one stream key the order is the commit order, because appends to one
 //! stream are serialised by the event store's version check.
+//!
+//! Waking the relay: whoever commits a transaction that may have written to
+//! the outbox calls [`committed`] (the consumers after each commit, the
+//! service host after each state-changing request), and the process's
+//! relays wake at once instead of polling the table every few milliseconds.
+//! Not LISTEN/NOTIFY: a transaction-mode pooler cannot keep a listening
+//! session, and NOTIFY serialises every notifying commit on one queue lock.
+//! Writes this process does not see (another replica's, a script's) are
+//! found by the relay's slower fallback poll.
 
 use crate::StoreError;
 use onedoor_contracts::{CE_TYPE_HEADER, CloudEvent, IntegrationEvent};
@@ -17,6 +26,20 @@ use onedoor_telemetry::propagation::TraceHeaders;
 use sqlx::{PgConnection, PgPool, Row};
 use std::collections::BTreeMap;
 use uuid::Uuid;
+
+static COMMITTED: std::sync::LazyLock<tokio::sync::watch::Sender<u64>> =
+    std::sync::LazyLock::new(|| tokio::sync::watch::channel(0).0);
+
+/// Tells this process's relays that a transaction which may have written to
+/// the outbox has committed (call it after the commit, never before).
+pub fn committed() {
+    COMMITTED.send_modify(|n| *n = n.wrapping_add(1));
+}
+
+/// Changes each time [`committed`] is called: what a relay waits on.
+pub fn commits() -> tokio::sync::watch::Receiver<u64> {
+    COMMITTED.subscribe()
+}
 
 /// Advisory lock id the relays share ("onedoor outbox relay").
 const RELAY_LOCK: i64 = 0x6f6e_6564_6f6f_7201;

@@ -346,5 +346,6 @@ async fn handle_once<H: Handler>(
     }
     handler.handle(&mut tx, delivery).await?;
     tx.commit().await?;
+    onedoor_event_store::outbox::committed();
     Ok(Outcome::Done)
 }

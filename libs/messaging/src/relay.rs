@@ -31,7 +31,9 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 pub struct RelayConfig {
     /// Messages per transaction.
     pub batch_size: i64,
-    /// Pause when the outbox is empty (or another replica holds the turn).
+    /// The longest pause when the outbox is empty: a commit in this process
+    /// wakes the relay sooner (see `event_store::outbox::committed`); this
+    /// finds writes it cannot see, such as another replica's.
     pub idle_poll: Duration,
 }
 
@@ -43,14 +45,23 @@ pub struct BatchOutcome {
     /// Cases whose next message was not acknowledged: it and the case's
     /// later messages stay in the outbox for the next batch.
     pub failed: usize,
+    /// Another replica's relay held the turn: nothing was read.
+    pub busy: bool,
 }
 
 /// The longest pause between retries of a failing relay.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long a woken relay waits for more commits before it reads the outbox:
+/// under load one batch then carries many messages (one transaction, acks
+/// pipelined) instead of one transaction per message.
+const LINGER: Duration = Duration::from_millis(2);
+/// The pause before asking again for a turn another replica holds (its
+/// batch takes a few milliseconds).
+const TURN_POLL: Duration = Duration::from_millis(10);
 
 impl Default for RelayConfig {
     fn default() -> Self {
-        Self { batch_size: 2000, idle_poll: Duration::from_millis(20) }
+        Self { batch_size: 2000, idle_poll: Duration::from_millis(250) }
     }
 }
 
@@ -69,17 +80,12 @@ impl OutboxRelay {
     /// Relays until `shutdown`, then returns after finishing the batch in hand.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut failures = 0u32;
+        let mut commits = outbox::commits();
         while !shutdown.is_cancelled() {
-            let pause = match self.relay_batch().await {
-                Ok(o) if o.failed == 0 && o.sent as i64 == self.config.batch_size => {
-                    failures = 0;
-                    continue;
-                }
-                Ok(o) if o.failed == 0 => {
-                    failures = 0;
-                    self.config.idle_poll
-                }
-                Ok(o) => {
+            // Commits from now on wake the idle pause, even those during the batch.
+            commits.borrow_and_update();
+            let (pause, wake_on_commit) = match self.relay_batch().await {
+                Ok(o) if o.failed > 0 => {
                     failures = failures.saturating_add(1);
                     tracing::warn!(
                         sent = o.sent,
@@ -87,17 +93,31 @@ impl OutboxRelay {
                         failures,
                         "some outbox messages were not acknowledged; retrying them"
                     );
-                    backoff(failures)
+                    (backoff(failures), false)
                 }
                 Err(error) => {
                     failures = failures.saturating_add(1);
                     tracing::warn!(%error, failures, "outbox relay batch failed; retrying");
-                    backoff(failures)
+                    (backoff(failures), false)
+                }
+                Ok(o) => {
+                    failures = 0;
+                    match (o.busy, o.sent as i64) {
+                        (true, _) => (TURN_POLL, false),
+                        // A full batch: more is waiting.
+                        (false, n) if n >= self.config.batch_size => continue,
+                        // Commits during the batch have already woken the wait.
+                        (false, _) => (self.config.idle_poll, true),
+                    }
                 }
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(pause) => {}
+                Ok(()) = commits.changed(), if wake_on_commit => {
+                    // Lets the commits of a busy moment gather into one batch.
+                    tokio::time::sleep(LINGER).await;
+                }
             }
         }
     }
@@ -106,7 +126,7 @@ impl OutboxRelay {
     pub async fn relay_batch(&self) -> Result<BatchOutcome, MessagingError> {
         let mut tx = self.pool.begin().await?;
         let Some(batch) = outbox::claim(&mut tx, self.config.batch_size).await? else {
-            return Ok(BatchOutcome::default());
+            return Ok(BatchOutcome { busy: true, ..BatchOutcome::default() });
         };
         if batch.is_empty() {
             tx.commit().await?;

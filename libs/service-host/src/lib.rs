@@ -238,6 +238,7 @@ impl Host {
     ) -> Result<(), HostError> {
         let stopping = CancellationToken::new();
         let signal = stopping.clone();
+        let router = router.layer(axum::middleware::from_fn(wake_relay_after_writes));
         let server = onedoor_http_kit::serve(listener, router, async move {
             stop.await;
             signal.cancel();
@@ -265,6 +266,22 @@ impl Host {
         }
         Ok(served?)
     }
+}
+
+/// After a successful request that may have changed state (and so
+/// committed outbox messages before answering), wakes the relay instead of leaving the
+/// messages to its fallback poll.
+async fn wake_relay_after_writes(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let writes = !request.method().is_safe();
+    let response = next.run(request).await;
+    // A refused request committed nothing to announce.
+    if writes && response.status().is_success() {
+        onedoor_event_store::outbox::committed();
+    }
+    response
 }
 
 /// How long requests in flight may finish after SIGTERM.

@@ -47,6 +47,19 @@ pub async fn township_of(conn: &mut PgConnection, case_id: Uuid, lock: bool) -> 
     Ok(sqlx::query_scalar(sql).bind(case_id).fetch_optional(conn).await?)
 }
 
+/// The case's list row: its township and its view as last written (see
+/// [`CaseView::depends_on_today`] for when that view is still today's).
+pub async fn stored_view(conn: &mut PgConnection, case_id: Uuid) -> Result<Option<(String, CaseView)>, StoreError> {
+    let row = sqlx::query("SELECT township, view FROM case_views WHERE case_id = $1")
+        .bind(case_id)
+        .fetch_optional(conn)
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(row) => Ok(Some((row.try_get("township")?, serde_json::from_value(row.try_get("view")?)?))),
+    }
+}
+
 /// Appends `new` to the case, announces it through the outbox and updates
 /// the read models, all in the caller's transaction. Returns the case after.
 pub async fn save(

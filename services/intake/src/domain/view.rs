@@ -162,6 +162,16 @@ impl CaseView {
         }
     }
 
+    /// Whether the view changes with the date beyond its overdue flags: a
+    /// lane still paused for a supplement (its deadline moves with every
+    /// working day waited) or awaiting a withdrawal. Any other view written
+    /// on an earlier day is today's once [`CaseView::refresh_overdue`] ran.
+    pub fn depends_on_today(&self) -> bool {
+        self.lanes
+            .iter()
+            .any(|l| matches!(l.status, CaseLineStatus::SupplementRequested | CaseLineStatus::WithdrawalPending))
+    }
+
     /// The earliest deadline still counting (for the list's overdue filter).
     pub fn next_deadline(&self) -> Option<NaiveDate> {
         let withdrawn = self.status == CaseStatus::Withdrawn;

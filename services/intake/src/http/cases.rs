@@ -86,13 +86,23 @@ pub(super) async fn get_case(
     let township = clerk_township(&staff)?;
     let case_id = path_case_id(&case_id)?;
     let mut conn = state.pool.acquire().await?;
-    let case = case_of_township(&mut conn, case_id, township, false).await?;
+    // The view written with the case's last change, unless a paused
+    // deadline has moved since: then it is rendered from the stream.
+    let Some((owner, mut view)) = store::stored_view(&mut conn, case_id).await?.filter(|(t, _)| t == township) else {
+        return Err(Problem::not_found(format!("no case {case_id} in your township")));
+    };
+    let today = local_date(Utc::now());
     // The view's overdue flags and paused deadlines change with the day.
-    let tag = dated_etag(case.version, local_date(Utc::now()));
+    let tag = dated_etag(view.version, today);
     if headers.get(header::IF_NONE_MATCH) == Some(&tag) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
     }
-    let view = case.view(&state.policy.catalogue, &state.policy.calendar, local_date(Utc::now()));
+    if view.depends_on_today() {
+        let case = case_of_township(&mut conn, case_id, &owner, false).await?;
+        view = case.view(&state.policy.catalogue, &state.policy.calendar, today);
+    } else {
+        view.refresh_overdue(today);
+    }
     Ok(view_response(&view))
 }
 
