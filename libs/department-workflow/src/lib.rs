@@ -54,6 +54,7 @@ impl Service for DepartmentService {
     async fn assemble(self, host: &mut Host) -> anyhow::Result<(axum::Router, utoipa::openapi::OpenApi)> {
         let department = self.policy.department();
         host.publish_outbox(department.stream(), vec![department.subjects()]);
+        host.business_gauge(onedoor_service_host::Business::OverdueLanes, store::overdue_lanes_sql(department));
         // Intake declares its stream; declaring it here too (same configuration)
         // lets a department start first without losing referrals.
         let intake_stream =

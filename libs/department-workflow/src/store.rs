@@ -248,19 +248,34 @@ pub struct InboxFilter<'a> {
     pub today: NaiveDate,
 }
 
+/// The statuses whose time limit is counting. The limit is for the
+/// decision: an approved lane is no longer counting, nor is one waiting for
+/// a supplement.
+pub fn counting_statuses() -> Vec<&'static str> {
+    LaneStatus::ALL
+        .into_iter()
+        .filter(|s| !s.is_closed() && !matches!(s, LaneStatus::Approved | LaneStatus::SupplementRequested))
+        .map(LaneStatus::as_str)
+        .collect()
+}
+
+/// Counts the lanes past their time limit today (Beijing time), for `/metrics`.
+pub fn overdue_lanes_sql(department: onedoor_contracts::Department) -> String {
+    let counting: Vec<String> = counting_statuses().iter().map(|s| format!("'{s}'")).collect();
+    format!(
+        "SELECT '{department}'::text, count(*) FROM referral_views
+          WHERE status IN ({}) AND deadline < (now() AT TIME ZONE 'Asia/Shanghai')::date",
+        counting.join(", ")
+    )
+}
+
 pub async fn list_referrals(
     pool: &PgPool,
     filter: &InboxFilter<'_>,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<(DateTime<Utc>, Uuid, ReferralSummary)>, StoreError> {
-    // The time limit is for the decision: an approved lane is no longer
-    // counting, nor is one waiting for a supplement.
-    let open: Vec<&str> = LaneStatus::ALL
-        .into_iter()
-        .filter(|s| !s.is_closed() && !matches!(s, LaneStatus::Approved | LaneStatus::SupplementRequested))
-        .map(LaneStatus::as_str)
-        .collect();
+    let open = counting_statuses();
     let rows = sqlx::query(
         "SELECT view, received_at, referral_id FROM referral_views
          WHERE ($1::text IS NULL OR status = $1)

@@ -97,9 +97,16 @@ pub async fn request_span(request: Request, next: Next) -> Response {
         otel.status_code = tracing::field::Empty,
     );
     let _ = span.set_parent(onedoor_telemetry::propagation::extract_http(request.headers()));
+    let started = std::time::Instant::now();
     async move {
         let response = next.run(request).await;
         let status = response.status();
+        onedoor_metrics::metrics().http_request(
+            method.as_str(),
+            route.as_deref().unwrap_or("unmatched"),
+            status.as_u16(),
+            started.elapsed(),
+        );
         let span = tracing::Span::current();
         span.record("http.response.status_code", status.as_u16());
         if status.is_server_error() {
@@ -212,6 +219,9 @@ impl From<sqlx::Error> for Problem {
         };
         if !unreachable {
             return internal_error(e);
+        }
+        if matches!(e, sqlx::Error::PoolTimedOut) {
+            onedoor_metrics::metrics().pool_timeouts.inc();
         }
         tracing::warn!(error = %e, "database unavailable");
         Problem::new(

@@ -273,7 +273,8 @@ async fn process<H: Handler>(
         outcome = tracing::field::Empty,
     );
     let _ = span.set_parent(TraceHeaders::from_nats(message.headers.as_ref()).to_context());
-    async {
+    let started = std::time::Instant::now();
+    let outcome = async {
         let result = match event_id_of(&message) {
             None => Err(HandlerError::Permanent("message has no event id header".into())),
             Some(event_id) => {
@@ -300,17 +301,20 @@ async fn process<H: Handler>(
         let span = tracing::Span::current();
         match result {
             Ok(outcome) => {
-                span.record("outcome", if matches!(outcome, Outcome::Done) { "handled" } else { "duplicate" });
+                let outcome = if matches!(outcome, Outcome::Done) { "handled" } else { "duplicate" };
+                span.record("outcome", outcome);
                 if let Err(error) = message.ack().await {
                     // Committed already: a redelivery will meet the inbox.
                     tracing::warn!(%error, "ack failed after commit");
                 }
+                outcome
             }
             Err(HandlerError::Transient(reason)) if delivered < spec.max_deliver => {
                 span.record("outcome", "retry");
                 let delay = spec.retry_delay(delivered);
                 tracing::warn!(%reason, delivered, delay_ms = delay.as_millis() as u64, "handling failed; will retry");
                 let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+                "retry"
             }
             Err(error) => {
                 span.record("outcome", "dead_lettered");
@@ -326,11 +330,13 @@ async fn process<H: Handler>(
                         let _ = message.ack_with(AckKind::Nak(Some(spec.retry_delay(delivered)))).await;
                     }
                 }
+                "dead_lettered"
             }
         }
     }
     .instrument(span)
-    .await
+    .await;
+    onedoor_metrics::metrics().message(&spec.durable, outcome, started.elapsed());
 }
 
 async fn handle_once<H: Handler>(

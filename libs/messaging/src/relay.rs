@@ -157,8 +157,9 @@ impl OutboxRelay {
             }
             let mut pending = Vec::with_capacity(round.len());
             for (i, message) in round {
+                let published = std::time::Instant::now();
                 match self.publish(message).await {
-                    Ok(ack) => pending.push((i, message, ack)),
+                    Ok(ack) => pending.push((i, message, ack, published)),
                     Err(error) => {
                         // The broker is away: what is in flight is awaited, the rest waits.
                         tracing::warn!(%error, "publishing from the outbox failed");
@@ -167,9 +168,12 @@ impl OutboxRelay {
                     }
                 }
             }
-            for (i, message, (ack, span)) in pending {
+            for (i, message, (ack, span), published) in pending {
                 match ack.await {
                     Ok(_) => {
+                        let m = onedoor_metrics::metrics();
+                        m.relay_publish.observe(published.elapsed().as_secs_f64());
+                        m.relay_published.inc();
                         sent.push(message.position);
                         queues[i].pop_front();
                     }

@@ -8,6 +8,9 @@
 //! start, stop and fail alike, and each `main.rs` only names its parts.
 
 pub mod operations;
+pub mod scrape;
+
+pub use scrape::{Business, BusinessGauge};
 
 use async_nats::jetstream;
 use onedoor_messaging::consumer::{self, ConsumerSpec, Handler};
@@ -142,6 +145,7 @@ pub struct Host {
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     consumers: Vec<(String, String)>,
+    business: Vec<BusinessGauge>,
 }
 
 impl Host {
@@ -165,6 +169,7 @@ impl Host {
             shutdown: CancellationToken::new(),
             tasks: JoinSet::new(),
             consumers: Vec::new(),
+            business: Vec::new(),
         })
     }
 
@@ -210,6 +215,23 @@ impl Host {
                 tracing::error!(%error, "consumer stopped");
             }
         });
+    }
+
+    /// A business gauge on `/metrics`, counted by `sql` (rows of label value
+    /// and count) in the service's database at most once a minute.
+    pub fn business_gauge(&mut self, gauge: Business, sql: impl Into<String>) {
+        self.business.push(BusinessGauge { gauge, sql: sql.into() });
+    }
+
+    /// `GET /metrics` for this service (see [`scrape`]).
+    pub fn metrics(&self) -> axum::Router {
+        scrape::router(scrape::Scrape {
+            pools: vec![("api", self.pool.clone()), ("work", self.work_pool.clone())],
+            js: self.js.clone(),
+            consumers: self.consumers.clone(),
+            business: self.business.clone(),
+            last_business: std::sync::Mutex::new(None),
+        })
     }
 
     /// The operators' endpoints for this service's consumers and relay.
@@ -322,7 +344,8 @@ impl App {
         ensure_migrated(&host.pool, service.migrator(), config.migrate_on_start).await?;
         let (api, openapi) = service.assemble(&mut host).await?;
         let (operations, _) = host.operations();
-        let router = onedoor_http_kit::service_router(api.merge(operations), document(openapi), auth, host.readiness());
+        let api = api.merge(operations).merge(host.metrics());
+        let router = onedoor_http_kit::service_router(api, document(openapi), auth, host.readiness());
         let listener = tokio::net::TcpListener::bind((config.host.as_str(), port)).await?;
         Ok(Self { host, router, listener })
     }

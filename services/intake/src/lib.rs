@@ -83,6 +83,10 @@ impl Service for Intake {
             }
         }
         host.publish_outbox(onedoor_contracts::intake::STREAM, vec![onedoor_contracts::intake::subjects()]);
+        host.business_gauge(
+            onedoor_service_host::Business::OpenCases,
+            "SELECT status, count(*) FROM case_views WHERE status <> 'closed' GROUP BY status",
+        );
         for department in Department::ALL {
             host.consume(
                 reports::consumer_spec(department),

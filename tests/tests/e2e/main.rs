@@ -4,6 +4,7 @@
 //! follow traces, and faults (kill -9, broker down, restarts) along the way.
 
 mod faults;
+mod metrics;
 mod otlp;
 mod replicas;
 mod stack;
