@@ -21,6 +21,13 @@
   digest (OneDoor's own image is pinned when a release is pushed);
 - deploy/compose.yaml is validated against the Compose specification
   (compose-spec), after YAML merge keys are expanded as Compose does;
+- the monitoring (deploy/monitoring): the alert rules pass `promtool check
+  rules` and their unit tests `promtool test rules`, compose's Prometheus
+  configuration `promtool check config`; the k8s PrometheusRule carries the
+  same groups; every metric the rules and the Grafana dashboard query is one
+  the services expose (libs/metrics); the ServiceMonitor and PrometheusRule
+  are checked against the fields of the Prometheus Operator's
+  monitoring.coreos.com/v1 that they use (no CRD schema is vendored for it);
 - deploy/Dockerfile is linted with hadolint, the shell scripts
   (deploy/restore-drill.sh, .ci/run) with shellcheck.
 
@@ -89,6 +96,45 @@ OWN_IMAGE = OWN["newName"]
 REGISTRY = OWN_IMAGE.split("/", 1)[0]
 
 
+def _obj(properties, required=()):
+    return {"type": "object", "properties": properties, "required": list(required), "additionalProperties": False}
+
+
+_LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
+_SELECTOR = _obj({"matchLabels": _LABELS, "matchExpressions": {"type": "array", "items": _obj(
+    {"key": {"type": "string"}, "operator": {"enum": ["In", "NotIn", "Exists", "DoesNotExist"]},
+     "values": {"type": "array", "items": {"type": "string"}}}, ["key", "operator"])}})
+_META = {"type": "object"}
+# The fields of the Prometheus Operator's monitoring.coreos.com/v1 that
+# k8s/components/monitoring uses, with their types (a subset: an unknown or
+# misspelt field fails as it would under `kubectl apply --validate=strict`).
+MONITORING_SCHEMAS = {
+    "monitoring.coreos.com/v1/ServiceMonitor": jsonschema.Draft7Validator(_obj({
+        "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": _META,
+        "spec": _obj({
+            "selector": _SELECTOR,
+            "jobLabel": {"type": "string"},
+            "endpoints": {"type": "array", "minItems": 1, "items": _obj({
+                "port": {"type": "string"}, "path": {"type": "string", "pattern": "^/"},
+                "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
+                "relabelings": {"type": "array", "items": _obj({
+                    "sourceLabels": {"type": "array", "items": {"type": "string"}},
+                    "targetLabel": {"type": "string"}, "replacement": {"type": "string"},
+                    "action": {"type": "string"}, "regex": {"type": "string"}})}}, ["port"])},
+        }, ["selector", "endpoints"]),
+    }, ["apiVersion", "kind", "metadata", "spec"])),
+    "monitoring.coreos.com/v1/PrometheusRule": jsonschema.Draft7Validator(_obj({
+        "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": _META,
+        "spec": _obj({"groups": {"type": "array", "items": _obj({
+            "name": {"type": "string"}, "interval": {"type": "string"},
+            "rules": {"type": "array", "items": _obj({
+                "alert": {"type": "string"}, "record": {"type": "string"}, "expr": {"type": "string"},
+                "for": {"type": "string"}, "labels": _LABELS, "annotations": _LABELS}, ["expr"])}},
+            ["name", "rules"])}}, ["groups"]),
+    }, ["apiVersion", "kind", "metadata", "spec"])),
+}
+
+
 def kustomized_image(name):
     """What kustomize's `images` in k8s/base makes of the image `name`."""
     image = next(i for i in KUSTOMIZATION["images"] if i["name"] == name)
@@ -113,7 +159,8 @@ def containers(pod):
 def validate(where, name, doc):
     """Validates `doc` strictly: a custom resource against its CRD schema,
     anything else against Kubernetes' own. Which schema it met, or None."""
-    schema = custom_resource_schemas().get(f"{doc.get('apiVersion')}/{doc.get('kind')}")
+    key = f"{doc.get('apiVersion')}/{doc.get('kind')}"
+    schema = custom_resource_schemas().get(key) or MONITORING_SCHEMAS.get(key)
     if schema is not None:
         errors = sorted(schema.iter_errors(doc), key=lambda e: list(e.path))
         for e in errors:
@@ -294,7 +341,7 @@ def check_network(overlay, docs):
     for pooler in (d["metadata"]["name"] for d in docs if d.get("kind") == "Pooler"):
         if (("cnpg.io/poolerName", pooler),) not in selected:
             failures.append(f"k8s/overlays/{overlay}: no NetworkPolicy for the pooler {pooler}")
-    hidden = ("/swagger-ui", "/api-docs", "/health", "/api/v1/admin")
+    hidden = ("/swagger-ui", "/api-docs", "/health", "/api/v1/admin", "/metrics")
     for ingress in (d for d in docs if d.get("kind") == "Ingress"):
         for rule in ingress["spec"].get("rules", []):
             for path in rule.get("http", {}).get("paths", []):
@@ -340,7 +387,8 @@ def check_overlays():
             check_restricted(f"k8s/overlays/{overlay.name}", name, doc)
             met[validate(f"k8s/overlays/{overlay.name}", name, doc)] += 1
         print(f"k8s/overlays/{overlay.name}: {met['kubernetes']} objects valid for Kubernetes {KUBERNETES_VERSION}, "
-              f"{met['custom']} custom resources valid for {' and '.join(n.removesuffix('.json') for n in CRD_SCHEMAS)}")
+              f"{met['custom']} custom resources valid for {' and '.join(n.removesuffix('.json') for n in CRD_SCHEMAS)}"
+              " (monitoring.coreos.com: the fields used)")
 
 
 def gib(size):
@@ -436,6 +484,51 @@ def check_nats_values():
         print("k8s/nats/values.yaml: JetStream cluster of 3, sync_interval: always")
 
 
+def exposed_metrics():
+    """The series names the services expose: each name registered in
+    libs/metrics (prefixed onedoor_), with a counter's _total and a
+    histogram's _bucket, _sum and _count."""
+    import re
+    source = (ROOT / "libs/metrics/src/lib.rs").read_text()
+    names = set()
+    for name, metric in re.findall(r'r\.register\(\s*"([a-z_]+)",\s*"[^"]*",\s*m\.([a-z_]+)', source):
+        kind = re.search(rf"pub {metric}: ([A-Za-z<>, ]+),", source).group(1)
+        full = f"onedoor_{name}"
+        if "Counter" in kind:
+            names.add(f"{full}_total")
+        elif "Histogram" in kind:
+            names.update(f"{full}{suffix}" for suffix in ("_bucket", "_sum", "_count"))
+        else:
+            names.add(full)
+    return names
+
+
+def check_monitoring(promtool):
+    """Alert rules and their unit tests through promtool, the k8s copy of the
+    rules, and that every query asks for a metric the services expose."""
+    import re
+    folder = ROOT / "deploy" / "monitoring"
+    for args in (["check", "rules", "alerts.yaml"], ["test", "rules", "alerts.test.yaml"],
+                 ["check", "config", "prometheus.yml"]):
+        run = subprocess.run([promtool, *args], cwd=folder, capture_output=True, text=True)
+        if run.returncode != 0:
+            failures.append(f"deploy/monitoring: promtool {' '.join(args)}: {run.stdout.strip()} {run.stderr.strip()}")
+    alerts = yaml.safe_load((folder / "alerts.yaml").read_text())
+    rule = yaml.safe_load((ROOT / "k8s/components/monitoring/prometheusrule.yaml").read_text())
+    if rule["spec"]["groups"] != alerts["groups"]:
+        failures.append("k8s/components/monitoring/prometheusrule.yaml: its groups differ from deploy/monitoring/alerts.yaml")
+    dashboard = json.loads((folder / "grafana/onedoor.json").read_text())
+    queries = [r["expr"] for r in alerts["groups"][0]["rules"]]
+    queries += [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    exposed = exposed_metrics()
+    for query in queries:
+        for metric in set(re.findall(r"\bonedoor_[a-z_]+", query)):
+            if metric not in exposed:
+                failures.append(f"deploy/monitoring: {metric} is queried but no service exposes it: {query.strip()}")
+    print(f"deploy/monitoring: {len(alerts['groups'][0]['rules'])} alert rules pass promtool and their unit tests; "
+          f"{len(dashboard['panels'])} dashboard panels; every query asks for one of {len(exposed)} exposed series")
+
+
 def check_compose():
     expanded = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
     try:
@@ -473,6 +566,7 @@ if __name__ == "__main__":
     check_nats_values()
     check_stream_budget()
     check_compose()
+    check_monitoring(os.environ.get("PROMTOOL", "promtool"))
     check_dockerfile(os.environ.get("HADOLINT", "hadolint"))
     check_shell_scripts(os.environ.get("SHELLCHECK", "shellcheck"))
     for f in failures:

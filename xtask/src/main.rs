@@ -242,6 +242,7 @@ fn deploy_check(args: &[&str]) -> Result<()> {
         .arg(root().join("deploy/check.py"))
         .args(args)
         .env("PYTHONPATH", &tools)
+        .env("PROMTOOL", promtool())
         .env("HADOLINT", tools.join("bin/hadolint"))
         .env("SHELLCHECK", tools.join("bin/shellcheck"))
         .status()
@@ -268,7 +269,39 @@ fn deploy_checks() -> Result<()> {
             bail!("kubectl is needed to render k8s/overlays (apt-get install kubectl)");
         }
     }
+    if !promtool().is_file() {
+        install_promtool()?;
+    }
     deploy_check(&[])
+}
+
+/// promtool, which checks and unit-tests the alert rules: from Debian's
+/// prometheus package, unpacked into the project's tools (not installed: no
+/// Prometheus server is set up on the machine).
+fn promtool() -> std::path::PathBuf {
+    root().join(".onedoor/tools/promtool/usr/bin/promtool")
+}
+
+fn install_promtool() -> Result<()> {
+    eprintln!("onedoor: unpacking promtool from Debian's prometheus package");
+    let dir = root().join(".onedoor/tools/promtool");
+    std::fs::create_dir_all(&dir)?;
+    let download = || Command::new("apt-get").args(["download", "-qq", "prometheus"]).current_dir(&dir).status();
+    if !download().is_ok_and(|s| s.success()) {
+        let _ = Command::new("apt-get").args(["update", "-qq"]).status();
+        let _ = download();
+    }
+    let package = std::fs::read_dir(&dir)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .context("apt-get download prometheus gave no package (is Debian's archive reachable?)")?;
+    let unpacked = Command::new("dpkg-deb").arg("-x").arg(&package).arg(&dir).status()?;
+    std::fs::remove_file(&package)?;
+    if !unpacked.success() || !promtool().is_file() {
+        bail!("could not unpack promtool from {}", package.display());
+    }
+    Ok(())
 }
 
 /// What the workbench's browser tests drive: Debian's Chromium and

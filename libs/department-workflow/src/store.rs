@@ -26,6 +26,10 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
 
 pub async fn load_lane(conn: &mut PgConnection, referral_id: Uuid) -> Result<Option<Lane>, StoreError> {
     let recorded = onedoor_event_store::load(conn, &referral_id.to_string(), &stored::upcasters()).await?;
+    // The referral arrived in the application's trace: later work on it links there.
+    if let Some(traceparent) = recorded.first().and_then(|r| r.metadata.traceparent.as_deref()) {
+        onedoor_telemetry::propagation::link_current_span(traceparent);
+    }
     let events: Vec<LaneEvent> = recorded.iter().map(stored::decode).collect::<Result<_, _>>()?;
     Ok(Lane::from_events(&events))
 }

@@ -64,6 +64,20 @@ impl TraceHeaders {
     }
 }
 
+/// Links the current span to the trace `traceparent` belongs to, unless the
+/// span is in that trace already: a later step of a case (a caseworker's
+/// command days after the submission, with a trace of its own) points to the
+/// application's trace, so an operator can go from any step to it.
+pub fn link_current_span(traceparent: &str) {
+    use opentelemetry::trace::TraceContextExt;
+    let linked = TraceHeaders { traceparent: Some(traceparent.to_string()), tracestate: None }.to_context();
+    let linked = linked.span().span_context().clone();
+    let current = tracing::Span::current();
+    if linked.is_valid() && current.context().span().span_context().trace_id() != linked.trace_id() {
+        current.add_link(linked);
+    }
+}
+
 /// The remote parent context of an incoming HTTP request.
 pub fn extract_http(headers: &http::HeaderMap) -> Context {
     TraceContextPropagator::new().extract(&HttpHeaders(headers))

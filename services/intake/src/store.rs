@@ -33,7 +33,9 @@ pub async fn load_case(conn: &mut PgConnection, case_id: Uuid) -> Result<Option<
         return Ok(None);
     }
     let events: Vec<CaseEvent> = recorded.iter().map(stored::decode).collect::<Result<_, _>>()?;
-    Ok(Some(Case::from_events(case_id, &events)))
+    let mut case = Case::from_events(case_id, &events);
+    case.traceparent = recorded[0].metadata.traceparent.clone();
+    Ok(Some(case))
 }
 
 /// The township a case belongs to, locking the case's list row when `lock`
@@ -77,6 +79,9 @@ pub async fn save(
     let mut after = before.clone();
     for event in new {
         after.apply(event);
+    }
+    if before.version == 0 {
+        after.traceparent = trace.traceparent.clone();
     }
     let announcements = integration::announce(before, &after, new, &policy.catalogue, now)?;
     onedoor_event_store::append_and_announce(

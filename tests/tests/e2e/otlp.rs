@@ -17,6 +17,8 @@ struct ReceivedSpan {
     name: String,
     /// Every attribute value, as text.
     values: Vec<String>,
+    /// The traces this span links to.
+    links: Vec<String>,
 }
 
 #[derive(Clone, Default)]
@@ -50,9 +52,11 @@ impl Receiver {
                             .map(|a| text(&a.value))
                             .unwrap_or_default();
                         for span in resource.scope_spans.into_iter().flat_map(|s| s.spans) {
+                            let hex = |id: &[u8]| id.iter().map(|b| format!("{b:02x}")).collect::<String>();
                             received.push(ReceivedSpan {
                                 service: service.clone(),
-                                trace_id: span.trace_id.iter().map(|b| format!("{b:02x}")).collect(),
+                                trace_id: hex(&span.trace_id),
+                                links: span.links.iter().map(|l| hex(&l.trace_id)).collect(),
                                 name: span.name.clone(),
                                 values: span
                                     .attributes
@@ -121,6 +125,32 @@ async fn one_application_is_one_trace_across_every_service_it_touches_without_pe
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(created["lanes"].as_array().unwrap().len(), 4);
+
+    // A caseworker's command later is a trace of its own that links to the
+    // application's, and the window's case view names the application's trace.
+    let case_id = created["case_id"].as_str().unwrap();
+    assert_eq!(stack.case(case_id).await["trace_id"], request.trace_id.as_str());
+    let medical = lane(&created, onedoor_contracts::Department::Medical);
+    let referral = medical["referral_id"].as_str().unwrap();
+    let token = caseworker(onedoor_contracts::Department::Medical);
+    let (status, _) =
+        stack.act(onedoor_contracts::Department::Medical, referral, "sign-for", &token, serde_json::json!({})).await;
+    assert_eq!(status, 200);
+    let start = Instant::now();
+    loop {
+        let linked: Vec<ReceivedSpan> = receiver
+            .spans()
+            .into_iter()
+            .filter(|s| {
+                s.service == "medical-aid" && s.trace_id != request.trace_id && s.links.contains(&request.trace_id)
+            })
+            .collect();
+        if !linked.is_empty() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the sign-for never linked to the application's trace");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Ids and codes only: nothing personal in any span or log line.
     let child = onedoor_test_support::sample::child_of(&applicant);

@@ -383,6 +383,9 @@ pub struct Case {
     /// Messages sent to the applicant.
     pub notifications: Vec<SentNotification>,
     pub timeline: Vec<TimelineEntry>,
+    /// The W3C trace context the application was submitted in (from its
+    /// first event's metadata): later steps link to that trace.
+    pub traceparent: Option<String>,
 }
 
 /// How and when the case was closed.

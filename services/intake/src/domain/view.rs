@@ -130,6 +130,11 @@ pub struct CaseView {
     pub notifications: Vec<super::case::SentNotification>,
     /// The case stream's version; also the ETag.
     pub version: i64,
+    /// The trace the application was submitted in (32 hex digits): where an
+    /// operator finds the submission and the referrals in Jaeger; later
+    /// steps have traces of their own that link to it.
+    #[serde(default)]
+    pub trace_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -228,6 +233,7 @@ impl Case {
                 closed_by: c.closed_by.clone(),
             }),
             version: self.version,
+            trace_id: self.traceparent.as_deref().and_then(|t| t.split('-').nth(1)).map(str::to_string),
         }
     }
 }

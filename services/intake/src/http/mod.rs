@@ -103,7 +103,11 @@ async fn case_of_township(conn: &mut PgConnection, case_id: Uuid, township: &str
     if owner.as_deref() != Some(township) {
         return Err(not_found());
     }
-    store::load_case(conn, case_id).await?.ok_or_else(not_found)
+    let case = store::load_case(conn, case_id).await?.ok_or_else(not_found)?;
+    if let Some(traceparent) = &case.traceparent {
+        onedoor_telemetry::propagation::link_current_span(traceparent);
+    }
+    Ok(case)
 }
 
 fn view_response(view: &CaseView) -> Response {
