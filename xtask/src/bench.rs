@@ -32,6 +32,14 @@ pub enum Bench {
     },
     /// Complete applications through the whole loop over REST (release builds, production durability).
     E2e(crate::bench_e2e::E2eArgs),
+    /// The case view and the case list with many cases in intake's database.
+    Read {
+        #[arg(long, default_value_t = 1_000_000)]
+        cases: usize,
+        /// Requests of each kind.
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+    },
     /// Server-side rendering time and weight of the workbench's main pages, the platform idle.
     Workbench {
         #[arg(long, default_value_t = 200)]
@@ -53,6 +61,7 @@ pub fn run(which: Bench) -> Result<()> {
         Bench::Store { writers, events } => store(writers.max(1), events.max(writers)),
         Bench::Workbench { requests } => crate::bench_workbench::run(requests.max(1)),
         Bench::E2e(args) => crate::bench_e2e::run(args),
+        Bench::Read { cases, requests } => crate::bench_read::run(cases.max(20), requests.max(1)),
     }
 }
 

@@ -20,7 +20,7 @@ pub fn run(requests: usize) -> Result<()> {
     let secret = crate::jwt_secret();
     let platform = crate::platform::Platform::start(&runtime, "onedoor-bench-workbench-", &secret, false)?;
     let services = &platform.services;
-    let mut workbench = crate::up::start_workbench(services, &secret, free_port()?)?;
+    let mut workbench = crate::up::start_workbench(services, &secret, free_port()?, true)?;
     let figures = runtime.block_on(measure(&services[0].url(), &workbench.url(), requests));
     workbench.stop();
     platform.stop();

@@ -16,6 +16,7 @@
 
 mod bench;
 mod bench_e2e;
+mod bench_read;
 mod bench_workbench;
 mod chaos;
 mod demo;

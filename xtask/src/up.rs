@@ -26,6 +26,15 @@ pub struct UpArgs {
     /// Load a few realistic applications once everything is up.
     #[arg(long)]
     demo: bool,
+    /// Run release builds (optimised; a longer first build).
+    #[arg(long)]
+    release: bool,
+}
+
+/// The service `name` as `up` runs it: the debug build, or the release build.
+fn process(name: &str, port: u16, envs: Vec<(String, String)>, release: bool) -> ServiceProcess {
+    let service = ServiceProcess::new(name, port, envs, crate::root().join(format!(".onedoor/logs/{name}.log")));
+    if release { service.with_binary(onedoor_local_servers::workspace_release_binary(name)) } else { service }
 }
 
 /// Builds the service binaries (they are what `up` runs; `release` for the benchmarks).
@@ -64,7 +73,7 @@ pub fn database_url(admin_url: &str, db: &str) -> String {
 }
 
 pub fn run(args: UpArgs) -> Result<()> {
-    build_services(false)?;
+    build_services(args.release)?;
     let data = onedoor_local_servers::server_home().join("data");
     let mut tools = None;
     let mut tools = || -> Result<Tools> {
@@ -112,14 +121,13 @@ pub fn run(args: UpArgs) -> Result<()> {
             // Scans uploaded at the window, where the departments read them.
             ("ONEDOOR_DOCUMENT_STORE".to_string(), crate::root().join(".onedoor/documents").display().to_string()),
         ];
-        let mut service =
-            ServiceProcess::new(name, port, envs, crate::root().join(format!(".onedoor/logs/{name}.log")));
+        let mut service = process(name, port, envs, args.release);
         service
             .start(Duration::from_secs(90))
             .with_context(|| format!("starting {name} (port {port}); its log is {}", service.log.display()))?;
         services.push(service);
     }
-    let mut workbench = start_workbench(&services, &secret, port_of("WORKBENCH_PORT", 8085)?)?;
+    let mut workbench = start_workbench(&services, &secret, port_of("WORKBENCH_PORT", 8085)?, args.release)?;
     println!();
     println!("OneDoor is up (data in {}, logs in .onedoor/logs/):", data.display());
     for s in &services {
@@ -157,7 +165,12 @@ pub fn run(args: UpArgs) -> Result<()> {
 }
 
 /// Starts the workbench against the services just started, with development sign-in.
-pub(crate) fn start_workbench(services: &[ServiceProcess], secret: &str, port: u16) -> Result<ServiceProcess> {
+pub(crate) fn start_workbench(
+    services: &[ServiceProcess],
+    secret: &str,
+    port: u16,
+    release: bool,
+) -> Result<ServiceProcess> {
     let mut envs = vec![
         ("WORKBENCH_PORT".to_string(), port.to_string()),
         ("ONEDOOR_DEV_LOGIN".to_string(), "1".to_string()),
@@ -167,8 +180,7 @@ pub(crate) fn start_workbench(services: &[ServiceProcess], secret: &str, port: u
     for s in services {
         envs.push((format!("{}_URL", s.name.to_uppercase().replace('-', "_")), s.url()));
     }
-    let mut workbench =
-        ServiceProcess::new(WORKBENCH, port, envs, crate::root().join(format!(".onedoor/logs/{WORKBENCH}.log")));
+    let mut workbench = process(WORKBENCH, port, envs, release);
     workbench
         .start(Duration::from_secs(30))
         .with_context(|| format!("starting the workbench (port {port}); its log is {}", workbench.log.display()))?;

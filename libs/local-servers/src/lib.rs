@@ -600,6 +600,16 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// The release build of a binary: `target/release/<name>` beside the
+/// workspace's build that [`workspace_binary`] finds.
+pub fn workspace_release_binary(name: &str) -> PathBuf {
+    let found = workspace_binary(name);
+    match found.parent().and_then(Path::parent) {
+        Some(target) if !found.starts_with(target.join("release")) => target.join("release").join(name),
+        _ => found,
+    }
+}
+
 /// A OneDoor service binary under a supervisor: started with its
 /// environment, stopped gracefully (SIGINT) or killed (SIGKILL), restarted.
 #[derive(Debug)]
@@ -616,6 +626,12 @@ impl ServiceProcess {
     /// `envs` come on top of this process's own environment (so `OTEL_*` pass through).
     pub fn new(name: &str, port: u16, envs: Vec<(String, String)>, log: PathBuf) -> Self {
         Self { name: name.to_string(), port, binary: workspace_binary(name), envs, log, process: None }
+    }
+
+    /// Runs `binary` instead of the workspace's debug build (e.g. [`workspace_release_binary`]).
+    pub fn with_binary(mut self, binary: PathBuf) -> Self {
+        self.binary = binary;
+        self
     }
 
     /// Starts the service and waits until it is ready.

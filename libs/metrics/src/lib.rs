@@ -52,6 +52,11 @@ pub struct Metrics {
     pub pool_max: Family<Labels, Gauge>,
     /// Requests answered 503 because no connection came free in time.
     pub pool_timeouts: Counter,
+    /// A JetStream stream's stored bytes and its limit, by stream.
+    pub stream_bytes: Family<Labels, Gauge>,
+    pub stream_max_bytes: Family<Labels, Gauge>,
+    /// Messages in a stream (the dead-letter stream's are the dead letters present).
+    pub stream_messages: Family<Labels, Gauge>,
     /// Cases not closed, by status (intake).
     pub open_cases: Family<Labels, Gauge>,
     /// Lanes past their time limit and not decided, by department.
@@ -84,6 +89,9 @@ impl Metrics {
             pool_connections: Family::default(),
             pool_max: Family::default(),
             pool_timeouts: Counter::default(),
+            stream_bytes: Family::default(),
+            stream_max_bytes: Family::default(),
+            stream_messages: Family::default(),
             open_cases: Family::default(),
             overdue_lanes: Family::default(),
         };
@@ -114,6 +122,9 @@ impl Metrics {
             "Requests that found no free database connection in time",
             m.pool_timeouts.clone(),
         );
+        r.register("stream_bytes", "Bytes stored in a JetStream stream", m.stream_bytes.clone());
+        r.register("stream_max_bytes", "A JetStream stream's byte limit", m.stream_max_bytes.clone());
+        r.register("stream_messages", "Messages in a JetStream stream", m.stream_messages.clone());
         r.register("open_cases", "Cases not closed, by status", m.open_cases.clone());
         r.register(
             "overdue_lanes",

@@ -145,6 +145,7 @@ pub struct Host {
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     consumers: Vec<(String, String)>,
+    streams: Vec<String>,
     business: Vec<BusinessGauge>,
 }
 
@@ -169,6 +170,7 @@ impl Host {
             shutdown: CancellationToken::new(),
             tasks: JoinSet::new(),
             consumers: Vec::new(),
+            streams: vec![onedoor_contracts::DEAD_LETTER_STREAM.to_string()],
             business: Vec::new(),
         })
     }
@@ -178,6 +180,7 @@ impl Host {
     /// the outbox keeps what is accepted, and the stream is declared and the
     /// outbox sent when the broker returns.
     pub fn publish_outbox(&mut self, stream: &str, subjects: Vec<String>) {
+        self.streams.push(stream.to_string());
         let declared = self.declare_stream(stream, subjects);
         let relay = OutboxRelay::new(self.work_pool.clone(), self.js.clone(), RelayConfig::default());
         let shutdown = self.shutdown.clone();
@@ -229,6 +232,7 @@ impl Host {
             pools: vec![("api", self.pool.clone()), ("work", self.work_pool.clone())],
             js: self.js.clone(),
             consumers: self.consumers.clone(),
+            streams: self.streams.clone(),
             business: self.business.clone(),
             last_business: std::sync::Mutex::new(None),
         })

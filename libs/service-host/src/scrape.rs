@@ -1,7 +1,8 @@
 //! `GET /metrics`: the process's Prometheus metrics (see `onedoor_metrics`),
 //! with the figures that are read rather than counted brought up to date at
 //! each scrape: database pools, the outbox backlog, each consumer's pending
-//! and unacknowledged messages, and the service's business gauges.
+//! and unacknowledged messages, its streams' use of their limits (and the
+//! dead-letter stream's), and the service's business gauges.
 //!
 //! Each reading is bounded (a broker or database that is away leaves the
 //! last figures and never holds the scrape), and the business gauges, which
@@ -39,6 +40,8 @@ pub(crate) struct Scrape {
     pub js: jetstream::Context,
     /// (stream, durable) of each consumer.
     pub consumers: Vec<(String, String)>,
+    /// The streams this service publishes to, and the dead-letter stream.
+    pub streams: Vec<String>,
     pub business: Vec<BusinessGauge>,
     pub last_business: Mutex<Option<Instant>>,
 }
@@ -74,6 +77,7 @@ impl Scrape {
             m.outbox_backlog.set(n);
         }
         let _ = tokio::time::timeout(READING, self.consumer_lag()).await;
+        let _ = tokio::time::timeout(READING, self.stream_use()).await;
         let due = self.last_business.lock().is_ok_and(|last| last.is_none_or(|at| at.elapsed() >= BUSINESS_EVERY));
         if due
             && tokio::time::timeout(READING, self.business(work)).await.is_ok_and(|counted| counted)
@@ -91,6 +95,18 @@ impl Scrape {
             let labels: Labels = vec![("consumer", durable.clone())];
             m.consumer_pending.get_or_create(&labels).set(info.num_pending as i64);
             m.consumer_ack_pending.get_or_create(&labels).set(info.num_ack_pending as i64);
+        }
+    }
+
+    async fn stream_use(&self) {
+        let m = metrics();
+        for name in &self.streams {
+            let Ok(mut stream) = self.js.get_stream(name).await else { continue };
+            let Ok(info) = stream.info().await else { continue };
+            let labels: Labels = vec![("stream", name.clone())];
+            m.stream_bytes.get_or_create(&labels).set(info.state.bytes as i64);
+            m.stream_max_bytes.get_or_create(&labels).set(info.config.max_bytes);
+            m.stream_messages.get_or_create(&labels).set(info.state.messages as i64);
         }
     }
 
