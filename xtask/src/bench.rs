@@ -40,6 +40,11 @@ pub enum Bench {
         #[arg(long, default_value_t = 2000)]
         requests: usize,
     },
+    /// Events per second of a full case-view rebuild through the operators' API.
+    Rebuild {
+        #[arg(long, default_value_t = 20_000)]
+        cases: usize,
+    },
     /// Server-side rendering time and weight of the workbench's main pages, the platform idle.
     Workbench {
         #[arg(long, default_value_t = 200)]
@@ -61,6 +66,7 @@ pub fn run(which: Bench) -> Result<()> {
         Bench::Store { writers, events } => store(writers.max(1), events.max(writers)),
         Bench::Workbench { requests } => crate::bench_workbench::run(requests.max(1)),
         Bench::E2e(args) => crate::bench_e2e::run(args),
+        Bench::Rebuild { cases } => crate::bench_rebuild::run(cases.max(1)),
         Bench::Read { cases, requests } => crate::bench_read::run(cases.max(20), requests.max(1)),
     }
 }

@@ -158,6 +158,23 @@ pub fn run(args: E2eArgs) -> Result<()> {
     Ok(())
 }
 
+/// Drives `households` complete four-line applications, `concurrency` at
+/// once, on a running platform (intake first in `urls`): `bench rebuild`'s
+/// realistic case histories. The number that completed.
+pub(crate) async fn complete_households(urls: Vec<String>, households: usize, concurrency: usize) -> usize {
+    let bench = Arc::new(Bench::new(urls, &Department::ALL, 16));
+    let args = E2eArgs {
+        households,
+        concurrency,
+        rate: None,
+        lines: Department::ALL.to_vec(),
+        townships: 16,
+        statements: false,
+    };
+    drive(bench.clone(), &args).await;
+    bench.stats.lock().map(|s| s.complete.len()).unwrap_or(0)
+}
+
 /// What the households measured.
 #[derive(Clone, Default)]
 struct Stats {

@@ -17,6 +17,7 @@
 mod bench;
 mod bench_e2e;
 mod bench_read;
+mod bench_rebuild;
 mod bench_workbench;
 mod chaos;
 mod demo;

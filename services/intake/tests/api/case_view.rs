@@ -339,7 +339,19 @@ async fn an_event_about_an_unknown_case_is_dead_lettered_and_operators_can_list_
     let (status, replayed, _) =
         intake.post(&operator, &format!("/api/v1/admin/dead-letters/{sequence}/replay"), &json!({})).await;
     assert_eq!((status, replayed["event_id"].as_str()), (200, Some(event.id.to_string().as_str())));
-    let (_, lag, _) = intake.get(&operator, "/api/v1/admin/lag").await;
-    assert_eq!(lag["consumers"].as_array().unwrap().len(), 5, "four departments' reports and the applicant's messages");
+    // Consumers are declared in the background as the service starts: all
+    // five are listed once declared.
+    let start = std::time::Instant::now();
+    let lag = loop {
+        let (_, lag, _) = intake.get(&operator, "/api/v1/admin/lag").await;
+        if lag["consumers"].as_array().unwrap().len() == 5 {
+            break lag;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "four departments' reports and the applicant's messages: {lag}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert!(lag["outbox_backlog"].is_i64());
 }
