@@ -491,7 +491,7 @@ def exposed_metrics():
     import re
     source = (ROOT / "libs/metrics/src/lib.rs").read_text()
     names = set()
-    for name, metric in re.findall(r'r\.register\(\s*"([a-z_]+)",\s*"[^"]*",\s*m\.([a-z_]+)', source):
+    for metric, name in re.findall(r'(\w+): registered(?:_as)?\(\s*&mut r,\s*"([a-z_]+)"', source):
         kind = re.search(rf"pub {metric}: ([A-Za-z<>, ]+),", source).group(1)
         full = f"onedoor_{name}"
         if "Counter" in kind:

@@ -82,6 +82,15 @@ fn store(writers: usize, events: usize) -> Result<()> {
     Ok(())
 }
 
+/// The `p` quantile of `samples` in milliseconds, to a hundredth (0 if none):
+/// the one percentile of every benchmark.
+pub(crate) fn percentile_ms(samples: &[Duration], p: f64) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let i = ((sorted.len().max(1) as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).map_or(0.0, |d| (d.as_secs_f64() * 100_000.0).round() / 100.0)
+}
+
 fn rate(n: usize, elapsed: Duration) -> f64 {
     (n as f64 / elapsed.as_secs_f64()).round()
 }

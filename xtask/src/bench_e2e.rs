@@ -18,6 +18,7 @@
 //! polling with a short backoff (5 ms, growing to 40 ms), which bounds their
 //! resolution. The last line is one JSON object.
 
+use crate::bench::percentile_ms;
 use anyhow::{Result, bail};
 use onedoor_contracts::Department;
 use onedoor_http_kit::Role;
@@ -96,7 +97,7 @@ pub fn run(args: E2eArgs) -> Result<()> {
     println!("complete applications/s: {throughput}");
     let mut latencies = serde_json::Map::new();
     let mut show = |name: String, samples: &[Duration]| {
-        let (p50, p99) = (percentile(samples, 0.50), percentile(samples, 0.99));
+        let (p50, p99) = (percentile_ms(samples, 0.50), percentile_ms(samples, 0.99));
         println!("  {name:<32} p50 {p50:>8.1} ms   p99 {p99:>8.1} ms   ({} samples)", samples.len());
         latencies.insert(name, json!({"p50_ms": p50, "p99_ms": p99, "samples": samples.len()}));
     };
@@ -403,17 +404,6 @@ async fn drive(bench: Arc<Bench>, args: &E2eArgs) {
         }
     }
     while running.join_next().await.is_some() {}
-}
-
-/// Milliseconds, one decimal.
-fn percentile(samples: &[Duration], p: f64) -> f64 {
-    if samples.is_empty() {
-        return 0.0;
-    }
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    (sorted[i].as_secs_f64() * 10_000.0).round() / 10.0
 }
 
 /// CPU seconds (user + system) each process has used so far; with

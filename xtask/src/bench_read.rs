@@ -10,12 +10,13 @@
 //! for random cases' views and for filtered pages of one township's list, and
 //! prints p50/p99 of each. The last line is JSON.
 
+use crate::bench::percentile_ms;
 use anyhow::{Context, Result, ensure};
 use onedoor_http_kit::Role;
 use onedoor_test_support::driver::{SECRET, tokens};
 use onedoor_test_support::sample::SampleApplication;
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const TOWNSHIPS: usize = 100;
 
@@ -109,8 +110,8 @@ async fn measure(intake: &str, database: &str, cases: usize, requests: usize) ->
         res.bytes().await?;
         pages.push(at.elapsed());
     }
-    let (view50, view99) = (percentile(&mut views, 0.5), percentile(&mut views, 0.99));
-    let (page50, page99) = (percentile(&mut pages, 0.5), percentile(&mut pages, 0.99));
+    let (view50, view99) = (percentile_ms(&views, 0.5), percentile_ms(&views, 0.99));
+    let (page50, page99) = (percentile_ms(&pages, 0.5), percentile_ms(&pages, 0.99));
     println!("case view   p50 {view50:>7.2} ms   p99 {view99:>7.2} ms   ({} requests)", views.len());
     println!(
         "list page   p50 {page50:>7.2} ms   p99 {page99:>7.2} ms   ({} requests, {per_township} cases in the township)",
@@ -124,11 +125,4 @@ async fn measure(intake: &str, database: &str, cases: usize, requests: usize) ->
         "case_view": {"p50_ms": view50, "p99_ms": view99, "requests": views.len()},
         "list_page": {"p50_ms": page50, "p99_ms": page99, "requests": pages.len()},
     }))
-}
-
-/// Milliseconds, two decimals.
-fn percentile(samples: &mut [Duration], p: f64) -> f64 {
-    samples.sort();
-    let i = ((samples.len().max(1) as f64 - 1.0) * p).round() as usize;
-    samples.get(i).map_or(0.0, |d| (d.as_secs_f64() * 100_000.0).round() / 100.0)
 }

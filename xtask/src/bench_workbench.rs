@@ -29,11 +29,6 @@ pub fn run(requests: usize) -> Result<()> {
     Ok(())
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    (sorted[i].as_secs_f64() * 10_000.0).round() / 10.0
-}
-
 /// A client signed in as `who` (the development sign-in's query).
 async fn signed_in(workbench: &str, who: &str) -> Result<reqwest::Client> {
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
@@ -103,9 +98,8 @@ async fn measure(intake: &str, workbench: &str, requests: usize) -> Result<serde
             html = answer.text().await?;
             times.push(start.elapsed());
         }
-        times.sort();
         let bytes = html.len() + asset_bytes(http, workbench, &html).await?;
-        let (p50, p95) = (percentile(&times, 0.5), percentile(&times, 0.95));
+        let (p50, p95) = (crate::bench::percentile_ms(&times, 0.5), crate::bench::percentile_ms(&times, 0.95));
         println!("{name:<20} p50 {p50:>6.1} ms   p95 {p95:>6.1} ms   {:>6.1} KB with assets", bytes as f64 / 1024.0);
         worst_p95 = worst_p95.max(p95);
         heaviest = heaviest.max(bytes);

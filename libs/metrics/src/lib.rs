@@ -14,7 +14,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -63,6 +63,18 @@ pub struct Metrics {
     pub overdue_lanes: Family<Labels, Gauge>,
 }
 
+/// A new metric of its kind's default, registered under `name`.
+fn registered<M: Metric + Clone + Default>(registry: &mut Registry, name: &str, help: &str) -> M {
+    registered_as(registry, name, help, M::default())
+}
+
+/// `metric`, registered under `name` (handles share their values, so the
+/// registry keeps one and the caller records through the other).
+fn registered_as<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
 /// The process's metrics.
@@ -72,66 +84,61 @@ pub fn metrics() -> &'static Metrics {
 
 impl Metrics {
     fn new() -> Self {
+        let mut r = Registry::with_prefix("onedoor");
         let histograms = || Histograms::new_with_constructor(latency_histogram as fn() -> Histogram);
-        let mut m = Self {
-            registry: Registry::with_prefix("onedoor"),
-            http_requests: Family::default(),
-            http_duration: histograms(),
-            commands: Family::default(),
-            messages: Family::default(),
-            message_duration: histograms(),
-            dead_letters: Family::default(),
-            consumer_pending: Family::default(),
-            consumer_ack_pending: Family::default(),
-            outbox_backlog: Gauge::default(),
-            relay_publish: latency_histogram(),
-            relay_published: Counter::default(),
-            pool_connections: Family::default(),
-            pool_max: Family::default(),
-            pool_timeouts: Counter::default(),
-            stream_bytes: Family::default(),
-            stream_max_bytes: Family::default(),
-            stream_messages: Family::default(),
-            open_cases: Family::default(),
-            overdue_lanes: Family::default(),
-        };
-        let r = &mut m.registry;
-        r.register("http_requests", "HTTP requests by method, route and status", m.http_requests.clone());
-        r.register(
-            "http_request_duration_seconds",
-            "HTTP request latency by method and route",
-            m.http_duration.clone(),
-        );
-        r.register("commands", "State-changing requests by route and outcome", m.commands.clone());
-        r.register("messages_consumed", "Consumed messages by consumer and outcome", m.messages.clone());
-        r.register("message_handling_seconds", "Time to handle a consumed message", m.message_duration.clone());
-        r.register("dead_letters", "Messages sent to the dead-letter stream, by consumer", m.dead_letters.clone());
-        r.register("consumer_pending_messages", "Messages not yet delivered to a consumer", m.consumer_pending.clone());
-        r.register(
-            "consumer_ack_pending_messages",
-            "Messages delivered to a consumer and not yet acknowledged",
-            m.consumer_ack_pending.clone(),
-        );
-        r.register("outbox_backlog_messages", "Outbox messages waiting to be published", m.outbox_backlog.clone());
-        r.register("relay_publish_seconds", "From an outbox message's publish to its PubAck", m.relay_publish.clone());
-        r.register("relay_published", "Outbox messages acknowledged by JetStream", m.relay_published.clone());
-        r.register("db_pool_connections", "Database connections by pool and state", m.pool_connections.clone());
-        r.register("db_pool_max_connections", "Largest size of each database pool", m.pool_max.clone());
-        r.register(
-            "db_pool_timeouts",
-            "Requests that found no free database connection in time",
-            m.pool_timeouts.clone(),
-        );
-        r.register("stream_bytes", "Bytes stored in a JetStream stream", m.stream_bytes.clone());
-        r.register("stream_max_bytes", "A JetStream stream's byte limit", m.stream_max_bytes.clone());
-        r.register("stream_messages", "Messages in a JetStream stream", m.stream_messages.clone());
-        r.register("open_cases", "Cases not closed, by status", m.open_cases.clone());
-        r.register(
-            "overdue_lanes",
-            "Lanes past their time limit and not decided, by department",
-            m.overdue_lanes.clone(),
-        );
-        m
+        Self {
+            http_requests: registered(&mut r, "http_requests", "HTTP requests by method, route and status"),
+            http_duration: registered_as(
+                &mut r,
+                "http_request_duration_seconds",
+                "HTTP request latency by method and route",
+                histograms(),
+            ),
+            commands: registered(&mut r, "commands", "State-changing requests by route and outcome"),
+            messages: registered(&mut r, "messages_consumed", "Consumed messages by consumer and outcome"),
+            message_duration: registered_as(
+                &mut r,
+                "message_handling_seconds",
+                "Time to handle a consumed message",
+                histograms(),
+            ),
+            dead_letters: registered(&mut r, "dead_letters", "Messages sent to the dead-letter stream, by consumer"),
+            consumer_pending: registered(
+                &mut r,
+                "consumer_pending_messages",
+                "Messages not yet delivered to a consumer",
+            ),
+            consumer_ack_pending: registered(
+                &mut r,
+                "consumer_ack_pending_messages",
+                "Messages delivered to a consumer and not yet acknowledged",
+            ),
+            outbox_backlog: registered(&mut r, "outbox_backlog_messages", "Outbox messages waiting to be published"),
+            relay_publish: registered_as(
+                &mut r,
+                "relay_publish_seconds",
+                "From an outbox message's publish to its PubAck",
+                latency_histogram(),
+            ),
+            relay_published: registered(&mut r, "relay_published", "Outbox messages acknowledged by JetStream"),
+            pool_connections: registered(&mut r, "db_pool_connections", "Database connections by pool and state"),
+            pool_max: registered(&mut r, "db_pool_max_connections", "Largest size of each database pool"),
+            pool_timeouts: registered(
+                &mut r,
+                "db_pool_timeouts",
+                "Requests that found no free database connection in time",
+            ),
+            stream_bytes: registered(&mut r, "stream_bytes", "Bytes stored in a JetStream stream"),
+            stream_max_bytes: registered(&mut r, "stream_max_bytes", "A JetStream stream's byte limit"),
+            stream_messages: registered(&mut r, "stream_messages", "Messages in a JetStream stream"),
+            open_cases: registered(&mut r, "open_cases", "Cases not closed, by status"),
+            overdue_lanes: registered(
+                &mut r,
+                "overdue_lanes",
+                "Lanes past their time limit and not decided, by department",
+            ),
+            registry: r,
+        }
     }
 
     /// One HTTP request: `route` is the matched template, never the path itself.
