@@ -65,6 +65,12 @@ enum Task {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Verify a service's audit trail (its hash chain) straight from its database, and name the first broken link.
+    AuditVerify {
+        /// The service's database (as its DATABASE_URL).
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+    },
     /// Regenerate schemas/: the events' and stored events' JSON Schemas, the services' OpenAPI documents.
     Schemas,
     /// Write the image's software bill of materials (CycloneDX JSON) to stdout or a file.
@@ -115,6 +121,7 @@ fn main() -> Result<()> {
         Task::Bench { which } => bench::run(which),
         Task::Token(args) => token(args),
         Task::Schemas => schemas(),
+        Task::AuditVerify { database_url } => audit_verify(&database_url),
         Task::Soak { histories, seed } => soak(histories, seed),
         Task::Chaos(args) => chaos::run(args),
         Task::Images { release } => images(release),
@@ -376,4 +383,17 @@ fn schemas() -> Result<()> {
         println!("schemas/stored/{file}");
     }
     openapi::write()
+}
+
+/// `cargo xtask audit-verify`: prints the verification as JSON; fails when the chain is broken.
+fn audit_verify(database_url: &str) -> Result<()> {
+    let verification = tokio::runtime::Runtime::new()?.block_on(async {
+        let pool = sqlx::PgPool::connect(database_url).await?;
+        anyhow::Ok(onedoor_audit::chain::verify(&pool).await?)
+    })?;
+    println!("{}", serde_json::to_string_pretty(&verification)?);
+    match &verification.first_broken {
+        None => Ok(()),
+        Some(link) => bail!("the audit trail is broken at seq {} ({})", link.seq, link.reason),
+    }
 }

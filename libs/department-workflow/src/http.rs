@@ -478,7 +478,6 @@ async fn download_document(
         .into_iter()
         .find(|d| d.document_id == document_id)
         .ok_or_else(not_found)?;
-    store::audit(&mut tx, staff.id(), staff.role().as_str(), "document_download", id, Some(document_id)).await?;
     tx.commit().await?;
     let bytes = state.documents.get(&document.sha256).await.map_err(onedoor_http_kit::internal_error)?;
     let id = document_id.to_string();

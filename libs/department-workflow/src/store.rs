@@ -20,7 +20,10 @@ pub fn migrator() -> sqlx::migrate::Migrator {
     sqlx::migrate!("./migrations")
 }
 
+/// Applies the audit trail's migrations and then these (which move the
+/// older audit log into the trail).
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    onedoor_event_store::apply_migrations(pool, onedoor_audit::migrator()).await?;
     onedoor_event_store::apply_migrations(pool, migrator()).await
 }
 
@@ -31,7 +34,15 @@ pub async fn load_lane(conn: &mut PgConnection, referral_id: Uuid) -> Result<Opt
         onedoor_telemetry::propagation::link_current_span(traceparent);
     }
     let events: Vec<LaneEvent> = recorded.iter().map(stored::decode).collect::<Result<_, _>>()?;
-    Ok(Lane::from_events(&events))
+    let lane = Lane::from_events(&events);
+    // The audit trail of a request that loads it names its case and household.
+    if let Some(referral) = lane.as_ref().map(|l| &l.referral) {
+        onedoor_http_kit::access::note(|a| {
+            a.case_id = Some(referral.case_id);
+            a.household_id = referral.household_id;
+        });
+    }
+    Ok(lane)
 }
 
 /// Makes the window's events about one referral take turns, whether or not
@@ -356,28 +367,4 @@ pub async fn documents_of(conn: &mut PgConnection, referral_id: Uuid) -> Result<
     .bind(referral_id)
     .fetch_all(conn)
     .await?)
-}
-
-/// One line of the audit log: who read what (ids only).
-pub async fn audit(
-    conn: &mut PgConnection,
-    actor: &str,
-    role: &str,
-    action: &str,
-    referral_id: Uuid,
-    document_id: Option<Uuid>,
-) -> Result<(), StoreError> {
-    let trace_id = TraceHeaders::current().trace_id();
-    sqlx::query(
-        "INSERT INTO audit_log (actor, role, action, referral_id, document_id, trace_id) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(actor)
-    .bind(role)
-    .bind(action)
-    .bind(referral_id)
-    .bind(document_id)
-    .bind(trace_id)
-    .execute(conn)
-    .await?;
-    Ok(())
 }

@@ -240,7 +240,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Staff {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Problem::unauthorized("the Authorization header must be `Bearer <token>`"))?;
-        Ok(Staff(auth.verify(token)?))
+        let claims = auth.verify(token)?;
+        crate::access::note(|a| a.actor = Some((claims.sub.clone(), claims.role)));
+        Ok(Staff(claims))
     }
 }
 

@@ -4,6 +4,7 @@
 //! offline Swagger UI, request spans named after the route with the caller's
 //! trace context as parent, and graceful shutdown on SIGTERM.
 
+pub mod access;
 pub mod auth;
 pub mod etag;
 pub mod health;

@@ -118,6 +118,7 @@ pub async fn connect_database(config: &HostConfig, migrate: bool) -> Result<PgPo
         }
     };
     ensure_migrated(&pool, onedoor_event_store::migrator(), migrate).await?;
+    ensure_migrated(&pool, onedoor_audit::migrator(), migrate).await?;
     Ok(pool)
 }
 
@@ -162,13 +163,16 @@ impl Host {
             .await?;
         let nats = onedoor_messaging::connect(&config.nats_url, service).await?;
         let js = jetstream::new(nats.clone());
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        tasks.spawn(onedoor_audit::chain::seal_continuously(work_pool.clone(), shutdown.clone()));
         Ok(Self {
             pool,
             work_pool,
             nats,
             js,
-            shutdown: CancellationToken::new(),
-            tasks: JoinSet::new(),
+            shutdown,
+            tasks,
             consumers: Vec::new(),
             streams: vec![onedoor_contracts::DEAD_LETTER_STREAM.to_string()],
             business: Vec::new(),
@@ -348,7 +352,12 @@ impl App {
         ensure_migrated(&host.pool, service.migrator(), config.migrate_on_start).await?;
         let (api, openapi) = service.assemble(&mut host).await?;
         let (operations, _) = host.operations();
-        let api = api.merge(operations).merge(host.metrics());
+        let (audit, _) = onedoor_audit::http::router(host.pool.clone());
+        let api = api
+            .merge(operations)
+            .merge(audit)
+            .merge(host.metrics())
+            .layer(axum::middleware::from_fn_with_state(host.pool.clone(), onedoor_audit::record_access));
         let router = onedoor_http_kit::service_router(api, document(openapi), auth, host.readiness());
         let listener = tokio::net::TcpListener::bind((config.host.as_str(), port)).await?;
         Ok(Self { host, router, listener })
@@ -365,10 +374,11 @@ impl App {
 }
 
 /// A service's OpenAPI document as served and checked in: its API's
-/// operations, the operators' endpoints every service has, and the statuses
+/// operations, the operators' and auditors' endpoints every service has, and the statuses
 /// and problem+json answers of `onedoor_http_kit::openapi::document`.
 pub fn document(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     api.merge(operations::openapi());
+    api.merge(onedoor_audit::http::openapi());
     onedoor_http_kit::openapi::document(api)
 }
 

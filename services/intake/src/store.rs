@@ -2,7 +2,7 @@
 //! and household streams in the event store, the outbox messages each change
 //! announces, the read models (case list, open lines, the household
 //! register) updated in the same transaction so a read after a write sees
-//! it, case numbers, idempotency keys and the audit log.
+//! it, case numbers and idempotency keys.
 
 use crate::config::Policy;
 use crate::domain::case::{Case, CaseEvent, STREAM_TYPE};
@@ -22,7 +22,10 @@ pub fn migrator() -> sqlx::migrate::Migrator {
     sqlx::migrate!("./migrations")
 }
 
+/// Applies the audit trail's migrations and then these (which move the
+/// older audit log into the trail).
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    onedoor_event_store::apply_migrations(pool, onedoor_audit::migrator()).await?;
     onedoor_event_store::apply_migrations(pool, migrator()).await
 }
 
@@ -598,29 +601,4 @@ pub async fn cases_of_household(conn: &mut PgConnection, household_id: Uuid) -> 
     .bind(household_id)
     .fetch_all(conn)
     .await?)
-}
-
-/// One line of the audit log: who read or changed what (ids only).
-pub struct AuditEntry<'a> {
-    pub actor: &'a str,
-    pub role: &'a str,
-    pub action: &'a str,
-    pub case_id: Option<Uuid>,
-    pub household_id: Option<Uuid>,
-}
-
-pub async fn audit(conn: &mut PgConnection, entry: &AuditEntry<'_>) -> Result<(), StoreError> {
-    let trace_id = TraceHeaders::current().trace_id();
-    sqlx::query(
-        "INSERT INTO audit_log (actor, role, action, case_id, household_id, trace_id) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(entry.actor)
-    .bind(entry.role)
-    .bind(entry.action)
-    .bind(entry.case_id)
-    .bind(entry.household_id)
-    .bind(trace_id)
-    .execute(conn)
-    .await?;
-    Ok(())
 }

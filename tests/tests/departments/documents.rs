@@ -125,10 +125,13 @@ async fn scans_are_checked_by_their_bytes_and_read_only_by_the_departments_whose
     assert_eq!(documents_at(&p, Housing, &housing, 2).await[1]["material"], "bank_statement");
     assert_eq!(documents_at(&p, Medical, &medical, 3).await.len(), 3);
 
-    // Every download is in the audit log of the service that served it, with ids only.
-    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'document_download'")
-        .fetch_one(p.db(Medical))
-        .await
-        .unwrap();
+    // Every download is in the audit trail of the service that served it, with ids only.
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_trail WHERE action = 'GET /api/v1/referrals/{referral_id}/documents/{document_id}'
+            AND outcome = 200 AND referral_id IS NOT NULL AND document_id IS NOT NULL AND case_id IS NOT NULL",
+    )
+    .fetch_one(p.db(Medical))
+    .await
+    .unwrap();
     assert_eq!(audited, 1);
 }

@@ -4,6 +4,7 @@
 use crate::stack::*;
 use axum::body::Bytes;
 use axum::routing::post;
+use onedoor_http_kit::Role;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use prost::Message;
@@ -151,6 +152,28 @@ async fn one_application_is_one_trace_across_every_service_it_touches_without_pe
         assert!(start.elapsed() < Duration::from_secs(30), "the sign-for never linked to the application's trace");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // The auditors of intake and of medical find the submission and the
+    // sign-for under the case, each with the trace an operator opens.
+    let auditor = onedoor_test_support::driver::tokens::token(Role::Auditor, None, None, "auditor-1");
+    let trail = |service: &str| format!("{}/api/v1/audit?case_id={case_id}", stack.url(service));
+    let (status, intake_trail) = stack.call(reqwest::Method::GET, trail("intake"), &auditor, None).await;
+    assert_eq!(status, 200, "{intake_trail}");
+    let submission =
+        intake_trail["items"].as_array().unwrap().iter().find(|e| e["action"] == "POST /api/v1/applications");
+    assert_eq!(submission.map(|e| &e["trace_id"]), Some(&serde_json::json!(request.trace_id)), "{intake_trail}");
+    let (_, medical_trail) = stack.call(reqwest::Method::GET, trail("medical-aid"), &auditor, None).await;
+    let sign_for = &medical_trail["items"][0];
+    assert_eq!(
+        (&sign_for["action"], &sign_for["actor"], &sign_for["referral_id"]),
+        (
+            &serde_json::json!("POST /api/v1/referrals/{referral_id}/sign-for"),
+            &serde_json::json!("medical-cw-1"),
+            &serde_json::json!(referral)
+        ),
+        "{medical_trail}"
+    );
+    assert_eq!(sign_for["trace_id"].as_str().map(str::len), Some(32));
 
     // Ids and codes only: nothing personal in any span or log line.
     let child = onedoor_test_support::sample::child_of(&applicant);

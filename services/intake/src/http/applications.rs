@@ -126,6 +126,7 @@ pub(super) async fn submit_once(
         let body: CreatedCase = answer
             .and_then(|r| serde_json::from_value(r).ok())
             .ok_or_else(|| onedoor_http_kit::internal_error("idempotency row without a response"))?;
+        onedoor_http_kit::access::note_case(body.case_id);
         return Ok(created_response(&body, true));
     }
 
@@ -172,6 +173,10 @@ pub(super) async fn submit_once(
         store::save_answer(&mut tx, township, key, &answer).await?;
     }
     tx.commit().await?;
+    onedoor_http_kit::access::note(|a| {
+        a.case_id = Some(case.case_id);
+        a.household_id = Some(household_id);
+    });
     tracing::info!(case.id = %case.case_id, status = %body.status, lanes = body.lanes.len(), "application accepted at the window");
     Ok(created_response(&body, false))
 }

@@ -132,17 +132,9 @@ pub(super) async fn download_document(
         .iter()
         .find(|d| d.document_id.to_string() == document_id)
         .ok_or_else(|| Problem::not_found("no such document in this case"))?;
-    store::audit(
-        &mut tx,
-        &store::AuditEntry {
-            actor: staff.id(),
-            role: staff.role().as_str(),
-            action: "document_download",
-            case_id: Some(case_id),
-            household_id: case.household_id,
-        },
-    )
-    .await?;
+    if let Some(household_id) = case.household_id {
+        onedoor_http_kit::access::note_household(household_id);
+    }
     tx.commit().await?;
     let bytes = state.documents.get(&document.sha256).await.map_err(onedoor_http_kit::internal_error)?;
     let id = document.document_id.to_string();

@@ -70,21 +70,10 @@ pub(super) async fn find_household(
         None => None,
     };
     let visible = household.filter(|h| h.township == township);
-    store::audit(
-        &mut tx,
-        &store::AuditEntry {
-            actor: staff.id(),
-            role: staff.role().as_str(),
-            action: "household_lookup",
-            case_id: None,
-            household_id: visible.as_ref().map(|h| h.household_id),
-        },
-    )
-    .await?;
     let Some(household) = visible else {
-        tx.commit().await?;
         return Err(Problem::not_found("no household of this person in your township"));
     };
+    onedoor_http_kit::access::note_household(household.household_id);
     let cases = store::cases_of_household(&mut tx, household.household_id).await?;
     tx.commit().await?;
     Ok(axum::Json(household_view(household, cases)))
@@ -168,14 +157,6 @@ pub(super) async fn verify_support(
         }
         let changes = before.verify_support(support.clone(), form.effective);
         store::save_household(&mut tx, &before, &changes, staff.id()).await?;
-        let entry = store::AuditEntry {
-            actor: staff.id(),
-            role: staff.role().as_str(),
-            action: "household_support_verified",
-            case_id: None,
-            household_id: Some(household_id),
-        };
-        store::audit(&mut tx, &entry).await?;
         let household = store::load_household(&mut tx, household_id).await?;
         let cases = store::cases_of_household(&mut tx, household_id).await?;
         tx.commit().await?;

@@ -1,6 +1,6 @@
 //! The household register: kept across applications, changes recorded with
 //! their dates, looked up by a member's ID number within the township, every
-//! lookup audited.
+//! lookup audited (see `audit.rs` for the trail itself).
 
 use crate::support::*;
 use onedoor_http_kit::Role;
@@ -80,21 +80,34 @@ async fn the_register_keeps_a_household_across_applications_and_records_each_cha
     let caseworker = token(Role::Caseworker, Some(TOWNSHIP), Some(onedoor_contracts::Department::Medical), "cw");
     assert_eq!(household(&intake, &caseworker, &husband).await.0, 403);
 
-    // Every lookup is in the audit log, with ids only.
-    let audited: Vec<(String, String, Option<uuid::Uuid>)> =
-        sqlx::query_as("SELECT actor, action, household_id FROM audit_log ORDER BY entry_id")
-            .fetch_all(intake.db())
-            .await
-            .unwrap();
-    assert_eq!(audited.len(), 5, "four lookups and a miss; refused requests read nothing: {audited:?}");
-    assert!(audited.iter().all(|(_, action, _)| action == "household_lookup"));
-    assert_eq!((audited[3].0.as_str(), audited[3].2), ("clerk-7", household_id.as_str().and_then(|h| h.parse().ok())));
-    assert_eq!(audited[4], ("clerk-b".into(), "household_lookup".into(), None), "a miss is audited, naming nothing");
-    let everything: String = sqlx::query_scalar("SELECT string_agg(row_to_json(a)::text, '') FROM audit_log a")
+    // Every lookup is in the audit trail, refused ones too, with ids only.
+    let audited: Vec<(String, i16, Option<uuid::Uuid>)> = sqlx::query_as(
+        "SELECT actor, outcome, household_id FROM audit_trail WHERE action = 'GET /api/v1/households?id_number'
+          ORDER BY entry_id",
+    )
+    .fetch_all(intake.db())
+    .await
+    .unwrap();
+    let household: Option<uuid::Uuid> = household_id.as_str().and_then(|h| h.parse().ok());
+    let found = ("clerk-7".to_string(), 200, household);
+    assert_eq!(
+        audited,
+        vec![
+            found.clone(),
+            found.clone(),
+            found.clone(),
+            found,
+            ("clerk-b".into(), 404, None),
+            ("clerk-7".into(), 400, None),
+            ("cw".into(), 403, None),
+        ],
+        "four lookups, a miss naming nothing, bad input and a refusal"
+    );
+    let everything: String = sqlx::query_scalar("SELECT string_agg(row_to_json(a)::text, '') FROM audit_trail a")
         .fetch_one(intake.db())
         .await
         .unwrap();
-    assert!(!everything.contains(&husband) && !everything.contains(&wife), "no ID number in the audit log");
+    assert!(!everything.contains(&husband) && !everything.contains(&wife), "no ID number in the audit trail");
 
     // The economic-status check later verifies the household back on dibao from 1 November.
     let path = format!("/api/v1/households/{}/support", household_id.as_str().unwrap());

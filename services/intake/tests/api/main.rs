@@ -3,6 +3,7 @@
 //! departments' events on JetStream.
 
 mod applications;
+mod audit;
 mod case_view;
 mod households;
 mod notifications;

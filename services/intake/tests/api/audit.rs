@@ -1,0 +1,145 @@
+//! The audit trail as an auditor uses it: every request of a member of
+//! staff recorded with ids only, readable by auditors alone, and sealed into
+//! a hash chain whose verification names the first entry tampered with.
+
+use crate::support::*;
+use onedoor_http_kit::Role;
+use onedoor_test_support::driver::eventually;
+use onedoor_test_support::sample::{self, SampleApplication};
+use serde_json::Value;
+use std::time::Duration;
+
+fn auditor() -> String {
+    token(Role::Auditor, None, None, "auditor-1")
+}
+
+async fn verification(intake: &TestIntake) -> Value {
+    let (status, body, _) = intake.get(&auditor(), "/api/v1/audit/verification").await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// The verification once every entry so far is sealed (asked of the
+/// database: asking the API would add an entry each time).
+async fn sealed(intake: &TestIntake) -> Value {
+    eventually("the sealer chains every entry", Duration::from_secs(15), || async {
+        let unsealed: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_trail WHERE seq IS NULL")
+            .fetch_one(intake.db())
+            .await
+            .unwrap();
+        if unsealed == 0 { Ok(()) } else { Err(format!("{unsealed} unsealed")) }
+    })
+    .await;
+    verification(intake).await
+}
+
+#[tokio::test]
+async fn every_read_and_command_is_recorded_with_ids_only_and_only_auditors_read_the_trail() {
+    let intake = TestIntake::spawn().await;
+    let applicant = id_number("33010219800307301");
+    let (status, created, _) = intake
+        .post(
+            &clerk(),
+            "/api/v1/applications",
+            &SampleApplication::household_of_two(&applicant).request(sample::medical("肺炎", 300_000, 0)).json(),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let case_id = created["case_id"].as_str().unwrap().to_string();
+    assert_eq!(intake.get(&clerk(), &format!("/api/v1/cases/{case_id}")).await.0, 200);
+    assert_eq!(intake.get(&clerk(), &format!("/api/v1/cases?id_number={applicant}")).await.0, 200);
+    let elsewhere = token(Role::WindowClerk, Some("330102002"), None, "clerk-b");
+    assert_eq!(intake.get(&elsewhere, &format!("/api/v1/cases/{case_id}")).await.0, 404);
+
+    // Nobody but an auditor reads the trail.
+    for who in [clerk(), token(Role::Operator, None, None, "op-1")] {
+        assert_eq!(intake.get(&who, "/api/v1/audit").await.0, 403);
+        assert_eq!(intake.get(&who, "/api/v1/audit/verification").await.0, 403);
+    }
+
+    let (status, trail, _) = intake.get(&auditor(), &format!("/api/v1/audit?case_id={case_id}")).await;
+    assert_eq!(status, 200, "{trail}");
+    let entries: Vec<(&str, &str, i64)> = trail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["actor"].as_str().unwrap(), e["action"].as_str().unwrap(), e["outcome"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        entries,
+        vec![
+            ("clerk-b", "GET /api/v1/cases/{case_id}", 404),
+            ("clerk-7", "GET /api/v1/cases/{case_id}", 200),
+            ("clerk-7", "POST /api/v1/applications", 201),
+        ],
+        "newest first, the other township's attempt included"
+    );
+    let submitted = &trail["items"][2];
+    assert_eq!(submitted["role"], "window_clerk");
+    assert!(submitted["household_id"].is_string(), "the submission names the household it registered: {submitted}");
+
+    // The search by ID number is recorded by the parameter's name, never the number.
+    let (_, by_clerk, _) = intake.get(&auditor(), "/api/v1/audit?actor=clerk-7").await;
+    let actions: Vec<&str> =
+        by_clerk["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"GET /api/v1/cases?id_number"), "{actions:?}");
+    assert!(actions.contains(&"GET /api/v1/audit"), "refused attempts at the trail are recorded too: {actions:?}");
+    let everything: String = sqlx::query_scalar("SELECT string_agg(row_to_json(a)::text, '') FROM audit_trail a")
+        .fetch_one(intake.db())
+        .await
+        .unwrap();
+    assert!(!everything.contains(&applicant) && !everything.contains("张三"), "ids only: {everything}");
+
+    // Reading the trail is itself recorded; paging walks back through it.
+    let (_, first, _) = intake.get(&auditor(), "/api/v1/audit?limit=2").await;
+    assert_eq!(first["items"][0]["actor"], "auditor-1");
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second, _) = intake.get(&auditor(), &format!("/api/v1/audit?limit=2&cursor={cursor}")).await;
+    assert!(second["items"][0]["entry_id"].as_i64() < first["items"][1]["entry_id"].as_i64());
+
+    // Bad filters are a problem+json 400.
+    let (status, problem, _) = intake.get(&auditor(), "/api/v1/audit?limit=0&cursor=x").await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["errors"].as_array().unwrap().len(), 2, "{problem}");
+    assert_eq!(intake.get(&auditor(), "/api/v1/audit?case_id=not-a-uuid").await.0, 400);
+}
+
+#[tokio::test]
+async fn the_chain_names_the_first_entry_altered_removed_or_relinked_and_the_table_refuses_changes() {
+    let intake = TestIntake::spawn().await;
+    for _ in 0..5 {
+        assert_eq!(intake.get(&clerk(), "/api/v1/materials").await.0, 200);
+    }
+    let whole = sealed(&intake).await;
+    assert_eq!(whole["first_broken"], Value::Null, "{whole}");
+    assert_eq!(whole["checked"], 5, "the five reads: {whole}");
+
+    // The service's own connection cannot rewrite, remove or empty the trail.
+    let db = intake.db();
+    for sql in [
+        "UPDATE audit_trail SET actor = 'nobody' WHERE seq = 2",
+        "DELETE FROM audit_trail WHERE seq = 2",
+        "TRUNCATE audit_trail",
+    ] {
+        let refused = sqlx::query(sql).execute(db).await.expect_err(sql);
+        assert!(refused.to_string().contains("audit"), "{sql}: {refused}");
+    }
+
+    // Someone who bypasses the table's triggers (a superuser) is found out.
+    let bypassing = |sql: &'static str| async move {
+        let mut tx = db.begin().await.unwrap();
+        sqlx::query("SET LOCAL session_replication_role = replica").execute(&mut *tx).await.unwrap();
+        sqlx::query(sql).execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+    };
+    let broken =
+        |v: &Value| (v["first_broken"]["seq"].as_i64(), v["first_broken"]["reason"].as_str().map(String::from));
+
+    bypassing("UPDATE audit_trail SET actor = 'nobody' WHERE seq = 3").await;
+    assert_eq!(broken(&verification(&intake).await), (Some(3), Some("altered".into())));
+    bypassing("UPDATE audit_trail SET actor = 'clerk-7' WHERE seq = 3").await;
+    assert_eq!(verification(&intake).await["first_broken"], Value::Null, "restored");
+
+    bypassing("DELETE FROM audit_trail WHERE seq = 4").await;
+    assert_eq!(broken(&verification(&intake).await), (Some(4), Some("missing".into())));
+}
