@@ -49,8 +49,9 @@ pub async fn record(pool: &PgPool, entry: &Entry) -> Result<(), sqlx::Error> {
 /// Middleware (with the service's pool as state) recording every request
 /// under `/api/v1/` that names a member of staff. A read whose entry cannot
 /// be written is refused (503): nothing is shown that the trail does not
-/// show. A command's entry that cannot be written is logged; the command
-/// itself stands, and its events name who gave it.
+/// show; so is a disclosure asked with a stated purpose (unmasking ID
+/// numbers is a POST). A command's entry that cannot be written is logged;
+/// the command itself stands, and its events name who gave it.
 pub async fn record_access(State(pool): State<PgPool>, request: Request, next: Next) -> Response {
     let Some(template) = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()) else {
         return next.run(request).await;
@@ -79,7 +80,7 @@ pub async fn record_access(State(pool): State<PgPool>, request: Request, next: N
     };
     match record(&pool, &entry).await {
         Ok(()) => response,
-        Err(error) if method.is_safe() && response.status().is_success() => {
+        Err(error) if (method.is_safe() || entry.purpose.is_some()) && response.status().is_success() => {
             tracing::error!(%error, action = %entry.action, "audit entry not written; the read is refused");
             Problem::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,

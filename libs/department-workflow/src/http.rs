@@ -5,7 +5,7 @@
 
 use crate::domain::lane::{Actor, Command, Lane, LaneError, LaneStatus, Limits};
 use crate::domain::policy::Policy;
-use crate::domain::view::{ReferralSummary, ReferralView};
+use crate::domain::view::{ReferralSummary, ReferralView, UnmaskedIds};
 use crate::store;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -48,6 +48,7 @@ fn routes(department: Department) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi)
         .routes(routes!(list_referrals))
         .routes(routes!(get_referral))
+        .routes(routes!(unmask))
         .routes(routes!(sign_for))
         .routes(routes!(request_supplement))
         .routes(routes!(propose))
@@ -161,6 +162,43 @@ async fn get_referral(staff: Staff, State(state): State<AppState>, Path(id): Pat
     let mut conn = state.pool.acquire().await?;
     let lane = store::load_lane(&mut conn, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
     Ok(view_response(&fresh_view(&mut conn, &state, &lane).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnmaskForm {
+    /// Why the full numbers are needed (4 to 200 characters), e.g. `发放救助金`;
+    /// recorded in the audit trail.
+    pub purpose: String,
+}
+
+/// The referral's full ID numbers, for a caseworker of the department who
+/// states why (a payment to the household's account, say). Every answer is
+/// recorded in the audit trail with the purpose; it is never cached.
+#[utoipa::path(post, path = "/api/v1/referrals/{referral_id}/unmask", tag = "referrals",
+    params(("referral_id" = Uuid, Path)), request_body = UnmaskForm,
+    responses((status = 200, body = UnmaskedIds), (status = 400, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem)))]
+#[tracing::instrument(name = "unmask referral", skip_all, fields(referral.id = %id))]
+async fn unmask(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(form): ApiJson<UnmaskForm>,
+) -> ApiResult<Response> {
+    department_staff(&staff, state.policy.as_ref())?;
+    staff.require(&[Role::Caseworker])?;
+    let purpose = form.purpose.trim();
+    if !(4..=200).contains(&purpose.chars().count()) {
+        return Err(Problem::validation(vec![FieldError::new("purpose", "purpose_length", "4 to 200 characters")]));
+    }
+    let id = referral_id(&id)?;
+    let mut conn = state.pool.acquire().await?;
+    let lane = store::load_lane(&mut conn, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
+    onedoor_http_kit::access::note(|a| a.purpose = Some(purpose.to_string()));
+    let mut response = axum::Json(UnmaskedIds::of(&lane)).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    Ok(response)
 }
 
 fn refused(e: LaneError) -> Problem {

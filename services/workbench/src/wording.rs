@@ -213,6 +213,7 @@ pub fn problem_message(code: &str) -> Option<&'static str> {
         "invalid_value" => "请选择列表中的一项。",
         "invalid_character" => "含有不允许的字符。",
         "invalid_length" => "公民身份号码应为18位。",
+        "purpose_length" => "请写明用途，4至200个字。",
         "invalid_characters" => "公民身份号码应为17位数字加1位数字或X。",
         "invalid_birth_date" => "公民身份号码中的出生日期不存在。",
         "invalid_check_digit" => "公民身份号码校验码错误，请核对。",

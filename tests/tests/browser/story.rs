@@ -116,9 +116,15 @@ async fn a_household_is_served_at_the_window_and_by_the_department_in_the_browse
     clerk.text_until("tr.lane-medical .lane-status", "the window sees the approval", |t| t.starts_with("已批准")).await;
     approver.close().await;
 
-    // The caseworker pays it out.
+    // The caseworker pays it out; the bank needs the full ID number, which
+    // the page shows masked until the caseworker states why.
     let staff = platform.person(CASEWORKER).await;
     staff.goto(&referral_path).await;
+    assert_eq!(staff.text(".id-number").await, format!("{}********{}", &id[..6], &id[14..]));
+    staff.find("details.unmask summary").await.click().await.unwrap();
+    staff.find("#f-purpose").await.send_keys("发放救助金").await.unwrap();
+    staff.find("details.unmask button").await.click().await.unwrap();
+    staff.text_until(".id-number", "the full number is shown", |t| t == id).await;
     staff.find("#f-reference").await.send_keys("TX-20261126-1").await.unwrap();
     staff.find("form.step-disbursement button").await.click().await.unwrap();
     staff.text_until(".lane-status", "paid", |t| t == "已发放").await;

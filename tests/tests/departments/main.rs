@@ -6,3 +6,4 @@ mod documents;
 mod harness;
 mod household_loop;
 mod lanes;
+mod privacy;

@@ -25,11 +25,50 @@ pub struct HistoryEntry {
     pub event: String,
 }
 
+/// The applicant as a referral shows them: the ID number masked
+/// (`110105********002X`), like every ID number in the view; a caseworker
+/// who needs the full numbers (for a payment) asks for them once, stating
+/// why (`POST /api/v1/referrals/{id}/unmask`, audited).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct UnmaskedApplicant {
+pub struct ApplicantView {
     pub name: String,
     pub id_number: String,
     pub phone: String,
+}
+
+/// The full ID numbers of a referral, answered to a caseworker who stated why.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UnmaskedIds {
+    pub applicant_id_number: String,
+    /// The patient's, when the medical request names a member other than the applicant.
+    pub patient_id_number: Option<String>,
+    /// The student's (education).
+    pub student_id_number: Option<String>,
+}
+
+impl UnmaskedIds {
+    pub fn of(lane: &Lane) -> Self {
+        let r = &lane.referral;
+        let (patient_id_number, student_id_number) = match &r.request {
+            AidRequest::Medical { patient_id_number, .. } => (patient_id_number.clone(), None),
+            AidRequest::Education { student_id_number, .. } => (None, Some(student_id_number.clone())),
+            _ => (None, None),
+        };
+        Self { applicant_id_number: r.applicant.id_number.clone(), patient_id_number, student_id_number }
+    }
+}
+
+/// The request with its ID numbers masked.
+fn masked(request: &AidRequest) -> AidRequest {
+    let mut request = request.clone();
+    match &mut request {
+        AidRequest::Medical { patient_id_number: Some(id), .. }
+        | AidRequest::Education { student_id_number: id, .. } => {
+            *id = onedoor_contracts::mask_id_number(id);
+        }
+        _ => {}
+    }
+    request
 }
 
 /// A referral with the data the department needs, its state and the policy's recommendation.
@@ -51,7 +90,7 @@ pub struct ReferralView {
     pub overdue: bool,
     /// Set once an approver extended the time limit.
     pub extension: Option<ExtensionView>,
-    pub applicant: UnmaskedApplicant,
+    pub applicant: ApplicantView,
     #[schema(value_type = Object)]
     pub household: HouseholdFacts,
     #[schema(value_type = Object)]
@@ -122,13 +161,13 @@ impl ReferralView {
                 extended_by: e.by.clone(),
                 extended_at: e.at,
             }),
-            applicant: UnmaskedApplicant {
+            applicant: ApplicantView {
                 name: r.applicant.name.clone(),
-                id_number: r.applicant.id_number.clone(),
+                id_number: onedoor_contracts::mask_id_number(&r.applicant.id_number),
                 phone: r.applicant.phone.clone(),
             },
             household: r.household.clone(),
-            request: r.request.clone(),
+            request: masked(&r.request),
             materials: r.materials.clone(),
             missing_materials: r.missing_materials.clone(),
             supplement_items: lane.supplement_items.clone(),
@@ -156,7 +195,7 @@ impl ReferralView {
             case_number: self.case_number.clone(),
             township: self.township.clone(),
             status: self.status,
-            applicant_id_number_masked: onedoor_contracts::mask_id_number(&self.applicant.id_number),
+            applicant_id_number_masked: self.applicant.id_number.clone(),
             received_at: self.received_at,
             deadline: self.deadline,
             overdue: self.overdue,

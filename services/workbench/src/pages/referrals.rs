@@ -126,6 +126,7 @@ async fn render_detail(
     d: Department,
     referral_id: uuid::Uuid,
     notice: Option<Value>,
+    unmasked: Option<Value>,
     status: StatusCode,
 ) -> PageResult {
     let referral =
@@ -151,6 +152,8 @@ async fn render_detail(
                 remaining,
                 documents => documents["items"].clone(),
                 notice,
+                unmasked,
+                can_unmask => session.person.role == Role::Caseworker,
                 department => d.as_str(),
             }
         },
@@ -159,7 +162,7 @@ async fn render_detail(
 
 async fn detail(State(state): State<AppState>, session: Session, Path(referral_id): Path<String>) -> PageResult {
     let d = department(&session)?;
-    render_detail(&state, &session, d, uuid_segment(&referral_id)?, None, StatusCode::OK).await
+    render_detail(&state, &session, d, uuid_segment(&referral_id)?, None, None, StatusCode::OK).await
 }
 
 /// The API body of a step from the form, or the message to show instead.
@@ -175,6 +178,10 @@ fn step_body(action: &str, pairs: &[(String, String)]) -> Result<Value, String> 
     };
     Ok(match action {
         "sign-for" => json!({}),
+        "unmask" => match text("purpose") {
+            Some(purpose) => json!({"purpose": purpose}),
+            None => return Err("查看完整身份号码须写明用途（例如：发放救助金）。".into()),
+        },
         "supplement-requests" => {
             let materials = all(pairs, "materials");
             if materials.is_empty() {
@@ -226,6 +233,10 @@ async fn act(
         Ok(body) => {
             let path = format!("/api/v1/referrals/{id}/{action}");
             match state.api.post(Target::Department(d), &path, &session.token, &body).await {
+                // The full numbers are shown on this answer only, never stored or redirected to.
+                Ok(ids) if action == "unmask" => {
+                    return render_detail(&state, &session, d, id, None, Some(ids), StatusCode::OK).await;
+                }
                 Ok(_) => None,
                 Err(e @ ApiError::Problem { status: 400 | 403 | 409 | 412 | 422, .. }) => {
                     let detail =
@@ -241,7 +252,7 @@ async fn act(
         None => Ok(Redirect::to(&format!("/referrals/{id}")).into_response()),
         Some((status, message)) => {
             let notice = json!({"kind": "error", "message": message});
-            render_detail(&state, &session, d, id, Some(notice), status).await
+            render_detail(&state, &session, d, id, Some(notice), None, status).await
         }
     }
 }
