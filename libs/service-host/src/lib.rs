@@ -46,14 +46,27 @@ pub struct HostConfig {
     /// answered 503 with `Retry-After`.
     #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_SECONDS", default_value_t = 5)]
     pub acquire_timeout_seconds: u64,
-    /// HS256 secret for development tokens.
+    /// HS256 secret (at least 32 bytes) for development tokens; refused
+    /// where `ONEDOOR_ENV=production`.
     #[arg(long, env = "ONEDOOR_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
-    /// RS256 public key (PEM) of the production identity provider.
+    /// The identity provider's published keys (JWK Set URL; RS256, ES256).
+    #[arg(long, env = "ONEDOOR_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// RS256 public key (PEM) of the identity provider, where it publishes no JWK Set.
     #[arg(long, env = "ONEDOOR_JWT_PUBLIC_KEY", hide_env_values = true)]
     pub jwt_public_key: Option<String>,
     #[arg(long, env = "ONEDOOR_JWT_PUBLIC_KEY_FILE")]
     pub jwt_public_key_file: Option<std::path::PathBuf>,
+    /// The identity provider's issuer (`iss`), required with its keys.
+    #[arg(long, env = "ONEDOOR_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// The audience tokens must name (`aud`).
+    #[arg(long, env = "ONEDOOR_JWT_AUDIENCE", default_value = onedoor_http_kit::auth::DEFAULT_AUDIENCE)]
+    pub jwt_audience: String,
+    /// `production` refuses development tokens at start.
+    #[arg(long, env = "ONEDOOR_ENV", default_value = "development")]
+    pub environment: String,
     /// Apply the database migrations and exit (an init container or Job runs
     /// this before a new version serves).
     #[arg(long, env = "ONEDOOR_MIGRATE_ONLY")]
@@ -71,11 +84,15 @@ pub struct HostConfig {
 impl HostConfig {
     /// The token verifier this configuration asks for.
     pub fn authenticator(&self) -> Result<onedoor_http_kit::Authenticator, onedoor_http_kit::auth::AuthConfigError> {
-        onedoor_http_kit::Authenticator::configure(
-            self.jwt_secret.as_deref(),
-            self.jwt_public_key.as_deref(),
-            self.jwt_public_key_file.as_deref(),
-        )
+        onedoor_http_kit::Authenticator::configure(&onedoor_http_kit::auth::AuthSettings {
+            jwks_url: self.jwks_url.as_deref(),
+            public_key_pem: self.jwt_public_key.as_deref(),
+            public_key_file: self.jwt_public_key_file.as_deref(),
+            issuer: self.jwt_issuer.as_deref(),
+            audience: Some(&self.jwt_audience),
+            secret: self.jwt_secret.as_deref(),
+            production: self.environment == "production",
+        })
     }
 }
 

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// The HS256 secret every test service trusts.
-pub const SECRET: &str = "onedoor-test-secret";
+pub const SECRET: &str = "onedoor-test-secret-of-at-least-32-bytes";
 
 /// An answer: status, JSON body (`Null` if none) and headers.
 pub type Answer = (u16, Value, HeaderMap);
@@ -86,8 +86,12 @@ pub fn host_config(database_url: &str, nats_url: &str) -> HostConfig {
         work_connections: 5,
         acquire_timeout_seconds: 5,
         jwt_secret: Some(SECRET.into()),
+        jwks_url: None,
         jwt_public_key: None,
         jwt_public_key_file: None,
+        jwt_issuer: None,
+        jwt_audience: onedoor_http_kit::auth::DEFAULT_AUDIENCE.into(),
+        environment: "test".into(),
         migrate_only: false,
         migrate_on_start: true,
     }

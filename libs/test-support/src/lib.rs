@@ -9,10 +9,12 @@
 //! - [`driver`]: the one driver of black-box tests (start a service, mint
 //!   tokens, call the API, wait for a condition).
 //! - [`sample`]: the one builder of sample applications.
+//! - [`identity`]: an identity provider publishing its keys (JWKS), and its tokens.
 //!
 //! No mocks: a test that passes here passed against the servers production runs.
 
 pub mod driver;
+pub mod identity;
 pub mod sample;
 
 use onedoor_local_servers::{NatsServer, PostgresServer, Tools};

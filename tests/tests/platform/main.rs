@@ -9,6 +9,7 @@ mod consumers;
 mod database_tls;
 mod event_store;
 mod http_kit;
+mod identity;
 mod migrations;
 mod outbox_relay;
 mod stream_limits;

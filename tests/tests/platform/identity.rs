@@ -1,0 +1,103 @@
+//! Production tokens against a real HTTP identity provider on loopback
+//! publishing its keys as a JWK Set: RS256 and ES256 keys verify; issuer,
+//! audience and algorithm are held to; a rotated key is fetched without a
+//! restart, made-up key ids cannot make the services hammer the provider,
+//! and the keys held keep working while the provider is away. A service in
+//! production takes the provider's tokens and refuses development ones, and
+//! refuses to start with development tokens only.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use onedoor_http_kit::Authenticator;
+use onedoor_test_support::identity::*;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+#[tokio::test]
+async fn tokens_signed_with_a_published_rs256_or_es256_key_verify_for_this_issuer_and_audience_only() {
+    let idp = Provider::start(&["ec1", "rsa", "enc"]).await;
+    let auth = Authenticator::jwks(&idp.url, ISSUER, "onedoor").unwrap();
+    let good = claims(ISSUER, "onedoor");
+    assert_eq!(auth.verify(&token("ec1", &good)).await.unwrap().sub, "cw-1");
+    assert_eq!(auth.verify(&token("rsa", &good)).await.unwrap().sub, "cw-1");
+    assert_eq!(idp.fetches.load(Ordering::SeqCst), 1, "the keys are fetched once and kept");
+
+    for (why, token) in [
+        ("another issuer", token("ec1", &claims("https://evil.test/realms/onedoor", "onedoor"))),
+        ("another audience", token("ec1", &claims(ISSUER, "account"))),
+        ("an unknown key", token("ec2", &good)),
+        (
+            "a development token",
+            onedoor_http_kit::auth::mint_hs256(
+                b"a-development-secret-of-32-bytes",
+                &serde_json::from_value(good.clone()).unwrap(),
+            ),
+        ),
+    ] {
+        let refused = auth.verify(&token).await.expect_err(why);
+        assert_eq!(refused.status, 401, "{why}");
+    }
+    // A token claiming HS256 with the published key's id (algorithm confusion).
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("rsa".into());
+    let confused = jsonwebtoken::encode(&header, &good, &EncodingKey::from_secret(b"AQAB")).unwrap();
+    assert_eq!(auth.verify(&confused).await.unwrap_err().status, 401);
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_fetched_without_a_restart_and_the_held_keys_outlive_an_outage() {
+    let idp = Provider::start(&["ec1"]).await;
+    let auth = Authenticator::jwks(&idp.url, ISSUER, "onedoor").unwrap();
+    let good = claims(ISSUER, "onedoor");
+    assert!(auth.verify(&token("ec1", &good)).await.is_ok());
+
+    // The provider rotates to ec2. Tokens naming it verify once the keys are
+    // fetched again (at most every two seconds, whatever tokens arrive).
+    *idp.keys.lock().unwrap() = vec!["ec1", "ec2"];
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(auth.verify(&token("ec2", &good)).await.is_ok(), "the new key, without a restart");
+    let fetches = idp.fetches.load(Ordering::SeqCst);
+    assert_eq!(fetches, 2);
+    let mut made_up = Header::new(Algorithm::ES256);
+    for n in 0..20 {
+        made_up.kid = Some(format!("made-up-{n}"));
+        let (key, _) = signing_key("ec1");
+        let token = jsonwebtoken::encode(&made_up, &good, &key).unwrap();
+        assert_eq!(auth.verify(&token).await.unwrap_err().status, 401);
+    }
+    assert_eq!(idp.fetches.load(Ordering::SeqCst), fetches, "made-up key ids fetch nothing more within the window");
+
+    // The provider goes away: the keys held still verify.
+    *idp.up.lock().unwrap() = false;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(auth.verify(&token("ec2", &good)).await.is_ok());
+    assert!(auth.verify(&token("ec1", &good)).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_service_in_production_takes_the_providers_tokens_and_refuses_development_ones() {
+    let idp = Provider::start(&["ec1"]).await;
+    let db = onedoor_test_support::fresh_database().await;
+    let nats = onedoor_test_support::TestNats::start();
+    let mut config = onedoor_test_support::driver::host_config(&db.url, &nats.url());
+    config.environment = "production".into();
+    let refused = onedoor_service_host::App::build(intake::Intake::with_defaults().unwrap(), &config, 0).await;
+    let error = refused.err().expect("development tokens in production").to_string();
+    assert!(error.contains("ONEDOOR_ENV=production"), "{error}");
+
+    config.jwt_secret = None;
+    config.jwks_url = Some(idp.url.clone());
+    config.jwt_issuer = Some(ISSUER.into());
+    let app = onedoor_service_host::App::build(intake::Intake::with_defaults().unwrap(), &config, 0).await.unwrap();
+    let base = format!("http://{}", app.address());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(app.run_until(stop.clone().cancelled_owned()));
+    let client = onedoor_test_support::driver::Client::new(base);
+    let clerk = serde_json::json!({"sub": "clerk-7", "role": "window_clerk", "township": "330102001",
+        "iss": ISSUER, "aud": "onedoor", "exp": chrono::Utc::now().timestamp() + 300});
+    let (status, body, _) = client.get(&token("ec1", &clerk), "/api/v1/materials").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, problem, _) = client.get(&onedoor_test_support::driver::tokens::clerk(), "/api/v1/materials").await;
+    assert_eq!((status, problem["status"].as_i64()), (401, Some(401)), "a development token: {problem}");
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}
