@@ -21,6 +21,7 @@ mod bench_rebuild;
 mod bench_workbench;
 mod chaos;
 mod demo;
+mod fuzz;
 mod openapi;
 mod platform;
 mod sbom;
@@ -71,6 +72,8 @@ enum Task {
         #[arg(long, env = "DATABASE_URL")]
         database_url: String,
     },
+    /// Fuzz every operation of every service with schemathesis on a platform of its own (part of `test`).
+    FuzzApi(fuzz::FuzzArgs),
     /// Regenerate schemas/: the events' and stored events' JSON Schemas, the services' OpenAPI documents.
     Schemas,
     /// Write the image's software bill of materials (CycloneDX JSON) to stdout or a file.
@@ -121,6 +124,7 @@ fn main() -> Result<()> {
         Task::Bench { which } => bench::run(which),
         Task::Token(args) => token(args),
         Task::Schemas => schemas(),
+        Task::FuzzApi(args) => fuzz::run(args),
         Task::AuditVerify { database_url } => audit_verify(&database_url),
         Task::Soak { histories, seed } => soak(histories, seed),
         Task::Chaos(args) => chaos::run(args),
@@ -183,6 +187,10 @@ fn test(args: Vec<String>) -> Result<()> {
         .context("running cargo test")?;
     if !status.success() {
         bail!("tests failed");
+    }
+    // The fuzz run is part of the whole suite, not of a filtered one.
+    if args.is_empty() {
+        fuzz::run(fuzz::FuzzArgs { examples: fuzz::TEST_EXAMPLES })?;
     }
     Ok(())
 }

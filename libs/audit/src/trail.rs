@@ -78,7 +78,16 @@ pub async fn record_access(State(pool): State<PgPool>, request: Request, next: N
         purpose: noted.purpose,
         trace_id: onedoor_telemetry::propagation::TraceHeaders::current().trace_id(),
     };
-    match record(&pool, &entry).await {
+    // A request the service could not serve (its database away, say) is
+    // answered without waiting a second time for a connection.
+    let written = if response.status().is_server_error() {
+        tokio::time::timeout(FAILED_REQUEST_BUDGET, record(&pool, &entry))
+            .await
+            .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+    } else {
+        record(&pool, &entry).await
+    };
+    match written {
         Ok(()) => response,
         Err(error) if (method.is_safe() || entry.purpose.is_some()) && response.status().is_success() => {
             tracing::error!(%error, action = %entry.action, "audit entry not written; the read is refused");
@@ -95,6 +104,9 @@ pub async fn record_access(State(pool): State<PgPool>, request: Request, next: N
         }
     }
 }
+
+/// How long the entry of a request that failed on the server may take.
+const FAILED_REQUEST_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The action as recorded: the route template and the names of the query's
 /// parameters (a search by ID number shows as `?id_number`, never the number).

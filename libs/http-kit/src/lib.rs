@@ -211,6 +211,17 @@ impl From<sqlx::Error> for Problem {
                 "the request met a concurrent one; retry shortly",
             );
         }
+        // Text PostgreSQL cannot store (a NUL character) that got past the
+        // extractors is the client's error, not the server's.
+        if let sqlx::Error::Database(db) = &e
+            && db.code().as_deref() == Some("22021")
+        {
+            return Problem::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_text",
+                "the request holds a character that cannot be stored (NUL)",
+            );
+        }
         let unreachable = match &e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
             sqlx::Error::Database(db) => {

@@ -63,6 +63,9 @@ pub(super) async fn find_household(
     if id_number.is_empty() || id_number.len() > 18 {
         return Err(Problem::validation(vec![FieldError::new("id_number", "invalid_length", "18 characters")]));
     }
+    if !id_number.bytes().all(|b| b.is_ascii_digit() || b == b'X') {
+        return Err(Problem::validation(vec![FieldError::new("id_number", "invalid_format", "digits, and X last")]));
+    }
     let mut tx = state.pool.begin().await?;
     let found = store::household_of_person(&mut tx, &id_number).await?;
     let household = match found {

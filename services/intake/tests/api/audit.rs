@@ -102,6 +102,8 @@ async fn every_read_and_command_is_recorded_with_ids_only_and_only_auditors_read
     assert_eq!(status, 400, "{problem}");
     assert_eq!(problem["errors"].as_array().unwrap().len(), 2, "{problem}");
     assert_eq!(intake.get(&auditor(), "/api/v1/audit?case_id=not-a-uuid").await.0, 400);
+    let (status, problem, _) = intake.get(&auditor(), "/api/v1/audit?actor=a%00b").await;
+    assert_eq!((status, problem["code"].as_str()), (400, Some("invalid_text")), "text the database cannot store");
 }
 
 #[tokio::test]

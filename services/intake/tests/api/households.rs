@@ -77,6 +77,7 @@ async fn the_register_keeps_a_household_across_applications_and_records_each_cha
     let elsewhere = token(Role::WindowClerk, Some("330102002"), None, "clerk-b");
     assert_eq!(household(&intake, &elsewhere, &husband).await.0, 404);
     assert_eq!(household(&intake, &clerk(), "").await.0, 400);
+    assert_eq!(household(&intake, &clerk(), "%00").await.0, 400, "a NUL character (found by the fuzz run)");
     let caseworker = token(Role::Caseworker, Some(TOWNSHIP), Some(onedoor_contracts::Department::Medical), "cw");
     assert_eq!(household(&intake, &caseworker, &husband).await.0, 403);
 
@@ -99,9 +100,10 @@ async fn the_register_keeps_a_household_across_applications_and_records_each_cha
             found,
             ("clerk-b".into(), 404, None),
             ("clerk-7".into(), 400, None),
+            ("clerk-7".into(), 400, None),
             ("cw".into(), 403, None),
         ],
-        "four lookups, a miss naming nothing, bad input and a refusal"
+        "four lookups, a miss naming nothing, bad input twice and a refusal"
     );
     let everything: String = sqlx::query_scalar("SELECT string_agg(row_to_json(a)::text, '') FROM audit_trail a")
         .fetch_one(intake.db())

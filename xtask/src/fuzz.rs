@@ -1,0 +1,117 @@
+//! `cargo xtask fuzz-api`: schemathesis against every operation of every
+//! service's OpenAPI document, on the running platform (its own servers),
+//! with a token of each service's working role. Part of the test command
+//! with a bounded number of examples per operation; it fails on any 5xx,
+//! any response outside the documented schemas or content types, and any
+//! dropped connection or timeout.
+//!
+//! schemathesis is pinned and installed into a virtual environment of the
+//! project's tools (`.onedoor/tools/schemathesis`), from PyPI.
+
+use crate::platform::Platform;
+use anyhow::{Context, Result, bail};
+use onedoor_contracts::{Department, aid_line};
+use onedoor_http_kit::auth::{Claims, Role, mint_hs256};
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The schemathesis release the checks are written against.
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+/// What every response is checked for.
+const CHECKS: &str = "not_a_server_error,response_schema_conformance,content_type_conformance";
+
+/// Examples per operation and phase in the test command (bounded: about
+/// two minutes on the 2-core machine).
+pub const TEST_EXAMPLES: u32 = 20;
+
+#[derive(clap::Args)]
+pub struct FuzzArgs {
+    /// Examples generated per operation and phase.
+    #[arg(long, default_value_t = TEST_EXAMPLES)]
+    pub examples: u32,
+}
+
+/// The `st` command, installed on first use.
+fn schemathesis() -> Result<PathBuf> {
+    let venv = crate::root().join(".onedoor/tools/schemathesis");
+    let st = venv.join("bin/st");
+    let pinned = venv.join("pinned");
+    if st.is_file() && std::fs::read_to_string(&pinned).is_ok_and(|p| p == SCHEMATHESIS) {
+        return Ok(st);
+    }
+    eprintln!("onedoor: installing {SCHEMATHESIS} from PyPI into {}", venv.display());
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    if !Command::new(&python).arg("-m").arg("venv").arg(&venv).status()?.success() {
+        bail!("{python} -m venv failed");
+    }
+    let mut pip = Command::new(venv.join("bin/pip"));
+    pip.args(["install", "-q", "--disable-pip-version-check", SCHEMATHESIS]);
+    if !pip.status().context("running pip")?.success() {
+        bail!("pip could not install {SCHEMATHESIS}");
+    }
+    std::fs::write(&pinned, SCHEMATHESIS)?;
+    Ok(st)
+}
+
+/// A token of `role` (clerks in the sample township, which generated data
+/// rarely matches; department staff in the service's department).
+fn token(secret: &str, role: Role, department: Option<Department>) -> String {
+    let claims = Claims {
+        sub: format!("fuzzer-{}", role.as_str()),
+        role,
+        township: Some("330102001".into()),
+        department,
+        exp: chrono::Utc::now().timestamp() + 3600,
+    };
+    mint_hs256(secret.as_bytes(), &claims)
+}
+
+pub fn run(args: FuzzArgs) -> Result<()> {
+    let st = schemathesis()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let secret = crate::jwt_secret();
+    let platform = Platform::start(&runtime, "onedoor-fuzz-", &secret, false)?;
+    let hooks = crate::root().join("tests/fuzz");
+    let mut failed = Vec::new();
+    for (service, url) in aid_line::services().into_iter().zip(platform.urls()) {
+        let department = aid_line::AID_LINES.iter().find(|l| l.service == service.service).map(|l| l.department);
+        let working = if department.is_some() { Role::Caseworker } else { Role::WindowClerk };
+        // Each operation under the role it is for: the service's working
+        // role, operators for the operators' endpoints, auditors for the trail.
+        let passes: [(Role, &[&str]); 3] = [
+            (working, &["--exclude-tag", "operations", "--exclude-tag", "audit"]),
+            (Role::Operator, &["--include-tag", "operations"]),
+            (Role::Auditor, &["--include-tag", "audit"]),
+        ];
+        for (role, filter) in passes {
+            println!("fuzz-api: {} as {}", service.service, role.as_str());
+            let status = Command::new(&st)
+                .args(["run", &format!("{url}/api-docs/openapi.json"), "--url", &url])
+                .args(filter)
+                .args(["--checks", CHECKS, "--max-examples", &args.examples.to_string()])
+                .args(["--request-timeout", "10", "--generation-deterministic", "--no-color"])
+                .arg("--header")
+                .arg(format!("Authorization: Bearer {}", token(&secret, role, department)))
+                .arg("--report-dir")
+                .arg(platform.dir.path().join(format!("{}-{}", service.service, role.as_str())))
+                .env("SCHEMATHESIS_HOOKS", "onedoor_fuzz_hooks")
+                .env("PYTHONPATH", &hooks)
+                .status()
+                .context("running schemathesis")?;
+            if !status.success() {
+                failed.push(format!("{} as {}", service.service, role.as_str()));
+            }
+        }
+    }
+    if !failed.is_empty() {
+        let kept = platform.dir.keep();
+        bail!(
+            "schemathesis found failures in {} (see above; the services' logs are in {})",
+            failed.join(", "),
+            kept.display()
+        );
+    }
+    println!("fuzz-api: every operation of the five services held under schemathesis ({} examples)", args.examples);
+    Ok(())
+}
