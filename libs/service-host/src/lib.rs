@@ -241,6 +241,25 @@ impl Host {
         });
     }
 
+    /// Runs `sql` (a bounded clean-up: retention) on the work connections
+    /// when the service starts and every `every` after, until it stops.
+    pub fn housekeeping(&mut self, what: &'static str, every: Duration, sql: &'static str) {
+        let (pool, shutdown) = (self.work_pool.clone(), self.shutdown.clone());
+        self.tasks.spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = ticks.tick() => {}
+                }
+                match sqlx::query(sql).execute(&pool).await {
+                    Ok(done) => tracing::info!(what, rows = done.rows_affected(), "housekeeping done"),
+                    Err(error) => tracing::warn!(%error, what, "housekeeping failed; trying again later"),
+                }
+            }
+        });
+    }
+
     /// A business gauge on `/metrics`, counted by `sql` (rows of label value
     /// and count) in the service's database at most once a minute.
     pub fn business_gauge(&mut self, gauge: Business, sql: impl Into<String>) {

@@ -83,6 +83,13 @@ impl Service for Intake {
             }
         }
         host.publish_outbox(onedoor_contracts::intake::STREAM, vec![onedoor_contracts::intake::subjects()]);
+        // An idempotency key keeps the whole application it answered: kept
+        // a week for retries, then removed (PIPL art. 19).
+        host.housekeeping(
+            "expired idempotency keys",
+            std::time::Duration::from_secs(3600),
+            store::EXPIRE_IDEMPOTENCY_KEYS,
+        );
         host.business_gauge(
             onedoor_service_host::Business::OpenCases,
             "SELECT status, count(*) FROM case_views WHERE status <> 'closed' GROUP BY status",

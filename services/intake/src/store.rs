@@ -223,21 +223,28 @@ pub enum KeyClaim {
 }
 
 /// Claims a township's idempotency key for `request`, in the caller's transaction.
+/// Removes the idempotency keys past their week.
+pub const EXPIRE_IDEMPOTENCY_KEYS: &str = "DELETE FROM idempotency_keys WHERE created_at < now() - interval '7 days'";
+
 pub async fn claim_idempotency_key(
     conn: &mut PgConnection,
     township: &str,
     key: &str,
     request: &serde_json::Value,
 ) -> Result<KeyClaim, StoreError> {
-    let fresh =
-        sqlx::query("INSERT INTO idempotency_keys (township, key, request) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(township)
-            .bind(key)
-            .bind(request)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-            == 1;
+    // A key older than its week is claimed afresh, as if it had been removed.
+    let fresh = sqlx::query(
+        "INSERT INTO idempotency_keys (township, key, request) VALUES ($1, $2, $3)
+         ON CONFLICT (township, key) DO UPDATE SET request = $3, response = NULL, created_at = now()
+          WHERE idempotency_keys.created_at < now() - interval '7 days'",
+    )
+    .bind(township)
+    .bind(key)
+    .bind(request)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
     if fresh {
         return Ok(KeyClaim::Fresh);
     }

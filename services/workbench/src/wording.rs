@@ -214,6 +214,10 @@ pub fn problem_message(code: &str) -> Option<&'static str> {
         "invalid_character" => "含有不允许的字符。",
         "invalid_length" => "公民身份号码应为18位。",
         "purpose_length" => "请写明用途，4至200个字。",
+        "invalid_format" => "公民身份号码只能由数字和末位X组成。",
+        "invalid_text" => "输入中含有无法保存的字符，请删除后重试。",
+        "audit_unavailable" => "暂时无法记录本次查阅，请稍后再试。",
+        "before_from" => "结束时间须晚于开始时间。",
         "invalid_characters" => "公民身份号码应为17位数字加1位数字或X。",
         "invalid_birth_date" => "公民身份号码中的出生日期不存在。",
         "invalid_check_digit" => "公民身份号码校验码错误，请核对。",
@@ -366,8 +370,13 @@ mod coverage {
     fn every_problem_code_of_the_apis_has_a_message() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let mut texts = Vec::new();
-        for dir in ["services/intake/src", "libs/department-workflow/src", "libs/http-kit/src", "libs/service-host/src"]
-        {
+        for dir in [
+            "services/intake/src",
+            "libs/department-workflow/src",
+            "libs/http-kit/src",
+            "libs/service-host/src",
+            "libs/audit/src",
+        ] {
             sources(&root.join(dir), &mut texts);
         }
         for line in onedoor_contracts::aid_line::AID_LINES {

@@ -209,6 +209,46 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_same_case() {
 }
 
 #[tokio::test]
+async fn an_idempotency_key_and_the_application_it_keeps_expire_after_a_week() {
+    let mut intake = TestIntake::spawn().await;
+    let send = |body: Value| {
+        let request = intake
+            .http()
+            .post(format!("{}/api/v1/applications", intake.base()))
+            .bearer_auth(clerk())
+            .header("Idempotency-Key", "window-3-0002")
+            .json(&body);
+        intake.send(request)
+    };
+    let (status, _, _) = send(application(&applicant_id(), &ALL_MATERIALS)).await;
+    assert_eq!(status, 201);
+    let age = |days: i32| {
+        sqlx::query("UPDATE idempotency_keys SET created_at = now() - make_interval(days => $1)").bind(days)
+    };
+    age(6).execute(intake.db()).await.unwrap();
+    let other = application(&id_number("33010219800307302"), &ALL_MATERIALS);
+    assert_eq!(send(other.clone()).await.0, 422, "six days on, the key still answers for its application");
+
+    // Past the week the key is claimed afresh by a new application.
+    age(8).execute(intake.db()).await.unwrap();
+    let (status, created, headers) = send(other).await;
+    assert_eq!(status, 201, "{created}");
+    assert!(headers.get("idempotent-replayed").is_none());
+    assert_eq!(intake.count("SELECT count(*) FROM case_views").await, 2);
+
+    // And a key left alone past its week is removed, with the application it kept.
+    age(8).execute(intake.db()).await.unwrap();
+    intake.restart().await;
+    onedoor_test_support::driver::eventually("the expired key is removed", Duration::from_secs(10), || async {
+        match intake.count("SELECT count(*) FROM idempotency_keys").await {
+            0 => Ok(()),
+            n => Err(format!("{n} keys")),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_second_open_case_for_the_same_applicant_and_line_names_the_first() {
     let intake = TestIntake::spawn().await;
     let (_, first, _) =
