@@ -71,6 +71,9 @@ enum Task {
         /// The service's database (as its DATABASE_URL).
         #[arg(long, env = "DATABASE_URL")]
         database_url: String,
+        /// The chain's key (the service's ONEDOOR_AUDIT_KEY); the development key when unset.
+        #[arg(long, env = "ONEDOOR_AUDIT_KEY", hide_env_values = true)]
+        key: Option<String>,
     },
     /// Fuzz every operation of every service with schemathesis on a platform of its own (part of `test`).
     FuzzApi(fuzz::FuzzArgs),
@@ -125,7 +128,7 @@ fn main() -> Result<()> {
         Task::Token(args) => token(args),
         Task::Schemas => schemas(),
         Task::FuzzApi(args) => fuzz::run(args),
-        Task::AuditVerify { database_url } => audit_verify(&database_url),
+        Task::AuditVerify { database_url, key } => audit_verify(&database_url, key.as_deref()),
         Task::Soak { histories, seed } => soak(histories, seed),
         Task::Chaos(args) => chaos::run(args),
         Task::Images { release } => images(release),
@@ -394,10 +397,11 @@ fn schemas() -> Result<()> {
 }
 
 /// `cargo xtask audit-verify`: prints the verification as JSON; fails when the chain is broken.
-fn audit_verify(database_url: &str) -> Result<()> {
+fn audit_verify(database_url: &str, key: Option<&str>) -> Result<()> {
+    let key = onedoor_audit::chain::SealingKey::configure(key, false)?;
     let verification = tokio::runtime::Runtime::new()?.block_on(async {
         let pool = sqlx::PgPool::connect(database_url).await?;
-        anyhow::Ok(onedoor_audit::chain::verify(&pool).await?)
+        anyhow::Ok(onedoor_audit::chain::verify(&pool, &key).await?)
     })?;
     println!("{}", serde_json::to_string_pretty(&verification)?);
     match &verification.first_broken {

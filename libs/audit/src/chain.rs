@@ -3,7 +3,8 @@
 //! reordered since.
 //!
 //! Each sealed entry carries `seq` (1, 2, …), the previous entry's hash and
-//! its own: SHA-256 over a version tag, `seq`, the previous hash and every
+//! its own: HMAC-SHA256, with a key held outside the database
+//! ([`SealingKey`]), over a version tag, `seq`, the previous hash and every
 //! recorded field, each length-prefixed so that no two entries encode alike.
 //! The head (`audit_chain`) holds the last `seq` and hash, so removing the
 //! newest entries is found too. Entries older than the retention period may
@@ -11,12 +12,57 @@
 //! entry left.
 
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+/// The key the chain's hashes are keyed with (HMAC-SHA256): someone who can
+/// rewrite the table but does not hold the key cannot seal a changed entry
+/// so that it verifies. Production keeps it outside the database
+/// (`ONEDOOR_AUDIT_KEY`, a k8s secret); development uses a fixed key.
+#[derive(Clone)]
+pub struct SealingKey(Vec<u8>);
+
+impl std::fmt::Debug for SealingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealingKey(..)")
+    }
+}
+
+/// The key of development and tests, where no key is configured.
+const DEVELOPMENT_KEY: &[u8] = b"onedoor-development-audit-key-not-for-production";
+/// The shortest key accepted.
+pub const MIN_KEY_BYTES: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealingKeyError {
+    #[error("ONEDOOR_AUDIT_KEY must be at least {MIN_KEY_BYTES} bytes")]
+    Short,
+    #[error("ONEDOOR_ENV=production needs ONEDOOR_AUDIT_KEY (the audit chain's key, kept outside the database)")]
+    MissingInProduction,
+}
+
+impl SealingKey {
+    pub fn new(key: &[u8]) -> Result<Self, SealingKeyError> {
+        if key.len() < MIN_KEY_BYTES {
+            return Err(SealingKeyError::Short);
+        }
+        Ok(Self(key.to_vec()))
+    }
+
+    /// The configured key, or the development key outside production.
+    pub fn configure(key: Option<&str>, production: bool) -> Result<Self, SealingKeyError> {
+        match key.filter(|k| !k.is_empty()) {
+            Some(key) => Self::new(key.as_bytes()),
+            None if production => Err(SealingKeyError::MissingInProduction),
+            None => Ok(Self(DEVELOPMENT_KEY.to_vec())),
+        }
+    }
+}
 
 /// The previous hash of the first entry ever sealed.
 const GENESIS: [u8; 32] = [0; 32];
@@ -48,13 +94,13 @@ macro_rules! recorded {
     };
 }
 
-fn digest(seq: i64, prev_hash: &[u8], e: &Recorded) -> [u8; 32] {
-    let mut h = Sha256::new();
+fn digest(key: &SealingKey, seq: i64, prev_hash: &[u8], e: &Recorded) -> [u8; 32] {
+    let mut h = <Hmac<Sha256> as Mac>::new_from_slice(&key.0).expect("HMAC takes a key of any length");
     let mut field = |bytes: Option<&[u8]>| match bytes {
-        None => h.update([0u8]),
+        None => h.update(&[0u8]),
         Some(b) => {
-            h.update([1u8]);
-            h.update((b.len() as u64).to_be_bytes());
+            h.update(&[1u8]);
+            h.update(&(b.len() as u64).to_be_bytes());
             h.update(b);
         }
     };
@@ -72,12 +118,12 @@ fn digest(seq: i64, prev_hash: &[u8], e: &Recorded) -> [u8; 32] {
     }
     field(e.purpose.as_deref().map(str::as_bytes));
     field(e.trace_id.as_deref().map(str::as_bytes));
-    h.finalize().into()
+    h.finalize().into_bytes().into()
 }
 
 /// Seals the oldest unsealed entries (up to a batch) onto the chain and
 /// returns how many. One sealer at a time: the chain head is locked.
-pub async fn seal(pool: &PgPool) -> Result<usize, sqlx::Error> {
+pub async fn seal(pool: &PgPool, key: &SealingKey) -> Result<usize, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let (mut seq, mut hash): (i64, Vec<u8>) =
         sqlx::query_as("SELECT seq, hash FROM audit_chain FOR UPDATE").fetch_one(&mut *tx).await?;
@@ -94,7 +140,7 @@ pub async fn seal(pool: &PgPool) -> Result<usize, sqlx::Error> {
     let (mut ids, mut seqs, mut prevs, mut hashes) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for entry in &entries {
         seq += 1;
-        let sealed = digest(seq, &hash, entry).to_vec();
+        let sealed = digest(key, seq, &hash, entry).to_vec();
         ids.push(entry.entry_id);
         seqs.push(seq);
         prevs.push(std::mem::replace(&mut hash, sealed.clone()));
@@ -118,9 +164,9 @@ pub async fn seal(pool: &PgPool) -> Result<usize, sqlx::Error> {
 
 /// Seals new entries until `shutdown`: at once while there is a backlog,
 /// every second otherwise.
-pub async fn seal_continuously(pool: PgPool, shutdown: CancellationToken) {
+pub async fn seal_continuously(pool: PgPool, key: SealingKey, shutdown: CancellationToken) {
     loop {
-        let pause = match seal(&pool).await {
+        let pause = match seal(&pool, &key).await {
             Ok(n) if n == BATCH => Duration::ZERO,
             Ok(_) => IDLE,
             Err(error) => {
@@ -172,7 +218,7 @@ struct Sealed {
 
 /// Walks the chain from its oldest entry to its head (as it was when the
 /// walk began: entries sealed meanwhile are left to the next walk).
-pub async fn verify(pool: &PgPool) -> Result<Verification, sqlx::Error> {
+pub async fn verify(pool: &PgPool, key: &SealingKey) -> Result<Verification, sqlx::Error> {
     let (head_seq, head_hash): (i64, Vec<u8>) =
         sqlx::query_as("SELECT seq, hash FROM audit_chain").fetch_one(pool).await?;
     let unsealed: i64 =
@@ -200,7 +246,7 @@ pub async fn verify(pool: &PgPool) -> Result<Verification, sqlx::Error> {
         }
         for entry in page {
             let id = Some(entry.recorded.entry_id);
-            if digest(entry.seq, &entry.prev_hash, &entry.recorded).as_slice() != entry.hash {
+            if digest(key, entry.seq, &entry.prev_hash, &entry.recorded).as_slice() != entry.hash {
                 break 'walk Some(broken(entry.seq, id, "altered"));
             }
             match &last {

@@ -2,7 +2,7 @@
 //! chain's verification. Auditors only; they see ids and actions, never
 //! the personal data the entries are about.
 
-use crate::chain::{self, Verification};
+use crate::chain::{self, SealingKey, Verification};
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use onedoor_http_kit::{ApiQuery, ApiResult, FieldError, Problem, Role, Staff};
@@ -13,14 +13,21 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-fn routes() -> OpenApiRouter<PgPool> {
+/// The trail's database and the chain's key.
+#[derive(Clone)]
+pub struct Trail {
+    pub pool: PgPool,
+    pub key: SealingKey,
+}
+
+fn routes() -> OpenApiRouter<Trail> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(verification))
 }
 
-/// The auditors' endpoints on the service's pool, and their OpenAPI document.
-pub fn router(pool: PgPool) -> (axum::Router, utoipa::openapi::OpenApi) {
+/// The auditors' endpoints, and their OpenAPI document.
+pub fn router(trail: Trail) -> (axum::Router, utoipa::openapi::OpenApi) {
     let (router, api) = routes().split_for_parts();
-    (router.with_state(pool), api)
+    (router.with_state(trail), api)
 }
 
 /// The auditors' endpoints' OpenAPI document alone (for the checked-in documents).
@@ -93,7 +100,7 @@ struct AuditPage {
 #[tracing::instrument(name = "audit trail", skip_all)]
 async fn list(
     staff: Staff,
-    State(pool): State<PgPool>,
+    State(Trail { pool, .. }): State<Trail>,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<axum::Json<AuditPage>> {
     staff.require(&[Role::Auditor])?;
@@ -165,7 +172,7 @@ async fn list(
 #[utoipa::path(get, path = "/api/v1/audit/verification", tag = "audit",
     responses((status = 200, body = Verification)))]
 #[tracing::instrument(name = "audit verification", skip_all)]
-async fn verification(staff: Staff, State(pool): State<PgPool>) -> ApiResult<axum::Json<Verification>> {
+async fn verification(staff: Staff, State(trail): State<Trail>) -> ApiResult<axum::Json<Verification>> {
     staff.require(&[Role::Auditor])?;
-    Ok(axum::Json(chain::verify(&pool).await?))
+    Ok(axum::Json(chain::verify(&trail.pool, &trail.key).await?))
 }

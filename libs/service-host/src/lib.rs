@@ -64,7 +64,11 @@ pub struct HostConfig {
     /// The audience tokens must name (`aud`).
     #[arg(long, env = "ONEDOOR_JWT_AUDIENCE", default_value = onedoor_http_kit::auth::DEFAULT_AUDIENCE)]
     pub jwt_audience: String,
-    /// `production` refuses development tokens at start.
+    /// The audit chain's key (at least 32 bytes), kept outside the
+    /// database; required where `ONEDOOR_ENV=production`.
+    #[arg(long, env = "ONEDOOR_AUDIT_KEY", hide_env_values = true)]
+    pub audit_key: Option<String>,
+    /// `production` refuses development tokens and a missing audit key at start.
     #[arg(long, env = "ONEDOOR_ENV", default_value = "development")]
     pub environment: String,
     /// Apply the database migrations and exit (an init container or Job runs
@@ -82,6 +86,15 @@ pub struct HostConfig {
 }
 
 impl HostConfig {
+    fn production(&self) -> bool {
+        self.environment == "production"
+    }
+
+    /// The audit chain's key this configuration asks for.
+    pub fn sealing_key(&self) -> Result<onedoor_audit::chain::SealingKey, onedoor_audit::chain::SealingKeyError> {
+        onedoor_audit::chain::SealingKey::configure(self.audit_key.as_deref(), self.production())
+    }
+
     /// The token verifier this configuration asks for.
     pub fn authenticator(&self) -> Result<onedoor_http_kit::Authenticator, onedoor_http_kit::auth::AuthConfigError> {
         onedoor_http_kit::Authenticator::configure(&onedoor_http_kit::auth::AuthSettings {
@@ -91,7 +104,7 @@ impl HostConfig {
             issuer: self.jwt_issuer.as_deref(),
             audience: Some(&self.jwt_audience),
             secret: self.jwt_secret.as_deref(),
-            production: self.environment == "production",
+            production: self.production(),
         })
     }
 }
@@ -100,6 +113,8 @@ impl HostConfig {
 pub enum HostError {
     #[error(transparent)]
     Auth(#[from] onedoor_http_kit::auth::AuthConfigError),
+    #[error(transparent)]
+    AuditKey(#[from] onedoor_audit::chain::SealingKeyError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -165,12 +180,14 @@ pub struct Host {
     consumers: Vec<(String, String)>,
     streams: Vec<String>,
     business: Vec<BusinessGauge>,
+    audit_key: onedoor_audit::chain::SealingKey,
 }
 
 impl Host {
     /// Connects (waiting for PostgreSQL up to a minute; NATS connects and
     /// reconnects in the background) and applies the event store's migrations.
     pub async fn connect(service: &str, config: &HostConfig) -> Result<Self, HostError> {
+        let audit_key = config.sealing_key()?;
         let pool = connect_database(config, config.migrate_on_start).await?;
         // Background work may wait its turn for a connection; it is never answered 503.
         let work_pool = PgPoolOptions::new()
@@ -182,7 +199,7 @@ impl Host {
         let js = jetstream::new(nats.clone());
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        tasks.spawn(onedoor_audit::chain::seal_continuously(work_pool.clone(), shutdown.clone()));
+        tasks.spawn(onedoor_audit::chain::seal_continuously(work_pool.clone(), audit_key.clone(), shutdown.clone()));
         Ok(Self {
             pool,
             work_pool,
@@ -190,6 +207,7 @@ impl Host {
             js,
             shutdown,
             tasks,
+            audit_key,
             consumers: Vec::new(),
             streams: vec![onedoor_contracts::DEAD_LETTER_STREAM.to_string()],
             business: Vec::new(),
@@ -388,7 +406,8 @@ impl App {
         ensure_migrated(&host.pool, service.migrator(), config.migrate_on_start).await?;
         let (api, openapi) = service.assemble(&mut host).await?;
         let (operations, _) = host.operations();
-        let (audit, _) = onedoor_audit::http::router(host.pool.clone());
+        let trail = onedoor_audit::http::Trail { pool: host.pool.clone(), key: host.audit_key.clone() };
+        let (audit, _) = onedoor_audit::http::router(trail);
         let api = api
             .merge(operations)
             .merge(audit)

@@ -92,6 +92,7 @@ pub fn host_config(database_url: &str, nats_url: &str) -> HostConfig {
         jwt_issuer: None,
         jwt_audience: onedoor_http_kit::auth::DEFAULT_AUDIENCE.into(),
         environment: "test".into(),
+        audit_key: None,
         migrate_only: false,
         migrate_on_start: true,
     }

@@ -155,8 +155,12 @@ async fn one_window_four_departments_one_case_view_from_submission_to_closure() 
     let paid = json!({"amount_fen": 2_100_000, "channel": "bank_card", "reference": "BOC-0001"});
     act_when_ready(&stack, Medical, &ids[&Medical], "disbursement", &caseworker(Medical), paid).await;
 
-    let view = stack.case_until(&case_id, "the case is decided", |v| v["status"] == "decided").await;
-    assert_eq!(lane(&view, Medical)["status"], "disbursed");
+    // The case is decided from the approval on; the payment follows it to the window.
+    let view = stack
+        .case_until(&case_id, "the case is decided and medical's payment shown", |v| {
+            v["status"] == "decided" && lane(v, Medical)["status"] == "disbursed"
+        })
+        .await;
     assert_eq!(lane(&view, Medical)["amount_fen"], 2_100_000);
     assert_eq!(lane(&view, Education)["amount_fen"], 125_000);
     assert_eq!(lane(&view, Housing)["reason"], "非住房困难，属临时生活困难");

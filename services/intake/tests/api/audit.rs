@@ -1,6 +1,7 @@
 //! The audit trail as an auditor uses it: every request of a member of
 //! staff recorded with ids only, readable by auditors alone, and sealed into
-//! a hash chain whose verification names the first entry tampered with.
+//! a keyed hash chain whose verification names the first entry tampered
+//! with, even by someone who rewrites the chain without the key.
 
 use crate::support::*;
 use onedoor_http_kit::Role;
@@ -144,4 +145,38 @@ async fn the_chain_names_the_first_entry_altered_removed_or_relinked_and_the_tab
 
     bypassing("DELETE FROM audit_trail WHERE seq = 4").await;
     assert_eq!(broken(&verification(&intake).await), (Some(4), Some("missing".into())));
+}
+
+#[tokio::test]
+async fn rewriting_the_chain_after_a_change_needs_the_key_the_database_does_not_hold() {
+    let mut intake = TestIntake::spawn().await;
+    for _ in 0..4 {
+        assert_eq!(intake.get(&clerk(), "/api/v1/materials").await.0, 200);
+    }
+    assert_eq!(sealed(&intake).await["first_broken"], Value::Null);
+
+    // A superuser changes entry 2 and seals it and everything after again,
+    // as the sealer would, but with a key of their own (the service is
+    // stopped meanwhile, so that its own sealer does not get there first).
+    intake.app.stop().await;
+    let db = intake.db();
+    let mut tx = db.begin().await.unwrap();
+    for sql in [
+        "SET LOCAL session_replication_role = replica",
+        "UPDATE audit_trail SET actor = 'nobody', seq = NULL, prev_hash = NULL, hash = NULL WHERE seq = 2",
+        "UPDATE audit_trail SET seq = NULL, prev_hash = NULL, hash = NULL WHERE seq > 2",
+        "UPDATE audit_chain SET seq = 1, hash = (SELECT hash FROM audit_trail WHERE seq = 1)",
+    ] {
+        sqlx::query(sql).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let guessed = onedoor_audit::chain::SealingKey::new(b"a key the superuser made up, 32+ bytes").unwrap();
+    let mut sealed_again = 0;
+    while let Ok(n @ 1..) = onedoor_audit::chain::seal(db, &guessed).await {
+        sealed_again += n;
+    }
+    assert!(sealed_again >= 3, "{sealed_again}");
+    intake.restart().await;
+    let v = verification(&intake).await;
+    assert_eq!((v["first_broken"]["seq"].as_i64(), v["first_broken"]["reason"].as_str()), (Some(2), Some("altered")));
 }
