@@ -4,7 +4,7 @@
 //! restart, made-up key ids cannot make the services hammer the provider,
 //! and the keys held keep working while the provider is away. A service in
 //! production takes the provider's tokens and refuses development ones, and
-//! refuses to start with development tokens only.
+//! refuses to start with development tokens only, or without an audit key.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use onedoor_http_kit::Authenticator;
@@ -80,14 +80,19 @@ async fn a_service_in_production_takes_the_providers_tokens_and_refuses_developm
     let nats = onedoor_test_support::TestNats::start();
     let mut config = onedoor_test_support::driver::host_config(&db.url, &nats.url());
     config.environment = "production".into();
-    let refused = onedoor_service_host::App::build(intake::Intake::with_defaults().unwrap(), &config, 0).await;
-    let error = refused.err().expect("development tokens in production").to_string();
-    assert!(error.contains("ONEDOOR_ENV=production"), "{error}");
+    let build = |config: onedoor_service_host::HostConfig| async move {
+        onedoor_service_host::App::build(intake::Intake::with_defaults().unwrap(), &config, 0).await
+    };
+    let error = build(config.clone()).await.err().expect("development tokens in production").to_string();
+    assert!(error.contains("development tokens"), "{error}");
 
     config.jwt_secret = None;
     config.jwks_url = Some(idp.url.clone());
     config.jwt_issuer = Some(ISSUER.into());
-    let app = onedoor_service_host::App::build(intake::Intake::with_defaults().unwrap(), &config, 0).await.unwrap();
+    let error = build(config.clone()).await.err().expect("production without an audit key").to_string();
+    assert!(error.contains("ONEDOOR_AUDIT_KEY"), "{error}");
+    config.audit_key = Some("the audit chain's key, 32 bytes or more".into());
+    let app = build(config).await.unwrap();
     let base = format!("http://{}", app.address());
     let stop = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(app.run_until(stop.clone().cancelled_owned()));
