@@ -95,6 +95,8 @@ pub fn run(args: FuzzArgs) -> Result<()> {
                 .arg(format!("Authorization: Bearer {}", token(&secret, role, department)))
                 .arg("--report-dir")
                 .arg(platform.dir.path().join(format!("{}-{}", service.service, role.as_str())))
+                // Its example cache lands beside the run's logs, not in the project.
+                .current_dir(platform.dir.path())
                 .env("SCHEMATHESIS_HOOKS", "onedoor_fuzz_hooks")
                 .env("PYTHONPATH", &hooks)
                 .status()

@@ -29,6 +29,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("referrals.html", include_str!("../templates/referrals.html")),
     ("referral.html", include_str!("../templates/referral.html")),
     ("operations.html", include_str!("../templates/operations.html")),
+    ("audit.html", include_str!("../templates/audit.html")),
 ];
 
 fn environment() -> Environment<'static> {

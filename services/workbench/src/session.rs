@@ -120,7 +120,8 @@ impl Person {
         match self.role {
             Role::WindowClerk => "/cases",
             Role::Caseworker | Role::Approver => "/referrals",
-            Role::Operator | Role::Auditor => "/operations",
+            Role::Operator => "/operations",
+            Role::Auditor => "/audit",
         }
     }
 }

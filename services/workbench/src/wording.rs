@@ -111,6 +111,12 @@ fn table(kind: &str) -> &'static [(&'static str, &'static str)] {
         ],
         "outcome" => &[("approve", "给予救助"), ("reject", "不予救助")],
         "informed_by" => &[("sms", "短信"), ("letter", "书面告知"), ("in_person", "当面告知")],
+        "chain_break" => &[
+            ("altered", "记录被改动"),
+            ("missing", "记录被删除"),
+            ("relinked", "链接被改接"),
+            ("truncated", "最新记录被删除"),
+        ],
         "notification" => {
             &[("accepted", "受理通知（案件编号）"), ("notice", "一次性告知（所缺材料）"), ("decision", "办理结果")]
         }

@@ -363,3 +363,26 @@ async fn operators_see_each_services_lag_and_dead_letters_and_other_roles_do_not
     let (status, _) = page(wb, &clerk, "/operations").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn auditors_land_on_the_trail_and_the_chain_check_and_other_roles_do_not() {
+    let platform = Platform::start(None, 0).await;
+    let wb = &platform.workbench;
+    let clerk = dev_session(wb, "role=window_clerk&township=330102001&sub=clerk-7").await;
+    assert_eq!(page(wb, &clerk, "/cases").await.0, StatusCode::OK);
+
+    let auditor = dev_session(wb, "role=auditor&sub=auditor-1").await;
+    let answer = http().get(format!("{wb}/")).header(COOKIE, &auditor).send().await.unwrap();
+    assert_eq!(answer.headers()["location"], "/audit", "an auditor lands on the trail");
+    let (status, html) = page(wb, &auditor, "/audit?actor=clerk-7").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("id=\"chain-intake\"") && html.contains("完整"), "intake's chain is whole: {html}");
+    assert!(html.contains("无法连接该服务"), "the departments are not running here: {html}");
+    assert!(html.contains("GET /api/v1/cases") && html.contains("clerk-7"), "the clerk's list is in the trail: {html}");
+    let (_, html) = page(wb, &auditor, "/audit?actor=nobody").await;
+    assert!(html.contains("没有符合条件的记录"), "{html}");
+
+    assert_eq!(page(wb, &clerk, "/audit").await.0, StatusCode::FORBIDDEN);
+    let operator = dev_session(wb, "role=operator&sub=ops-1").await;
+    assert_eq!(page(wb, &operator, "/audit").await.0, StatusCode::FORBIDDEN);
+}

@@ -155,6 +155,19 @@ async fn a_household_is_served_at_the_window_and_by_the_department_in_the_browse
     assert!(!elsewhere.body().await.contains("王秀兰"));
     elsewhere.close().await;
 
+    // The auditor finds the caseworker's disclosure of the full ID number,
+    // with its purpose, and medical's chain whole.
+    let auditor = platform.person("role=auditor&sub=auditor-1").await;
+    assert_eq!(auditor.path().await, "/audit");
+    auditor.text_until("#chain-medical-aid", "medical's chain is checked", |t| t.contains("完整")).await;
+    auditor.find("#f-service option[value=medical-aid]").await.click().await.unwrap();
+    auditor.find("#f-actor").await.send_keys("cw-1").await.unwrap();
+    auditor.find("form.filters button").await.click().await.unwrap();
+    let trail = auditor.text_until("table.trail", "the disclosure is in the trail", |t| t.contains("unmask")).await;
+    assert!(trail.contains("发放救助金") && !trail.contains(&id), "the purpose, never the number: {trail}");
+    auditor.screenshot("audit").await;
+    auditor.close().await;
+
     let logs = std::fs::read_to_string(platform.stack.logs.path().join("workbench.log")).unwrap_or_default();
     for secret in ["王秀兰", &id, "急性淋巴细胞白血病"] {
         assert!(!logs.contains(secret), "the workbench logged personal data ({secret})");

@@ -1,9 +1,10 @@
 //! The pages, one module per place of work. Paths are part of the contract
 //! (README): `/applications/new`, `/cases`, `/cases/{id}` with its printed
-//! documents, `/referrals`, `/operations`.
+//! documents, `/referrals`, `/operations`, `/audit`.
 
 mod application;
 mod assets;
+mod audit;
 mod cases;
 mod documents;
 mod operations;
@@ -26,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .merge(documents::routes())
         .merge(referrals::routes())
         .merge(operations::routes())
+        .merge(audit::routes())
 }
 
 async fn home(session: Session) -> Response {
