@@ -10,7 +10,8 @@
 //! `onedoor_http_kit::access`), the purpose where one is asked, and the
 //! trace. Ids only: auditors see the trail, never the personal data.
 //!
-//! Entries are written without locking anything, then sealed into a hash
+//! Entries are written without locking anything, several per commit
+//! ([`Recorder`]), then sealed into a hash
 //! chain by a background sealer ([`chain::seal_continuously`]): a chain
 //! written inline would serialise every request of the service on the chain
 //! head until its transaction commits. Editing, removing or reordering a
@@ -22,7 +23,7 @@ pub mod chain;
 pub mod http;
 mod trail;
 
-pub use trail::{Entry, record, record_access};
+pub use trail::{Entry, Recorder, record_access};
 
 /// The audit trail's migrations (the service host runs them in every
 /// service's database beside the event store's).

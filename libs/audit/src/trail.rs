@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use onedoor_http_kit::Problem;
 use onedoor_http_kit::access::{self, Access};
 use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 /// One entry of the trail, as written.
@@ -25,34 +26,84 @@ pub struct Entry {
     pub trace_id: Option<String>,
 }
 
-/// Appends `entry` (unsealed; the sealer chains it).
-pub async fn record(pool: &PgPool, entry: &Entry) -> Result<(), sqlx::Error> {
+/// Appends entries (unsealed; the sealer chains them), in one statement.
+async fn insert(pool: &PgPool, entries: &[Entry]) -> Result<(), sqlx::Error> {
+    let text = |f: fn(&Entry) -> Option<String>| entries.iter().map(f).collect::<Vec<_>>();
+    let ids = |f: fn(&Entry) -> Option<Uuid>| entries.iter().map(f).collect::<Vec<_>>();
     sqlx::query(
         "INSERT INTO audit_trail (actor, role, action, outcome, case_id, referral_id, household_id, document_id, \
-         purpose, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         purpose, trace_id) \
+         SELECT actor, role, action, outcome, case_id, referral_id, household_id, document_id, purpose, trace_id \
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::uuid[], $6::uuid[], $7::uuid[], \
+                       $8::uuid[], $9::text[], $10::text[]) WITH ORDINALITY \
+                AS e(actor, role, action, outcome, case_id, referral_id, household_id, document_id, purpose, \
+                     trace_id, n) \
+          ORDER BY n",
     )
-    .bind(&entry.actor)
-    .bind(&entry.role)
-    .bind(&entry.action)
-    .bind(entry.outcome as i16)
-    .bind(entry.case_id)
-    .bind(entry.referral_id)
-    .bind(entry.household_id)
-    .bind(entry.document_id)
-    .bind(&entry.purpose)
-    .bind(&entry.trace_id)
+    .bind(text(|e| Some(e.actor.clone())))
+    .bind(text(|e| Some(e.role.clone())))
+    .bind(text(|e| Some(e.action.clone())))
+    .bind(entries.iter().map(|e| e.outcome as i16).collect::<Vec<_>>())
+    .bind(ids(|e| e.case_id))
+    .bind(ids(|e| e.referral_id))
+    .bind(ids(|e| e.household_id))
+    .bind(ids(|e| e.document_id))
+    .bind(text(|e| e.purpose.clone()))
+    .bind(text(|e| e.trace_id.clone()))
     .execute(pool)
     .await?;
     Ok(())
 }
 
-/// Middleware (with the service's pool as state) recording every request
+/// Writes the entries of every request of the service, several per commit:
+/// while one batch commits the next gathers (group commit), so a busy
+/// service adds far fewer commits than requests and a quiet one waits for
+/// none. Each caller learns whether its own entry was written.
+#[derive(Clone)]
+pub struct Recorder {
+    queue: mpsc::Sender<(Entry, oneshot::Sender<bool>)>,
+}
+
+/// The most entries written in one statement.
+const BATCH: usize = 500;
+
+impl Recorder {
+    /// Starts the writer on `pool`; it ends once every recorder is dropped.
+    pub fn start(pool: PgPool) -> Self {
+        let (queue, mut waiting) = mpsc::channel::<(Entry, oneshot::Sender<bool>)>(4 * BATCH);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH);
+            while waiting.recv_many(&mut batch, BATCH).await > 0 {
+                let (entries, callers): (Vec<Entry>, Vec<_>) = batch.drain(..).unzip();
+                let written = match insert(&pool, &entries).await {
+                    Ok(()) => true,
+                    Err(error) => {
+                        tracing::error!(%error, entries = entries.len(), "audit entries not written");
+                        false
+                    }
+                };
+                for caller in callers {
+                    let _ = caller.send(written);
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    /// Writes `entry`; `false` if it could not be.
+    pub async fn record(&self, entry: Entry) -> bool {
+        let (done, written) = oneshot::channel();
+        self.queue.send((entry, done)).await.is_ok() && written.await.unwrap_or(false)
+    }
+}
+
+/// Middleware (with the service's [`Recorder`] as state) recording every request
 /// under `/api/v1/` that names a member of staff. A read whose entry cannot
 /// be written is refused (503): nothing is shown that the trail does not
 /// show; so is a disclosure asked with a stated purpose (unmasking ID
 /// numbers is a POST). A command's entry that cannot be written is logged;
 /// the command itself stands, and its events name who gave it.
-pub async fn record_access(State(pool): State<PgPool>, request: Request, next: Next) -> Response {
+pub async fn record_access(State(recorder): State<Recorder>, request: Request, next: Next) -> Response {
     let Some(template) = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()) else {
         return next.run(request).await;
     };
@@ -80,28 +131,25 @@ pub async fn record_access(State(pool): State<PgPool>, request: Request, next: N
     };
     // A request the service could not serve (its database away, say) is
     // answered without waiting a second time for a connection.
+    let (action, disclosure) = (entry.action.clone(), entry.purpose.is_some());
     let written = if response.status().is_server_error() {
-        tokio::time::timeout(FAILED_REQUEST_BUDGET, record(&pool, &entry))
-            .await
-            .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+        tokio::time::timeout(FAILED_REQUEST_BUDGET, recorder.record(entry)).await.unwrap_or(false)
     } else {
-        record(&pool, &entry).await
+        recorder.record(entry).await
     };
-    match written {
-        Ok(()) => response,
-        Err(error) if (method.is_safe() || entry.purpose.is_some()) && response.status().is_success() => {
-            tracing::error!(%error, action = %entry.action, "audit entry not written; the read is refused");
-            Problem::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "audit_unavailable",
-                "the access could not be recorded; retry shortly",
-            )
-            .into_response()
-        }
-        Err(error) => {
-            tracing::error!(%error, action = %entry.action, "audit entry not written");
-            response
-        }
+    if written {
+        response
+    } else if (method.is_safe() || disclosure) && response.status().is_success() {
+        tracing::error!(%action, "audit entry not written; the read is refused");
+        Problem::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            "the access could not be recorded; retry shortly",
+        )
+        .into_response()
+    } else {
+        tracing::error!(%action, "audit entry not written");
+        response
     }
 }
 

@@ -408,11 +408,10 @@ impl App {
         let (operations, _) = host.operations();
         let trail = onedoor_audit::http::Trail { pool: host.pool.clone(), key: host.audit_key.clone() };
         let (audit, _) = onedoor_audit::http::router(trail);
-        let api = api
-            .merge(operations)
-            .merge(audit)
-            .merge(host.metrics())
-            .layer(axum::middleware::from_fn_with_state(host.pool.clone(), onedoor_audit::record_access));
+        let api = api.merge(operations).merge(audit).merge(host.metrics()).layer(axum::middleware::from_fn_with_state(
+            onedoor_audit::Recorder::start(host.pool.clone()),
+            onedoor_audit::record_access,
+        ));
         let router = onedoor_http_kit::service_router(api, document(openapi), auth, host.readiness());
         let listener = tokio::net::TcpListener::bind((config.host.as_str(), port)).await?;
         Ok(Self { host, router, listener })
