@@ -39,6 +39,7 @@ import functools
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -530,7 +531,15 @@ def check_monitoring(promtool):
 
 
 def check_compose():
-    expanded = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    text = (ROOT / "deploy" / "compose.yaml").read_text()
+    # No secret in the repository: every password, key and secret comes from
+    # deploy/.env (deploy/compose-env.sh), required, never defaulted.
+    defaulted = re.findall(r"\$\{(\w*(?:PASSWORD|SECRET|KEY|USER)\w*):?-", text)
+    literal = re.findall(r"://[\w.-]+:[\w.-]+@", text)
+    literal += re.findall(r"PASSWORD '[^']*'", (ROOT / "deploy" / "postgres" / "init.sql").read_text())
+    if defaulted or literal:
+        failures.append(f"deploy/compose.yaml: secrets written in the repository: {defaulted + literal}")
+    expanded = yaml.safe_load(text)
     try:
         spec = compose_spec.PyCompose.from_json(json.dumps(expanded))
         spec.validate()
@@ -548,7 +557,7 @@ def check_dockerfile(hadolint):
 
 
 def check_shell_scripts(shellcheck):
-    scripts = [ROOT / "deploy/restore-drill.sh", ROOT / ".ci/run"]
+    scripts = [ROOT / "deploy/restore-drill.sh", ROOT / "deploy/compose-env.sh", ROOT / "deploy/postgres/passwords.sh", ROOT / ".ci/run"]
     lint = subprocess.run([shellcheck, *map(str, scripts)], capture_output=True, text=True)
     if lint.returncode != 0:
         failures.append(f"shellcheck: {lint.stdout.strip()} {lint.stderr.strip()}")

@@ -1,9 +1,10 @@
 -- One database and one owner per service: no service reads another's data.
-CREATE ROLE intake LOGIN PASSWORD 'intake';
-CREATE ROLE medical LOGIN PASSWORD 'medical';
-CREATE ROLE education LOGIN PASSWORD 'education';
-CREATE ROLE housing LOGIN PASSWORD 'housing';
-CREATE ROLE temporary LOGIN PASSWORD 'temporary';
+-- The owners' passwords are set by 20-passwords.sh from the environment.
+CREATE ROLE intake LOGIN;
+CREATE ROLE medical LOGIN;
+CREATE ROLE education LOGIN;
+CREATE ROLE housing LOGIN;
+CREATE ROLE temporary LOGIN;
 CREATE DATABASE onedoor_intake OWNER intake;
 CREATE DATABASE onedoor_medical OWNER medical;
 CREATE DATABASE onedoor_education OWNER education;
