@@ -315,12 +315,18 @@ pub struct MaterialsSupplemented {
     pub supplemented_at: DateTime<Utc>,
 }
 
+/// The reason every withdrawal is announced with. The applicant's own words
+/// (often personal: illness, a death, a move) stay at the window; a
+/// department needs to know only that the applicant withdrew.
+pub const WITHDRAWAL_AS_ANNOUNCED: &str = "申请人撤回申请";
+
 /// The applicant withdrew; departments close their lanes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationWithdrawn {
     pub case_id: Uuid,
     pub referral_ids: Vec<Uuid>,
+    /// [`WITHDRAWAL_AS_ANNOUNCED`] (earlier intakes sent the applicant's words).
     pub reason: String,
     pub withdrawn_at: DateTime<Utc>,
 }

@@ -207,13 +207,13 @@ pub fn announce(
                     )?);
                 }
             }
-            CaseEvent::ApplicationWithdrawn { reason, withdrawn_at, .. } => {
+            CaseEvent::ApplicationWithdrawn { withdrawn_at, .. } => {
                 let referral_ids = after.referral_ids();
                 out.push(message(
                     ApplicationWithdrawn {
                         case_id: after.case_id,
                         referral_ids,
-                        reason: reason.clone(),
+                        reason: onedoor_contracts::intake::WITHDRAWAL_AS_ANNOUNCED.into(),
                         withdrawn_at: *withdrawn_at,
                     },
                     now,

@@ -365,6 +365,12 @@ async fn after_a_withdrawal_the_window_shows_what_each_department_did_never_a_li
     let nothing = json!({"amount_fen": 1, "channel": "cash"});
     let (status, _) = p.act(Medical, &medical, "disbursement", &caseworker(Medical), nothing).await;
     assert_eq!(status, 409, "nothing is paid on a withdrawn application");
+
+    // The applicant's own words stay at the window: departments learn that
+    // the applicant withdrew, not why (the minimum they need).
+    let housing_view = p.referral(Housing, &housing, &caseworker(Housing)).await;
+    assert_eq!(housing_view["reason"], onedoor_contracts::intake::WITHDRAWAL_AS_ANNOUNCED);
+    assert!(!housing_view.to_string().contains("moved away"), "{housing_view}");
 }
 
 #[tokio::test]
