@@ -73,9 +73,19 @@ pub fn run(args: FuzzArgs) -> Result<()> {
     let secret = crate::jwt_secret();
     let platform = Platform::start(&runtime, "onedoor-fuzz-", &secret, false)?;
     let hooks = crate::root().join("tests/fuzz");
+    let seeded = runtime.block_on(seed(&platform.urls()[0], &secret))?;
     let mut failed = Vec::new();
     for (service, url) in aid_line::services().into_iter().zip(platform.urls()) {
         let department = aid_line::AID_LINES.iter().find(|l| l.service == service.service).map(|l| l.department);
+        // Path ids name a real case or referral, so that operations reach
+        // their logic instead of answering 404 to made-up ids.
+        let ids = match department {
+            None => serde_json::json!({"case_id": seeded["case_id"]}),
+            Some(d) => {
+                let lane = seeded["lanes"].as_array().into_iter().flatten().find(|l| l["department"] == d.as_str());
+                serde_json::json!({"referral_id": lane.map(|l| l["referral_id"].clone())})
+            }
+        };
         let working = if department.is_some() { Role::Caseworker } else { Role::WindowClerk };
         // Each operation under the role it is for: the service's working
         // role, operators for the operators' endpoints, auditors for the trail.
@@ -98,6 +108,7 @@ pub fn run(args: FuzzArgs) -> Result<()> {
                 // Its example cache lands beside the run's logs, not in the project.
                 .current_dir(platform.dir.path())
                 .env("SCHEMATHESIS_HOOKS", "onedoor_fuzz_hooks")
+                .env("ONEDOOR_FUZZ_IDS", ids.to_string())
                 .env("PYTHONPATH", &hooks)
                 .status()
                 .context("running schemathesis")?;
@@ -116,4 +127,23 @@ pub fn run(args: FuzzArgs) -> Result<()> {
     }
     println!("fuzz-api: every operation of the five services held under schemathesis ({} examples)", args.examples);
     Ok(())
+}
+
+/// One four-line application of the township the fuzzer's clerk works in,
+/// submitted through intake's API: the ids the fuzzed operations use.
+async fn seed(intake: &str, secret: &str) -> Result<serde_json::Value> {
+    let applicant = onedoor_test_support::id_number("33010219800307999");
+    let form = onedoor_test_support::sample::SampleApplication::household_of_two(&applicant).four_lines().json();
+    let answer = reqwest::Client::new()
+        .post(format!("{intake}/api/v1/applications"))
+        .bearer_auth(token(secret, Role::WindowClerk, None))
+        .json(&form)
+        .send()
+        .await?;
+    let status = answer.status();
+    let created: serde_json::Value = answer.json().await?;
+    if !status.is_success() {
+        bail!("the fuzz run's seed application was refused: {status} {created}");
+    }
+    Ok(created)
 }
