@@ -11,7 +11,7 @@
 use crate::platform::Platform;
 use anyhow::{Context, Result, bail};
 use onedoor_contracts::{Department, aid_line};
-use onedoor_http_kit::auth::{Claims, Role, mint_hs256};
+use onedoor_http_kit::auth::Role;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -54,17 +54,11 @@ fn schemathesis() -> Result<PathBuf> {
     Ok(st)
 }
 
-/// A token of `role` (clerks in the sample township, which generated data
-/// rarely matches; department staff in the service's department).
+/// A token of `role` (clerks in the sample township; department staff in
+/// the service's department).
 fn token(secret: &str, role: Role, department: Option<Department>) -> String {
-    let claims = Claims {
-        sub: format!("fuzzer-{}", role.as_str()),
-        role,
-        township: Some("330102001".into()),
-        department,
-        exp: chrono::Utc::now().timestamp() + 3600,
-    };
-    mint_hs256(secret.as_bytes(), &claims)
+    let sub = format!("fuzzer-{}", role.as_str());
+    onedoor_test_support::staff_token(secret, role, Some(onedoor_test_support::sample::TOWNSHIP), department, &sub)
 }
 
 pub fn run(args: FuzzArgs) -> Result<()> {

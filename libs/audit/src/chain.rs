@@ -66,7 +66,7 @@ impl SealingKey {
 
 /// The previous hash of the first entry ever sealed.
 const GENESIS: [u8; 32] = [0; 32];
-/// Entries sealed per transaction (the LIMIT of the sealer's query).
+/// Entries sealed per transaction.
 const BATCH: usize = 1000;
 /// How often the sealer looks for new entries when it found none.
 const IDLE: Duration = Duration::from_secs(1);
@@ -130,8 +130,9 @@ pub async fn seal(pool: &PgPool, key: &SealingKey) -> Result<usize, sqlx::Error>
     let entries: Vec<Recorded> = sqlx::query_as(concat!(
         "SELECT ",
         recorded!(),
-        " FROM audit_trail WHERE seq IS NULL ORDER BY entry_id LIMIT 1000"
+        " FROM audit_trail WHERE seq IS NULL ORDER BY entry_id LIMIT $1"
     ))
+    .bind(BATCH as i64)
     .fetch_all(&mut *tx)
     .await?;
     if entries.is_empty() {

@@ -80,11 +80,7 @@ struct AuditEntry {
     /// Position in the hash chain; `null` until sealed (seconds).
     seq: Option<i64>,
     /// The entry's hash (hex); `null` until sealed.
-    #[sqlx(skip)]
     hash: Option<String>,
-    #[serde(skip)]
-    #[sqlx(rename = "hash")]
-    hash_bytes: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -130,7 +126,7 @@ async fn list(
     }
     let mut query = sqlx::QueryBuilder::new(
         "SELECT entry_id, at, actor, role, action, outcome, case_id, referral_id, household_id, document_id, \
-         purpose, trace_id, seq, hash FROM audit_trail WHERE true",
+         purpose, trace_id, seq, encode(hash, 'hex') AS hash FROM audit_trail WHERE true",
     );
     if let Some(id) = q.case_id {
         query.push(" AND case_id = ").push_bind(id);
@@ -161,9 +157,6 @@ async fn list(
     } else {
         None
     };
-    for item in &mut items {
-        item.hash = item.hash_bytes.take().map(hex::encode);
-    }
     Ok(axum::Json(AuditPage { items, next_cursor }))
 }
 

@@ -175,14 +175,12 @@ impl Authenticator {
             (None, Some(path)) => Some(std::fs::read(path)?),
             (None, None) => None,
         };
-        let url = given(settings.jwks_url);
-        if url.is_some() || pem.is_some() {
-            let issuer = given(settings.issuer).ok_or(AuthConfigError::MissingIssuer)?;
-            return match (url, pem) {
-                (Some(url), _) => Self::jwks(&url, &issuer, &audience),
-                (None, Some(pem)) => Self::rs256_pem(&pem, &issuer, &audience),
-                (None, None) => unreachable!("one of them is configured"),
-            };
+        let issuer = || given(settings.issuer).ok_or(AuthConfigError::MissingIssuer);
+        if let Some(url) = given(settings.jwks_url) {
+            return Self::jwks(&url, &issuer()?, &audience);
+        }
+        if let Some(pem) = pem {
+            return Self::rs256_pem(&pem, &issuer()?, &audience);
         }
         let Some(secret) = settings.secret.filter(|s| !s.is_empty()) else {
             return Err(AuthConfigError::Missing);

@@ -116,6 +116,9 @@ async fn the_chain_names_the_first_entry_altered_removed_or_relinked_and_the_tab
     let whole = sealed(&intake).await;
     assert_eq!(whole["first_broken"], Value::Null, "{whole}");
     assert_eq!(whole["checked"], 5, "the five reads: {whole}");
+    let (_, newest, _) = intake.get(&auditor(), "/api/v1/audit?actor=clerk-7&limit=1").await;
+    let entry = &newest["items"][0];
+    assert_eq!((entry["seq"].as_i64(), entry["hash"].as_str().map(str::len)), (Some(5), Some(64)), "{entry}");
 
     // The service's own connection cannot rewrite, remove or empty the trail.
     let db = intake.db();

@@ -68,11 +68,11 @@ async fn audit(State(state): State<AppState>, session: Session, Query(f): Query<
     require(&session, &[Role::Auditor])?;
     let token = session.token.as_str();
     let targets = Target::all();
-    let mut chains = Vec::new();
-    for target in &targets {
+    let chains = futures::future::join_all(targets.iter().map(|target| async {
         let verification = state.api.get(*target, "/api/v1/audit/verification", token).await;
-        chains.push(json!({"service": target.service(), "verification": verification.unwrap_or(Value::Null)}));
-    }
+        json!({"service": target.service(), "verification": verification.unwrap_or(Value::Null)})
+    }))
+    .await;
     let target =
         given(&f.service).and_then(|s| targets.iter().copied().find(|t| t.service() == s)).unwrap_or(Target::Intake);
     let (query, next) = queries(&f, target.service());
