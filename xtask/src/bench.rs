@@ -77,7 +77,8 @@ fn store(writers: usize, events: usize) -> Result<()> {
     let pg = PostgresServer::start(&tools, &dir.path().join("pg"), 0, Durability::Full)?;
     let nats = NatsServer::start(&tools, &dir.path().join("nats"), 0)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let figures = runtime.block_on(measure(&pg.url("postgres"), &nats.url(), writers, events))?;
+    let seed = nats.seed(onedoor_broker_access::OPERATOR);
+    let figures = runtime.block_on(measure(&pg.url("postgres"), &nats.url(), &seed, writers, events))?;
     println!("{figures}");
     Ok(())
 }
@@ -95,14 +96,20 @@ fn rate(n: usize, elapsed: Duration) -> f64 {
     (n as f64 / elapsed.as_secs_f64()).round()
 }
 
-async fn measure(pg_url: &str, nats_url: &str, writers: usize, events: usize) -> Result<serde_json::Value> {
+async fn measure(
+    pg_url: &str,
+    nats_url: &str,
+    nats_seed: &str,
+    writers: usize,
+    events: usize,
+) -> Result<serde_json::Value> {
     let pool = PgPoolOptions::new()
         .max_connections(writers as u32 + 4)
         .connect(pg_url)
         .await
         .context("connecting to the benchmark PostgreSQL")?;
     onedoor_event_store::migrate(&pool).await?;
-    let client = async_nats::connect(nats_url).await?;
+    let client = async_nats::ConnectOptions::with_nkey(nats_seed.to_string()).connect(nats_url).await?;
     let js = jetstream::new(client);
     let per_writer = events / writers;
     let events = per_writer * writers;

@@ -41,14 +41,14 @@ impl Platform {
         let mut services = Vec::new();
         for s in aid_line::services() {
             let port = free_port()?;
-            let envs = vec![
+            let mut envs = nats.service_env(s.service);
+            envs.extend([
                 ("DATABASE_URL".to_string(), crate::up::database_url(&admin_url, s.database)),
-                ("NATS_URL".to_string(), nats.url()),
                 (s.port_env.to_string(), port.to_string()),
                 ("ONEDOOR_HOST".to_string(), "127.0.0.1".to_string()),
                 ("ONEDOOR_JWT_SECRET".to_string(), secret.to_string()),
                 ("ONEDOOR_DOCUMENT_STORE".to_string(), dir.path().join("documents").display().to_string()),
-            ];
+            ]);
             let mut service = ServiceProcess::new(s.service, port, envs, dir.path().join(format!("{}.log", s.service)));
             service.start(Duration::from_secs(90)).with_context(|| format!("starting {}", s.service))?;
             services.push(service);

@@ -113,14 +113,19 @@ pub fn run(args: UpArgs) -> Result<()> {
     for s in aid_line::services() {
         let (name, db, port_var) = (s.service, s.database, s.port_env);
         let port = port_of(port_var, s.default_port)?;
-        let envs = vec![
+        // A provisioned server knows each service as its own broker user; a
+        // server of your own (NATS_URL) is reached as it is.
+        let mut envs = match &nats {
+            Some(server) => server.service_env(name),
+            None => vec![("NATS_URL".to_string(), nats_url.clone())],
+        };
+        envs.extend([
             ("DATABASE_URL".to_string(), database_url(&admin_url, db)),
-            ("NATS_URL".to_string(), nats_url.clone()),
             (port_var.to_string(), port.to_string()),
             ("ONEDOOR_JWT_SECRET".to_string(), secret.clone()),
             // Scans uploaded at the window, where the departments read them.
             ("ONEDOOR_DOCUMENT_STORE".to_string(), crate::root().join(".onedoor/documents").display().to_string()),
-        ];
+        ]);
         let mut service = process(name, port, envs, args.release);
         service
             .start(Duration::from_secs(90))

@@ -55,11 +55,9 @@ impl Service for DepartmentService {
         let department = self.policy.department();
         host.publish_outbox(department.stream(), vec![department.subjects()]);
         host.business_gauge(onedoor_service_host::Business::OverdueLanes, store::overdue_lanes_sql(department));
-        // Intake declares its stream; declaring it here too (same configuration)
-        // lets a department start first without losing referrals.
-        let intake_stream =
-            host.declare_stream(onedoor_contracts::intake::STREAM, vec![onedoor_contracts::intake::subjects()]);
-        tokio::spawn(intake_stream);
+        // Intake's stream is intake's to declare (the broker lets no one
+        // else): until it exists the window's consumer waits for it, and
+        // intake publishes nothing before declaring it.
         let window = window::WindowEvents { policy: self.policy.clone(), calendar: self.calendar.clone() };
         host.consume(window::consumer_spec(department), Arc::new(window));
         Ok(http::router(http::AppState {

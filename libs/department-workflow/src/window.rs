@@ -18,7 +18,7 @@ use uuid::Uuid;
 pub fn consumer_spec(department: Department) -> ConsumerSpec {
     ConsumerSpec::new(
         onedoor_contracts::intake::STREAM,
-        &format!("{department}-aid-window"),
+        &onedoor_broker_access::window_durable(department),
         vec![
             onedoor_contracts::intake::referral_subject(department),
             "onedoor.intake.materials.supplemented".into(),

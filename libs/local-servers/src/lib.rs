@@ -333,11 +333,15 @@ pub struct NatsServer {
     store_dir: PathBuf,
     log: PathBuf,
     binary: PathBuf,
+    keys: onedoor_broker_access::Keyring,
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl NatsServer {
     /// Starts a server keeping its JetStream store in `store_dir` (created if missing).
-    /// `port` 0 picks a free one; restarts reuse it.
+    /// `port` 0 picks a free one; restarts reuse it. The server knows
+    /// OneDoor's users (`onedoor_broker_access`) with keys of its own and
+    /// lets no one else in: clients connect with [`NatsServer::seed`].
     pub fn start(tools: &Tools, store_dir: &Path, port: u16) -> Result<Self> {
         fs::create_dir_all(store_dir).map_err(io_err(format!("creating {}", store_dir.display())))?;
         let port = if port == 0 { free_port()? } else { port };
@@ -347,17 +351,45 @@ impl NatsServer {
             store_dir: store_dir.to_path_buf(),
             log: store_dir.join("nats-server.log"),
             binary: tools.nats_server.clone(),
+            keys: onedoor_broker_access::Keyring::generate(),
+            tls: None,
         };
         server.restart()?;
         Ok(server)
     }
 
     fn config(&self) -> String {
+        let tls = match &self.tls {
+            Some((cert, key)) => {
+                format!("tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n}}\n", cert.display(), key.display())
+            }
+            None => String::new(),
+        };
         format!(
-            "listen: \"127.0.0.1:{port}\"\nmax_payload: 8MB\njetstream {{\n  store_dir: \"{dir}\"\n  sync_interval: always\n}}\n",
+            "listen: \"127.0.0.1:{port}\"\nmax_payload: 8MB\njetstream {{\n  store_dir: \"{dir}\"\n  sync_interval: always\n}}\n{tls}{auth}",
             port = self.port,
-            dir = self.store_dir.join("jetstream").display()
+            dir = self.store_dir.join("jetstream").display(),
+            auth = self.keys.authorization(),
         )
+    }
+
+    /// The nkey seed of `user`: a service's name, or
+    /// [`onedoor_broker_access::OPERATOR`] for every permission.
+    pub fn seed(&self, user: &str) -> String {
+        self.keys.seed(user).unwrap_or_else(|| panic!("the broker has no user {user}"))
+    }
+
+    /// The environment a service process connects with: the server's URL
+    /// and the service's own broker user.
+    pub fn service_env(&self, service: &str) -> Vec<(String, String)> {
+        vec![("NATS_URL".to_string(), self.url()), ("ONEDOOR_NATS_NKEY".to_string(), self.seed(service))]
+    }
+
+    /// Serves TLS only, with this certificate and key, from the next start on.
+    pub fn enable_tls(&mut self, cert: &Path, key: &Path) -> Result<()> {
+        self.tls = Some((cert.to_path_buf(), key.to_path_buf()));
+        self.stop();
+        self.restart()
     }
 
     /// Starts the server again after `stop` or `kill`, on the same port and store.

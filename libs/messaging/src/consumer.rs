@@ -355,3 +355,71 @@ async fn handle_once<H: Handler>(
     onedoor_event_store::outbox::committed();
     Ok(Outcome::Done)
 }
+
+/// What an operator's replay of a dead letter did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replayed {
+    /// The handler took it; the dead letter is gone.
+    Handled,
+    /// Its event had been handled after all (the inbox knew it); the dead letter is gone.
+    AlreadyHandled,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("no dead letter {0}")]
+    NotFound(u64),
+    /// The dead letter is another consumer's: only its own service replays it.
+    #[error("dead letter {sequence} belongs to consumer {consumer}")]
+    OtherConsumer { sequence: u64, consumer: String },
+    /// It failed again; the dead letter stays for the next attempt.
+    #[error("the replay failed again: {0}")]
+    Failed(HandlerError),
+    #[error(transparent)]
+    Messaging(#[from] MessagingError),
+}
+
+/// Hands dead letter `sequence` of consumer `durable` to `handler` again, in
+/// a transaction with the inbox as on first delivery (so an event handled
+/// since changes nothing), and removes it from the dead-letter stream once
+/// that committed. Nothing is published: the replay happens in the service
+/// that owns the consumer. If it fails again the dead letter stays.
+pub async fn replay<H: Handler>(
+    js: &jetstream::Context,
+    pool: &PgPool,
+    durable: &str,
+    handler: &H,
+    sequence: u64,
+) -> Result<Replayed, ReplayError> {
+    let Some((letter, delivery, headers)) = dead_letter::fetch(js, sequence).await? else {
+        return Err(ReplayError::NotFound(sequence));
+    };
+    if letter.consumer != durable {
+        return Err(ReplayError::OtherConsumer { sequence, consumer: letter.consumer });
+    }
+    let span = tracing::info_span!(
+        "replay dead letter",
+        otel.kind = "consumer",
+        messaging.system = "nats",
+        messaging.destination.name = %delivery.subject,
+        messaging.consumer.group.name = %durable,
+        messaging.message.id = %delivery.event_id,
+    );
+    let _ = span.set_parent(TraceHeaders::from_nats(Some(&headers)).to_context());
+    let started = std::time::Instant::now();
+    let handled = std::panic::AssertUnwindSafe(handle_once(pool, durable, handler, &delivery).instrument(span))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| Err(HandlerError::Transient("the handler panicked".into())));
+    let outcome = match handled {
+        Ok(Outcome::Done) => Replayed::Handled,
+        Ok(Outcome::Duplicate) => Replayed::AlreadyHandled,
+        Err(error) => {
+            onedoor_metrics::metrics().message(durable, "replay_failed", started.elapsed());
+            return Err(ReplayError::Failed(error));
+        }
+    };
+    onedoor_metrics::metrics().message(durable, "replayed", started.elapsed());
+    dead_letter::remove(js, sequence).await?;
+    Ok(outcome)
+}

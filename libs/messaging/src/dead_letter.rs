@@ -1,7 +1,14 @@
 //! The dead-letter stream: messages a consumer could not process, kept with
 //! the reason, the original subject and headers, so an operator can see what
 //! went wrong and replay them once it is fixed. Nothing is dropped silently.
+//!
+//! A replay is not published again: the original subject belongs to another
+//! service, on which this one may not publish (`onedoor_broker_access`). The
+//! service whose consumer failed hands the dead letter to the same handler,
+//! in a transaction with its inbox ([`crate::consumer::replay`]), and removes
+//! it once that committed.
 
+use crate::consumer::Delivery;
 use crate::{EVENT_ID_HEADER, MessagingError};
 use async_nats::jetstream;
 use onedoor_contracts::{DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX};
@@ -117,33 +124,39 @@ pub async fn list(js: &jetstream::Context, limit: usize) -> Result<Vec<DeadLette
     Ok(letters)
 }
 
-/// Publishes dead letter `sequence` again on its original subject and removes
-/// it from the dead-letter stream. The event id stays the same, so consumers
-/// that did process it ignore the replay; the broker message id is fresh so
-/// the duplicate window does not swallow it.
-pub async fn replay(js: &jetstream::Context, sequence: u64) -> Result<DeadLetter, MessagingError> {
+/// Dead letter `sequence`, the delivery it was as its consumer first saw it,
+/// and its headers (the trace it belongs to); `None` if there is no such
+/// dead letter (never was, or was replayed).
+pub async fn fetch(
+    js: &jetstream::Context,
+    sequence: u64,
+) -> Result<Option<(DeadLetter, Delivery, async_nats::HeaderMap)>, MessagingError> {
+    ensure_stream(js).await?;
     let stream = js.get_stream(DEAD_LETTER_STREAM).await.map_err(MessagingError::js)?;
-    let raw = stream.get_raw_message(sequence).await.map_err(MessagingError::js)?;
+    let raw = match stream.get_raw_message(sequence).await {
+        Ok(raw) => raw,
+        Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => return Ok(None),
+        Err(e) => return Err(MessagingError::js(e)),
+    };
     let letter = DeadLetter::from_raw(sequence, &raw);
-    let mut headers = async_nats::HeaderMap::new();
-    for (name, values) in raw.headers.iter() {
-        let n: &str = name.as_ref();
-        if n.starts_with("Onedoor-Dlq-") || n == "Nats-Msg-Id" {
-            continue;
-        }
-        for value in values {
-            headers.append(name.clone(), value.clone());
-        }
-    }
-    headers.insert(
-        async_nats::header::NATS_MESSAGE_ID,
-        format!("replay:{}:{sequence}", letter.event_id.map(|u| u.to_string()).unwrap_or_default()).as_str(),
-    );
-    js.publish_with_headers(letter.original_subject.clone(), headers, raw.payload.clone())
-        .await
-        .map_err(MessagingError::js)?
-        .await
-        .map_err(MessagingError::js)?;
+    let Some(event_id) = letter.event_id else {
+        return Err(MessagingError::JetStream(format!("dead letter {sequence} has no event id")));
+    };
+    let get = |k: &str| raw.headers.get(k).map(|v| v.as_str().to_string());
+    let delivery = Delivery {
+        event_id,
+        event_type: get(onedoor_contracts::CE_TYPE_HEADER),
+        subject: letter.original_subject.clone(),
+        payload: raw.payload.clone(),
+        delivered: letter.delivered,
+        stream_sequence: get(ORIGINAL_SEQUENCE_HEADER).and_then(|s| s.parse().ok()).unwrap_or(0),
+    };
+    Ok(Some((letter, delivery, raw.headers)))
+}
+
+/// Removes dead letter `sequence` (once its replay was handled).
+pub async fn remove(js: &jetstream::Context, sequence: u64) -> Result<(), MessagingError> {
+    let stream = js.get_stream(DEAD_LETTER_STREAM).await.map_err(MessagingError::js)?;
     stream.delete_message(sequence).await.map_err(MessagingError::js)?;
-    Ok(letter)
+    Ok(())
 }

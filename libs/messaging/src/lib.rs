@@ -47,17 +47,58 @@ impl MessagingError {
     }
 }
 
+/// Who a client is on the broker, and how it trusts the server.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    /// The user's nkey seed (`ONEDOOR_NATS_NKEY`); `None` connects anonymously,
+    /// which only a development server without users accepts.
+    pub nkey_seed: Option<String>,
+    /// Where replies arrive (`onedoor_broker_access::inbox_prefix`): a
+    /// service may subscribe to its own inbox only.
+    pub inbox_prefix: Option<String>,
+    /// The CA that signed the server's certificate: TLS is then required.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("nkey_seed", &self.nkey_seed.as_ref().map(|_| "<secret>"))
+            .field("inbox_prefix", &self.inbox_prefix)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
 /// Connects to NATS, retrying in the background if the server is away, so a
 /// service can start (and accept applications into its outbox) before the
 /// broker is back.
-pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, MessagingError> {
-    Ok(async_nats::ConnectOptions::new()
+pub async fn connect(url: &str, name: &str, credentials: &Credentials) -> Result<async_nats::Client, MessagingError> {
+    let mut options = async_nats::ConnectOptions::new()
         .name(name)
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(5))
-        .connect(url)
-        .await?)
+        // A refused login or a permission violation shows in the log: the
+        // broker says which subject, never what was in the message.
+        .event_callback(|event| async move {
+            match event {
+                async_nats::Event::ServerError(error) => tracing::error!(%error, "the broker refused a request"),
+                async_nats::Event::Disconnected => tracing::warn!("disconnected from the broker"),
+                async_nats::Event::Connected => tracing::info!("connected to the broker"),
+                _ => {}
+            }
+        });
+    if let Some(seed) = &credentials.nkey_seed {
+        options = options.nkey(seed.clone());
+    }
+    if let Some(prefix) = &credentials.inbox_prefix {
+        options = options.custom_inbox_prefix(prefix);
+    }
+    if let Some(ca) = &credentials.ca_file {
+        options = options.require_tls(true).add_root_certificates(ca.clone());
+    }
+    Ok(options.connect(url).await?)
 }
 
 /// Stream replication: 1 on a single server, 3 on a production cluster

@@ -32,6 +32,14 @@ pub struct HostConfig {
     pub database_url: String,
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+    /// The service's own broker user: its nkey seed (`SU...`). Required
+    /// where `ONEDOOR_ENV=production`; the broker lets each service publish
+    /// on its own subjects only (ADR 0014).
+    #[arg(long, env = "ONEDOOR_NATS_NKEY", hide_env_values = true)]
+    pub nats_nkey: Option<String>,
+    /// The CA that signed the broker's certificate; TLS is then required.
+    #[arg(long, env = "ONEDOOR_NATS_CA_FILE")]
+    pub nats_ca_file: Option<std::path::PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "ONEDOOR_HOST", default_value = "0.0.0.0")]
     pub host: String,
@@ -95,6 +103,18 @@ impl HostConfig {
         onedoor_audit::chain::SealingKey::configure(self.audit_key.as_deref(), self.production())
     }
 
+    /// Who the service is on the broker.
+    pub fn broker_credentials(&self, service: &str) -> Result<onedoor_messaging::Credentials, HostError> {
+        if self.production() && self.nats_nkey.is_none() {
+            return Err(HostError::BrokerUser);
+        }
+        Ok(onedoor_messaging::Credentials {
+            nkey_seed: self.nats_nkey.clone(),
+            inbox_prefix: Some(onedoor_broker_access::inbox_prefix(service)),
+            ca_file: self.nats_ca_file.clone(),
+        })
+    }
+
     /// The token verifier this configuration asks for.
     pub fn authenticator(&self) -> Result<onedoor_http_kit::Authenticator, onedoor_http_kit::auth::AuthConfigError> {
         onedoor_http_kit::Authenticator::configure(&onedoor_http_kit::auth::AuthSettings {
@@ -121,6 +141,8 @@ pub enum HostError {
     Store(#[from] onedoor_event_store::StoreError),
     #[error(transparent)]
     Messaging(#[from] onedoor_messaging::MessagingError),
+    #[error("ONEDOOR_ENV=production needs the service's broker user (ONEDOOR_NATS_NKEY)")]
+    BrokerUser,
     #[error("HTTP server: {0}")]
     Io(#[from] std::io::Error),
     #[error(
@@ -178,6 +200,7 @@ pub struct Host {
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     consumers: Vec<(String, String)>,
+    replayers: operations::Replayers,
     streams: Vec<String>,
     business: Vec<BusinessGauge>,
     audit_key: onedoor_audit::chain::SealingKey,
@@ -188,6 +211,7 @@ impl Host {
     /// reconnects in the background) and applies the event store's migrations.
     pub async fn connect(service: &str, config: &HostConfig) -> Result<Self, HostError> {
         let audit_key = config.sealing_key()?;
+        let broker = config.broker_credentials(service)?;
         let pool = connect_database(config, config.migrate_on_start).await?;
         // Background work may wait its turn for a connection; it is never answered 503.
         let work_pool = PgPoolOptions::new()
@@ -195,7 +219,7 @@ impl Host {
             .acquire_timeout(Duration::from_secs(60))
             .connect(&config.database_url)
             .await?;
-        let nats = onedoor_messaging::connect(&config.nats_url, service).await?;
+        let nats = onedoor_messaging::connect(&config.nats_url, service, &broker).await?;
         let js = jetstream::new(nats.clone());
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -209,6 +233,7 @@ impl Host {
             tasks,
             audit_key,
             consumers: Vec::new(),
+            replayers: Default::default(),
             streams: vec![onedoor_contracts::DEAD_LETTER_STREAM.to_string()],
             business: Vec::new(),
         })
@@ -251,6 +276,13 @@ impl Host {
     /// Starts a durable consumer; it waits (retrying) for its stream to exist.
     pub fn consume<H: Handler>(&mut self, spec: ConsumerSpec, handler: Arc<H>) {
         self.consumers.push((spec.stream.clone(), spec.durable.clone()));
+        let (js, pool, durable, replaying) =
+            (self.js.clone(), self.pool.clone(), spec.durable.clone(), handler.clone());
+        let replayer: operations::Replayer = Arc::new(move |sequence| {
+            let (js, pool, durable, handler) = (js.clone(), pool.clone(), durable.clone(), replaying.clone());
+            Box::pin(async move { consumer::replay(&js, &pool, &durable, handler.as_ref(), sequence).await })
+        });
+        self.replayers.0.insert(spec.durable.clone(), replayer);
         let (js, pool, shutdown) = (self.js.clone(), self.work_pool.clone(), self.shutdown.clone());
         self.tasks.spawn(async move {
             if let Err(error) = consumer::run(js, pool, spec, handler, shutdown).await {
@@ -302,6 +334,7 @@ impl Host {
             js: self.js.clone(),
             pool: self.pool.clone(),
             consumers: self.consumers.clone(),
+            replayers: self.replayers.clone(),
         })
     }
 

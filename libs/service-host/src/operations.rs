@@ -1,13 +1,24 @@
 //! What operators need of every service, without personal data: the
 //! messages its consumers could not process (list and replay them once the
 //! cause is fixed), and how far behind its consumers and relay are.
+//!
+//! A replay runs here, in the service whose consumer failed: its handler
+//! takes the dead letter again (`consumer::replay`) and the operator gets
+//! the outcome in the answer. It is never published again on the original
+//! subject, which is another service's.
 
 use async_nats::jetstream;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use onedoor_http_kit::{ApiQuery, ApiResult, Problem, Role, Staff, internal_error};
+use onedoor_messaging::consumer::{HandlerError, ReplayError, Replayed};
 use onedoor_messaging::dead_letter::{self, DeadLetter};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -18,7 +29,23 @@ pub struct Operations {
     pub pool: PgPool,
     /// (stream, durable) of each consumer the service runs.
     pub consumers: Vec<(String, String)>,
+    /// How each consumer (by durable name) replays one of its dead letters.
+    pub replayers: Replayers,
 }
+
+/// Each consumer's [`Replayer`], by durable name.
+#[derive(Clone, Default)]
+pub struct Replayers(pub HashMap<String, Replayer>);
+
+impl std::fmt::Debug for Replayers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+/// Replays one dead letter (by its sequence) through its consumer's handler.
+pub type Replayer =
+    Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = Result<Replayed, ReplayError>> + Send>> + Send + Sync>;
 
 fn routes() -> OpenApiRouter<Operations> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(replay)).routes(routes!(lag))
@@ -67,10 +94,13 @@ async fn list(
     Ok(axum::Json(DeadLetterPage { items, next_cursor: None }))
 }
 
-/// Publishes a dead letter again on its original subject.
+/// Hands a dead letter to its consumer again, once the cause is fixed; it
+/// is removed when handled, and kept when it fails again.
 #[utoipa::path(post, path = "/api/v1/admin/dead-letters/{sequence}/replay", tag = "operations",
     params(("sequence" = u64, Path, description = "the dead letter's sequence in the dead-letter stream")),
-    responses((status = 200, body = DeadLetter)))]
+    responses((status = 200, description = "handled (or found handled already); the dead letter is gone", body = DeadLetter),
+              (status = 422, description = "`replay_failed`: it failed again for good; the dead letter stays", body = Problem),
+              (status = 503, description = "`replay_failed`: it failed again for now (database busy); the dead letter stays", body = Problem)))]
 #[tracing::instrument(name = "replay dead letter", skip_all, fields(sequence = %sequence))]
 async fn replay(
     staff: Staff,
@@ -79,16 +109,28 @@ async fn replay(
 ) -> ApiResult<axum::Json<DeadLetter>> {
     staff.require(&[Role::Operator])?;
     let sequence: u64 = sequence.parse().map_err(|_| Problem::not_found("no such dead letter"))?;
-    let letters = dead_letter::list(&ops.js, 10_000).await.map_err(internal_error)?;
-    let Some(letter) = letters.into_iter().find(|l| l.sequence == sequence) else {
+    let Some((letter, _, _)) = dead_letter::fetch(&ops.js, sequence).await.map_err(internal_error)? else {
         return Err(Problem::not_found(format!("no dead letter {sequence}")));
     };
-    if !ops.consumers.iter().any(|(_, d)| *d == letter.consumer) {
+    let Some(replayer) = ops.replayers.0.get(&letter.consumer) else {
         return Err(Problem::not_found(format!("dead letter {sequence} belongs to another service")));
+    };
+    match replayer(sequence).await {
+        Ok(outcome) => {
+            tracing::info!(sequence, consumer = %letter.consumer, ?outcome, "dead letter replayed");
+            Ok(axum::Json(letter))
+        }
+        Err(ReplayError::NotFound(_) | ReplayError::OtherConsumer { .. }) => {
+            Err(Problem::not_found(format!("no dead letter {sequence}")))
+        }
+        Err(ReplayError::Failed(HandlerError::Transient(reason))) => {
+            Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, "replay_failed", format!("it failed again: {reason}")))
+        }
+        Err(ReplayError::Failed(error)) => {
+            Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "replay_failed", format!("it failed again: {error}")))
+        }
+        Err(ReplayError::Messaging(error)) => Err(internal_error(error)),
     }
-    let replayed = dead_letter::replay(&ops.js, sequence).await.map_err(internal_error)?;
-    tracing::info!(sequence, consumer = %replayed.consumer, "dead letter replayed");
-    Ok(axum::Json(replayed))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

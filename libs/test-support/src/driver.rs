@@ -75,12 +75,18 @@ where
     }
 }
 
-/// The host settings of a test service: its database, the test's NATS, a
-/// loopback address and [`SECRET`].
-pub fn host_config(database_url: &str, nats_url: &str) -> HostConfig {
+/// The host settings of test service `service`: its database, the test's
+/// NATS (as the service's broker user), a loopback address and [`SECRET`].
+pub fn host_config(database_url: &str, nats: &crate::TestNats, service: &str) -> HostConfig {
+    config_for(database_url, &nats.url(), &nats.seed_for(service))
+}
+
+fn config_for(database_url: &str, nats_url: &str, nats_seed: &str) -> HostConfig {
     HostConfig {
         database_url: database_url.into(),
         nats_url: nats_url.into(),
+        nats_nkey: Some(nats_seed.into()),
+        nats_ca_file: None,
         host: "127.0.0.1".into(),
         max_connections: 5,
         work_connections: 5,
@@ -104,17 +110,19 @@ pub struct TestApp {
     pub client: Client,
     pub db: TestDatabase,
     nats_url: String,
+    nats_seed: String,
     stop: CancellationToken,
     running: Option<JoinHandle<()>>,
 }
 
 impl TestApp {
-    /// Starts `service` against `db` and the nats-server at `nats_url`.
-    pub async fn start<S: Service>(service: S, db: TestDatabase, nats_url: &str) -> Self {
+    /// Starts `service` against `db` and `nats`, as the service's broker user.
+    pub async fn start<S: Service>(service: S, db: TestDatabase, nats: &crate::TestNats) -> Self {
         let mut app = Self {
             client: Client::new(String::new()),
             db,
-            nats_url: nats_url.into(),
+            nats_url: nats.url(),
+            nats_seed: nats.seed_for(&service.name()),
             stop: CancellationToken::new(),
             running: None,
         };
@@ -123,7 +131,7 @@ impl TestApp {
     }
 
     async fn run<S: Service>(&mut self, service: S) {
-        let config = host_config(&self.db.url, &self.nats_url);
+        let config = config_for(&self.db.url, &self.nats_url, &self.nats_seed);
         let app = onedoor_service_host::App::build(service, &config, 0).await.expect("the service starts");
         self.client.base = format!("http://{}", app.address());
         self.stop = CancellationToken::new();

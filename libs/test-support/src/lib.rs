@@ -87,9 +87,31 @@ impl TestNats {
         self.server.url()
     }
 
-    /// A client and JetStream context connected to this server.
+    /// The nkey seed a client named `service` connects with: the service's
+    /// own broker user, or the operators' (every permission) for a name
+    /// the broker does not know (a test's own stand-in service).
+    pub fn seed_for(&self, service: &str) -> String {
+        let user = match onedoor_broker_access::Principal::from_service(service) {
+            Some(_) => service,
+            None => onedoor_broker_access::OPERATOR,
+        };
+        self.server.seed(user)
+    }
+
+    /// A client and JetStream context connected as the operators' user
+    /// (the test plays the broker's other clients).
     pub async fn jetstream(&self) -> (async_nats::Client, async_nats::jetstream::Context) {
-        let client = async_nats::connect(self.url()).await.expect("connecting to nats-server");
+        self.jetstream_as(onedoor_broker_access::OPERATOR).await
+    }
+
+    /// A client and JetStream context connected as `user` (a service's
+    /// name or the operators'), with that user's inbox.
+    pub async fn jetstream_as(&self, user: &str) -> (async_nats::Client, async_nats::jetstream::Context) {
+        let client = async_nats::ConnectOptions::with_nkey(self.server.seed(user))
+            .custom_inbox_prefix(onedoor_broker_access::inbox_prefix(user))
+            .connect(self.url())
+            .await
+            .expect("connecting to nats-server");
         let js = async_nats::jetstream::new(client.clone());
         (client, js)
     }

@@ -97,7 +97,7 @@ impl Service for Intake {
         for department in Department::ALL {
             host.consume(
                 reports::consumer_spec(department),
-                Arc::new(reports::LaneReports { policy: self.policy.clone() }),
+                Arc::new(reports::LaneReports { department, policy: self.policy.clone() }),
             );
         }
         let sending = notifications::Notifications { provider: self.sms.clone(), policy: self.policy.clone() };

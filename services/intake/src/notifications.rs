@@ -31,7 +31,7 @@ pub mod aliyun;
 pub fn consumer_spec() -> ConsumerSpec {
     ConsumerSpec::new(
         onedoor_contracts::intake::STREAM,
-        "intake-notifications",
+        onedoor_broker_access::NOTIFICATIONS_DURABLE,
         vec![format!("{}.intake.notification.>", onedoor_contracts::SUBJECT_PREFIX)],
     )
 }

@@ -7,6 +7,10 @@
 //! also records the message in the inbox. The case row is locked first, so
 //! replies from several departments about one case take turns; their order
 //! of arrival does not matter (the line reads its reports in time order).
+//!
+//! Which department reports is known by the stream it arrived on (only that
+//! department may publish there: `onedoor_broker_access`), never by the
+//! payload alone: a report naming another department is dead-lettered.
 
 use crate::config::Policy;
 use crate::domain::case::CaseEvent;
@@ -22,12 +26,16 @@ use std::sync::Arc;
 pub fn consumer_spec(department: Department) -> ConsumerSpec {
     ConsumerSpec::new(
         department.stream(),
-        &format!("intake-lanes-{department}"),
+        &onedoor_broker_access::lanes_durable(department),
         vec![format!("onedoor.{department}.referral.>")],
     )
 }
 
 pub struct LaneReports {
+    /// The department whose stream this consumer reads: only that
+    /// department's broker user may publish there, so a report's department
+    /// is known by where it arrived, and the payload must agree.
+    pub department: Department,
     pub policy: Arc<Policy>,
 }
 
@@ -36,6 +44,12 @@ impl Handler for LaneReports {
     async fn handle(&self, tx: &mut PgConnection, delivery: &Delivery) -> Result<(), HandlerError> {
         let event: DepartmentEvent = delivery.decode()?;
         let (lane, at, by, report) = integration::lane_report(event);
+        if lane.department != self.department {
+            return Err(HandlerError::Permanent(format!(
+                "a report on {}'s subject {} names the {} lane",
+                self.department, delivery.subject, lane.department
+            )));
+        }
         if store::township_of(tx, lane.case_id, true).await?.is_none() {
             return Err(HandlerError::Permanent(format!("no case {} for referral {}", lane.case_id, lane.referral_id)));
         }

@@ -94,7 +94,7 @@ impl Platform {
         let intake = TestApp::start(
             intake::Intake::with_defaults().unwrap(),
             onedoor_test_support::fresh_database().await,
-            &nats.url(),
+            &nats,
         )
         .await;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();

@@ -41,15 +41,12 @@ impl Platform {
         let documents_dir = tempfile::tempdir().unwrap();
         let documents = onedoor_documents::DocumentStore::open(documents_dir.path().to_str().unwrap()).unwrap();
         let intake_service = intake::Intake::with_documents(documents.clone()).unwrap();
-        let intake = TestApp::start(intake_service, onedoor_test_support::fresh_database().await, &nats.url()).await;
+        let intake = TestApp::start(intake_service, onedoor_test_support::fresh_database().await, &nats).await;
         let mut apps = vec![(None, intake)];
         for d in departments {
             let calendar = Arc::new(onedoor_working_calendar::WorkingCalendar::shipped());
             let service = DepartmentService { policy: policy(*d), calendar, documents: documents.clone() };
-            apps.push((
-                Some(*d),
-                TestApp::start(service, onedoor_test_support::fresh_database().await, &nats.url()).await,
-            ));
+            apps.push((Some(*d), TestApp::start(service, onedoor_test_support::fresh_database().await, &nats).await));
         }
         let intake = apps[0].1.url().to_string();
         Self { nats, _documents_dir: documents_dir, intake, apps, http: reqwest::Client::new() }

@@ -106,13 +106,13 @@ async fn a_service_whose_broker_and_database_are_both_gone_exits_within_its_boun
     admin.close().await.unwrap();
     let mut nats = onedoor_test_support::TestNats::start();
     let port = free_port().unwrap();
-    let env = vec![
+    let mut env = nats.server.service_env("intake");
+    env.extend([
         ("DATABASE_URL".to_string(), pg.url("onedoor_intake")),
-        ("NATS_URL".to_string(), nats.url()),
         ("INTAKE_PORT".to_string(), port.to_string()),
         ("ONEDOOR_HOST".to_string(), "127.0.0.1".to_string()),
         ("ONEDOOR_JWT_SECRET".to_string(), onedoor_test_support::driver::SECRET.to_string()),
-    ];
+    ]);
     let mut intake = ServiceProcess::new("intake", port, env, scratch.path().join("intake.log"));
     tokio::task::block_in_place(|| intake.start(Duration::from_secs(60))).unwrap();
     let client = onedoor_test_support::driver::Client::new(intake.url());

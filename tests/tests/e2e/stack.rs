@@ -38,16 +38,16 @@ impl Stack {
         for (name, port_var) in service_ports() {
             let db = onedoor_test_support::fresh_database().await;
             let port = free_port().unwrap();
-            let mut env = vec![
+            let mut env = nats.server.service_env(name);
+            env.extend([
                 ("DATABASE_URL".to_string(), db.url.clone()),
-                ("NATS_URL".to_string(), nats.url()),
                 (port_var.to_string(), port.to_string()),
                 ("ONEDOOR_HOST".to_string(), "127.0.0.1".to_string()),
                 ("ONEDOOR_JWT_SECRET".to_string(), SECRET.to_string()),
                 ("DATABASE_MAX_CONNECTIONS".to_string(), "5".to_string()),
                 ("RUST_LOG".to_string(), "info".to_string()),
                 documents_env(&logs),
-            ];
+            ]);
             env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
             let mut service = ServiceProcess::new(name, port, env, logs.path().join(format!("{name}.log")));
             tokio::task::block_in_place(|| service.start(Duration::from_secs(60))).unwrap();
@@ -62,15 +62,15 @@ impl Stack {
         let i = service_ports().iter().position(|(n, _)| *n == name).unwrap();
         let (_, port_var) = service_ports()[i];
         let port = free_port().unwrap();
-        let env = vec![
+        let mut env = self.nats.server.service_env(name);
+        env.extend([
             ("DATABASE_URL".to_string(), self.dbs[i].url.clone()),
-            ("NATS_URL".to_string(), self.nats.url()),
             (port_var.to_string(), port.to_string()),
             ("ONEDOOR_HOST".to_string(), "127.0.0.1".to_string()),
             ("ONEDOOR_JWT_SECRET".to_string(), SECRET.to_string()),
             ("DATABASE_MAX_CONNECTIONS".to_string(), "5".to_string()),
             documents_env(&self.logs),
-        ];
+        ]);
         let n = self.services.iter().filter(|s| s.name == name).count();
         let mut replica = ServiceProcess::new(name, port, env, self.logs.path().join(format!("{name}-{n}.log")));
         tokio::task::block_in_place(|| replica.start(Duration::from_secs(60))).unwrap();

@@ -53,7 +53,8 @@ struct Message {
 struct Platform {
     intake: Client,
     intake_pool: PgPool,
-    intake_reports: intake::reports::LaneReports,
+    /// Intake's consumer of each department's stream.
+    intake_reports: Vec<intake::reports::LaneReports>,
     departments: Vec<(Department, Client, PgPool, onedoor_department_workflow::window::WindowEvents)>,
     _documents_dir: tempfile::TempDir,
 }
@@ -107,7 +108,10 @@ impl Platform {
         Self {
             intake,
             intake_pool: db.pool,
-            intake_reports: intake::reports::LaneReports { policy },
+            intake_reports: Department::ALL
+                .into_iter()
+                .map(|department| intake::reports::LaneReports { department, policy: policy.clone() })
+                .collect(),
             departments,
             _documents_dir: documents_dir,
         }
@@ -179,7 +183,15 @@ impl Platform {
             return Ok(()); // a duplicate: acked, nothing done
         }
         let handled = match message.to {
-            None => self.intake_reports.handle(&mut tx, &message.delivery).await,
+            None => {
+                let subject = &message.delivery.subject;
+                let reports = self
+                    .intake_reports
+                    .iter()
+                    .find(|r| subject.starts_with(&format!("onedoor.{}.", r.department)))
+                    .expect("a department's subject");
+                reports.handle(&mut tx, &message.delivery).await
+            }
             Some(d) => self.department(d).3.handle(&mut tx, &message.delivery).await,
         };
         match handled {

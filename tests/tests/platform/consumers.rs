@@ -160,27 +160,25 @@ async fn a_replayed_dead_letter_is_handled_once_the_cause_is_fixed() {
 
     assert_eq!(effects(&db.pool).await, 0);
 
-    // The cause is fixed; the operator replays the dead letter.
+    // The cause is fixed; the operator replays the dead letter, through the
+    // service's own consumer: nothing is published again.
     handler.fixed.store(true, Ordering::SeqCst);
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec(), handler.clone(), shutdown.clone()));
     let seq = onedoor_messaging::dead_letter::list(&js, 10).await.unwrap()[0].sequence;
-    let replayed = onedoor_messaging::dead_letter::replay(&js, seq).await.unwrap();
-    assert_eq!(replayed.event_id, Some(poison));
+    let replayed = consumer::replay(&js, &db.pool, "department-test", handler.as_ref(), seq).await.unwrap();
+    assert_eq!(replayed, consumer::Replayed::Handled);
+    assert_eq!(effects(&db.pool).await, 1, "handled by the time the operator has the answer");
     assert!(onedoor_messaging::dead_letter::list(&js, 10).await.unwrap().is_empty());
-    let copies: Vec<_> = stream_contents(&js, TEST_STREAM)
+    let copies = stream_contents(&js, TEST_STREAM)
         .await
         .into_iter()
         .filter(|m| {
             m.headers.get(onedoor_messaging::EVENT_ID_HEADER).map(|v| v.as_str().to_string())
                 == Some(poison.to_string())
         })
-        .collect();
-    assert_eq!(copies.len(), 2, "the replay is back on the original subject");
-    eventually("the replayed message is handled", Duration::from_secs(20), || async { effects(&db.pool).await == 1 })
-        .await;
-    shutdown.cancel();
-    running.await.unwrap().unwrap();
+        .count();
+    assert_eq!(copies, 1, "the replay is not published on the original subject (another service's)");
+    let again = consumer::replay(&js, &db.pool, "department-test", handler.as_ref(), seq).await;
+    assert!(matches!(again, Err(consumer::ReplayError::NotFound(s)) if s == seq), "{again:?}");
 }
 
 /// Decodes every message into the intake stream's events, as services do,
@@ -236,7 +234,7 @@ async fn an_event_version_the_consumer_does_not_know_is_dead_lettered_for_operat
 }
 
 #[tokio::test]
-async fn a_replay_that_fails_again_within_the_duplicate_window_is_dead_lettered_again_not_lost() {
+async fn a_replay_that_fails_again_keeps_its_dead_letter_and_only_its_consumer_replays_it() {
     let (db, _nats, js) = setup().await;
     let poison = Uuid::now_v7();
     publish(&js, &poison.to_string(), poison, "\"poison\"").await;
@@ -248,17 +246,23 @@ async fn a_replay_that_fails_again_within_the_duplicate_window_is_dead_lettered_
         async move { onedoor_messaging::dead_letter::list(&js, 10).await.unwrap() }
     };
     eventually("dead-lettered", Duration::from_secs(20), || async { dead_letters().await.len() == 1 }).await;
-
-    // The operator replays it before the cause is fixed: it fails again, seconds later.
-    let first = dead_letters().await[0].sequence;
-    onedoor_messaging::dead_letter::replay(&js, first).await.unwrap();
-    eventually("dead-lettered a second time", Duration::from_secs(20), || async { dead_letters().await.len() == 1 })
-        .await;
     shutdown.cancel();
     running.await.unwrap().unwrap();
+
+    // Another consumer's replay is refused.
+    let first = dead_letters().await[0].sequence;
+    let foreign = consumer::replay(&js, &db.pool, "intake-lanes-medical", handler.as_ref(), first).await;
+    assert!(matches!(foreign, Err(consumer::ReplayError::OtherConsumer { .. })), "{foreign:?}");
+
+    // The operator replays it before the cause is fixed: it fails again, and stays.
+    let failed = consumer::replay(&js, &db.pool, "department-test", handler.as_ref(), first).await;
+    assert!(
+        matches!(&failed, Err(consumer::ReplayError::Failed(HandlerError::Transient(r))) if r.contains("unknown department")),
+        "{failed:?}"
+    );
     let letters = dead_letters().await;
-    assert_eq!(letters.len(), 1, "the second failure is kept: {letters:?}");
-    assert_ne!(letters[0].sequence, first);
+    assert_eq!(letters.len(), 1, "the dead letter is kept: {letters:?}");
+    assert_eq!(letters[0].sequence, first);
     assert_eq!(letters[0].event_id, Some(poison));
     assert_eq!(effects(&db.pool).await, 0);
 }
@@ -301,7 +305,7 @@ impl Handler for SlowHandler {
 #[tokio::test]
 async fn the_api_never_queues_behind_busy_consumers() {
     let (db, nats, js) = setup().await;
-    let mut config = onedoor_test_support::driver::host_config(&db.url, &nats.url());
+    let mut config = onedoor_test_support::driver::host_config(&db.url, &nats, "pool-test");
     config.max_connections = 2;
     config.work_connections = 1;
     let mut host = onedoor_service_host::Host::connect("pool-test", &config).await.unwrap();

@@ -78,7 +78,7 @@ async fn a_service_in_production_takes_the_providers_tokens_and_refuses_developm
     let idp = Provider::start(&["ec1"]).await;
     let db = onedoor_test_support::fresh_database().await;
     let nats = onedoor_test_support::TestNats::start();
-    let mut config = onedoor_test_support::driver::host_config(&db.url, &nats.url());
+    let mut config = onedoor_test_support::driver::host_config(&db.url, &nats, "intake");
     config.environment = "production".into();
     let build = |config: onedoor_service_host::HostConfig| async move {
         onedoor_service_host::App::build(intake::Intake::with_defaults().unwrap(), &config, 0).await

@@ -3,6 +3,7 @@
 //! acted on twice, and an operator can follow one application as one trace.
 
 mod aid_lines;
+mod broker;
 #[path = "../common/mod.rs"]
 mod common;
 mod consumers;

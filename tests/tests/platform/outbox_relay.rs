@@ -114,7 +114,13 @@ async fn an_event_committed_after_a_later_position_is_not_skipped() {
 async fn events_written_while_nats_is_down_are_published_when_it_returns() {
     let db = store_db().await;
     let mut nats = onedoor_test_support::TestNats::start();
-    let client = onedoor_messaging::connect(&nats.url(), "relay-test").await.unwrap();
+    let client = onedoor_messaging::connect(
+        &nats.url(),
+        "relay-test",
+        &onedoor_messaging::Credentials { nkey_seed: Some(nats.seed_for("relay-test")), ..Default::default() },
+    )
+    .await
+    .unwrap();
     let js = jetstream::new(client);
     intake_stream(&js).await;
     let shutdown = CancellationToken::new();

@@ -356,7 +356,7 @@ async fn intake_starts_and_accepts_applications_while_nats_is_away_and_refers_th
     nats.server.stop();
     let started = tokio::time::timeout(
         Duration::from_secs(20),
-        onedoor_test_support::driver::TestApp::start(intake::Intake::with_defaults().unwrap(), db, &nats.url()),
+        onedoor_test_support::driver::TestApp::start(intake::Intake::with_defaults().unwrap(), db, &nats),
     )
     .await;
     let app = started.expect("intake starts without its broker");

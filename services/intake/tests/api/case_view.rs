@@ -335,10 +335,18 @@ async fn an_event_about_an_unknown_case_is_dead_lettered_and_operators_can_list_
     assert!(letter["reason"].as_str().unwrap().contains("no case"), "{letter}");
     assert_eq!(intake.get(&clerk(), "/api/v1/admin/dead-letters").await.0, 403, "operators only");
 
+    // Replayed while the case is still unknown, it fails again in the
+    // operator's answer and stays a dead letter.
     let sequence = letter["sequence"].as_u64().unwrap();
-    let (status, replayed, _) =
-        intake.post(&operator, &format!("/api/v1/admin/dead-letters/{sequence}/replay"), &json!({})).await;
-    assert_eq!((status, replayed["event_id"].as_str()), (200, Some(event.id.to_string().as_str())));
+    let replay = format!("/api/v1/admin/dead-letters/{sequence}/replay");
+    let (status, problem, _) = intake.post(&operator, &replay, &json!({})).await;
+    assert_eq!((status, problem["code"].as_str()), (422, Some("replay_failed")), "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("no case"), "{problem}");
+    let (_, page, _) = intake.get(&operator, "/api/v1/admin/dead-letters").await;
+    assert_eq!(page["items"][0]["sequence"], sequence, "kept for the next attempt");
+    assert_eq!(intake.post(&clerk(), &replay, &json!({})).await.0, 403, "operators only");
+    let (status, _, _) = intake.post(&operator, "/api/v1/admin/dead-letters/999999/replay", &json!({})).await;
+    assert_eq!(status, 404);
     // Consumers are declared in the background as the service starts: all
     // five are listed once declared.
     let start = std::time::Instant::now();
@@ -354,4 +362,52 @@ async fn an_event_about_an_unknown_case_is_dead_lettered_and_operators_can_list_
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
     assert!(lag["outbox_backlog"].is_i64());
+}
+
+#[tokio::test]
+async fn a_department_reports_only_on_its_own_subjects_and_intake_believes_the_subject_not_the_payload() {
+    let intake = TestIntake::spawn().await;
+    let case = referred_case(&intake).await;
+    let housing = case.lane(Department::Housing);
+    let approval = |lane: LaneRef| {
+        CloudEvent::new(
+            ReferralApproved {
+                lane,
+                amount_fen: 9_999_900,
+                override_reason: None,
+                decided_by: "forger".into(),
+                occurred_at: Utc::now(),
+            },
+            Utc::now(),
+        )
+    };
+
+    // Medical's broker user may not publish on housing's subjects: the
+    // broker refuses, and housing's stream never holds it.
+    let forged = approval(housing);
+    let refused = intake.publish_as("medical-aid", "onedoor.housing.referral.approved", &forged).await;
+    assert!(refused.is_err(), "the broker took a medical publish on housing's subject");
+    assert!(intake.publish_as("medical-aid", "onedoor.intake.referral.issued.medical", &forged).await.is_err());
+
+    // On its own subject, a payload naming housing's lane is not believed.
+    let disguised = approval(housing);
+    intake.publish_as("medical-aid", "onedoor.medical.referral.approved", &disguised).await.unwrap();
+    let operator = token(Role::Operator, None, None, "ops-1");
+    let start = std::time::Instant::now();
+    let letter = loop {
+        let (_, page, _) = intake.get(&operator, "/api/v1/admin/dead-letters").await;
+        if let Some(letter) = page["items"].as_array().unwrap().first() {
+            break letter.clone();
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "nothing dead-lettered");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(letter["event_id"], disguised.id.to_string());
+    assert_eq!(letter["consumer"], "intake-lanes-medical");
+    assert!(letter["reason"].as_str().unwrap().contains("names the housing lane"), "{letter}");
+    let (_, view, _) = intake.get(&clerk(), &format!("/api/v1/cases/{}", case.case_id)).await;
+    assert_eq!(lane(&view, "housing")["status"], "referred", "{view}");
+    assert!(lane(&view, "housing")["amount_fen"].is_null(), "{view}");
+    let forged_ids = [forged.id.to_string(), disguised.id.to_string()];
+    assert!(!view.to_string().contains(&forged_ids[0]) && !view.to_string().contains(&forged_ids[1]));
 }

@@ -13,10 +13,26 @@ pub use onedoor_test_support::driver::tokens::{clerk, token};
 pub use onedoor_test_support::id_number;
 pub use onedoor_test_support::sample::{ALL_MATERIALS, TOWNSHIP, child_of};
 
+async fn publish_on<T: onedoor_contracts::IntegrationEvent>(
+    js: &jetstream::Context,
+    subject: &str,
+    envelope: &onedoor_contracts::CloudEvent<T>,
+) -> Result<(), String> {
+    let message = onedoor_event_store::outbox::OutboxMessage::announcing(envelope).unwrap();
+    let mut headers = async_nats::HeaderMap::new();
+    for (k, v) in &message.headers {
+        headers.insert(k.as_str(), v.as_str());
+    }
+    headers.insert("Nats-Msg-Id", message.event_id.to_string().as_str());
+    headers.insert(onedoor_messaging::EVENT_ID_HEADER, message.event_id.to_string().as_str());
+    let ack = js.publish_with_headers(subject.to_string(), headers, message.payload.into()).await;
+    ack.map_err(|e| e.to_string())?.await.map(|_| ()).map_err(|e| e.to_string())
+}
+
 pub struct TestIntake {
     pub app: TestApp,
     /// The test's nats-server, alive as long as the test.
-    _nats: TestNats,
+    pub nats: TestNats,
     pub js: jetstream::Context,
 }
 
@@ -38,8 +54,8 @@ impl TestIntake {
             // The departments declare their streams; here the test plays the departments.
             onedoor_messaging::ensure_stream(&js, d.stream(), vec![d.subjects()]).await.unwrap();
         }
-        let app = TestApp::start(service, db, &nats.url()).await;
-        Self { app, _nats: nats, js }
+        let app = TestApp::start(service, db, &nats).await;
+        Self { app, nats, js }
     }
 
     /// Restarts the service (a new process on the same database and NATS).
@@ -49,14 +65,21 @@ impl TestIntake {
 
     /// Publishes an event as its publisher's relay would (a department's, say).
     pub async fn publish<T: onedoor_contracts::IntegrationEvent>(&self, envelope: &onedoor_contracts::CloudEvent<T>) {
-        let message = onedoor_event_store::outbox::OutboxMessage::announcing(envelope).unwrap();
-        let mut headers = async_nats::HeaderMap::new();
-        for (k, v) in &message.headers {
-            headers.insert(k.as_str(), v.as_str());
-        }
-        headers.insert("Nats-Msg-Id", message.event_id.to_string().as_str());
-        headers.insert(onedoor_messaging::EVENT_ID_HEADER, message.event_id.to_string().as_str());
-        self.js.publish_with_headers(message.subject, headers, message.payload.into()).await.unwrap().await.unwrap();
+        let subject = envelope.data.subject();
+        publish_on(&self.js, &subject, envelope).await.unwrap();
+    }
+
+    /// Publishes `envelope` on `subject` as broker user `user` (a service's
+    /// name): what that service, or someone holding its key, could do.
+    pub async fn publish_as<T: onedoor_contracts::IntegrationEvent>(
+        &self,
+        user: &str,
+        subject: &str,
+        envelope: &onedoor_contracts::CloudEvent<T>,
+    ) -> Result<(), String> {
+        let (_client, mut js) = self.nats.jetstream_as(user).await;
+        js.set_timeout(Duration::from_secs(2)); // a refused publish is never acknowledged
+        publish_on(&js, subject, envelope).await
     }
 
     pub fn base(&self) -> &str {

@@ -1,0 +1,272 @@
+//! Who may do what on the broker: the NATS users of OneDoor and their
+//! permissions, in one table that the local servers, the tests, compose and
+//! the k8s overlays all render from (ADR 0014).
+//!
+//! NATS is a trust boundary: a referral, an approval or a payment is believed
+//! because of the subject it arrived on. So each service connects as its own
+//! user (an nkey: the server holds only the public key) that may publish on
+//! its own subjects and nothing else, may declare and read only its own
+//! stream and consumers, and receives replies on an inbox prefix of its own,
+//! so that no service can read another's pulled messages. Intake then knows
+//! which department a report came from by the subject alone, and checks the
+//! payload against it.
+//!
+//! Besides the services there is one [`OPERATOR`] user with every
+//! permission, for operators' tools and for tests that play the broker's
+//! other clients (a forger included).
+
+use onedoor_contracts::{DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, Department};
+
+/// The operators' user: every permission (tools, drills, tests).
+pub const OPERATOR: &str = "operator";
+
+/// A service that connects to the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Principal {
+    Intake,
+    Department(Department),
+}
+
+impl Principal {
+    /// Intake, then the departments in the order of the aid-line table.
+    pub fn all() -> Vec<Principal> {
+        std::iter::once(Self::Intake).chain(Department::ALL.into_iter().map(Self::Department)).collect()
+    }
+
+    /// The service's name (binary, NATS connection, compose and k8s name).
+    pub fn service(self) -> &'static str {
+        match self {
+            Self::Intake => "intake",
+            Self::Department(d) => d.line().service,
+        }
+    }
+
+    pub fn from_service(service: &str) -> Option<Self> {
+        Self::all().into_iter().find(|p| p.service() == service)
+    }
+
+    /// The stream the service publishes to.
+    pub fn own_stream(self) -> &'static str {
+        match self {
+            Self::Intake => onedoor_contracts::intake::STREAM,
+            Self::Department(d) => d.stream(),
+        }
+    }
+
+    /// The subjects the service publishes its events on.
+    pub fn own_subjects(self) -> String {
+        match self {
+            Self::Intake => onedoor_contracts::intake::subjects(),
+            Self::Department(d) => d.subjects(),
+        }
+    }
+
+    /// (stream, durable) of each consumer the service runs.
+    pub fn consumers(self) -> Vec<(&'static str, String)> {
+        match self {
+            Self::Intake => Department::ALL
+                .into_iter()
+                .map(|d| (d.stream(), lanes_durable(d)))
+                .chain([(onedoor_contracts::intake::STREAM, NOTIFICATIONS_DURABLE.to_string())])
+                .collect(),
+            Self::Department(d) => vec![(onedoor_contracts::intake::STREAM, window_durable(d))],
+        }
+    }
+
+    /// The environment variable holding the service's nkey public key in the
+    /// server's configuration (compose and k8s), e.g. `ONEDOOR_NKEY_MEDICAL_AID`.
+    pub fn public_key_variable(self) -> String {
+        format!("ONEDOOR_NKEY_{}", self.service().to_uppercase().replace('-', "_"))
+    }
+
+    /// What the service may publish and subscribe to.
+    pub fn grant(self) -> Grant {
+        let js = |rest: String| format!("$JS.API.{rest}");
+        let mut publish = vec![self.own_subjects(), js("INFO".into())];
+        for action in ["CREATE", "UPDATE", "INFO"] {
+            publish.push(js(format!("STREAM.{action}.{}", self.own_stream())));
+            publish.push(js(format!("STREAM.{action}.{DEAD_LETTER_STREAM}")));
+        }
+        // Listing and replaying its dead letters (see `dead_letter`).
+        publish.push(js(format!("STREAM.MSG.GET.{DEAD_LETTER_STREAM}")));
+        publish.push(js(format!("STREAM.MSG.DELETE.{DEAD_LETTER_STREAM}")));
+        for (stream, durable) in self.consumers() {
+            let info = js(format!("STREAM.INFO.{stream}"));
+            if !publish.contains(&info) {
+                publish.push(info);
+            }
+            publish.push(js(format!("CONSUMER.CREATE.{stream}.{durable}")));
+            publish.push(js(format!("CONSUMER.CREATE.{stream}.{durable}.>")));
+            publish.push(js(format!("CONSUMER.INFO.{stream}.{durable}")));
+            publish.push(js(format!("CONSUMER.MSG.NEXT.{stream}.{durable}")));
+            publish.push(format!("$JS.ACK.{stream}.{durable}.>"));
+            publish.push(format!("{DEAD_LETTER_SUBJECT_PREFIX}.{durable}"));
+        }
+        Grant { publish, subscribe: vec![format!("{}.>", inbox_prefix(self.service()))] }
+    }
+}
+
+/// Intake's consumer of one department's reports.
+pub fn lanes_durable(department: Department) -> String {
+    format!("intake-lanes-{department}")
+}
+
+/// Intake's consumer of the applicant's messages.
+pub const NOTIFICATIONS_DURABLE: &str = "intake-notifications";
+
+/// A department's consumer of the window's events.
+pub fn window_durable(department: Department) -> String {
+    format!("{department}-aid-window")
+}
+
+/// Where a client named `name` receives its replies (JetStream answers,
+/// pulled messages). Each service has its own, and may subscribe to nothing
+/// else.
+pub fn inbox_prefix(name: &str) -> String {
+    format!("_INBOX_{name}")
+}
+
+/// Subjects a user may publish and subscribe to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub publish: Vec<String>,
+    pub subscribe: Vec<String>,
+}
+
+impl Grant {
+    /// Everything: the operators' user.
+    pub fn everything() -> Self {
+        Self { publish: vec![">".into()], subscribe: vec![">".into()] }
+    }
+}
+
+/// How a user's public key appears in the server's configuration.
+#[derive(Debug, Clone)]
+pub enum PublicKey {
+    /// Written into the file (local servers, whose keys are generated per run).
+    Literal(String),
+    /// Read from the server's environment (compose, k8s: the keys of an
+    /// installation come from its secrets, the permissions from this crate).
+    Variable(String),
+}
+
+/// The `authorization` block of a nats-server configuration for `users`.
+pub fn authorization(users: &[(PublicKey, Grant)]) -> String {
+    let list = |subjects: &[String]| subjects.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
+    let mut out = String::from("authorization {\n  users = [\n");
+    for (key, grant) in users {
+        let key = match key {
+            PublicKey::Literal(k) => format!("\"{k}\""),
+            PublicKey::Variable(v) => format!("${v}"),
+        };
+        out.push_str(&format!(
+            "    {{\n      nkey: {key}\n      permissions: {{\n        publish: {{ allow: [{}] }}\n        subscribe: {{ allow: [{}] }}\n      }}\n    }}\n",
+            list(&grant.publish),
+            list(&grant.subscribe)
+        ));
+    }
+    out.push_str("  ]\n}\n");
+    out
+}
+
+/// The configuration compose and k8s include: every service and the
+/// operators, their keys read from `ONEDOOR_NKEY_<SERVICE>` and
+/// `ONEDOOR_NKEY_OPERATOR`. `cargo xtask nats-keys` makes the keys.
+pub fn deployed_authorization() -> String {
+    let mut users: Vec<(PublicKey, Grant)> =
+        Principal::all().into_iter().map(|p| (PublicKey::Variable(p.public_key_variable()), p.grant())).collect();
+    users.push((PublicKey::Variable(operator_public_key_variable()), Grant::everything()));
+    format!(
+        "# Generated by `cargo xtask nats-keys --config` from libs/broker-access; a test\n\
+         # fails when it differs. The public keys come from the server's environment.\n{}",
+        authorization(&users)
+    )
+}
+
+pub fn operator_public_key_variable() -> String {
+    "ONEDOOR_NKEY_OPERATOR".into()
+}
+
+/// A key pair for every service and the operators: generated afresh for
+/// each local server, or once per installation by `cargo xtask nats-keys`.
+pub struct Keyring {
+    keys: Vec<(String, nkeys::KeyPair)>,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring").field("users", &self.keys.iter().map(|(n, _)| n).collect::<Vec<_>>()).finish()
+    }
+}
+
+impl Keyring {
+    pub fn generate() -> Self {
+        let keys = Principal::all()
+            .into_iter()
+            .map(|p| p.service().to_string())
+            .chain([OPERATOR.to_string()])
+            .map(|name| (name, nkeys::KeyPair::new_user()))
+            .collect();
+        Self { keys }
+    }
+
+    fn pair(&self, name: &str) -> Option<&nkeys::KeyPair> {
+        self.keys.iter().find(|(n, _)| n == name).map(|(_, k)| k)
+    }
+
+    /// The secret seed of `name` (a service or [`OPERATOR`]); `None` for a
+    /// name the broker does not know.
+    pub fn seed(&self, name: &str) -> Option<String> {
+        self.pair(name).map(|k| k.seed().expect("a generated key pair has its seed"))
+    }
+
+    pub fn public_key(&self, name: &str) -> Option<String> {
+        self.pair(name).map(|k| k.public_key())
+    }
+
+    /// The `authorization` block with these keys written in.
+    pub fn authorization(&self) -> String {
+        let grant = |name: &str| match Principal::from_service(name) {
+            Some(p) => p.grant(),
+            None => Grant::everything(),
+        };
+        let users: Vec<_> =
+            self.keys.iter().map(|(name, key)| (PublicKey::Literal(key.public_key()), grant(name))).collect();
+        authorization(&users)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_department_may_publish_only_its_own_subjects_and_dead_letters() {
+        let grant = Principal::Department(Department::Medical).grant();
+        let plain: Vec<&String> = grant.publish.iter().filter(|s| !s.starts_with('$')).collect();
+        assert_eq!(plain, ["onedoor.medical.>", "onedoor.dlq.medical-aid-window"]);
+        assert_eq!(grant.subscribe, ["_INBOX_medical-aid.>"]);
+        assert!(!grant.publish.iter().any(|s| s.contains("HOUSING") || s.contains("housing")));
+    }
+
+    #[test]
+    fn intake_reads_each_department_stream_through_its_own_consumers_only() {
+        let grant = Principal::Intake.grant();
+        for d in Department::ALL {
+            let next = format!("$JS.API.CONSUMER.MSG.NEXT.{}.intake-lanes-{d}", d.stream());
+            assert!(grant.publish.contains(&next), "{next}");
+            assert!(!grant.publish.iter().any(|s| s == &format!("$JS.API.STREAM.UPDATE.{}", d.stream())));
+        }
+        assert!(grant.publish.contains(&"onedoor.intake.>".to_string()));
+    }
+
+    #[test]
+    fn the_deployed_configuration_reads_every_key_from_the_environment() {
+        let config = deployed_authorization();
+        for p in Principal::all() {
+            assert!(config.contains(&format!("nkey: ${}", p.public_key_variable())), "{config}");
+        }
+        assert!(config.contains("nkey: $ONEDOOR_NKEY_OPERATOR"));
+        assert_eq!(Principal::from_service("housing-aid"), Some(Principal::Department(Department::Housing)));
+    }
+}

@@ -1,0 +1,119 @@
+//! The broker is a trust boundary (ADR 0014): every service connects as a
+//! user of its own, publishes on its own subjects only, declares and reads
+//! only its own stream and consumers, and receives replies on an inbox no
+//! other service can read. Whoever holds no key of the platform is not let in.
+
+use async_nats::jetstream::{self, consumer::pull};
+use futures::StreamExt;
+use onedoor_contracts::{Department, intake};
+use onedoor_test_support::TestNats;
+use std::time::Duration;
+
+/// The streams as their owners declare them.
+async fn declared_streams(nats: &TestNats) {
+    let (_client, ops) = nats.jetstream().await;
+    onedoor_messaging::ensure_stream(&ops, intake::STREAM, vec![intake::subjects()]).await.unwrap();
+    for d in Department::ALL {
+        onedoor_messaging::ensure_stream(&ops, d.stream(), vec![d.subjects()]).await.unwrap();
+    }
+}
+
+/// A JetStream context as `user`, giving up on an unanswered request after
+/// two seconds (a refused publish is never acknowledged).
+async fn as_user(nats: &TestNats, user: &str) -> (async_nats::Client, jetstream::Context) {
+    let (client, mut js) = nats.jetstream_as(user).await;
+    js.set_timeout(Duration::from_secs(2));
+    (client, js)
+}
+
+async fn publishes(js: &jetstream::Context, subject: &str) -> bool {
+    match js.publish(subject.to_string(), "{}".into()).await {
+        Ok(ack) => ack.await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn a_client_without_a_key_of_the_platform_is_not_let_in() {
+    let nats = TestNats::start();
+    let anonymous = async_nats::ConnectOptions::new().connect(nats.url()).await;
+    assert!(anonymous.is_err(), "an anonymous client was let in");
+    let stranger = onedoor_broker_access::Keyring::generate().seed("intake").unwrap();
+    let stranger = async_nats::ConnectOptions::with_nkey(stranger).connect(nats.url()).await;
+    assert!(stranger.is_err(), "a key this broker does not know was let in");
+    let (_client, intake) = as_user(&nats, "intake").await;
+    assert!(intake.query_account().await.is_ok(), "intake's own key is let in");
+}
+
+#[tokio::test]
+async fn a_department_publishes_only_on_its_own_subjects() {
+    let nats = TestNats::start();
+    declared_streams(&nats).await;
+    let (_client, medical) = as_user(&nats, "medical-aid").await;
+    assert!(publishes(&medical, "onedoor.medical.referral.signed_for").await);
+    for foreign in [
+        "onedoor.housing.referral.approved",
+        "onedoor.intake.referral.issued.medical",
+        "onedoor.dlq.intake-lanes-medical",
+    ] {
+        assert!(!publishes(&medical, foreign).await, "medical published on {foreign}");
+    }
+    let (_client, intake) = as_user(&nats, "intake").await;
+    assert!(publishes(&intake, "onedoor.intake.referral.issued.medical").await);
+    assert!(!publishes(&intake, "onedoor.medical.referral.approved").await, "intake published as medical");
+
+    let (_client, ops) = nats.jetstream().await;
+    let held = |stream: &'static str| {
+        let ops = ops.clone();
+        async move { ops.get_stream(stream).await.unwrap().info().await.unwrap().state.messages }
+    };
+    assert_eq!(held("MEDICAL").await, 1);
+    assert_eq!(held("HOUSING").await, 0);
+    assert_eq!(held(intake::STREAM).await, 1);
+}
+
+#[tokio::test]
+async fn a_department_reads_the_windows_stream_only_through_its_own_consumer_and_cannot_change_it() {
+    let nats = TestNats::start();
+    declared_streams(&nats).await;
+    let (_client, medical) = as_user(&nats, "medical-aid").await;
+    let window = medical.get_stream(intake::STREAM).await.expect("medical may look up intake's stream");
+    let consumer = |name: &str| pull::Config {
+        durable_name: Some(name.to_string()),
+        filter_subject: intake::referral_subject(Department::Housing),
+        ..Default::default()
+    };
+    assert!(window.create_consumer(consumer("snoop")).await.is_err(), "a consumer of another name");
+    assert!(window.create_consumer(consumer("housing-aid-window")).await.is_err(), "housing's consumer");
+    assert!(window.create_consumer(consumer("medical-aid-window")).await.is_ok(), "its own consumer");
+    assert!(medical.get_stream("HOUSING").await.is_err(), "housing's stream is none of medical's business");
+    assert!(medical.delete_stream(intake::STREAM).await.is_err(), "deleting intake's stream");
+    let mut widened = jetstream::stream::Config {
+        name: intake::STREAM.into(),
+        subjects: vec![intake::subjects(), "onedoor.housing.>".into()],
+        ..Default::default()
+    };
+    widened.max_age = Duration::from_secs(1);
+    assert!(medical.update_stream(widened).await.is_err(), "reconfiguring intake's stream");
+}
+
+#[tokio::test]
+async fn no_service_can_listen_to_the_others_traffic() {
+    let nats = TestNats::start();
+    declared_streams(&nats).await;
+    let (medical, _) = as_user(&nats, "medical-aid").await;
+    let mut everything = medical.subscribe("onedoor.>").await.unwrap();
+    let mut intakes_inbox = medical.subscribe("_INBOX_intake.>").await.unwrap();
+    let (_client, intake) = as_user(&nats, "intake").await;
+    // Intake publishes (its PubAck comes to its own inbox) and asks for stream information.
+    assert!(publishes(&intake, "onedoor.intake.referral.issued.medical").await);
+    intake.get_stream(intake::STREAM).await.unwrap();
+    let heard = tokio::time::timeout(Duration::from_secs(1), async {
+        tokio::select! {
+            m = everything.next() => m.map(|m| m.subject.to_string()),
+            m = intakes_inbox.next() => m.map(|m| m.subject.to_string()),
+        }
+    })
+    .await;
+    assert!(matches!(heard, Err(_) | Ok(None)), "medical heard {heard:?}");
+}
