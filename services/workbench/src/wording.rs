@@ -223,6 +223,7 @@ pub fn problem_message(code: &str) -> Option<&'static str> {
         "invalid_format" => "公民身份号码只能由数字和末位X组成。",
         "invalid_text" => "输入中含有无法保存的字符，请删除后重试。",
         "audit_unavailable" => "暂时无法记录本次查阅，请稍后再试。",
+        "replay_failed" => "重放后仍处理失败，死信已保留；请查明原因后再试。",
         "before_from" => "结束时间须晚于开始时间。",
         "invalid_characters" => "公民身份号码应为17位数字加1位数字或X。",
         "invalid_birth_date" => "公民身份号码中的出生日期不存在。",

@@ -117,3 +117,34 @@ async fn no_service_can_listen_to_the_others_traffic() {
     .await;
     assert!(matches!(heard, Err(_) | Ok(None)), "medical heard {heard:?}");
 }
+
+/// Whether a client connected as a service would (`onedoor_messaging::connect`)
+/// reaches the broker and JetStream answers it.
+async fn answers(nats: &TestNats, ca_file: Option<std::path::PathBuf>) -> bool {
+    let credentials = onedoor_messaging::Credentials {
+        nkey_seed: Some(nats.seed_for("intake")),
+        inbox_prefix: Some(onedoor_broker_access::inbox_prefix("intake")),
+        ca_file,
+    };
+    let client = onedoor_messaging::connect(&nats.url(), "intake", &credentials).await.unwrap();
+    let mut js = jetstream::new(client);
+    js.set_timeout(Duration::from_secs(1));
+    for _ in 0..3 {
+        if js.query_account().await.is_ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn over_tls_a_service_trusts_only_the_broker_its_ca_signed() {
+    let dir = onedoor_local_servers::scratch_dir("onedoor-nats-tls-").unwrap();
+    crate::database_tls::certificates(dir.path());
+    let mut nats = TestNats::start();
+    nats.server.enable_tls(&dir.path().join("server.pem"), &dir.path().join("server.key")).unwrap();
+    assert!(answers(&nats, Some(dir.path().join("ca.pem"))).await, "with the broker's CA (ONEDOOR_NATS_CA_FILE)");
+    assert!(!answers(&nats, Some(dir.path().join("other-ca.pem"))).await, "a broker another CA signed is refused");
+    assert!(!answers(&nats, None).await, "without the CA");
+}

@@ -23,7 +23,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// A CA and a server certificate it signed for 127.0.0.1 and localhost; and a second, unrelated CA.
-fn certificates(dir: &Path) {
+pub(crate) fn certificates(dir: &Path) {
     for ca in ["ca", "other-ca"] {
         openssl(
             dir,
@@ -134,15 +134,15 @@ async fn every_service_connects_with_verify_full_and_a_server_of_another_ca_is_r
     for s in aid_line::services() {
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {}", s.database))).execute(&mut admin).await.unwrap();
         let port = free_port().unwrap();
-        let env = vec![
+        let mut env = nats.server.service_env(s.service);
+        env.extend([
             ("DATABASE_URL".to_string(), verified(s.database, &ca)),
-            ("NATS_URL".to_string(), nats.url()),
             (s.port_env.to_string(), port.to_string()),
             ("ONEDOOR_HOST".to_string(), "127.0.0.1".to_string()),
             ("ONEDOOR_JWT_SECRET".to_string(), SECRET.to_string()),
             ("DATABASE_MAX_CONNECTIONS".to_string(), "3".to_string()),
             ("DATABASE_WORK_CONNECTIONS".to_string(), "2".to_string()),
-        ];
+        ]);
         let mut service = ServiceProcess::new(s.service, port, env, dir.path().join(format!("{}.log", s.service)));
         tokio::task::block_in_place(|| service.start(Duration::from_secs(60)))
             .unwrap_or_else(|e| panic!("{} over verify-full: {e}", s.service));
@@ -168,13 +168,13 @@ async fn every_service_connects_with_verify_full_and_a_server_of_another_ca_is_r
     // A service given the wrong CA does not start.
     let s = aid_line::INTAKE_SERVICE;
     let port = free_port().unwrap();
-    let env = vec![
+    let mut env = nats.server.service_env(s.service);
+    env.extend([
         ("DATABASE_URL".to_string(), verified(s.database, &dir.path().join("other-ca.pem"))),
-        ("NATS_URL".to_string(), nats.url()),
         (s.port_env.to_string(), port.to_string()),
         ("ONEDOOR_HOST".to_string(), "127.0.0.1".to_string()),
         ("ONEDOOR_JWT_SECRET".to_string(), SECRET.to_string()),
-    ];
+    ]);
     let mut wrong = ServiceProcess::new(s.service, port, env, dir.path().join("intake-wrong-ca.log"));
     let started = tokio::task::block_in_place(|| wrong.start(Duration::from_secs(10)));
     assert!(started.is_err(), "intake refuses a database whose certificate its CA did not sign");

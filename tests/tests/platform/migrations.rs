@@ -11,16 +11,17 @@ use onedoor_test_support::{TestDatabase, TestNats, fresh_database};
 use std::time::Duration;
 
 fn environment(db: &TestDatabase, nats: &TestNats, port: u16, migrate_on_start: &str) -> Vec<(String, String)> {
-    vec![
+    let mut env = nats.server.service_env(aid_line::INTAKE_SERVICE.service);
+    env.extend([
         ("DATABASE_URL".into(), db.url.clone()),
-        ("NATS_URL".into(), nats.url()),
         (aid_line::INTAKE_SERVICE.port_env.into(), port.to_string()),
         ("ONEDOOR_HOST".into(), "127.0.0.1".into()),
         ("ONEDOOR_JWT_SECRET".into(), SECRET.into()),
         ("DATABASE_MAX_CONNECTIONS".into(), "3".into()),
         ("DATABASE_WORK_CONNECTIONS".into(), "2".into()),
         ("ONEDOOR_MIGRATE_ON_START".into(), migrate_on_start.into()),
-    ]
+    ]);
+    env
 }
 
 /// The migrations sqlx recorded in `db`, or `None` when it never migrated it.
