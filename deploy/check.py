@@ -91,6 +91,10 @@ def custom_resource_schemas():
 POOLER = "onedoor-pg-pooler-rw"
 KUSTOMIZATION = yaml.safe_load((ROOT / "k8s/base/kustomization.yaml").read_text())
 NATS_VALUES = yaml.safe_load((ROOT / "k8s/nats/values.yaml").read_text())
+# As `helm install --set-file 'configMap.merge.data.auth\.conf=deploy/nats/auth.conf'`.
+NATS_VALUES.setdefault("configMap", {}).setdefault("merge", {}).setdefault("data", {})["auth.conf"] = (
+    ROOT / "deploy/nats/auth.conf"
+).read_text()
 # OneDoor's own image; its registry is the one every image comes from.
 OWN = next(i for i in KUSTOMIZATION["images"] if i["name"] == "onedoor")
 OWN_IMAGE = OWN["newName"]

@@ -75,6 +75,13 @@ enum Task {
         #[arg(long, env = "ONEDOOR_AUDIT_KEY", hide_env_values = true)]
         key: Option<String>,
     },
+    /// Fresh broker keys for an installation (compose's deploy/.env, k8s secrets):
+    /// each service's nkey seed and the public keys the nats-server needs. With
+    /// --config, rewrite deploy/nats/auth.conf (the users' permissions) instead.
+    NatsKeys {
+        #[arg(long)]
+        config: bool,
+    },
     /// Fuzz every operation of every service with schemathesis on a platform of its own (part of `test`).
     FuzzApi(fuzz::FuzzArgs),
     /// Regenerate schemas/: the events' and stored events' JSON Schemas, the services' OpenAPI documents.
@@ -127,6 +134,7 @@ fn main() -> Result<()> {
         Task::Bench { which } => bench::run(which),
         Task::Token(args) => token(args),
         Task::Schemas => schemas(),
+        Task::NatsKeys { config } => nats_keys(config),
         Task::FuzzApi(args) => fuzz::run(args),
         Task::AuditVerify { database_url, key } => audit_verify(&database_url, key.as_deref()),
         Task::Soak { histories, seed } => soak(histories, seed),
@@ -397,6 +405,34 @@ fn schemas() -> Result<()> {
 }
 
 /// `cargo xtask audit-verify`: prints the verification as JSON; fails when the chain is broken.
+/// See [`Task::NatsKeys`]. The seeds are secrets: they go to stdout only,
+/// for the caller to put in a secret store or an owner-only file.
+fn nats_keys(config: bool) -> Result<()> {
+    use onedoor_broker_access::{Keyring, OPERATOR, Principal};
+    if config {
+        let path = root().join("deploy/nats/auth.conf");
+        std::fs::write(&path, onedoor_broker_access::deployed_authorization())?;
+        eprintln!("wrote {}", path.display());
+        return Ok(());
+    }
+    let keys = Keyring::generate();
+    let env_name = |name: &str| name.to_uppercase().replace('-', "_");
+    println!("# The nats-server's environment: each user's public key.");
+    for p in Principal::all() {
+        println!("{}={}", p.public_key_variable(), keys.public_key(p.service()).expect("every service has a key"));
+    }
+    println!(
+        "{}={}",
+        onedoor_broker_access::operator_public_key_variable(),
+        keys.public_key(OPERATOR).expect("the operators have a key")
+    );
+    println!("# Secret: each service's ONEDOOR_NATS_NKEY, and the operators' seed.");
+    for name in Principal::all().into_iter().map(|p| p.service()).chain([OPERATOR]) {
+        println!("{}_NATS_NKEY={}", env_name(name), keys.seed(name).expect("every user has a seed"));
+    }
+    Ok(())
+}
+
 fn audit_verify(database_url: &str, key: Option<&str>) -> Result<()> {
     let key = onedoor_audit::chain::SealingKey::configure(key, false)?;
     let verification = tokio::runtime::Runtime::new()?.block_on(async {

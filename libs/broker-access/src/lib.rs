@@ -261,6 +261,15 @@ mod tests {
     }
 
     #[test]
+    fn the_checked_in_configuration_is_the_generated_one() {
+        let checked_in = include_str!("../../../deploy/nats/auth.conf");
+        assert!(
+            checked_in == deployed_authorization(),
+            "deploy/nats/auth.conf is out of date: run `cargo xtask nats-keys --config`"
+        );
+    }
+
+    #[test]
     fn the_deployed_configuration_reads_every_key_from_the_environment() {
         let config = deployed_authorization();
         for p in Principal::all() {

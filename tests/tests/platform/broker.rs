@@ -148,3 +148,67 @@ async fn over_tls_a_service_trusts_only_the_broker_its_ca_signed() {
     assert!(!answers(&nats, Some(dir.path().join("other-ca.pem"))).await, "a broker another CA signed is refused");
     assert!(!answers(&nats, None).await, "without the CA");
 }
+
+/// Kills the server when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_deployed_configuration_lets_each_service_in_as_itself_with_its_keys_from_the_environment() {
+    let dir = onedoor_local_servers::scratch_dir("onedoor-nats-deployed-").unwrap();
+    std::fs::write(dir.path().join("auth.conf"), include_str!("../../../deploy/nats/auth.conf")).unwrap();
+    let port = onedoor_local_servers::free_port().unwrap();
+    let config = format!(
+        "listen: \"127.0.0.1:{port}\"\njetstream {{ store_dir: \"{}\" }}\ninclude auth.conf\n",
+        dir.path().join("jetstream").display()
+    );
+    std::fs::write(dir.path().join("nats.conf"), config).unwrap();
+    // An installation's keys, as `cargo xtask nats-keys` makes them.
+    let keys = onedoor_broker_access::Keyring::generate();
+    let mut public_keys: Vec<(String, String)> = onedoor_broker_access::Principal::all()
+        .into_iter()
+        .map(|p| (p.public_key_variable(), keys.public_key(p.service()).unwrap()))
+        .collect();
+    public_keys.push((
+        onedoor_broker_access::operator_public_key_variable(),
+        keys.public_key(onedoor_broker_access::OPERATOR).unwrap(),
+    ));
+    let _server = Killed(
+        std::process::Command::new(&onedoor_test_support::tools().nats_server)
+            .arg("-c")
+            .arg(dir.path().join("nats.conf"))
+            .envs(public_keys)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("nats://127.0.0.1:{port}");
+    let connect = |user: &'static str| {
+        let options = async_nats::ConnectOptions::with_nkey(keys.seed(user).unwrap())
+            .custom_inbox_prefix(onedoor_broker_access::inbox_prefix(user));
+        let url = url.clone();
+        async move {
+            for _ in 0..50 {
+                if let Ok(client) = options.clone().connect(&url).await {
+                    let mut js = jetstream::new(client);
+                    js.set_timeout(Duration::from_secs(2));
+                    return js;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("the deployed configuration did not let {user} in");
+        }
+    };
+    let housing = connect("housing-aid").await;
+    onedoor_messaging::ensure_stream(&housing, "HOUSING", vec![Department::Housing.subjects()]).await.unwrap();
+    assert!(publishes(&housing, "onedoor.housing.referral.signed_for").await);
+    assert!(!publishes(&housing, "onedoor.medical.referral.signed_for").await);
+    let operator = connect(onedoor_broker_access::OPERATOR).await;
+    assert_eq!(operator.get_stream("HOUSING").await.unwrap().info().await.unwrap().state.messages, 1);
+}
