@@ -139,6 +139,12 @@ pub fn run(args: UpArgs) -> Result<()> {
         println!("  {:<14} {}   API browser: {}/swagger-ui/", s.name, s.url(), s.url());
     }
     println!("  NATS           {nats_url}");
+    if let Some(server) = &nats {
+        // Each service has its own user; an operator's tool connects with this one.
+        let seed = data.join("nats-operator.nk");
+        write_owner_only(&seed, &server.seed(onedoor_broker_access::OPERATOR))?;
+        println!("                 (as the operators: nats --nkey {})", seed.display());
+    }
     println!();
     println!(
         "  Workbench      {}/   (development sign-in: choose a role at {}/dev-login)",
@@ -220,4 +226,13 @@ mod tests {
         );
         assert_eq!(database_url("postgres://db:5432", "onedoor_medical"), "postgres://db:5432/onedoor_medical");
     }
+}
+
+/// Writes a secret readable by its owner only.
+fn write_owner_only(path: &std::path::Path, secret: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(secret.as_bytes())?;
+    Ok(())
 }
