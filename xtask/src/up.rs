@@ -214,6 +214,15 @@ pub async fn create_databases(admin_url: &str) -> Result<()> {
     Ok(())
 }
 
+/// Writes a secret readable by its owner only.
+fn write_owner_only(path: &std::path::Path, secret: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(secret.as_bytes())?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::database_url;
@@ -226,13 +235,4 @@ mod tests {
         );
         assert_eq!(database_url("postgres://db:5432", "onedoor_medical"), "postgres://db:5432/onedoor_medical");
     }
-}
-
-/// Writes a secret readable by its owner only.
-fn write_owner_only(path: &std::path::Path, secret: &str) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    file.write_all(secret.as_bytes())?;
-    Ok(())
 }
