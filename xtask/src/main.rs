@@ -74,6 +74,9 @@ enum Task {
         /// The chain's key (the service's ONEDOOR_AUDIT_KEY); the development key when unset.
         #[arg(long, env = "ONEDOOR_AUDIT_KEY", hide_env_values = true)]
         key: Option<String>,
+        /// Keys retired from sealing (the service's ONEDOOR_AUDIT_RETIRED_KEYS, comma-separated).
+        #[arg(long, env = "ONEDOOR_AUDIT_RETIRED_KEYS", hide_env_values = true)]
+        retired_keys: Option<String>,
     },
     /// Fresh broker keys for an installation (compose's deploy/.env, k8s secrets):
     /// each service's nkey seed and the public keys the nats-server needs. With
@@ -136,7 +139,9 @@ fn main() -> Result<()> {
         Task::Schemas => schemas(),
         Task::NatsKeys { config } => nats_keys(config),
         Task::FuzzApi(args) => fuzz::run(args),
-        Task::AuditVerify { database_url, key } => audit_verify(&database_url, key.as_deref()),
+        Task::AuditVerify { database_url, key, retired_keys } => {
+            audit_verify(&database_url, key.as_deref(), retired_keys.as_deref())
+        }
         Task::Soak { histories, seed } => soak(histories, seed),
         Task::Chaos(args) => chaos::run(args),
         Task::Images { release } => images(release),
@@ -433,8 +438,8 @@ fn nats_keys(config: bool) -> Result<()> {
     Ok(())
 }
 
-fn audit_verify(database_url: &str, key: Option<&str>) -> Result<()> {
-    let key = onedoor_audit::chain::SealingKey::configure(key, false)?;
+fn audit_verify(database_url: &str, key: Option<&str>, retired_keys: Option<&str>) -> Result<()> {
+    let key = onedoor_audit::chain::SealingKey::configure(key, retired_keys, false)?;
     let verification = tokio::runtime::Runtime::new()?.block_on(async {
         let pool = sqlx::PgPool::connect(database_url).await?;
         anyhow::Ok(onedoor_audit::chain::verify(&pool, &key).await?)

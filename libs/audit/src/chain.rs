@@ -10,6 +10,12 @@
 //! newest entries is found too. Entries older than the retention period may
 //! be deleted from the oldest end; verification then starts at the oldest
 //! entry left.
+//!
+//! The key can be rotated: each entry names the key that sealed it by a
+//! fingerprint (`key_id`, the first 8 bytes of its SHA-256, which reveals
+//! nothing of the key), new entries are sealed with the current key, and
+//! the keys retired from sealing stay in the ring to verify the entries they
+//! sealed (`ONEDOOR_AUDIT_RETIRED_KEYS`).
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -20,16 +26,21 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// The key the chain's hashes are keyed with (HMAC-SHA256): someone who can
-/// rewrite the table but does not hold the key cannot seal a changed entry
-/// so that it verifies. Production keeps it outside the database
-/// (`ONEDOOR_AUDIT_KEY`, a k8s secret); development uses a fixed key.
+/// The keys the chain's hashes are keyed with (HMAC-SHA256): someone who can
+/// rewrite the table but does not hold a key cannot seal a changed entry so
+/// that it verifies. The current key seals; retired keys only verify the
+/// entries they sealed. Production keeps them outside the database
+/// (`ONEDOOR_AUDIT_KEY`, `ONEDOOR_AUDIT_RETIRED_KEYS`, a k8s secret);
+/// development uses a fixed key.
 #[derive(Clone)]
-pub struct SealingKey(Vec<u8>);
+pub struct SealingKey {
+    current: Vec<u8>,
+    retired: Vec<Vec<u8>>,
+}
 
 impl std::fmt::Debug for SealingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SealingKey(..)")
+        f.debug_struct("SealingKey").field("current", &key_id(&self.current)).finish_non_exhaustive()
     }
 }
 
@@ -40,10 +51,16 @@ pub const MIN_KEY_BYTES: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealingKeyError {
-    #[error("ONEDOOR_AUDIT_KEY must be at least {MIN_KEY_BYTES} bytes")]
+    #[error("ONEDOOR_AUDIT_KEY and each of ONEDOOR_AUDIT_RETIRED_KEYS must be at least {MIN_KEY_BYTES} bytes")]
     Short,
     #[error("ONEDOOR_ENV=production needs ONEDOOR_AUDIT_KEY (the audit chain's key, kept outside the database)")]
     MissingInProduction,
+}
+
+/// A key's fingerprint as entries record it.
+fn key_id(key: &[u8]) -> String {
+    use sha2::Digest;
+    Sha256::digest(key)[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl SealingKey {
@@ -51,16 +68,42 @@ impl SealingKey {
         if key.len() < MIN_KEY_BYTES {
             return Err(SealingKeyError::Short);
         }
-        Ok(Self(key.to_vec()))
+        Ok(Self { current: key.to_vec(), retired: Vec::new() })
     }
 
-    /// The configured key, or the development key outside production.
-    pub fn configure(key: Option<&str>, production: bool) -> Result<Self, SealingKeyError> {
-        match key.filter(|k| !k.is_empty()) {
-            Some(key) => Self::new(key.as_bytes()),
-            None if production => Err(SealingKeyError::MissingInProduction),
-            None => Ok(Self(DEVELOPMENT_KEY.to_vec())),
+    /// The configured key, or the development key outside production; and
+    /// the retired keys (comma-separated), which verify but never seal.
+    pub fn configure(key: Option<&str>, retired: Option<&str>, production: bool) -> Result<Self, SealingKeyError> {
+        let mut ring = match key.filter(|k| !k.is_empty()) {
+            Some(key) => Self::new(key.as_bytes())?,
+            None if production => return Err(SealingKeyError::MissingInProduction),
+            None => Self { current: DEVELOPMENT_KEY.to_vec(), retired: Vec::new() },
+        };
+        for old in retired.unwrap_or_default().split(',').map(str::trim).filter(|k| !k.is_empty()) {
+            ring = ring.retiring(Self::new(old.as_bytes())?);
         }
+        Ok(ring)
+    }
+
+    /// This ring, also verifying what `old`'s current key sealed.
+    pub fn retiring(mut self, old: SealingKey) -> Self {
+        self.retired.push(old.current);
+        self
+    }
+
+    /// The fingerprint new entries are sealed under.
+    pub fn current_id(&self) -> String {
+        key_id(&self.current)
+    }
+
+    /// The key an entry names; entries sealed before keys were named
+    /// (`None`) may have been sealed by any key of the ring.
+    fn candidates(&self, id: Option<&str>) -> Vec<&[u8]> {
+        std::iter::once(&self.current)
+            .chain(&self.retired)
+            .filter(|k| id.is_none_or(|id| key_id(k) == id))
+            .map(Vec::as_slice)
+            .collect()
     }
 }
 
@@ -94,8 +137,8 @@ macro_rules! recorded {
     };
 }
 
-fn digest(key: &SealingKey, seq: i64, prev_hash: &[u8], e: &Recorded) -> [u8; 32] {
-    let mut h = <Hmac<Sha256> as Mac>::new_from_slice(&key.0).expect("HMAC takes a key of any length");
+fn digest(key: &[u8], seq: i64, prev_hash: &[u8], e: &Recorded) -> [u8; 32] {
+    let mut h = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
     let mut field = |bytes: Option<&[u8]>| match bytes {
         None => h.update(&[0u8]),
         Some(b) => {
@@ -141,14 +184,14 @@ pub async fn seal(pool: &PgPool, key: &SealingKey) -> Result<usize, sqlx::Error>
     let (mut ids, mut seqs, mut prevs, mut hashes) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for entry in &entries {
         seq += 1;
-        let sealed = digest(key, seq, &hash, entry).to_vec();
+        let sealed = digest(&key.current, seq, &hash, entry).to_vec();
         ids.push(entry.entry_id);
         seqs.push(seq);
         prevs.push(std::mem::replace(&mut hash, sealed.clone()));
         hashes.push(sealed);
     }
     sqlx::query(
-        "UPDATE audit_trail t SET seq = u.seq, prev_hash = u.prev_hash, hash = u.hash \
+        "UPDATE audit_trail t SET seq = u.seq, prev_hash = u.prev_hash, hash = u.hash, key_id = $5 \
          FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[]) AS u(entry_id, seq, prev_hash, hash) \
          WHERE t.entry_id = u.entry_id",
     )
@@ -156,6 +199,7 @@ pub async fn seal(pool: &PgPool, key: &SealingKey) -> Result<usize, sqlx::Error>
     .bind(&seqs)
     .bind(&prevs)
     .bind(&hashes)
+    .bind(key.current_id())
     .execute(&mut *tx)
     .await?;
     sqlx::query("UPDATE audit_chain SET seq = $1, hash = $2").bind(seq).bind(&hash).execute(&mut *tx).await?;
@@ -191,7 +235,9 @@ pub struct BrokenLink {
     pub entry_id: Option<i64>,
     /// `altered` (the entry's hash does not match its content), `missing`
     /// (entries before it were removed), `relinked` (its previous hash is not
-    /// the previous entry's) or `truncated` (the newest entries were removed).
+    /// the previous entry's), `truncated` (the newest entries were removed)
+    /// or `unknown_key` (sealed by a key the ring does not hold: a retired
+    /// key missing from `ONEDOOR_AUDIT_RETIRED_KEYS`, or a forged key id).
     pub reason: String,
 }
 
@@ -215,6 +261,7 @@ struct Sealed {
     seq: i64,
     prev_hash: Vec<u8>,
     hash: Vec<u8>,
+    key_id: Option<String>,
 }
 
 /// Walks the chain from its oldest entry to its head (as it was when the
@@ -232,7 +279,7 @@ pub async fn verify(pool: &PgPool, key: &SealingKey) -> Result<Verification, sql
         let page: Vec<Sealed> = sqlx::query_as(concat!(
             "SELECT ",
             recorded!(),
-            ", seq, prev_hash, hash FROM audit_trail WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT 5000"
+            ", seq, prev_hash, hash, key_id FROM audit_trail WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT 5000"
         ))
         .bind(after)
         .bind(head_seq)
@@ -247,7 +294,11 @@ pub async fn verify(pool: &PgPool, key: &SealingKey) -> Result<Verification, sql
         }
         for entry in page {
             let id = Some(entry.recorded.entry_id);
-            if digest(key, entry.seq, &entry.prev_hash, &entry.recorded).as_slice() != entry.hash {
+            let keys = key.candidates(entry.key_id.as_deref());
+            if keys.is_empty() {
+                break 'walk Some(broken(entry.seq, id, "unknown_key"));
+            }
+            if !keys.iter().any(|k| digest(k, entry.seq, &entry.prev_hash, &entry.recorded).as_slice() == entry.hash) {
                 break 'walk Some(broken(entry.seq, id, "altered"));
             }
             match &last {

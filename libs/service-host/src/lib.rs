@@ -76,6 +76,11 @@ pub struct HostConfig {
     /// database; required where `ONEDOOR_ENV=production`.
     #[arg(long, env = "ONEDOOR_AUDIT_KEY", hide_env_values = true)]
     pub audit_key: Option<String>,
+    /// Keys retired from sealing the audit chain (comma-separated): they
+    /// verify the entries they sealed. Rotation: the old key moves here,
+    /// a new one becomes `ONEDOOR_AUDIT_KEY`.
+    #[arg(long, env = "ONEDOOR_AUDIT_RETIRED_KEYS", hide_env_values = true)]
+    pub audit_retired_keys: Option<String>,
     /// `production` refuses development tokens and a missing audit key at start.
     #[arg(long, env = "ONEDOOR_ENV", default_value = "development")]
     pub environment: String,
@@ -100,7 +105,11 @@ impl HostConfig {
 
     /// The audit chain's key this configuration asks for.
     pub fn sealing_key(&self) -> Result<onedoor_audit::chain::SealingKey, onedoor_audit::chain::SealingKeyError> {
-        onedoor_audit::chain::SealingKey::configure(self.audit_key.as_deref(), self.production())
+        onedoor_audit::chain::SealingKey::configure(
+            self.audit_key.as_deref(),
+            self.audit_retired_keys.as_deref(),
+            self.production(),
+        )
     }
 
     /// Who the service is on the broker.

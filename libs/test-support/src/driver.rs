@@ -99,6 +99,7 @@ fn config_for(database_url: &str, nats_url: &str, nats_seed: &str) -> HostConfig
         jwt_audience: onedoor_http_kit::auth::DEFAULT_AUDIENCE.into(),
         environment: "test".into(),
         audit_key: None,
+        audit_retired_keys: None,
         migrate_only: false,
         migrate_on_start: true,
     }

@@ -116,6 +116,7 @@ fn table(kind: &str) -> &'static [(&'static str, &'static str)] {
             ("missing", "记录被删除"),
             ("relinked", "链接被改接"),
             ("truncated", "最新记录被删除"),
+            ("unknown_key", "由未配置的密钥封存"),
         ],
         "notification" => {
             &[("accepted", "受理通知（案件编号）"), ("notice", "一次性告知（所缺材料）"), ("decision", "办理结果")]

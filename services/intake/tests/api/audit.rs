@@ -180,6 +180,54 @@ async fn rewriting_the_chain_after_a_change_needs_the_key_the_database_does_not_
     }
     assert!(sealed_again >= 3, "{sealed_again}");
     intake.restart().await;
-    let v = verification(&intake).await;
-    assert_eq!((v["first_broken"]["seq"].as_i64(), v["first_broken"]["reason"].as_str()), (Some(2), Some("altered")));
+    let reason = |v: Value| (v["first_broken"]["seq"].as_i64(), v["first_broken"]["reason"].as_str().map(String::from));
+    assert_eq!(reason(verification(&intake).await), (Some(2), Some("unknown_key".into())), "sealed by a key not held");
+    // Claiming no key at all, the entries are checked with the keys held.
+    let mut tx = intake.db().begin().await.unwrap();
+    sqlx::query("SET LOCAL session_replication_role = replica").execute(&mut *tx).await.unwrap();
+    sqlx::query("UPDATE audit_trail SET key_id = NULL WHERE seq >= 2").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(reason(verification(&intake).await), (Some(2), Some("altered".into())));
+}
+
+#[tokio::test]
+async fn the_key_is_rotated_without_breaking_the_chain_and_an_entry_of_a_key_not_held_is_named() {
+    let mut intake = TestIntake::spawn().await;
+    for _ in 0..3 {
+        assert_eq!(intake.get(&clerk(), "/api/v1/materials").await.0, 200);
+    }
+    assert_eq!(sealed(&intake).await["first_broken"], Value::Null);
+    intake.app.stop().await;
+    let db = intake.db();
+
+    // Rotation: a new key seals from now on; the old one (the development
+    // key the service ran with) is retired and still verifies what it sealed.
+    let old = onedoor_audit::chain::SealingKey::configure(None, None, false).unwrap();
+    let new = onedoor_audit::chain::SealingKey::new(b"the audit chain's next key, 32+ bytes").unwrap();
+    let ring = new.clone().retiring(old.clone());
+    while onedoor_audit::chain::seal(db, &old).await.unwrap() > 0 {} // what the stopping service left
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_trail").fetch_one(db).await.unwrap();
+    for _ in 0..2 {
+        sqlx::query("INSERT INTO audit_trail (actor, role, action, outcome) VALUES ('clerk-7', 'window_clerk', 'GET /api/v1/materials', 200)")
+            .execute(db)
+            .await
+            .unwrap();
+    }
+    assert_eq!(onedoor_audit::chain::seal(db, &ring).await.unwrap(), 2);
+    let keys: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT key_id FROM audit_trail ORDER BY seq").fetch_all(db).await.unwrap();
+    let ids = |k: &onedoor_audit::chain::SealingKey| Some(k.current_id());
+    let mut expected = vec![ids(&old); before as usize];
+    expected.extend([ids(&new), ids(&new)]);
+    assert_eq!(keys, expected);
+    assert_eq!(new.current_id().len(), 16, "a fingerprint, not the key");
+
+    let whole = onedoor_audit::chain::verify(db, &ring).await.unwrap();
+    assert_eq!((whole.checked, whole.first_broken), (before + 2, None), "the chain spans the rotation");
+    for (ring, seq, why) in
+        [(&new, 1, "the retired key was not configured"), (&old, before + 1, "the new key was not configured")]
+    {
+        let broken = onedoor_audit::chain::verify(db, ring).await.unwrap().first_broken.unwrap();
+        assert_eq!((broken.seq, broken.reason.as_str()), (seq, "unknown_key"), "{why}");
+    }
 }
