@@ -131,6 +131,9 @@ pub async fn fetch(
     js: &jetstream::Context,
     sequence: u64,
 ) -> Result<Option<(DeadLetter, Delivery, async_nats::HeaderMap)>, MessagingError> {
+    if sequence == 0 {
+        return Ok(None); // sequences start at 1; JetStream calls 0 a bad request
+    }
     ensure_stream(js).await?;
     let stream = js.get_stream(DEAD_LETTER_STREAM).await.map_err(MessagingError::js)?;
     let raw = match stream.get_raw_message(sequence).await {

@@ -179,6 +179,10 @@ async fn a_replayed_dead_letter_is_handled_once_the_cause_is_fixed() {
     assert_eq!(copies, 1, "the replay is not published on the original subject (another service's)");
     let again = consumer::replay(&js, &db.pool, "department-test", handler.as_ref(), seq).await;
     assert!(matches!(again, Err(consumer::ReplayError::NotFound(s)) if s == seq), "{again:?}");
+    for none in [0, u64::MAX] {
+        let missing = consumer::replay(&js, &db.pool, "department-test", handler.as_ref(), none).await;
+        assert!(matches!(missing, Err(consumer::ReplayError::NotFound(_))), "{none}: {missing:?}");
+    }
 }
 
 /// Decodes every message into the intake stream's events, as services do,
