@@ -34,13 +34,26 @@ use uuid::Uuid;
 /// development uses a fixed key.
 #[derive(Clone)]
 pub struct SealingKey {
-    current: Vec<u8>,
-    retired: Vec<Vec<u8>>,
+    current: RingKey,
+    retired: Vec<RingKey>,
+}
+
+/// A key and its fingerprint, computed once.
+#[derive(Clone)]
+struct RingKey {
+    id: String,
+    bytes: Vec<u8>,
+}
+
+impl RingKey {
+    fn new(bytes: &[u8]) -> Self {
+        Self { id: key_id(bytes), bytes: bytes.to_vec() }
+    }
 }
 
 impl std::fmt::Debug for SealingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SealingKey").field("current", &key_id(&self.current)).finish_non_exhaustive()
+        f.debug_struct("SealingKey").field("current", &self.current.id).finish_non_exhaustive()
     }
 }
 
@@ -68,7 +81,7 @@ impl SealingKey {
         if key.len() < MIN_KEY_BYTES {
             return Err(SealingKeyError::Short);
         }
-        Ok(Self { current: key.to_vec(), retired: Vec::new() })
+        Ok(Self { current: RingKey::new(key), retired: Vec::new() })
     }
 
     /// The configured key, or the development key outside production; and
@@ -77,7 +90,7 @@ impl SealingKey {
         let mut ring = match key.filter(|k| !k.is_empty()) {
             Some(key) => Self::new(key.as_bytes())?,
             None if production => return Err(SealingKeyError::MissingInProduction),
-            None => Self { current: DEVELOPMENT_KEY.to_vec(), retired: Vec::new() },
+            None => Self { current: RingKey::new(DEVELOPMENT_KEY), retired: Vec::new() },
         };
         for old in retired.unwrap_or_default().split(',').map(str::trim).filter(|k| !k.is_empty()) {
             ring = ring.retiring(Self::new(old.as_bytes())?);
@@ -93,7 +106,7 @@ impl SealingKey {
 
     /// The fingerprint new entries are sealed under.
     pub fn current_id(&self) -> String {
-        key_id(&self.current)
+        self.current.id.clone()
     }
 
     /// The key an entry names; entries sealed before keys were named
@@ -101,8 +114,8 @@ impl SealingKey {
     fn candidates(&self, id: Option<&str>) -> Vec<&[u8]> {
         std::iter::once(&self.current)
             .chain(&self.retired)
-            .filter(|k| id.is_none_or(|id| key_id(k) == id))
-            .map(Vec::as_slice)
+            .filter(|k| id.is_none_or(|id| k.id == id))
+            .map(|k| k.bytes.as_slice())
             .collect()
     }
 }
@@ -184,7 +197,7 @@ pub async fn seal(pool: &PgPool, key: &SealingKey) -> Result<usize, sqlx::Error>
     let (mut ids, mut seqs, mut prevs, mut hashes) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for entry in &entries {
         seq += 1;
-        let sealed = digest(&key.current, seq, &hash, entry).to_vec();
+        let sealed = digest(&key.current.bytes, seq, &hash, entry).to_vec();
         ids.push(entry.entry_id);
         seqs.push(seq);
         prevs.push(std::mem::replace(&mut hash, sealed.clone()));
@@ -199,7 +212,7 @@ pub async fn seal(pool: &PgPool, key: &SealingKey) -> Result<usize, sqlx::Error>
     .bind(&seqs)
     .bind(&prevs)
     .bind(&hashes)
-    .bind(key.current_id())
+    .bind(&key.current.id)
     .execute(&mut *tx)
     .await?;
     sqlx::query("UPDATE audit_chain SET seq = $1, hash = $2").bind(seq).bind(&hash).execute(&mut *tx).await?;
