@@ -391,9 +391,23 @@ pub async fn replay<H: Handler>(
     handler: &H,
     sequence: u64,
 ) -> Result<Replayed, ReplayError> {
-    let Some((letter, delivery, headers)) = dead_letter::fetch(js, sequence).await? else {
+    let Some(fetched) = dead_letter::fetch(js, sequence).await? else {
         return Err(ReplayError::NotFound(sequence));
     };
+    replay_fetched(js, pool, durable, handler, fetched).await
+}
+
+/// [`replay`] of a dead letter already read (the operators' endpoint reads
+/// it to find its consumer).
+pub async fn replay_fetched<H: Handler>(
+    js: &jetstream::Context,
+    pool: &PgPool,
+    durable: &str,
+    handler: &H,
+    fetched: dead_letter::Fetched,
+) -> Result<Replayed, ReplayError> {
+    let dead_letter::Fetched { letter, delivery, headers } = fetched;
+    let sequence = letter.sequence;
     if letter.consumer != durable {
         return Err(ReplayError::OtherConsumer { sequence, consumer: letter.consumer });
     }

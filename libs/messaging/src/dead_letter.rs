@@ -124,13 +124,19 @@ pub async fn list(js: &jetstream::Context, limit: usize) -> Result<Vec<DeadLette
     Ok(letters)
 }
 
-/// Dead letter `sequence`, the delivery it was as its consumer first saw it,
-/// and its headers (the trace it belongs to); `None` if there is no such
-/// dead letter (never was, or was replayed).
-pub async fn fetch(
-    js: &jetstream::Context,
-    sequence: u64,
-) -> Result<Option<(DeadLetter, Delivery, async_nats::HeaderMap)>, MessagingError> {
+/// A dead letter as read back for a replay.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub letter: DeadLetter,
+    /// The delivery it was, as its consumer first saw it.
+    pub delivery: Delivery,
+    /// Its headers (the trace it belongs to).
+    pub headers: async_nats::HeaderMap,
+}
+
+/// Dead letter `sequence`; `None` if there is no such dead letter (never
+/// was, or was replayed).
+pub async fn fetch(js: &jetstream::Context, sequence: u64) -> Result<Option<Fetched>, MessagingError> {
     if sequence == 0 {
         return Ok(None); // sequences start at 1; JetStream calls 0 a bad request
     }
@@ -154,7 +160,7 @@ pub async fn fetch(
         delivered: letter.delivered,
         stream_sequence: get(ORIGINAL_SEQUENCE_HEADER).and_then(|s| s.parse().ok()).unwrap_or(0),
     };
-    Ok(Some((letter, delivery, raw.headers)))
+    Ok(Some(Fetched { letter, delivery, headers: raw.headers }))
 }
 
 /// Removes dead letter `sequence` (once its replay was handled).

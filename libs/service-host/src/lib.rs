@@ -287,9 +287,9 @@ impl Host {
         self.consumers.push((spec.stream.clone(), spec.durable.clone()));
         let (js, pool, durable, replaying) =
             (self.js.clone(), self.pool.clone(), spec.durable.clone(), handler.clone());
-        let replayer: operations::Replayer = Arc::new(move |sequence| {
+        let replayer: operations::Replayer = Arc::new(move |fetched| {
             let (js, pool, durable, handler) = (js.clone(), pool.clone(), durable.clone(), replaying.clone());
-            Box::pin(async move { consumer::replay(&js, &pool, &durable, handler.as_ref(), sequence).await })
+            Box::pin(async move { consumer::replay_fetched(&js, &pool, &durable, handler.as_ref(), fetched).await })
         });
         self.replayers.0.insert(spec.durable.clone(), replayer);
         let (js, pool, shutdown) = (self.js.clone(), self.work_pool.clone(), self.shutdown.clone());

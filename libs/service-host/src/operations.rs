@@ -43,9 +43,10 @@ impl std::fmt::Debug for Replayers {
     }
 }
 
-/// Replays one dead letter (by its sequence) through its consumer's handler.
-pub type Replayer =
-    Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = Result<Replayed, ReplayError>> + Send>> + Send + Sync>;
+/// Replays one dead letter, as read, through its consumer's handler.
+pub type Replayer = Arc<
+    dyn Fn(dead_letter::Fetched) -> Pin<Box<dyn Future<Output = Result<Replayed, ReplayError>> + Send>> + Send + Sync,
+>;
 
 fn routes() -> OpenApiRouter<Operations> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(replay)).routes(routes!(lag))
@@ -109,13 +110,14 @@ async fn replay(
 ) -> ApiResult<axum::Json<DeadLetter>> {
     staff.require(&[Role::Operator])?;
     let sequence: u64 = sequence.parse().map_err(|_| Problem::not_found("no such dead letter"))?;
-    let Some((letter, _, _)) = dead_letter::fetch(&ops.js, sequence).await.map_err(internal_error)? else {
+    let Some(fetched) = dead_letter::fetch(&ops.js, sequence).await.map_err(internal_error)? else {
         return Err(Problem::not_found(format!("no dead letter {sequence}")));
     };
+    let letter = fetched.letter.clone();
     let Some(replayer) = ops.replayers.0.get(&letter.consumer) else {
         return Err(Problem::not_found(format!("dead letter {sequence} belongs to another service")));
     };
-    match replayer(sequence).await {
+    match replayer(fetched).await {
         Ok(outcome) => {
             tracing::info!(sequence, consumer = %letter.consumer, ?outcome, "dead letter replayed");
             Ok(axum::Json(letter))
