@@ -42,6 +42,30 @@ pub struct AidLine {
     /// Whether the line's rules look at the whole household (once a year per
     /// household): only then do its referrals carry the members' ID numbers.
     pub household_rules: bool,
+    /// What of the applicant and the household, beyond what every line
+    /// receives, the line's policy uses, and so its referrals carry.
+    pub discloses: Disclosure,
+}
+
+/// The household facts a referral carries only to lines whose policy uses
+/// them (the minimum necessary, PIPL art. 6): every line receives the
+/// applicant's name and ID number and the household's division, hukou, size
+/// and existing support; the phone, the income and the assets go no further
+/// than the window unless a line is disclosed them here. The applicant's
+/// own words (a withdrawal's reason) never leave the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Disclosure {
+    /// The applicant's phone (the window sends every message to the applicant).
+    pub phone: bool,
+    /// The household's monthly income (a line whose policy tests it against a line).
+    pub income: bool,
+    /// The household's assets.
+    pub assets: bool,
+}
+
+impl Disclosure {
+    /// Nothing beyond what every line receives.
+    pub const NOTHING_MORE: Self = Self { phone: false, income: false, assets: false };
 }
 
 /// Materials every application needs, whatever the lines.
@@ -111,6 +135,8 @@ pub const AID_LINES: [AidLine; 4] = [
             materials: &["medical_invoice", "discharge_summary", "insurance_settlement"],
         }],
         household_rules: false,
+        // Medical aid follows the household's standing (dibao, tekun), not its income.
+        discloses: Disclosure::NOTHING_MORE,
     },
     AidLine {
         department: Department::Education,
@@ -124,6 +150,8 @@ pub const AID_LINES: [AidLine; 4] = [
         default_working_days: 15,
         requirements: &[Requirement { key: "education", materials: &["enrolment_proof"] }],
         household_rules: false,
+        // A household outside dibao and tekun qualifies by its income per member.
+        discloses: Disclosure { income: true, ..Disclosure::NOTHING_MORE },
     },
     AidLine {
         department: Department::Housing,
@@ -140,6 +168,9 @@ pub const AID_LINES: [AidLine; 4] = [
             Requirement { key: "housing_renovation", materials: &["house_safety_appraisal"] },
         ],
         household_rules: true,
+        // Civil affairs checks income and property before housing aid; the
+        // housing department checks the housing (RULES.md, 住房救助).
+        discloses: Disclosure::NOTHING_MORE,
     },
     AidLine {
         department: Department::Temporary,
@@ -153,6 +184,8 @@ pub const AID_LINES: [AidLine; 4] = [
         default_working_days: 5,
         requirements: &[Requirement { key: "temporary", materials: &["hardship_statement"] }],
         household_rules: true,
+        // The amount follows the local dibao line by hukou, not the income.
+        discloses: Disclosure::NOTHING_MORE,
     },
 ];
 

@@ -1,5 +1,6 @@
 //! Events the window (intake service) publishes on stream `INTAKE`.
 
+use crate::aid_line::Disclosure;
 use crate::{Department, IntegrationEvent, SUBJECT_PREFIX};
 use chrono::{DateTime, NaiveDate, Utc};
 use schemars::JsonSchema;
@@ -176,10 +177,133 @@ pub struct HouseholdMember {
 }
 
 /// The window referred (转办) one department's part of a case to it
-/// (version 3: with the household's id in the register).
+/// (version 4: only the facts the department's policy uses, see
+/// [`crate::aid_line::Disclosure`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReferralIssued {
+    /// The department keeps this id for its lane.
+    pub referral_id: Uuid,
+    pub case_id: Uuid,
+    pub case_number: String,
+    pub department: Department,
+    pub township: String,
+    pub issued_at: DateTime<Utc>,
+    /// The department's statutory deadline, in working days from `issued_at`.
+    pub deadline: NaiveDate,
+    pub applicant: ReferredApplicant,
+    pub household: ReferredHousehold,
+    /// Every member of the household (the applicant among them); only to
+    /// lines whose rules are per household, empty for the others.
+    pub members: Vec<HouseholdMember>,
+    /// The household in intake's register, on which per-household rules
+    /// (once a year, caps) are keyed; only to lines whose rules are per
+    /// household. `None` for a case accepted before the register.
+    pub household_id: Option<Uuid>,
+    pub request: AidRequest,
+    /// Materials handed in at the window.
+    pub materials: Vec<String>,
+    /// Materials still owed (only for emergencies referred ahead of paperwork).
+    pub missing_materials: Vec<String>,
+}
+
+/// The applicant as a department receives them: the name and the ID number
+/// (its ledgers are kept per person); the phone only where the line's work
+/// needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferredApplicant {
+    pub name: String,
+    pub id_number: String,
+    /// Only to lines that are disclosed the phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+impl ReferredApplicant {
+    /// What of `applicant` a line with `disclosure` receives.
+    pub fn of(applicant: &Applicant, disclosure: Disclosure) -> Self {
+        Self {
+            name: applicant.name.clone(),
+            id_number: applicant.id_number.clone(),
+            phone: disclosure.phone.then(|| applicant.phone.clone()),
+        }
+    }
+}
+
+/// The household as a department receives it: who and where it is, and its
+/// standing; its income and assets only where the line's policy weighs them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferredHousehold {
+    /// 12-digit statistical division code of the household.
+    pub division_code: String,
+    pub hukou: Hukou,
+    pub members: u32,
+    /// Only to lines that are disclosed the income.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_income_fen: Option<i64>,
+    /// Only to lines that are disclosed the assets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assets_fen: Option<i64>,
+    pub existing_support: Vec<SupportKind>,
+}
+
+impl ReferredHousehold {
+    /// What of `facts` a line with `disclosure` receives.
+    pub fn of(facts: HouseholdFacts, disclosure: Disclosure) -> Self {
+        Self {
+            division_code: facts.division_code,
+            hukou: facts.hukou,
+            members: facts.members,
+            monthly_income_fen: disclosure.income.then_some(facts.monthly_income_fen),
+            assets_fen: disclosure.assets.then_some(facts.assets_fen),
+            existing_support: facts.existing_support,
+        }
+    }
+
+    /// Monthly income per member, where the income was disclosed.
+    pub fn per_capita_income_fen(&self) -> Option<i64> {
+        self.monthly_income_fen.map(|income| income / i64::from(self.members.max(1)))
+    }
+}
+
+impl From<ReferralIssuedV3> for ReferralIssued {
+    /// The upcaster: an earlier intake sent every department the phone, the
+    /// income and the assets; the department keeps only what its line is
+    /// disclosed, as if the referral had been issued today.
+    fn from(v3: ReferralIssuedV3) -> Self {
+        let disclosure = v3.department.line().discloses;
+        Self {
+            referral_id: v3.referral_id,
+            case_id: v3.case_id,
+            case_number: v3.case_number,
+            department: v3.department,
+            township: v3.township,
+            issued_at: v3.issued_at,
+            deadline: v3.deadline,
+            applicant: ReferredApplicant::of(&v3.applicant, disclosure),
+            household: ReferredHousehold::of(v3.household, disclosure),
+            members: v3.members,
+            household_id: v3.household_id,
+            request: v3.request,
+            materials: v3.materials,
+            missing_materials: v3.missing_materials,
+        }
+    }
+}
+
+// Version 3, as earlier intakes published it: the applicant's phone and the
+// household's income and assets to every department. Read by
+// [`IntakeEvent`] and upcast to version 4, which drops what the department's
+// line is not disclosed. (Its doc comment is its published schema's
+// description, kept as it was.)
+/// The window referred (转办) one department's part of a case to it
+/// (version 3: with the household's id in the register).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "ReferralIssued")]
+pub struct ReferralIssuedV3 {
     /// The department keeps this id for its lane.
     pub referral_id: Uuid,
     pub case_id: Uuid,
@@ -232,7 +356,7 @@ pub struct ReferralIssuedV2 {
     pub missing_materials: Vec<String>,
 }
 
-impl From<ReferralIssuedV2> for ReferralIssued {
+impl From<ReferralIssuedV2> for ReferralIssuedV3 {
     /// The upcaster: a version-2 referral has no household id, so the rules
     /// that look at the household key on its members alone.
     fn from(v2: ReferralIssuedV2) -> Self {
@@ -279,7 +403,7 @@ pub struct ReferralIssuedV1 {
     pub missing_materials: Vec<String>,
 }
 
-impl From<ReferralIssuedV1> for ReferralIssued {
+impl From<ReferralIssuedV1> for ReferralIssuedV3 {
     /// The upcaster: a version-1 referral knows only the applicant, so the
     /// rules that look at the household see the applicant alone.
     fn from(v1: ReferralIssuedV1) -> Self {
@@ -409,7 +533,8 @@ intake_event!(ApplicationAccepted, "application_accepted", |_e| format!(
 ));
 intake_event!(ReferralIssuedV1, "referral_issued", |e| referral_subject(e.department));
 intake_event!(ReferralIssuedV2, "referral_issued", 2, |e| referral_subject(e.department));
-intake_event!(ReferralIssued, "referral_issued", 3, |e| referral_subject(e.department));
+intake_event!(ReferralIssuedV3, "referral_issued", 3, |e| referral_subject(e.department));
+intake_event!(ReferralIssued, "referral_issued", 4, |e| referral_subject(e.department));
 intake_event!(MaterialsSupplemented, "materials_supplemented", |_e| format!(
     "{SUBJECT_PREFIX}.intake.materials.supplemented"
 ));
@@ -427,6 +552,7 @@ crate::stream_events! {
         ApplicationAccepted(ApplicationAccepted),
         ReferralIssuedV1(ReferralIssuedV1),
         ReferralIssuedV2(ReferralIssuedV2),
+        ReferralIssuedV3(ReferralIssuedV3),
         ReferralIssued(ReferralIssued),
         MaterialsSupplemented(MaterialsSupplemented),
         ApplicationWithdrawn(ApplicationWithdrawn),

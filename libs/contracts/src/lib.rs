@@ -238,6 +238,7 @@ pub fn schemas() -> Vec<(String, serde_json::Value)> {
         one::<intake::ApplicationAccepted>(),
         one::<intake::ReferralIssuedV1>(),
         one::<intake::ReferralIssuedV2>(),
+        one::<intake::ReferralIssuedV3>(),
         one::<intake::ReferralIssued>(),
         one::<intake::MaterialsSupplemented>(),
         one::<intake::ApplicationWithdrawn>(),

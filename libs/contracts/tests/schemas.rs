@@ -82,8 +82,12 @@ fn a_referral_round_trips_through_its_cloud_event_envelope() {
     else {
         panic!("decoded as version 1")
     };
-    let current = ReferralIssued::from(v1.data);
+    let current = ReferralIssued::from(ReferralIssuedV3::from(v1.data));
     assert_eq!(current.members, [HouseholdMember { id_number: "i".into(), relation: "applicant".into() }]);
     assert_eq!(current.household_id, None, "no household id before the register");
-    assert_eq!(ReferralIssued::cloud_event_type(), "onedoor.intake.referral_issued.v3");
+    // To housing, which weighs neither income nor assets, and sends no message itself.
+    assert_eq!(current.applicant.phone, None);
+    assert_eq!((current.household.monthly_income_fen, current.household.assets_fen), (None, None));
+    assert_eq!(current.household.members, 3);
+    assert_eq!(ReferralIssued::cloud_event_type(), "onedoor.intake.referral_issued.v4");
 }

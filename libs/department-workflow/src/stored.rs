@@ -6,25 +6,27 @@ use crate::domain::lane::LaneEvent;
 use crate::domain::policy::Recommendation;
 use onedoor_event_store::{NewEvent, RecordedEvent, StoreError, Upcasters};
 use onedoor_stored_events::StoredFormat;
-use onedoor_stored_events::lane::{LaneEventV1, RecommendationV1};
+use onedoor_stored_events::lane::{self, LaneEventV2, RecommendationV1};
 
-/// How older stored versions of the lane's events are read (none yet: v1 is the first).
+/// How older stored versions of the lane's events are read: a version-1
+/// `ReferralReceived` loses what its line is not disclosed; every other
+/// event reads the same in both versions.
 pub fn upcasters() -> Upcasters {
-    Upcasters::new()
+    Upcasters::new().with("ReferralReceived", 1, lane::referral_received_v1_to_v2)
 }
 
 pub fn encode(event: &LaneEvent) -> Result<NewEvent, StoreError> {
     let stored = to_stored(event.clone());
-    Ok(NewEvent::new(stored.event_type(), LaneEventV1::VERSION, serde_json::to_value(&stored)?))
+    Ok(NewEvent::new(stored.event_type(), LaneEventV2::VERSION, serde_json::to_value(&stored)?))
 }
 
 pub fn decode(recorded: &RecordedEvent) -> Result<LaneEvent, StoreError> {
-    Ok(from_stored(recorded.decode::<LaneEventV1>()?))
+    Ok(from_stored(recorded.decode::<LaneEventV2>()?))
 }
 
-fn to_stored(event: LaneEvent) -> LaneEventV1 {
+fn to_stored(event: LaneEvent) -> LaneEventV2 {
     match event {
-        LaneEvent::ReferralReceived { referral, recommendation: r, at } => LaneEventV1::ReferralReceived {
+        LaneEvent::ReferralReceived { referral, recommendation: r, at } => LaneEventV2::ReferralReceived {
             referral: Box::new((*referral).into()),
             recommendation: RecommendationV1 {
                 eligible: r.eligible,
@@ -34,33 +36,33 @@ fn to_stored(event: LaneEvent) -> LaneEventV1 {
             },
             at,
         },
-        LaneEvent::SignedFor { by, at } => LaneEventV1::SignedFor { by, at },
+        LaneEvent::SignedFor { by, at } => LaneEventV2::SignedFor { by, at },
         LaneEvent::SupplementRequested { materials, note, by, at } => {
-            LaneEventV1::SupplementRequested { materials, note, by, at }
+            LaneEventV2::SupplementRequested { materials, note, by, at }
         }
-        LaneEvent::Supplemented { materials, at } => LaneEventV1::Supplemented { materials, at },
-        LaneEvent::PartlySupplemented { materials, at } => LaneEventV1::PartlySupplemented { materials, at },
+        LaneEvent::Supplemented { materials, at } => LaneEventV2::Supplemented { materials, at },
+        LaneEvent::PartlySupplemented { materials, at } => LaneEventV2::PartlySupplemented { materials, at },
         LaneEvent::ProposalMade { outcome, amount_fen, reason, by, at } => {
-            LaneEventV1::ProposalMade { outcome: outcome.into(), amount_fen, reason, by, at }
+            LaneEventV2::ProposalMade { outcome: outcome.into(), amount_fen, reason, by, at }
         }
         LaneEvent::Approved { amount_fen, override_reason, by, at } => {
-            LaneEventV1::Approved { amount_fen, override_reason, by, at }
+            LaneEventV2::Approved { amount_fen, override_reason, by, at }
         }
-        LaneEvent::Rejected { reason, by, at } => LaneEventV1::Rejected { reason, by, at },
+        LaneEvent::Rejected { reason, by, at } => LaneEventV2::Rejected { reason, by, at },
         LaneEvent::Disbursed { amount_fen, channel, reference, by, at } => {
-            LaneEventV1::Disbursed { amount_fen, channel: channel.into(), reference, by, at }
+            LaneEventV2::Disbursed { amount_fen, channel: channel.into(), reference, by, at }
         }
-        LaneEvent::Returned { reason, by, at } => LaneEventV1::Returned { reason, by, at },
-        LaneEvent::Withdrawn { reason, at } => LaneEventV1::Withdrawn { reason, at },
+        LaneEvent::Returned { reason, by, at } => LaneEventV2::Returned { reason, by, at },
+        LaneEvent::Withdrawn { reason, at } => LaneEventV2::Withdrawn { reason, at },
         LaneEvent::DeadlineExtended { deadline, reason, by, at } => {
-            LaneEventV1::DeadlineExtended { deadline, reason, by, at }
+            LaneEventV2::DeadlineExtended { deadline, reason, by, at }
         }
     }
 }
 
-fn from_stored(event: LaneEventV1) -> LaneEvent {
+fn from_stored(event: LaneEventV2) -> LaneEvent {
     match event {
-        LaneEventV1::ReferralReceived { referral, recommendation: r, at } => LaneEvent::ReferralReceived {
+        LaneEventV2::ReferralReceived { referral, recommendation: r, at } => LaneEvent::ReferralReceived {
             referral: Box::new((*referral).into()),
             recommendation: Recommendation {
                 eligible: r.eligible,
@@ -70,25 +72,25 @@ fn from_stored(event: LaneEventV1) -> LaneEvent {
             },
             at,
         },
-        LaneEventV1::SignedFor { by, at } => LaneEvent::SignedFor { by, at },
-        LaneEventV1::SupplementRequested { materials, note, by, at } => {
+        LaneEventV2::SignedFor { by, at } => LaneEvent::SignedFor { by, at },
+        LaneEventV2::SupplementRequested { materials, note, by, at } => {
             LaneEvent::SupplementRequested { materials, note, by, at }
         }
-        LaneEventV1::Supplemented { materials, at } => LaneEvent::Supplemented { materials, at },
-        LaneEventV1::PartlySupplemented { materials, at } => LaneEvent::PartlySupplemented { materials, at },
-        LaneEventV1::ProposalMade { outcome, amount_fen, reason, by, at } => {
+        LaneEventV2::Supplemented { materials, at } => LaneEvent::Supplemented { materials, at },
+        LaneEventV2::PartlySupplemented { materials, at } => LaneEvent::PartlySupplemented { materials, at },
+        LaneEventV2::ProposalMade { outcome, amount_fen, reason, by, at } => {
             LaneEvent::ProposalMade { outcome: outcome.into(), amount_fen, reason, by, at }
         }
-        LaneEventV1::Approved { amount_fen, override_reason, by, at } => {
+        LaneEventV2::Approved { amount_fen, override_reason, by, at } => {
             LaneEvent::Approved { amount_fen, override_reason, by, at }
         }
-        LaneEventV1::Rejected { reason, by, at } => LaneEvent::Rejected { reason, by, at },
-        LaneEventV1::Disbursed { amount_fen, channel, reference, by, at } => {
+        LaneEventV2::Rejected { reason, by, at } => LaneEvent::Rejected { reason, by, at },
+        LaneEventV2::Disbursed { amount_fen, channel, reference, by, at } => {
             LaneEvent::Disbursed { amount_fen, channel: channel.into(), reference, by, at }
         }
-        LaneEventV1::Returned { reason, by, at } => LaneEvent::Returned { reason, by, at },
-        LaneEventV1::Withdrawn { reason, at } => LaneEvent::Withdrawn { reason, at },
-        LaneEventV1::DeadlineExtended { deadline, reason, by, at } => {
+        LaneEventV2::Returned { reason, by, at } => LaneEvent::Returned { reason, by, at },
+        LaneEventV2::Withdrawn { reason, at } => LaneEvent::Withdrawn { reason, at },
+        LaneEventV2::DeadlineExtended { deadline, reason, by, at } => {
             LaneEvent::DeadlineExtended { deadline, reason, by, at }
         }
     }

@@ -9,6 +9,7 @@ use crate::integration::IntakeEvent;
 use crate::store::{self, EarlyWindowEvent};
 use chrono::Utc;
 use onedoor_contracts::Department;
+use onedoor_contracts::intake::ReferralIssuedV3;
 use onedoor_messaging::consumer::{ConsumerSpec, Delivery, Handler, HandlerError};
 use onedoor_working_calendar::WorkingCalendar;
 use sqlx::PgConnection;
@@ -42,9 +43,12 @@ impl Handler for WindowEvents {
         match delivery.decode::<IntakeEvent>()? {
             IntakeEvent::ReferralIssued(e) => self.open_lane(tx, e.data, cause).await,
             // An earlier intake's referral, upcast (the applicant as the only member).
-            IntakeEvent::ReferralIssuedV1(e) => self.open_lane(tx, e.data.into(), cause).await,
+            IntakeEvent::ReferralIssuedV1(e) => self.open_lane(tx, ReferralIssuedV3::from(e.data).into(), cause).await,
             // An earlier intake's referral without the household's id, upcast.
-            IntakeEvent::ReferralIssuedV2(e) => self.open_lane(tx, e.data.into(), cause).await,
+            IntakeEvent::ReferralIssuedV2(e) => self.open_lane(tx, ReferralIssuedV3::from(e.data).into(), cause).await,
+            // An earlier intake's referral with every household fact: only
+            // what this line is disclosed is kept.
+            IntakeEvent::ReferralIssuedV3(e) => self.open_lane(tx, e.data.into(), cause).await,
             IntakeEvent::MaterialsSupplemented(e) => {
                 let e = e.data;
                 let event = EarlyWindowEvent::Supplemented { materials: e.materials, at: e.supplemented_at };

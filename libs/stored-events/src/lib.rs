@@ -12,7 +12,7 @@
 //!
 //! - [`case`]: intake's case stream (`case.v1`).
 //! - [`household`]: intake's household register (`household.v1`).
-//! - [`lane`]: a department's lane stream (`lane.v1`).
+//! - [`lane`]: a department's lane stream (`lane.v1`, `lane.v2`).
 //! - [`shared`]: shapes both wings store (a request, an applicant, a household).
 
 pub mod case;
@@ -41,7 +41,12 @@ pub fn schemas() -> Vec<(String, serde_json::Value)> {
         }
         (T::schema_file(), schema)
     }
-    vec![one::<case::CaseEventV1>(), one::<household::HouseholdEventV1>(), one::<lane::LaneEventV1>()]
+    vec![
+        one::<case::CaseEventV1>(),
+        one::<household::HouseholdEventV1>(),
+        one::<lane::LaneEventV1>(),
+        one::<lane::LaneEventV2>(),
+    ]
 }
 
 /// Declares a stored copy of a unit-variant enum, with conversions both

@@ -4,9 +4,7 @@
 
 use onedoor_contracts::Department;
 use onedoor_contracts::intake::{AidRequest, Hukou, ReferralIssued, SchoolStage, SupportKind};
-use onedoor_department_workflow::domain::policy::{
-    LedgerFacts, LedgerKey, Policy, Recommendation, per_capita_income_fen, yuan,
-};
+use onedoor_department_workflow::domain::policy::{LedgerFacts, LedgerKey, Policy, Recommendation, yuan};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct EducationPolicy {
@@ -94,18 +92,18 @@ impl Policy for EducationPolicy {
             .existing_support
             .iter()
             .any(|s| matches!(s, SupportKind::Dibao | SupportKind::Tekun | SupportKind::LowIncome));
-        let per_capita = per_capita_income_fen(household);
-        let low_income = per_capita * 2 < line * 3;
+        let per_capita = household.per_capita_income_fen();
+        let low_income = per_capita.is_some_and(|p| p * 2 < line * 3);
         let mut notes = vec![format!("{}阶段年度资助标准：{}", stage_term(stage), yuan(self.grant(stage)))];
-        if supported {
-            notes.push("家庭为低保对象、特困人员或低保边缘家庭".into());
-        } else {
-            notes.push(format!(
+        match per_capita {
+            _ if supported => notes.push("家庭为低保对象、特困人员或低保边缘家庭".into()),
+            Some(per_capita) => notes.push(format!(
                 "家庭月人均收入{}，{}低保标准的1.5倍（{}）",
                 yuan(per_capita),
                 if low_income { "低于" } else { "不低于" },
                 yuan(line * 3 / 2)
-            ));
+            )),
+            None => notes.push("转办未附家庭收入，无法核对收入条件".into()),
         }
         let eligible = supported || low_income;
         let remaining = self.max_amount_fen(referral, ledger);
@@ -173,7 +171,7 @@ mod tests {
             Department::Education,
             AidRequest::Education { student_id_number: "11010520120915004X".into(), stage, school: "s".into() },
         );
-        r.household.monthly_income_fen = income;
+        r.household.monthly_income_fen = Some(income);
         r.household.existing_support = support;
         r
     }

@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use onedoor_contracts::department::{DepartmentEvent, LaneRef};
 use onedoor_contracts::intake::{
     ApplicationAccepted, ApplicationWithdrawn, DocumentAttached, HouseholdFacts, HouseholdMember,
-    MaterialsSupplemented, NotificationKind, NotificationRequested, ReferralIssued,
+    MaterialsSupplemented, NotificationKind, NotificationRequested, ReferralIssued, ReferredApplicant,
+    ReferredHousehold,
 };
 use onedoor_contracts::{CloudEvent, Department, IntegrationEvent};
 use onedoor_event_store::outbox::OutboxMessage;
@@ -155,15 +156,19 @@ pub fn announce(
                         township: app.township().to_string(),
                         issued_at: *issued_at,
                         deadline: *deadline,
-                        applicant: app.applicant.clone(),
-                        household: HouseholdFacts {
-                            division_code: app.division_code.clone(),
-                            hukou: app.hukou,
-                            members: app.members.len() as u32,
-                            monthly_income_fen: app.monthly_income_fen,
-                            assets_fen: app.assets_fen,
-                            existing_support: app.existing_support.clone(),
-                        },
+                        // Only what the line's policy uses (data minimisation).
+                        applicant: ReferredApplicant::of(&app.applicant, department.line().discloses),
+                        household: ReferredHousehold::of(
+                            HouseholdFacts {
+                                division_code: app.division_code.clone(),
+                                hukou: app.hukou,
+                                members: app.members.len() as u32,
+                                monthly_income_fen: app.monthly_income_fen,
+                                assets_fen: app.assets_fen,
+                                existing_support: app.existing_support.clone(),
+                            },
+                            department.line().discloses,
+                        ),
                         // Only to lines whose rules are per household (data minimisation).
                         members: if department.line().household_rules {
                             app.members

@@ -56,3 +56,66 @@ async fn a_referral_masks_every_id_number_and_a_caseworker_unmasks_them_once_wit
     assert_eq!(trail[0], ("education-cw-1".to_string(), 200, Some("发放助学金到学生账户".to_string())));
     assert_eq!(trail.iter().map(|t| t.1).collect::<Vec<_>>(), [200, 403, 403, 403, 400, 400]);
 }
+
+/// The minimum necessary: every line gets the applicant's name and ID
+/// number and the household's standing; the phone, the income and the
+/// assets stay at the window unless the line's policy uses them (only
+/// education weighs the income). Checked where a department could read
+/// them: the message on the broker, its own event log and read model, and
+/// the referral its staff see.
+#[tokio::test]
+async fn each_department_receives_only_the_household_facts_its_policy_uses() {
+    const PHONE: &str = "13912345678";
+    const INCOME: i64 = 123_457;
+    const ASSETS: i64 = 7_654_321;
+    let all = [Medical, Education, Housing, Temporary];
+    let p = Platform::start(&all).await;
+    let applicant = id_number("33010219800307301");
+    let mut form = sample::SampleApplication::household_of_two(&applicant).four_lines().phone(PHONE).json();
+    form["household"]["monthly_income_fen"] = json!(INCOME);
+    form["household"]["assets_fen"] = json!(ASSETS);
+    let created = p.submit(&form).await;
+
+    for d in all {
+        let referral = lane_of(&created, d)["referral_id"].as_str().unwrap().to_string();
+        let view = p.referral(d, &referral, &caseworker(d)).await;
+        let income_disclosed = d == Education;
+        assert_eq!(view["applicant"]["phone"], json!(null), "{d}: {view}");
+        assert_eq!(view["household"].get("monthly_income_fen").cloned(), income_disclosed.then(|| json!(INCOME)));
+        assert_eq!(view["household"].get("assets_fen"), None, "{d}: {view}");
+        assert_eq!(view["household"]["members"], 2, "the household's size still goes to every line");
+
+        let stored: Vec<String> =
+            sqlx::query_scalar("SELECT payload::text FROM events UNION ALL SELECT view::text FROM referral_views")
+                .fetch_all(p.db(d))
+                .await
+                .unwrap();
+        assert!(!stored.is_empty());
+        for text in &stored {
+            assert!(!text.contains(PHONE) && !text.contains(&ASSETS.to_string()), "{d} keeps {text}");
+            assert_eq!(
+                text.contains(&INCOME.to_string()),
+                income_disclosed && text.contains("household"),
+                "{d}: {text}"
+            );
+        }
+    }
+
+    // On the broker: what each department's referral subject carries.
+    let (_client, js) = p.nats.jetstream().await;
+    let mut stream = js.get_stream("INTAKE").await.unwrap();
+    let state = stream.info().await.unwrap().state.clone();
+    let mut referrals = 0;
+    for seq in state.first_sequence..=state.last_sequence {
+        let m = stream.get_raw_message(seq).await.unwrap();
+        let Some(department) = m.subject.as_str().strip_prefix("onedoor.intake.referral.") else { continue };
+        referrals += 1;
+        let text = String::from_utf8(m.payload.to_vec()).unwrap();
+        let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(event["type"], "onedoor.intake.referral_issued.v4");
+        assert!(!text.contains(PHONE) && !text.contains(&ASSETS.to_string()), "{department}: {text}");
+        let income = event["data"]["household"].get("monthly_income_fen").cloned();
+        assert_eq!(income, (department == "education").then(|| json!(INCOME)), "{department}: {text}");
+    }
+    assert_eq!(referrals, 4);
+}

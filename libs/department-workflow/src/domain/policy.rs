@@ -109,11 +109,6 @@ pub fn yuan(fen: i64) -> String {
     format!("{}.{:02}元", fen / 100, (fen % 100).abs())
 }
 
-/// Monthly income per household member, in fen.
-pub fn per_capita_income_fen(household: &onedoor_contracts::intake::HouseholdFacts) -> i64 {
-    household.monthly_income_fen / i64::from(household.members.max(1))
-}
-
 /// Sample referrals for the departments' policy tests.
 pub mod testing {
     use chrono::{NaiveDate, Utc};
@@ -121,8 +116,10 @@ pub mod testing {
     use onedoor_contracts::intake::*;
     use uuid::Uuid;
 
-    /// A referral of an urban household of two with 1,200 yuan a month and no support.
+    /// A referral of an urban household of two with 1,200 yuan a month and
+    /// no support, as the department's line is disclosed it.
     pub fn referral(department: Department, request: AidRequest) -> ReferralIssued {
+        let disclosure = department.line().discloses;
         ReferralIssued {
             referral_id: Uuid::now_v7(),
             case_id: Uuid::now_v7(),
@@ -131,19 +128,23 @@ pub mod testing {
             township: "330102001".into(),
             issued_at: Utc::now(),
             deadline: NaiveDate::from_ymd_opt(2026, 12, 21).expect("valid date"),
-            applicant: Applicant {
-                name: "张三".into(),
-                id_number: "11010519491231002X".into(),
-                phone: "13800138000".into(),
-            },
-            household: HouseholdFacts {
-                division_code: "330102001001".into(),
-                hukou: Hukou::Urban,
-                members: 2,
-                monthly_income_fen: 120_000,
-                assets_fen: 0,
-                existing_support: vec![],
-            },
+            applicant: ReferredApplicant::of(
+                &Applicant {
+                    name: "张三".into(), id_number: "11010519491231002X".into(), phone: "13800138000".into()
+                },
+                disclosure,
+            ),
+            household: ReferredHousehold::of(
+                HouseholdFacts {
+                    division_code: "330102001001".into(),
+                    hukou: Hukou::Urban,
+                    members: 2,
+                    monthly_income_fen: 120_000,
+                    assets_fen: 0,
+                    existing_support: vec![],
+                },
+                disclosure,
+            ),
             members: vec![
                 HouseholdMember { id_number: "11010519491231002X".into(), relation: "applicant".into() },
                 HouseholdMember { id_number: "110105201001010012".into(), relation: "child".into() },

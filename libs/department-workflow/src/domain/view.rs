@@ -3,7 +3,7 @@
 use super::lane::{Lane, LaneStatus};
 use super::policy::Recommendation;
 use chrono::{DateTime, NaiveDate, Utc};
-use onedoor_contracts::intake::{AidRequest, HouseholdFacts};
+use onedoor_contracts::intake::{AidRequest, ReferredHousehold};
 use onedoor_working_calendar::WorkingCalendar;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -33,7 +33,9 @@ pub struct HistoryEntry {
 pub struct ApplicantView {
     pub name: String,
     pub id_number: String,
-    pub phone: String,
+    /// Only where the line is disclosed the phone (none of today's four
+    /// lines: the window sends every message to the applicant).
+    pub phone: Option<String>,
 }
 
 /// The full ID numbers of a referral, answered to a caseworker who stated why.
@@ -91,8 +93,11 @@ pub struct ReferralView {
     /// Set once an approver extended the time limit.
     pub extension: Option<ExtensionView>,
     pub applicant: ApplicantView,
+    /// The household facts the line is disclosed: `division_code`, `hukou`,
+    /// `members`, `existing_support`, and `monthly_income_fen` or
+    /// `assets_fen` only where the line's policy uses them.
     #[schema(value_type = Object)]
-    pub household: HouseholdFacts,
+    pub household: ReferredHousehold,
     #[schema(value_type = Object)]
     pub request: AidRequest,
     pub materials: Vec<String>,

@@ -144,7 +144,7 @@ async fn referrals_carry_what_each_department_needs_and_no_more() {
     let published = intake.published_at_least(5).await;
     let medical = published.iter().find(|(s, _)| s == "onedoor.intake.referral.medical").expect("medical referral");
     let data = &medical.1["data"];
-    assert_eq!(medical.1["type"], "onedoor.intake.referral_issued.v3");
+    assert_eq!(medical.1["type"], "onedoor.intake.referral_issued.v4");
     assert_eq!(data["members"], json!([]), "medical's rules are per patient, not per household");
     assert_eq!(data["household_id"], json!(null), "nor the household's id");
     let temporary =
@@ -155,6 +155,10 @@ async fn referrals_carry_what_each_department_needs_and_no_more() {
     assert_eq!(data["request"]["aid"], "medical");
     assert_eq!(data["request"]["total_cost_fen"], 3000000);
     assert_eq!(data["household"]["members"], 2, "the department gets the household size, not the members");
+    assert_eq!(data["applicant"].get("phone"), None, "the window sends the applicant's messages");
+    assert_eq!(data["household"].get("monthly_income_fen"), None, "medical aid follows the standing, not the income");
+    let education = published.iter().find(|(s, _)| s == "onedoor.intake.referral.education").unwrap();
+    assert!(education.1["data"]["household"]["monthly_income_fen"].is_i64(), "education's income test");
     assert!(!medical.1.to_string().contains("某中学"), "no other line's details in the medical referral");
     assert!(!medical.1.to_string().contains(&child_of(&applicant_id())), "no other member's ID number");
     let lane = lanes.iter().find(|l| l["department"] == "medical").unwrap();
@@ -497,7 +501,7 @@ async fn a_medical_request_names_its_patient_who_must_be_a_household_member() {
     assert_eq!(status, 201, "{created}");
     let published = intake.published_at_least(5).await;
     let (_, medical) = published.iter().find(|(s, _)| s == "onedoor.intake.referral.medical").unwrap();
-    assert_eq!(medical["type"], "onedoor.intake.referral_issued.v3");
+    assert_eq!(medical["type"], "onedoor.intake.referral_issued.v4");
     assert_eq!(medical["data"]["request"]["patient_id_number"], child_of(&applicant_id()));
     let (_, temporary) = published.iter().find(|(s, _)| s == "onedoor.intake.referral.temporary").unwrap();
     let members = temporary["data"]["members"].as_array().unwrap();

@@ -67,6 +67,13 @@ async fn cases_stored_before_the_search_existed_are_found_once_the_migration_bac
     let intake = TestIntake::spawn().await;
     let id = applicant_id();
     let (_, case, _) = intake.post(&clerk(), "/api/v1/applications", &application(&id, &ALL_MATERIALS)).await;
+    // Once the acceptance message is recorded, nothing else rewrites the view's row.
+    let case_id = case["case_id"].as_str().unwrap();
+    intake
+        .case_until(case_id, "the acceptance message is recorded", |v| {
+            v["notifications"].as_array().is_some_and(|n| n.len() == 1)
+        })
+        .await;
     sqlx::query("UPDATE case_views SET applicant_id_number = NULL").execute(intake.db()).await.unwrap();
     let (_, page, _) = intake.get(&clerk(), &format!("/api/v1/cases?id_number={id}")).await;
     assert!(page["items"].as_array().unwrap().is_empty());

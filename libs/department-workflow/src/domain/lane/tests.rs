@@ -19,13 +19,13 @@ fn referral() -> ReferralIssued {
         township: "330102001".into(),
         issued_at: now(),
         deadline: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
-        applicant: Applicant { name: "n".into(), id_number: "11010519491231002X".into(), phone: "13800138000".into() },
-        household: HouseholdFacts {
+        applicant: ReferredApplicant { name: "n".into(), id_number: "11010519491231002X".into(), phone: None },
+        household: ReferredHousehold {
             division_code: "330102001001".into(),
             hukou: Hukou::Urban,
             members: 2,
-            monthly_income_fen: 50_000,
-            assets_fen: 0,
+            monthly_income_fen: None,
+            assets_fen: None,
             existing_support: vec![],
         },
         members: vec![HouseholdMember { id_number: "11010519491231002X".into(), relation: "applicant".into() }],
