@@ -76,7 +76,11 @@ pub fn run(args: E2eArgs) -> Result<()> {
     runtime.block_on(drive(bench.clone(), &args));
     let elapsed = started.elapsed();
     let cpu_after = cpu_seconds(&processes);
-    let statements = if args.statements { Some(runtime.block_on(platform.statements(25))?) } else { None };
+    let statements = if args.statements {
+        Some((runtime.block_on(platform.statements(60))?, runtime.block_on(platform.statement_calls())?))
+    } else {
+        None
+    };
     let commits = runtime.block_on(platform.commits())?;
     platform.stop();
 
@@ -119,8 +123,12 @@ pub fn run(args: E2eArgs) -> Result<()> {
     for (db, n) in &commits {
         println!("  {db:<32} {:>8.1}", per_app(*n as f64));
     }
-    if let Some(statements) = &statements {
-        println!("PostgreSQL's costliest statements (calls and ms per application, mean ms):");
+    if let Some((statements, calls)) = &statements {
+        println!("statements per application (besides BEGIN and COMMIT):");
+        for (db, n) in calls {
+            println!("  {db:<32} {:>8.1}", per_app(*n as f64));
+        }
+        println!("PostgreSQL's most frequent statements (calls and ms per application, mean ms):");
         for (db, calls, total, mean, query) in statements {
             let query: String = query.chars().take(110).collect();
             println!(

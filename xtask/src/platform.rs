@@ -69,9 +69,21 @@ impl Platform {
             "SELECT d.datname::text, s.calls, s.total_exec_time, s.mean_exec_time,
                     regexp_replace(s.query, '\\s+', ' ', 'g')
                FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
-              ORDER BY s.total_exec_time DESC LIMIT $1",
+              ORDER BY s.calls DESC LIMIT $1",
         )
         .bind(top)
+        .fetch_all(&mut conn)
+        .await?)
+    }
+
+    /// Statements executed in each service's database (round trips, not counting BEGIN and COMMIT).
+    pub async fn statement_calls(&self) -> Result<Vec<(String, i64)>> {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&self.admin_url).await?;
+        Ok(sqlx::query_as(
+            "SELECT d.datname::text, SUM(s.calls)::bigint FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+              WHERE d.datname LIKE 'onedoor%' AND s.query NOT IN ('BEGIN', 'COMMIT', 'ROLLBACK') GROUP BY 1 ORDER BY 1",
+        )
         .fetch_all(&mut conn)
         .await?)
     }

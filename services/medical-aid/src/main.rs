@@ -1,6 +1,11 @@
 use clap::Parser;
 use std::sync::Arc;
 
+/// mimalloc rather than glibc's malloc, whose locks and consolidation took a
+/// tenth of the machine's CPU under load (docs/adr/0012).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     onedoor_service_host::healthcheck_if_asked(medical_aid::LINE.port_env, medical_aid::LINE.default_port);
