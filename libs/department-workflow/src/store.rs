@@ -243,7 +243,7 @@ pub async fn save(
     .bind(after.status.as_str())
     .bind(after.received_at)
     .bind(after.version)
-    .bind(serde_json::to_value(view.summary())?)
+    .bind(sqlx::types::Json(view.summary()))
     .bind(&view.township)
     .bind(view.deadline)
     .execute(&mut *conn)

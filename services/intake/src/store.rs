@@ -115,8 +115,12 @@ pub async fn write_read_models(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let view = case.view(&policy.catalogue, &policy.calendar, local_date(now));
+    // Lines no longer held (closed, withdrawn, returned) are released, in the
+    // same statement (one round trip per change of a case, not two).
+    let held: Vec<&str> = case.held_lines().into_iter().map(Department::as_str).collect();
     sqlx::query(
-        "INSERT INTO case_views (case_id, case_number, township, status, submitted_at, next_deadline, version, view,
+        "WITH released AS (DELETE FROM open_lines WHERE case_id = $1 AND NOT (department = ANY($12)))
+         INSERT INTO case_views (case_id, case_number, township, status, submitted_at, next_deadline, version, view,
                                  applicant_id_number, household_id, owner)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (case_id) DO UPDATE SET status = $4, next_deadline = $6, version = $7, view = $8,
@@ -129,19 +133,13 @@ pub async fn write_read_models(
     .bind(case.submitted_at.unwrap_or(now))
     .bind(view.next_deadline())
     .bind(case.version)
-    .bind(serde_json::to_value(&view)?)
+    .bind(sqlx::types::Json(&view))
     .bind(case.application.as_ref().map(|a| a.applicant.id_number.as_str()))
     .bind(case.household_id)
     .bind(&case.owner)
+    .bind(held)
     .execute(&mut *conn)
     .await?;
-    // Lines no longer held (closed, withdrawn, returned) are released.
-    let held: Vec<&str> = case.held_lines().into_iter().map(Department::as_str).collect();
-    sqlx::query("DELETE FROM open_lines WHERE case_id = $1 AND NOT (department = ANY($2))")
-        .bind(case.case_id)
-        .bind(held)
-        .execute(&mut *conn)
-        .await?;
     Ok(())
 }
 
