@@ -396,6 +396,9 @@ pub async fn run_rebuild(pool: &PgPool, policy: &Policy, job_id: Uuid) -> Result
     result
 }
 
+/// Cases rebuilt in one transaction.
+const REBUILD_CHUNK: usize = 100;
+
 async fn rebuild_every_case(pool: &PgPool, policy: &Policy, job_id: Uuid) -> Result<(), StoreError> {
     let ids: Vec<String> = sqlx::query_scalar("SELECT DISTINCT stream_id FROM events WHERE stream_type = $1")
         .bind(STREAM_TYPE)
@@ -406,18 +409,25 @@ async fn rebuild_every_case(pool: &PgPool, policy: &Policy, job_id: Uuid) -> Res
         .bind(ids.len() as i64)
         .execute(pool)
         .await?;
-    for (done, id) in ids.iter().enumerate() {
-        let Ok(case_id) = Uuid::parse_str(id) else { continue };
+    // Cases in chunks, one transaction each: a commit (and its flush) per
+    // hundred cases rather than per case, while a live writer to one of
+    // them waits at most for the chunk.
+    let mut done = 0;
+    for chunk in ids.chunks(REBUILD_CHUNK) {
         let mut tx = pool.begin().await?;
-        township_of(&mut tx, case_id, true).await?;
-        if let Some(case) = load_case(&mut tx, case_id).await? {
-            let now = Utc::now();
-            write_read_models(&mut tx, &case, policy, now).await?;
-            restore_open_lines(&mut tx, &case).await?;
+        for id in chunk {
+            let Ok(case_id) = Uuid::parse_str(id) else { continue };
+            township_of(&mut tx, case_id, true).await?;
+            if let Some(case) = load_case(&mut tx, case_id).await? {
+                let now = Utc::now();
+                write_read_models(&mut tx, &case, policy, now).await?;
+                restore_open_lines(&mut tx, &case).await?;
+            }
         }
+        done += chunk.len();
         sqlx::query("UPDATE rebuild_jobs SET cases_done = $2, heartbeat_at = now() WHERE job_id = $1")
             .bind(job_id)
-            .bind(done as i64 + 1)
+            .bind(done as i64)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
