@@ -61,15 +61,19 @@ impl Principal {
         }
     }
 
-    /// (stream, durable) of each consumer the service runs.
-    pub fn consumers(self) -> Vec<(&'static str, String)> {
+    /// Each consumer the service runs.
+    pub fn consumers(self) -> Vec<Durable> {
         match self {
             Self::Intake => Department::ALL
                 .into_iter()
-                .map(|d| (d.stream(), lanes_durable(d)))
-                .chain([(onedoor_contracts::intake::STREAM, NOTIFICATIONS_DURABLE.to_string())])
+                .map(lanes_consumer)
+                .chain([Durable {
+                    stream: onedoor_contracts::intake::STREAM,
+                    name: NOTIFICATIONS_DURABLE.to_string(),
+                    filter: format!("{}.intake.notification.>", onedoor_contracts::SUBJECT_PREFIX),
+                }])
                 .collect(),
-            Self::Department(d) => vec![(onedoor_contracts::intake::STREAM, window_durable(d))],
+            Self::Department(d) => window_consumers(d),
         }
     }
 
@@ -90,23 +94,51 @@ impl Principal {
         // Listing and replaying its dead letters (see `dead_letter`).
         publish.push(js(format!("STREAM.MSG.GET.{DEAD_LETTER_STREAM}")));
         publish.push(js(format!("STREAM.MSG.DELETE.{DEAD_LETTER_STREAM}")));
-        for (stream, durable) in self.consumers() {
+        for Durable { stream, name, filter } in self.consumers() {
             let info = js(format!("STREAM.INFO.{stream}"));
             if !publish.contains(&info) {
                 publish.push(info);
             }
-            publish.push(js(format!("CONSUMER.CREATE.{stream}.{durable}")));
-            publish.push(js(format!("CONSUMER.CREATE.{stream}.{durable}.>")));
-            publish.push(js(format!("CONSUMER.INFO.{stream}.{durable}")));
-            publish.push(js(format!("CONSUMER.MSG.NEXT.{stream}.{durable}")));
-            publish.push(format!("$JS.ACK.{stream}.{durable}.>"));
-            publish.push(format!("{DEAD_LETTER_SUBJECT_PREFIX}.{durable}"));
+            // Only with its one filter: no other subject, and not several.
+            publish.push(js(format!("CONSUMER.CREATE.{stream}.{name}.{filter}")));
+            publish.push(js(format!("CONSUMER.INFO.{stream}.{name}")));
+            publish.push(js(format!("CONSUMER.MSG.NEXT.{stream}.{name}")));
+            publish.push(format!("$JS.ACK.{stream}.{name}.>"));
+            publish.push(format!("{DEAD_LETTER_SUBJECT_PREFIX}.{name}"));
+        }
+        if let Self::Department(d) = self {
+            // The one consumer of several filters the four replaced, removed at start-up.
+            publish.push(js(format!("CONSUMER.DELETE.{}.{}", onedoor_contracts::intake::STREAM, window_inbox(d))));
         }
         Grant { publish, subscribe: vec![format!("{}.>", inbox_prefix(self.service()))] }
     }
 }
 
+/// A durable consumer a service runs: one subject of one stream.
+///
+/// One subject, never several: a consumer created with a single filter
+/// names it in the request's subject (`$JS.API.CONSUMER.CREATE.<stream>.
+/// <durable>.<filter>`, and the server refuses a configuration that filters
+/// otherwise), so a service's grant pins what each of its consumers reads.
+/// A request for several filters names none, and would let a department
+/// create its consumer on another department's referrals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Durable {
+    pub stream: &'static str,
+    pub name: String,
+    pub filter: String,
+}
+
 /// Intake's consumer of one department's reports.
+pub fn lanes_consumer(department: Department) -> Durable {
+    Durable {
+        stream: department.stream(),
+        name: lanes_durable(department),
+        filter: format!("{}.{department}.referral.>", onedoor_contracts::SUBJECT_PREFIX),
+    }
+}
+
+/// The name of intake's consumer of one department's reports.
 pub fn lanes_durable(department: Department) -> String {
     format!("intake-lanes-{department}")
 }
@@ -114,8 +146,30 @@ pub fn lanes_durable(department: Department) -> String {
 /// Intake's consumer of the applicant's messages.
 pub const NOTIFICATIONS_DURABLE: &str = "intake-notifications";
 
-/// A department's consumer of the window's events.
-pub fn window_durable(department: Department) -> String {
+/// A department's consumers of the window's events, one per subject: its
+/// referrals, the scans its referrals need, and the supplements and
+/// withdrawals the window announces to every department (which name
+/// referrals, nothing personal). They arrive in any order between them; the
+/// department keeps a window event for a referral not received yet.
+pub fn window_consumers(department: Department) -> Vec<Durable> {
+    use onedoor_contracts::intake;
+    let prefix = onedoor_contracts::SUBJECT_PREFIX;
+    [
+        ("referrals", intake::referral_subject(department)),
+        ("documents", intake::document_subject(department)),
+        ("supplements", format!("{prefix}.intake.materials.supplemented")),
+        ("withdrawals", format!("{prefix}.intake.application.withdrawn")),
+    ]
+    .into_iter()
+    .map(|(what, filter)| Durable { stream: intake::STREAM, name: format!("{department}-aid-window-{what}"), filter })
+    .collect()
+}
+
+/// The name the four window consumers record their events under in the
+/// department's inbox: that of the one consumer of several filters they
+/// replaced, so that events it handled are not handled again when they
+/// read the stream from its start.
+pub fn window_inbox(department: Department) -> String {
     format!("{department}-aid-window")
 }
 
@@ -244,9 +298,34 @@ mod tests {
     fn a_department_may_publish_only_its_own_subjects_and_dead_letters() {
         let grant = Principal::Department(Department::Medical).grant();
         let plain: Vec<&String> = grant.publish.iter().filter(|s| !s.starts_with('$')).collect();
-        assert_eq!(plain, ["onedoor.medical.>", "onedoor.dlq.medical-aid-window"]);
+        assert_eq!(
+            plain,
+            [
+                "onedoor.medical.>",
+                "onedoor.dlq.medical-aid-window-referrals",
+                "onedoor.dlq.medical-aid-window-documents",
+                "onedoor.dlq.medical-aid-window-supplements",
+                "onedoor.dlq.medical-aid-window-withdrawals",
+            ]
+        );
         assert_eq!(grant.subscribe, ["_INBOX_medical-aid.>"]);
         assert!(!grant.publish.iter().any(|s| s.contains("HOUSING") || s.contains("housing")));
+    }
+
+    #[test]
+    fn each_consumer_may_be_created_only_with_its_one_filter() {
+        for p in Principal::all() {
+            let grant = p.grant();
+            let creates: Vec<&String> = grant.publish.iter().filter(|s| s.contains("CONSUMER.CREATE")).collect();
+            let expected: Vec<String> = p
+                .consumers()
+                .iter()
+                .map(|c| format!("$JS.API.CONSUMER.CREATE.{}.{}.{}", c.stream, c.name, c.filter))
+                .collect();
+            assert_eq!(creates, expected.iter().collect::<Vec<_>>(), "{p:?}");
+        }
+        let medical = Principal::Department(Department::Medical).grant();
+        assert!(medical.publish.iter().all(|s| !s.contains("referral.housing")));
     }
 
     #[test]

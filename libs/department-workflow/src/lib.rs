@@ -58,8 +58,11 @@ impl Service for DepartmentService {
         // Intake's stream is intake's to declare (the broker lets no one
         // else): until it exists the window's consumer waits for it, and
         // intake publishes nothing before declaring it.
-        let window = window::WindowEvents { policy: self.policy.clone(), calendar: self.calendar.clone() };
-        host.consume(window::consumer_spec(department), Arc::new(window));
+        let window = Arc::new(window::WindowEvents { policy: self.policy.clone(), calendar: self.calendar.clone() });
+        for spec in window::consumer_specs(department) {
+            host.consume(spec, window.clone());
+        }
+        tokio::spawn(window::retire_the_single_consumer(host.js.clone(), department));
         Ok(http::router(http::AppState {
             pool: host.pool.clone(),
             policy: self.policy,

@@ -7,6 +7,8 @@ use crate::domain::lane::Lane;
 use crate::domain::policy::Policy;
 use crate::integration::IntakeEvent;
 use crate::store::{self, EarlyWindowEvent};
+use async_nats::jetstream::ErrorCode;
+use async_nats::jetstream::stream::ConsumerErrorKind;
 use chrono::Utc;
 use onedoor_contracts::Department;
 use onedoor_contracts::intake::ReferralIssuedV3;
@@ -16,17 +18,34 @@ use sqlx::PgConnection;
 use std::sync::Arc;
 use uuid::Uuid;
 
-pub fn consumer_spec(department: Department) -> ConsumerSpec {
-    ConsumerSpec::new(
-        onedoor_contracts::intake::STREAM,
-        &onedoor_broker_access::window_durable(department),
-        vec![
-            onedoor_contracts::intake::referral_subject(department),
-            "onedoor.intake.materials.supplemented".into(),
-            "onedoor.intake.application.withdrawn".into(),
-            onedoor_contracts::intake::document_subject(department),
-        ],
-    )
+/// The department's consumers of the window's events, one per subject (so
+/// the broker pins what each reads: `onedoor_broker_access::Durable`),
+/// sharing one inbox.
+pub fn consumer_specs(department: Department) -> Vec<ConsumerSpec> {
+    let inbox = onedoor_broker_access::window_inbox(department);
+    onedoor_broker_access::window_consumers(department)
+        .into_iter()
+        .map(|c| ConsumerSpec::new(c.stream, &c.name, vec![c.filter]).inbox(&inbox))
+        .collect()
+}
+
+/// Removes the one consumer of several filters that the four of
+/// [`consumer_specs`] replaced (it would keep every later message pending,
+/// and its lag would alert operators). Retried while the broker is away;
+/// gone already is done.
+pub async fn retire_the_single_consumer(js: async_nats::jetstream::Context, department: Department) {
+    let name = onedoor_broker_access::window_inbox(department);
+    for _ in 0..12 {
+        match js.delete_consumer_from_stream(&name, onedoor_contracts::intake::STREAM).await {
+            Ok(_) => return tracing::info!(consumer = %name, "the window's former consumer removed"),
+            Err(e) if matches!(e.kind(), ConsumerErrorKind::JetStream(j) if j.error_code() == ErrorCode::CONSUMER_NOT_FOUND) =>
+            {
+                return;
+            }
+            Err(error) => tracing::debug!(%error, consumer = %name, "removing the former consumer failed; retrying"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    }
 }
 
 pub struct WindowEvents {

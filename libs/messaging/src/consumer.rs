@@ -34,6 +34,9 @@ pub struct ConsumerSpec {
     pub stream: String,
     /// Durable name: replicas of one service share it and split the work.
     pub durable: String,
+    /// The name the inbox records its events under (the durable's own,
+    /// unless several consumers share one: see [`ConsumerSpec::inbox`]).
+    pub inbox: String,
     pub filter_subjects: Vec<String>,
     /// Longer than the slowest handling (p99), or messages are redelivered while in work.
     pub ack_wait: Duration,
@@ -49,6 +52,7 @@ impl ConsumerSpec {
         Self {
             stream: stream.to_string(),
             durable: durable.to_string(),
+            inbox: durable.to_string(),
             filter_subjects,
             ack_wait: Duration::from_secs(30),
             max_deliver: 8,
@@ -61,6 +65,15 @@ impl ConsumerSpec {
             ],
             concurrency: 16,
         }
+    }
+
+    /// Records handled events in the inbox under `name`: consumers that
+    /// split one reading of a stream between them (one per subject) share
+    /// it, and so did the one consumer they replaced, whose events are not
+    /// handled twice when the new ones read the stream from its start.
+    pub fn inbox(mut self, name: &str) -> Self {
+        self.inbox = name.to_string();
+        self
     }
 
     fn retry_delay(&self, delivered: i64) -> Duration {
@@ -292,7 +305,7 @@ async fn process<H: Handler>(
                 // A handler that panics (a bug, an overflow) fails like any
                 // other: its transaction rolls back, the message is retried
                 // and dead-lettered after max_deliver, never dropped.
-                std::panic::AssertUnwindSafe(handle_once(pool, &spec.durable, handler, &delivery))
+                std::panic::AssertUnwindSafe(handle_once(pool, &spec.inbox, handler, &delivery))
                     .catch_unwind()
                     .await
                     .unwrap_or_else(|_| Err(HandlerError::Transient("the handler panicked".into())))
@@ -379,7 +392,7 @@ pub enum ReplayError {
     Messaging(#[from] MessagingError),
 }
 
-/// Hands dead letter `sequence` of consumer `durable` to `handler` again, in
+/// Hands dead letter `sequence` of the consumer `spec` to `handler` again, in
 /// a transaction with the inbox as on first delivery (so an event handled
 /// since changes nothing), and removes it from the dead-letter stream once
 /// that committed. Nothing is published: the replay happens in the service
@@ -387,14 +400,14 @@ pub enum ReplayError {
 pub async fn replay<H: Handler>(
     js: &jetstream::Context,
     pool: &PgPool,
-    durable: &str,
+    spec: &ConsumerSpec,
     handler: &H,
     sequence: u64,
 ) -> Result<Replayed, ReplayError> {
     let Some(fetched) = dead_letter::fetch(js, sequence).await? else {
         return Err(ReplayError::NotFound(sequence));
     };
-    replay_fetched(js, pool, durable, handler, fetched).await
+    replay_fetched(js, pool, spec, handler, fetched).await
 }
 
 /// [`replay`] of a dead letter already read (the operators' endpoint reads
@@ -402,10 +415,11 @@ pub async fn replay<H: Handler>(
 pub async fn replay_fetched<H: Handler>(
     js: &jetstream::Context,
     pool: &PgPool,
-    durable: &str,
+    spec: &ConsumerSpec,
     handler: &H,
     fetched: dead_letter::Fetched,
 ) -> Result<Replayed, ReplayError> {
+    let durable = spec.durable.as_str();
     let dead_letter::Fetched { letter, delivery, headers } = fetched;
     let sequence = letter.sequence;
     if letter.consumer != durable {
@@ -421,7 +435,7 @@ pub async fn replay_fetched<H: Handler>(
     );
     let _ = span.set_parent(TraceHeaders::from_nats(Some(&headers)).to_context());
     let started = std::time::Instant::now();
-    let handled = std::panic::AssertUnwindSafe(handle_once(pool, durable, handler, &delivery).instrument(span))
+    let handled = std::panic::AssertUnwindSafe(handle_once(pool, &spec.inbox, handler, &delivery).instrument(span))
         .catch_unwind()
         .await
         .unwrap_or_else(|_| Err(HandlerError::Transient("the handler panicked".into())));

@@ -285,11 +285,11 @@ impl Host {
     /// Starts a durable consumer; it waits (retrying) for its stream to exist.
     pub fn consume<H: Handler>(&mut self, spec: ConsumerSpec, handler: Arc<H>) {
         self.consumers.push((spec.stream.clone(), spec.durable.clone()));
-        let (js, pool, durable, replaying) =
-            (self.js.clone(), self.pool.clone(), spec.durable.clone(), handler.clone());
+        let (js, pool, replayed, replaying) =
+            (self.js.clone(), self.pool.clone(), Arc::new(spec.clone()), handler.clone());
         let replayer: operations::Replayer = Arc::new(move |fetched| {
-            let (js, pool, durable, handler) = (js.clone(), pool.clone(), durable.clone(), replaying.clone());
-            Box::pin(async move { consumer::replay_fetched(&js, &pool, &durable, handler.as_ref(), fetched).await })
+            let (js, pool, spec, handler) = (js.clone(), pool.clone(), replayed.clone(), replaying.clone());
+            Box::pin(async move { consumer::replay_fetched(&js, &pool, &spec, handler.as_ref(), fetched).await })
         });
         self.replayers.0.insert(spec.durable.clone(), replayer);
         let (js, pool, shutdown) = (self.js.clone(), self.work_pool.clone(), self.shutdown.clone());

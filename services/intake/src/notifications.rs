@@ -29,11 +29,12 @@ pub mod aliyun;
 
 /// The consumer of the applicant's messages.
 pub fn consumer_spec() -> ConsumerSpec {
-    ConsumerSpec::new(
-        onedoor_contracts::intake::STREAM,
-        onedoor_broker_access::NOTIFICATIONS_DURABLE,
-        vec![format!("{}.intake.notification.>", onedoor_contracts::SUBJECT_PREFIX)],
-    )
+    let durable = onedoor_broker_access::Principal::Intake
+        .consumers()
+        .into_iter()
+        .find(|c| c.name == onedoor_broker_access::NOTIFICATIONS_DURABLE)
+        .expect("intake's grant has the notifications consumer");
+    ConsumerSpec::new(durable.stream, &durable.name, vec![durable.filter])
 }
 
 /// Why a message was not sent.

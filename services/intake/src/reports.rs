@@ -24,11 +24,8 @@ use std::sync::Arc;
 
 /// The consumer of one department's stream.
 pub fn consumer_spec(department: Department) -> ConsumerSpec {
-    ConsumerSpec::new(
-        department.stream(),
-        &onedoor_broker_access::lanes_durable(department),
-        vec![format!("onedoor.{department}.referral.>")],
-    )
+    let durable = onedoor_broker_access::lanes_consumer(department);
+    ConsumerSpec::new(durable.stream, &durable.name, vec![durable.filter])
 }
 
 pub struct LaneReports {

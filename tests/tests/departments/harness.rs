@@ -57,6 +57,15 @@ impl Platform {
         self._documents_dir.path()
     }
 
+    /// Stops department `d` and starts it again (a new release), on the same database and broker.
+    pub async fn restart(&mut self, d: Department) {
+        let documents = onedoor_documents::DocumentStore::open(self.documents_dir().to_str().unwrap()).unwrap();
+        let calendar = Arc::new(onedoor_working_calendar::WorkingCalendar::shipped());
+        let service = DepartmentService { policy: policy(d), calendar, documents };
+        let app = &mut self.apps.iter_mut().find(|(x, _)| *x == Some(d)).unwrap().1;
+        app.restart(service).await;
+    }
+
     fn app(&self, d: Department) -> &TestApp {
         &self.apps.iter().find(|(x, _)| *x == Some(d)).unwrap().1
     }

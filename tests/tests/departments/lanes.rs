@@ -577,3 +577,78 @@ async fn the_inbox_filters_by_township_and_by_overdue_and_a_decided_lane_is_neve
     let (status, page) = inbox("township=33010").await;
     assert_eq!((status, page["errors"][0]["field"].as_str()), (400, Some("township")));
 }
+
+/// A department upgraded from the release whose one window consumer read
+/// four subjects (a grant that could not pin them): the former consumer is
+/// removed at start-up, the four consumers of one subject each read the
+/// window's stream from its start, and the inbox they share with the former
+/// one keeps every event it handled from being handled again.
+#[tokio::test]
+async fn an_upgraded_department_retires_its_former_consumer_and_handles_no_window_event_twice() {
+    use async_nats::jetstream::consumer::pull;
+    let d = Department::Temporary;
+    let mut p = Platform::start(&[d]).await;
+    let (_, id) = referred(
+        &p,
+        d,
+        &id_number("33010219800307131"),
+        json!({"aid": "temporary", "cause": "fire", "amount_requested_fen": 50_000}),
+    )
+    .await;
+    let (status, _) = p.act(d, &id, "sign-for", &caseworker(d), json!({})).await;
+    assert_eq!(status, 200);
+    let events = |p: &Platform| {
+        let pool = p.db(d).clone();
+        async move { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap() }
+    };
+    let before = events(&p).await;
+
+    // As the former release left the broker: its consumer, and none of the four.
+    let (_client, js) = p.nats.jetstream().await;
+    let window = js.get_stream("INTAKE").await.unwrap();
+    for name in ["referrals", "documents", "supplements", "withdrawals"] {
+        window.delete_consumer(&format!("temporary-aid-window-{name}")).await.unwrap();
+    }
+    let former = pull::Config {
+        durable_name: Some("temporary-aid-window".into()),
+        filter_subjects: vec![
+            "onedoor.intake.referral.temporary".into(),
+            "onedoor.intake.application.withdrawn".into(),
+        ],
+        ..Default::default()
+    };
+    window.create_consumer(former).await.unwrap();
+
+    p.restart(d).await;
+    onedoor_test_support::driver::eventually(
+        "the former consumer is removed",
+        std::time::Duration::from_secs(20),
+        || {
+            let window = window.clone();
+            async move {
+                match window.consumer_info("temporary-aid-window").await {
+                    Err(_) => Ok(()),
+                    Ok(_) => Err("still there".to_string()),
+                }
+            }
+        },
+    )
+    .await;
+    onedoor_test_support::driver::eventually(
+        "the new consumers read the stream",
+        std::time::Duration::from_secs(20),
+        || {
+            let window = window.clone();
+            async move {
+                match window.consumer_info("temporary-aid-window-referrals").await {
+                    Ok(i) if i.num_pending == 0 && i.num_ack_pending == 0 && i.delivered.stream_sequence > 0 => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        },
+    )
+    .await;
+    assert_eq!(events(&p).await, before, "the referral was not opened again");
+    let view = p.referral(d, &id, &caseworker(d)).await;
+    assert_eq!(view["status"], "signed_for", "{view}");
+}

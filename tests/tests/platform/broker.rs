@@ -78,14 +78,25 @@ async fn a_department_reads_the_windows_stream_only_through_its_own_consumer_and
     declared_streams(&nats).await;
     let (_client, medical) = as_user(&nats, "medical-aid").await;
     let window = medical.get_stream(intake::STREAM).await.expect("medical may look up intake's stream");
-    let consumer = |name: &str| pull::Config {
-        durable_name: Some(name.to_string()),
-        filter_subject: intake::referral_subject(Department::Housing),
-        ..Default::default()
+    let consumer = |name: &str, filters: &[Department]| {
+        let mut filters: Vec<String> = filters.iter().map(|d| intake::referral_subject(*d)).collect();
+        let one = if filters.len() == 1 { filters.pop().unwrap() } else { String::new() };
+        pull::Config {
+            durable_name: Some(name.to_string()),
+            filter_subject: one,
+            filter_subjects: filters,
+            ..Default::default()
+        }
     };
-    assert!(window.create_consumer(consumer("snoop")).await.is_err(), "a consumer of another name");
-    assert!(window.create_consumer(consumer("housing-aid-window")).await.is_err(), "housing's consumer");
-    assert!(window.create_consumer(consumer("medical-aid-window")).await.is_ok(), "its own consumer");
+    let (mine, housing) = ("medical-aid-window-referrals", "housing-aid-window-referrals");
+    assert!(window.create_consumer(consumer("snoop", &[Department::Medical])).await.is_err(), "another name");
+    assert!(window.create_consumer(consumer(housing, &[Department::Housing])).await.is_err(), "housing's consumer");
+    // Its own consumer's name, but reading housing's referrals: with the
+    // filter named, or hidden among several (the request then names none).
+    assert!(window.create_consumer(consumer(mine, &[Department::Housing])).await.is_err(), "housing's referrals");
+    let hidden = consumer(mine, &[Department::Medical, Department::Housing]);
+    assert!(window.create_consumer(hidden).await.is_err(), "several filters, housing's among them");
+    assert!(window.create_consumer(consumer(mine, &[Department::Medical])).await.is_ok(), "its own consumer");
     assert!(medical.get_stream("HOUSING").await.is_err(), "housing's stream is none of medical's business");
     assert!(medical.delete_stream(intake::STREAM).await.is_err(), "deleting intake's stream");
     let mut widened = jetstream::stream::Config {

@@ -51,7 +51,11 @@ async fn setup() -> (onedoor_test_support::TestDatabase, onedoor_test_support::T
 }
 
 fn spec() -> ConsumerSpec {
-    let mut spec = ConsumerSpec::new(TEST_STREAM, "department-test", vec![materials_subject()]);
+    spec_of("department-test")
+}
+
+fn spec_of(durable: &str) -> ConsumerSpec {
+    let mut spec = ConsumerSpec::new(TEST_STREAM, durable, vec![materials_subject()]);
     spec.ack_wait = Duration::from_secs(1);
     spec.max_deliver = 3;
     spec.backoff = vec![Duration::from_millis(50)];
@@ -164,7 +168,7 @@ async fn a_replayed_dead_letter_is_handled_once_the_cause_is_fixed() {
     // service's own consumer: nothing is published again.
     handler.fixed.store(true, Ordering::SeqCst);
     let seq = onedoor_messaging::dead_letter::list(&js, 10).await.unwrap()[0].sequence;
-    let replayed = consumer::replay(&js, &db.pool, "department-test", handler.as_ref(), seq).await.unwrap();
+    let replayed = consumer::replay(&js, &db.pool, &spec(), handler.as_ref(), seq).await.unwrap();
     assert_eq!(replayed, consumer::Replayed::Handled);
     assert_eq!(effects(&db.pool).await, 1, "handled by the time the operator has the answer");
     assert!(onedoor_messaging::dead_letter::list(&js, 10).await.unwrap().is_empty());
@@ -177,10 +181,10 @@ async fn a_replayed_dead_letter_is_handled_once_the_cause_is_fixed() {
         })
         .count();
     assert_eq!(copies, 1, "the replay is not published on the original subject (another service's)");
-    let again = consumer::replay(&js, &db.pool, "department-test", handler.as_ref(), seq).await;
+    let again = consumer::replay(&js, &db.pool, &spec(), handler.as_ref(), seq).await;
     assert!(matches!(again, Err(consumer::ReplayError::NotFound(s)) if s == seq), "{again:?}");
     for none in [0, u64::MAX] {
-        let missing = consumer::replay(&js, &db.pool, "department-test", handler.as_ref(), none).await;
+        let missing = consumer::replay(&js, &db.pool, &spec(), handler.as_ref(), none).await;
         assert!(matches!(missing, Err(consumer::ReplayError::NotFound(_))), "{none}: {missing:?}");
     }
 }
@@ -255,11 +259,11 @@ async fn a_replay_that_fails_again_keeps_its_dead_letter_and_only_its_consumer_r
 
     // Another consumer's replay is refused.
     let first = dead_letters().await[0].sequence;
-    let foreign = consumer::replay(&js, &db.pool, "intake-lanes-medical", handler.as_ref(), first).await;
+    let foreign = consumer::replay(&js, &db.pool, &spec_of("intake-lanes-medical"), handler.as_ref(), first).await;
     assert!(matches!(foreign, Err(consumer::ReplayError::OtherConsumer { .. })), "{foreign:?}");
 
     // The operator replays it before the cause is fixed: it fails again, and stays.
-    let failed = consumer::replay(&js, &db.pool, "department-test", handler.as_ref(), first).await;
+    let failed = consumer::replay(&js, &db.pool, &spec(), handler.as_ref(), first).await;
     assert!(
         matches!(&failed, Err(consumer::ReplayError::Failed(HandlerError::Transient(r))) if r.contains("unknown department")),
         "{failed:?}"
