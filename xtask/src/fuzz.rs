@@ -74,10 +74,17 @@ pub fn run(args: FuzzArgs) -> Result<()> {
         // Path ids name a real case or referral, so that operations reach
         // their logic instead of answering 404 to made-up ids.
         let ids = match department {
-            None => serde_json::json!({"case_id": seeded["case_id"]}),
+            None => serde_json::json!({
+                "case_id": seeded["case_id"],
+                "household_id": seeded["household_id"],
+                "document_id": seeded["document_id"],
+            }),
             Some(d) => {
                 let lane = seeded["lanes"].as_array().into_iter().flatten().find(|l| l["department"] == d.as_str());
-                serde_json::json!({"referral_id": lane.map(|l| l["referral_id"].clone())})
+                serde_json::json!({
+                    "referral_id": lane.map(|l| l["referral_id"].clone()),
+                    "document_id": seeded["document_id"],
+                })
             }
         };
         let working = if department.is_some() { Role::Caseworker } else { Role::WindowClerk };
@@ -124,20 +131,35 @@ pub fn run(args: FuzzArgs) -> Result<()> {
 }
 
 /// One four-line application of the township the fuzzer's clerk works in,
-/// submitted through intake's API: the ids the fuzzed operations use.
+/// submitted through intake's API, with a scan of one of its materials: the
+/// ids the fuzzed operations use (case, household, referrals, document).
 async fn seed(intake: &str, secret: &str) -> Result<serde_json::Value> {
     let applicant = onedoor_test_support::id_number("33010219800307999");
     let form = onedoor_test_support::sample::SampleApplication::household_of_two(&applicant).four_lines().json();
-    let answer = reqwest::Client::new()
-        .post(format!("{intake}/api/v1/applications"))
-        .bearer_auth(token(secret, Role::WindowClerk, None))
-        .json(&form)
-        .send()
-        .await?;
+    let http = reqwest::Client::new();
+    let clerk = token(secret, Role::WindowClerk, None);
+    let answer = http.post(format!("{intake}/api/v1/applications")).bearer_auth(&clerk).json(&form).send().await?;
     let status = answer.status();
-    let created: serde_json::Value = answer.json().await?;
+    let mut created: serde_json::Value = answer.json().await?;
     if !status.is_success() {
         bail!("the fuzz run's seed application was refused: {status} {created}");
     }
+    let case_id = created["case_id"].as_str().unwrap_or_default().to_string();
+    let answer = http
+        .post(format!("{intake}/api/v1/cases/{case_id}/documents?material=income_statement"))
+        .bearer_auth(&clerk)
+        .header("Content-Type", "application/pdf")
+        .body(b"%PDF-1.7\n1 0 obj << >> endobj\n%%EOF\n".to_vec())
+        .send()
+        .await?;
+    let status = answer.status();
+    let scan: serde_json::Value = answer.json().await?;
+    if !status.is_success() {
+        bail!("the fuzz run's seed scan was refused: {status} {scan}");
+    }
+    created["document_id"] = scan["document_id"].clone();
+    let view: serde_json::Value =
+        http.get(format!("{intake}/api/v1/cases/{case_id}")).bearer_auth(&clerk).send().await?.json().await?;
+    created["household_id"] = view["household_id"].clone();
     Ok(created)
 }

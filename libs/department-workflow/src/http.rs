@@ -497,7 +497,8 @@ async fn list_documents(
 /// One scan's file (every download is audited).
 #[utoipa::path(get, path = "/api/v1/referrals/{referral_id}/documents/{document_id}", tag = "documents",
     params(("referral_id" = Uuid, Path), ("document_id" = Uuid, Path)),
-    responses((status = 200, description = "the file", content_type = "application/octet-stream"),
+    responses((status = 200, description = "the file, of the type its bytes were found to be",
+               content((String = "image/jpeg"), (String = "image/png"), (String = "application/pdf"))),
               (status = 404, body = Problem)))]
 #[tracing::instrument(skip_all, fields(referral.id = %id))]
 async fn download_document(

@@ -114,7 +114,8 @@ pub(super) async fn list_documents(
 #[utoipa::path(
     get, path = "/api/v1/cases/{case_id}/documents/{document_id}", tag = "documents",
     params(("case_id" = Uuid, Path), ("document_id" = Uuid, Path)),
-    responses((status = 200, description = "the file", content_type = "application/octet-stream"),
+    responses((status = 200, description = "the file, of the type its bytes were found to be",
+               content((String = "image/jpeg"), (String = "image/png"), (String = "application/pdf"))),
               (status = 404, body = Problem))
 )]
 #[tracing::instrument(name = "download document", skip_all, fields(case.id = %case_id))]
