@@ -64,15 +64,7 @@ impl Principal {
     /// Each consumer the service runs.
     pub fn consumers(self) -> Vec<Durable> {
         match self {
-            Self::Intake => Department::ALL
-                .into_iter()
-                .map(lanes_consumer)
-                .chain([Durable {
-                    stream: onedoor_contracts::intake::STREAM,
-                    name: NOTIFICATIONS_DURABLE.to_string(),
-                    filter: format!("{}.intake.notification.>", onedoor_contracts::SUBJECT_PREFIX),
-                }])
-                .collect(),
+            Self::Intake => Department::ALL.into_iter().map(lanes_consumer).chain([notifications_consumer()]).collect(),
             Self::Department(d) => window_consumers(d),
         }
     }
@@ -143,8 +135,17 @@ pub fn lanes_durable(department: Department) -> String {
     format!("intake-lanes-{department}")
 }
 
-/// Intake's consumer of the applicant's messages.
+/// The name of intake's consumer of the applicant's messages.
 pub const NOTIFICATIONS_DURABLE: &str = "intake-notifications";
+
+/// Intake's consumer of the applicant's messages.
+pub fn notifications_consumer() -> Durable {
+    Durable {
+        stream: onedoor_contracts::intake::STREAM,
+        name: NOTIFICATIONS_DURABLE.to_string(),
+        filter: format!("{}.intake.notification.>", onedoor_contracts::SUBJECT_PREFIX),
+    }
+}
 
 /// A department's consumers of the window's events, one per subject: its
 /// referrals, the scans its referrals need, and the supplements and

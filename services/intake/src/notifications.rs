@@ -29,11 +29,7 @@ pub mod aliyun;
 
 /// The consumer of the applicant's messages.
 pub fn consumer_spec() -> ConsumerSpec {
-    let durable = onedoor_broker_access::Principal::Intake
-        .consumers()
-        .into_iter()
-        .find(|c| c.name == onedoor_broker_access::NOTIFICATIONS_DURABLE)
-        .expect("intake's grant has the notifications consumer");
+    let durable = onedoor_broker_access::notifications_consumer();
     ConsumerSpec::new(durable.stream, &durable.name, vec![durable.filter])
 }
 
