@@ -499,7 +499,8 @@ async fn list_documents(
     params(("referral_id" = Uuid, Path), ("document_id" = Uuid, Path)),
     responses((status = 200, description = "the file, of the type its bytes were found to be",
                content((String = "image/jpeg"), (String = "image/png"), (String = "application/pdf"))),
-              (status = 404, body = Problem)))]
+              (status = 404, body = Problem),
+              (status = 410, description = "erased with the household's personal data", body = Problem)))]
 #[tracing::instrument(skip_all, fields(referral.id = %id))]
 async fn download_document(
     staff: Staff,
@@ -518,7 +519,10 @@ async fn download_document(
         .find(|d| d.document_id == document_id)
         .ok_or_else(not_found)?;
     tx.commit().await?;
-    let bytes = state.documents.get(&document.sha256).await.map_err(onedoor_http_kit::internal_error)?;
+    let bytes =
+        state.documents.get(&document.sha256).await.map_err(onedoor_http_kit::internal_error)?.ok_or_else(|| {
+            Problem::erased("document_erased", "the scan was erased with the household's personal data")
+        })?;
     let id = document_id.to_string();
     Ok(onedoor_http_kit::file_response(&document.content_type, onedoor_http_kit::Disposition::Attachment(&id), bytes))
 }

@@ -148,9 +148,22 @@ impl DocumentStore {
         Ok(())
     }
 
-    /// The bytes of a stored document.
-    pub async fn get(&self, sha256: &str) -> Result<Bytes, DocumentError> {
-        Ok(self.store.get(&Self::key(sha256)).await?.bytes().await?)
+    /// Deletes a stored document's bytes (erasure: see intake's household
+    /// erasure); deleting what is not there is no error.
+    pub async fn delete(&self, sha256: &str) -> Result<(), DocumentError> {
+        match self.store.delete(&Self::key(sha256)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The bytes of a stored document; `None` once they were deleted (erased).
+    pub async fn get(&self, sha256: &str) -> Result<Option<Bytes>, DocumentError> {
+        match self.store.get(&Self::key(sha256)).await {
+            Ok(found) => Ok(Some(found.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Whether the store holds these bytes.
@@ -197,8 +210,18 @@ mod tests {
         let again = store.put(scan.clone()).await.unwrap();
         assert!(again.existed, "content-addressed: the same bytes once");
         store.forget(&again).await.unwrap();
-        assert_eq!(store.get(&first.sha256).await.unwrap(), scan, "another record still names them");
+        assert_eq!(store.get(&first.sha256).await.unwrap(), Some(scan), "another record still names them");
         store.forget(&first).await.unwrap();
         assert!(!store.contains(&first.sha256).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_deleted_file_is_gone_and_deleting_it_again_is_no_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DocumentStore::open(dir.path().to_str().unwrap()).unwrap();
+        let stored = store.put(Bytes::from_static(b"%PDF-1.7 an erased scan")).await.unwrap();
+        store.delete(&stored.sha256).await.unwrap();
+        assert_eq!(store.get(&stored.sha256).await.unwrap(), None);
+        store.delete(&stored.sha256).await.unwrap();
     }
 }

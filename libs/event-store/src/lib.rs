@@ -34,6 +34,10 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A household's data key could not be had (or was erased: see
+    /// `onedoor_personal_data`).
+    #[error(transparent)]
+    PersonalData(#[from] onedoor_personal_data::KeyringError),
 }
 
 /// What the writer believes the stream's version to be.

@@ -161,6 +161,12 @@ impl From<onedoor_event_store::StoreError> for Problem {
                 Problem::conflict("concurrent_update", "the record was changed by someone else; reload and retry")
             }
             onedoor_event_store::StoreError::Database(e) => e.into(),
+            onedoor_event_store::StoreError::PersonalData(onedoor_personal_data::KeyringError::Erased) => {
+                Problem::erased(
+                    "personal_data_erased",
+                    "the household's personal data was erased at the end of its retention period",
+                )
+            }
             other => internal_error(other),
         }
     }

@@ -80,6 +80,12 @@ impl Problem {
         Self::new(StatusCode::CONFLICT, code, detail)
     }
 
+    /// A record that existed and was erased (a household's personal data at
+    /// the end of its retention period).
+    pub fn erased(code: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, code, detail)
+    }
+
     pub fn precondition_failed(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::PRECONDITION_FAILED, "stale_version", detail)
     }

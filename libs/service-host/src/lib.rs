@@ -81,6 +81,12 @@ pub struct HostConfig {
     /// a new one becomes `ONEDOOR_AUDIT_KEY`.
     #[arg(long, env = "ONEDOOR_AUDIT_RETIRED_KEYS", hide_env_values = true)]
     pub audit_retired_keys: Option<String>,
+    /// The key-encryption key that wraps every household's data key (a
+    /// file of 32 random bytes in base64, `cargo xtask kek`; mounted from a
+    /// secret), kept outside the database; required where
+    /// `ONEDOOR_ENV=production`. Without it, the development KEK.
+    #[arg(long, env = "ONEDOOR_KEK_FILE")]
+    pub kek_file: Option<std::path::PathBuf>,
     /// `production` refuses development tokens and a missing audit key at start.
     #[arg(long, env = "ONEDOOR_ENV", default_value = "development")]
     pub environment: String,
@@ -110,6 +116,15 @@ impl HostConfig {
             self.audit_retired_keys.as_deref(),
             self.production(),
         )
+    }
+
+    /// The key-encryption key this configuration asks for.
+    pub fn kek(&self) -> Result<Arc<dyn onedoor_personal_data::Kek>, HostError> {
+        match &self.kek_file {
+            Some(path) => Ok(Arc::new(onedoor_personal_data::FileKek::from_file(path)?)),
+            None if self.production() => Err(HostError::NoKek),
+            None => Ok(Arc::new(onedoor_personal_data::FileKek::development())),
+        }
     }
 
     /// Who the service is on the broker.
@@ -152,6 +167,10 @@ pub enum HostError {
     Messaging(#[from] onedoor_messaging::MessagingError),
     #[error("ONEDOOR_ENV=production needs the service's broker user (ONEDOOR_NATS_NKEY)")]
     BrokerUser,
+    #[error("ONEDOOR_ENV=production needs the key-encryption key (ONEDOOR_KEK_FILE)")]
+    NoKek,
+    #[error(transparent)]
+    Kek(#[from] onedoor_personal_data::KekError),
     #[error("HTTP server: {0}")]
     Io(#[from] std::io::Error),
     #[error(
@@ -182,6 +201,7 @@ pub async fn connect_database(config: &HostConfig, migrate: bool) -> Result<PgPo
     };
     ensure_migrated(&pool, onedoor_event_store::migrator(), migrate).await?;
     ensure_migrated(&pool, onedoor_audit::migrator(), migrate).await?;
+    ensure_migrated(&pool, onedoor_personal_data::migrator(), migrate).await?;
     Ok(pool)
 }
 
@@ -206,6 +226,8 @@ pub struct Host {
     pub work_pool: PgPool,
     pub nats: async_nats::Client,
     pub js: jetstream::Context,
+    /// The households' data keys (a pool of its own: see `onedoor_personal_data::Keyring`).
+    pub keyring: Arc<onedoor_personal_data::Keyring>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     consumers: Vec<(String, String)>,
@@ -220,6 +242,7 @@ impl Host {
     /// reconnects in the background) and applies the event store's migrations.
     pub async fn connect(service: &str, config: &HostConfig) -> Result<Self, HostError> {
         let audit_key = config.sealing_key()?;
+        let kek = config.kek()?;
         let broker = config.broker_credentials(service)?;
         let pool = connect_database(config, config.migrate_on_start).await?;
         // Background work may wait its turn for a connection; it is never answered 503.
@@ -228,6 +251,12 @@ impl Host {
             .acquire_timeout(Duration::from_secs(60))
             .connect(&config.database_url)
             .await?;
+        let key_pool = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect(&config.database_url)
+            .await?;
+        let keyring = Arc::new(onedoor_personal_data::Keyring::new(kek, key_pool));
         let nats = onedoor_messaging::connect(&config.nats_url, service, &broker).await?;
         let js = jetstream::new(nats.clone());
         let shutdown = CancellationToken::new();
@@ -238,6 +267,7 @@ impl Host {
             work_pool,
             nats,
             js,
+            keyring,
             shutdown,
             tasks,
             audit_key,

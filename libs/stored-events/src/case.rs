@@ -6,6 +6,7 @@ use crate::shared::{
     AidRequestV1, ApplicantV1, DepartmentV1, DisbursementChannelV1, HukouV1, ProposalOutcomeV1, SupportKindV1,
 };
 use chrono::{DateTime, NaiveDate, Utc};
+use onedoor_personal_data::PersonalFields;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -125,6 +126,37 @@ impl CaseEventV1 {
             Self::DocumentAttached { .. } => "DocumentAttached",
             Self::NotificationSent { .. } => "NotificationSent",
             Self::CaseClosed { .. } => "CaseClosed",
+        }
+    }
+
+    /// The personal fields of each event type, sealed in the log with the
+    /// household's data key (names, ID numbers, phone, address, the illness
+    /// and free text); the rest (codes, amounts, dates, staff ids) stays
+    /// plain so the log can be queried and explained without the key.
+    pub fn personal_fields(event_type: &str) -> PersonalFields {
+        match event_type {
+            "ApplicationSubmitted" => PersonalFields(&[
+                "/application/applicant/name",
+                "/application/applicant/id_number",
+                "/application/applicant/phone",
+                "/application/address",
+                "/application/members/*/name",
+                "/application/members/*/id_number",
+                "/application/requests/*/hospital",
+                "/application/requests/*/diagnosis",
+                "/application/requests/*/patient_id_number",
+                "/application/requests/*/student_id_number",
+            ]),
+            "LineAdded" => PersonalFields(&[
+                "/request/hospital",
+                "/request/diagnosis",
+                "/request/patient_id_number",
+                "/request/student_id_number",
+            ]),
+            "LaneReported" => PersonalFields(&["/report/note", "/report/reason", "/report/override_reason"]),
+            "ApplicationWithdrawn" => PersonalFields(&["/reason"]),
+            "CaseClosed" => PersonalFields(&["/note"]),
+            _ => PersonalFields::NONE,
         }
     }
 }

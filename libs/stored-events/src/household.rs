@@ -6,6 +6,7 @@
 use crate::StoredFormat;
 use crate::shared::SupportKindV1;
 use chrono::{DateTime, NaiveDate, Utc};
+use onedoor_personal_data::PersonalFields;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -65,6 +66,16 @@ impl HouseholdEventV1 {
             Self::MemberJoined { .. } => "MemberJoined",
             Self::MemberLeft { .. } => "MemberLeft",
             Self::SupportChanged { .. } => "SupportChanged",
+        }
+    }
+
+    /// The personal fields of each event type, sealed in the log with the
+    /// household's data key.
+    pub fn personal_fields(event_type: &str) -> PersonalFields {
+        match event_type {
+            "MemberJoined" => PersonalFields(&["/id_number", "/name"]),
+            "MemberLeft" => PersonalFields(&["/id_number"]),
+            _ => PersonalFields::NONE,
         }
     }
 }

@@ -71,12 +71,22 @@ impl AliyunConfig {
     }
 }
 
+/// Ten years: longer than any archives rule the pilots named, so a default
+/// never erases too early.
+pub const DEFAULT_RETENTION_DAYS: u32 = 3650;
+
 /// The policy intake applies, built once from [`Config`].
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub catalogue: MaterialsCatalogue,
     pub deadlines: Deadlines,
     pub calendar: WorkingCalendar,
+    /// How long a household's personal data is kept after its last case
+    /// ended (closed or withdrawn) before an operator may erase it: local
+    /// archives practice, `ONEDOOR_RETENTION_DAYS` (default 3650). It must
+    /// be longer than the streams' maximum age, so that erasing the key
+    /// leaves no plain copy on the broker.
+    pub retention_days: u32,
 }
 
 impl Config {
@@ -98,6 +108,12 @@ impl Policy {
         Ok(Self {
             catalogue,
             deadlines: deadlines_from_env()?,
+            retention_days: match std::env::var("ONEDOOR_RETENTION_DAYS") {
+                Ok(v) if !v.trim().is_empty() => {
+                    v.trim().parse().context("ONEDOOR_RETENTION_DAYS must be a number of days")?
+                }
+                _ => DEFAULT_RETENTION_DAYS,
+            },
             calendar: WorkingCalendar::load(holiday_calendar_dir).map_err(anyhow::Error::msg)?,
         })
     }

@@ -97,11 +97,24 @@ impl Service for Intake {
         for department in Department::ALL {
             host.consume(
                 reports::consumer_spec(department),
-                Arc::new(reports::LaneReports { department, policy: self.policy.clone() }),
+                Arc::new(reports::LaneReports {
+                    department,
+                    keyring: host.keyring.clone(),
+                    policy: self.policy.clone(),
+                }),
             );
         }
-        let sending = notifications::Notifications { provider: self.sms.clone(), policy: self.policy.clone() };
+        let sending = notifications::Notifications {
+            provider: self.sms.clone(),
+            keyring: host.keyring.clone(),
+            policy: self.policy.clone(),
+        };
         host.consume(notifications::consumer_spec(), Arc::new(sending));
-        Ok(http::router(http::AppState { pool: host.pool.clone(), policy: self.policy, documents: self.documents }))
+        Ok(http::router(http::AppState {
+            pool: host.pool.clone(),
+            keyring: host.keyring.clone(),
+            policy: self.policy,
+            documents: self.documents,
+        }))
     }
 }

@@ -95,6 +95,7 @@ pub fn provider(name: &str, aliyun: aliyun::Settings) -> anyhow::Result<Arc<dyn 
 
 pub struct Notifications {
     pub provider: Arc<dyn SmsProvider>,
+    pub keyring: Arc<onedoor_personal_data::Keyring>,
     pub policy: Arc<Policy>,
 }
 
@@ -109,7 +110,7 @@ impl Handler for Notifications {
         let sent_before = |case: &crate::domain::case::Case| {
             case.notifications.iter().any(|n| n.notification_id == message.notification_id)
         };
-        let case = store::load_case(tx, case_id)
+        let case = store::load_case(tx, &self.keyring, case_id)
             .await?
             .ok_or_else(|| HandlerError::Permanent(format!("no case {case_id} for notification")))?;
         if sent_before(&case) {
@@ -121,7 +122,7 @@ impl Handler for Notifications {
         })?;
         // Recorded under the case's lock, after the send (never while waiting for the provider).
         store::township_of(tx, case_id, true).await?;
-        let case = store::load_case(tx, case_id)
+        let case = store::load_case(tx, &self.keyring, case_id)
             .await?
             .ok_or_else(|| HandlerError::Permanent(format!("no case {case_id} for notification")))?;
         let sent = CaseEvent::NotificationSent(SentNotification {
@@ -130,7 +131,17 @@ impl Handler for Notifications {
             provider: self.provider.name().to_string(),
             sent_at: Utc::now(),
         });
-        store::save(tx, &case, &[sent], "notifications", Some(delivery.event_id), &self.policy, Utc::now()).await?;
+        store::save(
+            tx,
+            &self.keyring,
+            &case,
+            &[sent],
+            "notifications",
+            Some(delivery.event_id),
+            &self.policy,
+            Utc::now(),
+        )
+        .await?;
         tracing::info!(case.id = %case_id, kind = kind_code(message.kind), "message to the applicant sent");
         Ok(())
     }

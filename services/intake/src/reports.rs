@@ -33,6 +33,7 @@ pub struct LaneReports {
     /// department's broker user may publish there, so a report's department
     /// is known by where it arrived, and the payload must agree.
     pub department: Department,
+    pub keyring: Arc<onedoor_personal_data::Keyring>,
     pub policy: Arc<Policy>,
 }
 
@@ -50,7 +51,7 @@ impl Handler for LaneReports {
         if store::township_of(tx, lane.case_id, true).await?.is_none() {
             return Err(HandlerError::Permanent(format!("no case {} for referral {}", lane.case_id, lane.referral_id)));
         }
-        let case = store::load_case(tx, lane.case_id)
+        let case = store::load_case(tx, &self.keyring, lane.case_id)
             .await?
             .ok_or_else(|| HandlerError::Permanent(format!("case {} has no events", lane.case_id)))?;
         let known = case.line_of_referral(lane.referral_id).is_some_and(|l| l.department == lane.department);
@@ -71,7 +72,8 @@ impl Handler for LaneReports {
             report,
         };
         let actor = format!("{}-aid", lane.department);
-        store::save(tx, &case, &[event], &actor, Some(delivery.event_id), &self.policy, Utc::now()).await?;
+        store::save(tx, &self.keyring, &case, &[event], &actor, Some(delivery.event_id), &self.policy, Utc::now())
+            .await?;
         tracing::info!(case.id = %lane.case_id, department = %lane.department, event = event_name, "lane report projected");
         Ok(())
     }

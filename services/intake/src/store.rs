@@ -12,6 +12,7 @@ use crate::{integration, stored};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use onedoor_contracts::Department;
 use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError};
+use onedoor_personal_data::Keyring;
 use onedoor_telemetry::propagation::TraceHeaders;
 use onedoor_working_calendar::local_date;
 use sqlx::{PgConnection, PgPool, Row};
@@ -22,20 +23,23 @@ pub fn migrator() -> sqlx::migrate::Migrator {
     sqlx::migrate!("./migrations")
 }
 
-/// Applies the audit trail's migrations and then these (which move the
+/// Applies the audit trail's and the data keys' migrations and then these (which move the
 /// older audit log into the trail).
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     onedoor_event_store::apply_migrations(pool, onedoor_audit::migrator()).await?;
+    onedoor_event_store::apply_migrations(pool, onedoor_personal_data::migrator()).await?;
     onedoor_event_store::apply_migrations(pool, migrator()).await
 }
 
 /// Folds a case from its stream; `None` if there is no such case.
-pub async fn load_case(conn: &mut PgConnection, case_id: Uuid) -> Result<Option<Case>, StoreError> {
+pub async fn load_case(conn: &mut PgConnection, keyring: &Keyring, case_id: Uuid) -> Result<Option<Case>, StoreError> {
     let recorded = onedoor_event_store::load(conn, &case_id.to_string(), &stored::upcasters()).await?;
     if recorded.is_empty() {
         return Ok(None);
     }
-    let events: Vec<CaseEvent> = recorded.iter().map(stored::decode).collect::<Result<_, _>>()?;
+    let key = keyring.for_opening(stored::key_owner(case_id, &recorded)).await?;
+    let events: Vec<CaseEvent> =
+        recorded.iter().map(|e| stored::decode(e, key.as_deref())).collect::<Result<_, _>>()?;
     let mut case = Case::from_events(case_id, &events);
     case.traceparent = recorded[0].metadata.traceparent.clone();
     Ok(Some(case))
@@ -69,6 +73,7 @@ pub async fn stored_view(conn: &mut PgConnection, case_id: Uuid) -> Result<Optio
 /// the read models, all in the caller's transaction. Returns the case after.
 pub async fn save(
     conn: &mut PgConnection,
+    keyring: &Keyring,
     before: &Case,
     new: &[CaseEvent],
     actor: &str,
@@ -78,11 +83,12 @@ pub async fn save(
 ) -> Result<Case, StoreError> {
     let expected = if before.version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(before.version) };
     let trace = TraceHeaders::current();
-    let encoded: Vec<NewEvent> = new.iter().map(stored::encode).collect::<Result<_, _>>()?;
     let mut after = before.clone();
     for event in new {
         after.apply(event);
     }
+    let key = keyring.for_sealing(after.household_id.unwrap_or(after.case_id)).await?;
+    let encoded: Vec<NewEvent> = new.iter().map(|e| stored::encode(e, &key)).collect::<Result<_, _>>()?;
     if before.version == 0 {
         after.traceparent = trace.traceparent.clone();
     }
@@ -381,8 +387,8 @@ pub async fn rebuild_job(pool: &PgPool, job_id: Uuid) -> Result<Option<RebuildJo
 /// concurrent change to a case is never overwritten by an older view), with
 /// the open lines restored; progress recorded as it goes. Running it again
 /// gives the same read models.
-pub async fn run_rebuild(pool: &PgPool, policy: &Policy, job_id: Uuid) -> Result<(), StoreError> {
-    let result = rebuild_every_case(pool, policy, job_id).await;
+pub async fn run_rebuild(pool: &PgPool, keyring: &Keyring, policy: &Policy, job_id: Uuid) -> Result<(), StoreError> {
+    let result = rebuild_every_case(pool, keyring, policy, job_id).await;
     let (status, error) = match &result {
         Ok(()) => ("done", None),
         Err(e) => ("failed", Some(e.to_string())),
@@ -399,7 +405,7 @@ pub async fn run_rebuild(pool: &PgPool, policy: &Policy, job_id: Uuid) -> Result
 /// Cases rebuilt in one transaction.
 const REBUILD_CHUNK: usize = 100;
 
-async fn rebuild_every_case(pool: &PgPool, policy: &Policy, job_id: Uuid) -> Result<(), StoreError> {
+async fn rebuild_every_case(pool: &PgPool, keyring: &Keyring, policy: &Policy, job_id: Uuid) -> Result<(), StoreError> {
     let ids: Vec<String> = sqlx::query_scalar("SELECT DISTINCT stream_id FROM events WHERE stream_type = $1")
         .bind(STREAM_TYPE)
         .fetch_all(pool)
@@ -418,7 +424,7 @@ async fn rebuild_every_case(pool: &PgPool, policy: &Policy, job_id: Uuid) -> Res
         for id in chunk {
             let Ok(case_id) = Uuid::parse_str(id) else { continue };
             township_of(&mut tx, case_id, true).await?;
-            if let Some(case) = load_case(&mut tx, case_id).await? {
+            if let Some(case) = load_case(&mut tx, keyring, case_id).await? {
                 let now = Utc::now();
                 write_read_models(&mut tx, &case, policy, now).await?;
                 restore_open_lines(&mut tx, &case).await?;
@@ -440,7 +446,7 @@ async fn rebuild_every_case(pool: &PgPool, policy: &Policy, job_id: Uuid) -> Res
     for id in households {
         let Ok(household_id) = Uuid::parse_str(&id) else { continue };
         let mut tx = pool.begin().await?;
-        let household = load_household(&mut tx, household_id).await?;
+        let household = load_household(&mut tx, keyring, household_id).await?;
         write_household(&mut tx, &household).await?;
         tx.commit().await?;
     }
@@ -482,9 +488,15 @@ pub async fn household_of(conn: &mut PgConnection, people: &[&str]) -> Result<Op
     .await?)
 }
 
-pub async fn load_household(conn: &mut PgConnection, household_id: Uuid) -> Result<Household, StoreError> {
+pub async fn load_household(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    household_id: Uuid,
+) -> Result<Household, StoreError> {
     let recorded = onedoor_event_store::load(conn, &household_id.to_string(), &stored::upcasters()).await?;
-    let events: Vec<HouseholdEvent> = recorded.iter().map(stored::household::decode).collect::<Result<_, _>>()?;
+    let key = if recorded.is_empty() { None } else { keyring.for_opening(household_id).await? };
+    let events: Vec<HouseholdEvent> =
+        recorded.iter().map(|e| stored::household::decode(e, key.as_deref())).collect::<Result<_, _>>()?;
     Ok(Household::from_events(household_id, &events))
 }
 
@@ -493,6 +505,7 @@ pub async fn load_household(conn: &mut PgConnection, household_id: Uuid) -> Resu
 /// records who joined and left and its support.
 pub async fn register_declaration(
     conn: &mut PgConnection,
+    keyring: &Keyring,
     household_id: Uuid,
     d: &Declaration<'_>,
 ) -> Result<(), StoreError> {
@@ -508,17 +521,18 @@ pub async fn register_declaration(
     .await?;
     for (id_number, other) in elsewhere {
         // Loaded afresh each time: two members may leave the same household.
-        let before = load_household(conn, other).await?;
+        let before = load_household(conn, keyring, other).await?;
         let left = before.leave(&id_number, d);
-        save_household(conn, &before, &left, d.staff_id).await?;
+        save_household(conn, keyring, &before, &left, d.staff_id).await?;
     }
-    let before = load_household(conn, household_id).await?;
+    let before = load_household(conn, keyring, household_id).await?;
     let changes = before.declare(d);
-    save_household(conn, &before, &changes, d.staff_id).await
+    save_household(conn, keyring, &before, &changes, d.staff_id).await
 }
 
 pub async fn save_household(
     conn: &mut PgConnection,
+    keyring: &Keyring,
     before: &Household,
     new: &[HouseholdEvent],
     actor: &str,
@@ -527,7 +541,8 @@ pub async fn save_household(
         return Ok(());
     }
     let expected = if before.version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(before.version) };
-    let encoded: Vec<NewEvent> = new.iter().map(stored::household::encode).collect::<Result<_, _>>()?;
+    let key = keyring.for_sealing(before.household_id).await?;
+    let encoded: Vec<NewEvent> = new.iter().map(|e| stored::household::encode(e, &key)).collect::<Result<_, _>>()?;
     let trace = TraceHeaders::current();
     let metadata = EventMetadata {
         correlation_id: Some(before.household_id),
@@ -570,7 +585,10 @@ async fn write_household(conn: &mut PgConnection, household: &Household) -> Resu
         .bind(household.household_id)
         .execute(&mut *conn)
         .await?;
-    for (position, m) in household.members.iter().enumerate() {
+    // An erased household's members are no one: they hold no place in the
+    // register (its index would see them all as one person).
+    let known = household.members.iter().filter(|m| m.id_number != onedoor_personal_data::ERASED);
+    for (position, m) in known.enumerate() {
         sqlx::query(
             "INSERT INTO household_members (household_id, id_number, name, relation, joined_on, left_on, position)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -615,5 +633,64 @@ pub async fn cases_of_household(conn: &mut PgConnection, household_id: Uuid) -> 
     )
     .bind(household_id)
     .fetch_all(conn)
+    .await?)
+}
+
+// Erasure -----------------------------------------------------------------
+
+/// The household's cases, folded, locking their list rows (so no command
+/// changes one while it is erased).
+pub async fn cases_of_household_locked(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    household_id: Uuid,
+) -> Result<Vec<Case>, StoreError> {
+    let ids: Vec<Uuid> =
+        sqlx::query_scalar("SELECT case_id FROM case_views WHERE household_id = $1 ORDER BY case_id FOR UPDATE")
+            .bind(household_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut cases = Vec::with_capacity(ids.len());
+    for id in ids {
+        cases.extend(load_case(conn, keyring, id).await?);
+    }
+    Ok(cases)
+}
+
+/// After the household's key was destroyed: rewrites its cases' read
+/// models (their personal fields now read as erased), takes its members out
+/// of the register and forgets the idempotency keys that kept its
+/// applications. Returns the scans of its cases that no other household's
+/// case holds, for the caller to delete from the document store.
+pub async fn forget_household(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    policy: &Policy,
+    household_id: Uuid,
+    cases: &[Uuid],
+) -> Result<Vec<String>, StoreError> {
+    let now = Utc::now();
+    for &case_id in cases {
+        if let Some(case) = load_case(conn, keyring, case_id).await? {
+            write_read_models(conn, &case, policy, now).await?;
+        }
+    }
+    sqlx::query("DELETE FROM household_members WHERE household_id = $1").bind(household_id).execute(&mut *conn).await?;
+    let case_texts: Vec<String> = cases.iter().map(Uuid::to_string).collect();
+    sqlx::query("DELETE FROM idempotency_keys WHERE response ->> 'case_id' = ANY($1)")
+        .bind(&case_texts)
+        .execute(&mut *conn)
+        .await?;
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT e.payload ->> 'sha256' FROM events e
+          WHERE e.stream_id = ANY($1) AND e.event_type = 'DocumentAttached'
+            AND NOT EXISTS (
+                SELECT 1 FROM events o JOIN case_views v ON v.case_id::text = o.stream_id
+                 WHERE o.event_type = 'DocumentAttached' AND o.payload ->> 'sha256' = e.payload ->> 'sha256'
+                   AND v.household_id IS DISTINCT FROM $2)",
+    )
+    .bind(&case_texts)
+    .bind(household_id)
+    .fetch_all(&mut *conn)
     .await?)
 }

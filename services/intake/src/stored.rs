@@ -6,24 +6,45 @@ use crate::domain::application::{Application, Member};
 use crate::domain::case::{CaseDocument, CaseEvent, InformedBy, LaneReport, SentNotification};
 use crate::domain::materials::MissingMaterial;
 use onedoor_event_store::{NewEvent, RecordedEvent, StoreError, Upcasters};
+use onedoor_personal_data::DataKey;
 use onedoor_stored_events::StoredFormat;
 use onedoor_stored_events::case::{
     ApplicationV1, CaseEventV1, InformedByV1, LaneReportV1, MemberV1, MissingMaterialV1,
 };
 use onedoor_stored_events::shared::each;
+use uuid::Uuid;
 
 /// How older stored versions of the case's events are read (none yet: v1 is the first).
 pub fn upcasters() -> Upcasters {
     Upcasters::new()
 }
 
-pub fn encode(event: &CaseEvent) -> Result<NewEvent, StoreError> {
+/// The stored event, its personal fields sealed with the household's key.
+pub fn encode(event: &CaseEvent, key: &DataKey) -> Result<NewEvent, StoreError> {
     let stored = to_stored(event.clone());
-    Ok(NewEvent::new(stored.event_type(), CaseEventV1::VERSION, serde_json::to_value(&stored)?))
+    let mut payload = serde_json::to_value(&stored)?;
+    CaseEventV1::personal_fields(stored.event_type()).seal(&mut payload, key);
+    Ok(NewEvent::new(stored.event_type(), CaseEventV1::VERSION, payload))
 }
 
-pub fn decode(recorded: &RecordedEvent) -> Result<CaseEvent, StoreError> {
-    Ok(from_stored(recorded.decode::<CaseEventV1>()?))
+/// The event, its personal fields opened with the household's key (without
+/// one, they read as erased).
+pub fn decode(recorded: &RecordedEvent, key: Option<&DataKey>) -> Result<CaseEvent, StoreError> {
+    let mut payload = recorded.payload.clone();
+    CaseEventV1::personal_fields(&recorded.event_type).open(&mut payload, key);
+    Ok(from_stored(serde_json::from_value(payload)?))
+}
+
+/// Whose key seals a case stream: the household's named by its first event
+/// (plain in the log), or, for a case stored before the household register,
+/// the case's own id.
+pub fn key_owner(case_id: Uuid, recorded: &[RecordedEvent]) -> Uuid {
+    recorded
+        .first()
+        .and_then(|e| e.payload.get("household_id"))
+        .and_then(|id| id.as_str())
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .unwrap_or(case_id)
 }
 
 fn to_stored(event: CaseEvent) -> CaseEventV1 {
@@ -273,17 +294,24 @@ fn from_stored(event: CaseEventV1) -> CaseEvent {
 pub mod household {
     use crate::domain::household::{HouseholdEvent, Source};
     use onedoor_event_store::{NewEvent, RecordedEvent, StoreError};
+    use onedoor_personal_data::DataKey;
     use onedoor_stored_events::StoredFormat;
     use onedoor_stored_events::household::{HouseholdEventV1 as V1, SourceV1};
     use onedoor_stored_events::shared::each;
 
-    pub fn encode(event: &HouseholdEvent) -> Result<NewEvent, StoreError> {
+    /// The stored event, its personal fields sealed with the household's key.
+    pub fn encode(event: &HouseholdEvent, key: &DataKey) -> Result<NewEvent, StoreError> {
         let stored = to_stored(event.clone());
-        Ok(NewEvent::new(stored.event_type(), V1::VERSION, serde_json::to_value(&stored)?))
+        let mut payload = serde_json::to_value(&stored)?;
+        V1::personal_fields(stored.event_type()).seal(&mut payload, key);
+        Ok(NewEvent::new(stored.event_type(), V1::VERSION, payload))
     }
 
-    pub fn decode(recorded: &RecordedEvent) -> Result<HouseholdEvent, StoreError> {
-        Ok(from_stored(recorded.decode::<V1>()?))
+    /// The event, its personal fields opened (or read as erased).
+    pub fn decode(recorded: &RecordedEvent, key: Option<&DataKey>) -> Result<HouseholdEvent, StoreError> {
+        let mut payload = recorded.payload.clone();
+        V1::personal_fields(&recorded.event_type).open(&mut payload, key);
+        Ok(from_stored(serde_json::from_value(payload)?))
     }
 
     fn source(s: Source) -> SourceV1 {

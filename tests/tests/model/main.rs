@@ -81,8 +81,13 @@ impl Platform {
         let policy = Arc::new(intake::config::Policy::load(None, None).unwrap());
         let documents_dir = tempfile::tempdir().unwrap();
         let documents = onedoor_documents::DocumentStore::open(documents_dir.path().to_str().unwrap()).unwrap();
+        let keyring = Arc::new(onedoor_personal_data::Keyring::new(
+            Arc::new(onedoor_personal_data::FileKek::development()),
+            db.pool.clone(),
+        ));
         let (router, _) = intake::http::router(intake::http::AppState {
             pool: db.pool.clone(),
+            keyring: keyring.clone(),
             policy: policy.clone(),
             documents: documents.clone(),
         });
@@ -110,7 +115,11 @@ impl Platform {
             intake_pool: db.pool,
             intake_reports: Department::ALL
                 .into_iter()
-                .map(|department| intake::reports::LaneReports { department, policy: policy.clone() })
+                .map(|department| intake::reports::LaneReports {
+                    department,
+                    keyring: keyring.clone(),
+                    policy: policy.clone(),
+                })
                 .collect(),
             departments,
             _documents_dir: documents_dir,

@@ -98,7 +98,7 @@ pub(super) async fn get_case(
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
     }
     if view.depends_on_today() {
-        let case = case_of_township(&mut conn, case_id, &owner, false).await?;
+        let case = case_of_township(&mut conn, &state.keyring, case_id, &owner, false).await?;
         view = case.view(&state.policy.catalogue, &state.policy.calendar, today);
     } else {
         view.refresh_overdue(today);

@@ -59,7 +59,7 @@ pub(super) async fn upload_document(
     {
         // The case must exist here and take documents before anything is stored.
         let mut conn = state.pool.acquire().await?;
-        let case = case_of_township(&mut conn, case_id, &township, false).await?;
+        let case = case_of_township(&mut conn, &state.keyring, case_id, &township, false).await?;
         case.takes_documents().map_err(case_conflict)?;
     }
     let stored = state.documents.put(bytes).await.map_err(onedoor_http_kit::internal_error)?;
@@ -106,7 +106,7 @@ pub(super) async fn list_documents(
     let township = clerk_township(&staff)?;
     let case_id = path_case_id(&case_id)?;
     let mut conn = state.pool.acquire().await?;
-    let case = case_of_township(&mut conn, case_id, township, false).await?;
+    let case = case_of_township(&mut conn, &state.keyring, case_id, township, false).await?;
     Ok(axum::Json(DocumentList { items: case.documents }))
 }
 
@@ -116,7 +116,8 @@ pub(super) async fn list_documents(
     params(("case_id" = Uuid, Path), ("document_id" = Uuid, Path)),
     responses((status = 200, description = "the file, of the type its bytes were found to be",
                content((String = "image/jpeg"), (String = "image/png"), (String = "application/pdf"))),
-              (status = 404, body = Problem))
+              (status = 404, body = Problem),
+              (status = 410, description = "erased with the household's personal data", body = Problem))
 )]
 #[tracing::instrument(name = "download document", skip_all, fields(case.id = %case_id))]
 pub(super) async fn download_document(
@@ -127,7 +128,7 @@ pub(super) async fn download_document(
     let township = clerk_township(&staff)?;
     let case_id = path_case_id(&case_id)?;
     let mut tx = state.pool.begin().await?;
-    let case = case_of_township(&mut tx, case_id, township, false).await?;
+    let case = case_of_township(&mut tx, &state.keyring, case_id, township, false).await?;
     let document = case
         .documents
         .iter()
@@ -137,7 +138,10 @@ pub(super) async fn download_document(
         onedoor_http_kit::access::note_household(household_id);
     }
     tx.commit().await?;
-    let bytes = state.documents.get(&document.sha256).await.map_err(onedoor_http_kit::internal_error)?;
+    let bytes =
+        state.documents.get(&document.sha256).await.map_err(onedoor_http_kit::internal_error)?.ok_or_else(|| {
+            Problem::erased("document_erased", "the scan was erased with the household's personal data")
+        })?;
     let id = document.document_id.to_string();
     Ok(onedoor_http_kit::file_response(&document.content_type, onedoor_http_kit::Disposition::Attachment(&id), bytes))
 }

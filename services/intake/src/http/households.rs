@@ -69,7 +69,7 @@ pub(super) async fn find_household(
     let mut tx = state.pool.begin().await?;
     let found = store::household_of_person(&mut tx, &id_number).await?;
     let household = match found {
-        Some(id) => Some(store::load_household(&mut tx, id).await?),
+        Some(id) => Some(store::load_household(&mut tx, &state.keyring, id).await?),
         None => None,
     };
     let visible = household.filter(|h| h.township == township);
@@ -154,13 +154,13 @@ pub(super) async fn verify_support(
     }
     onedoor_http_kit::with_retries(|| async {
         let mut tx = state.pool.begin().await?;
-        let before = store::load_household(&mut tx, household_id).await?;
+        let before = store::load_household(&mut tx, &state.keyring, household_id).await?;
         if before.version == 0 || before.township != township {
             return Err(not_found());
         }
         let changes = before.verify_support(support.clone(), form.effective);
-        store::save_household(&mut tx, &before, &changes, staff.id()).await?;
-        let household = store::load_household(&mut tx, household_id).await?;
+        store::save_household(&mut tx, &state.keyring, &before, &changes, staff.id()).await?;
+        let household = store::load_household(&mut tx, &state.keyring, household_id).await?;
         let cases = store::cases_of_household(&mut tx, household_id).await?;
         tx.commit().await?;
         Ok(axum::Json(household_view(household, cases)))

@@ -7,6 +7,7 @@
 mod applications;
 mod cases;
 mod documents;
+mod erasure;
 mod households;
 mod operations;
 
@@ -26,6 +27,7 @@ use onedoor_contracts::Department;
 use onedoor_http_kit::etag::{check_if_match, dated_etag};
 use onedoor_http_kit::paging::ListParams;
 use onedoor_http_kit::{ApiJson, ApiQuery, ApiResult, FieldError, Problem, Role, Staff};
+use onedoor_personal_data::Keyring;
 use onedoor_working_calendar::local_date;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
@@ -39,6 +41,7 @@ use uuid::Uuid;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    pub keyring: Arc<onedoor_personal_data::Keyring>,
     pub policy: Arc<Policy>,
     pub documents: onedoor_documents::DocumentStore,
 }
@@ -67,6 +70,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(documents::download_document))
         .routes(routes!(operations::rebuild_case_views))
         .routes(routes!(operations::rebuild_progress))
+        .routes(routes!(erasure::erase_household))
 }
 
 /// The API's routes and their OpenAPI document.
@@ -97,13 +101,19 @@ fn clerk_township(staff: &Staff) -> ApiResult<&str> {
 }
 
 /// Loads a case of the clerk's township, locking it for a change when `lock`.
-async fn case_of_township(conn: &mut PgConnection, case_id: Uuid, township: &str, lock: bool) -> ApiResult<Case> {
+async fn case_of_township(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    case_id: Uuid,
+    township: &str,
+    lock: bool,
+) -> ApiResult<Case> {
     let owner = store::township_of(conn, case_id, lock).await?;
     let not_found = || Problem::not_found(format!("no case {case_id} in your township"));
     if owner.as_deref() != Some(township) {
         return Err(not_found());
     }
-    let case = store::load_case(conn, case_id).await?.ok_or_else(not_found)?;
+    let case = store::load_case(conn, keyring, case_id).await?.ok_or_else(not_found)?;
     if let Some(traceparent) = &case.traceparent {
         onedoor_telemetry::propagation::link_current_span(traceparent);
     }
@@ -149,7 +159,7 @@ async fn change_case(
         let now = Utc::now();
         let policy = &state.policy;
         let mut tx = state.pool.begin().await?;
-        let case = case_of_township(&mut tx, case_id, township, true).await?;
+        let case = case_of_township(&mut tx, &state.keyring, case_id, township, true).await?;
         check_if_match(headers, case.version)?;
         let referral_ids = fresh_referral_ids();
         let ctx = Context {
@@ -161,7 +171,7 @@ async fn change_case(
             calendar: &policy.calendar,
         };
         let events = decide(&case, &ctx)?;
-        let after = store::save(&mut tx, &case, &events, staff.id(), None, policy, now).await?;
+        let after = store::save(&mut tx, &state.keyring, &case, &events, staff.id(), None, policy, now).await?;
         if let (Some(department), Some(application)) = (hold, &after.application)
             && !store::claim_open_line(&mut tx, &after, department).await?
         {

@@ -22,10 +22,11 @@ pub(super) async fn rebuild_case_views(staff: Staff, State(state): State<AppStat
     staff.require(&[Role::Operator])?;
     let (job, started) = store::start_rebuild(&state.pool, staff.id()).await?;
     if started {
-        let (pool, policy, job_id) = (state.pool.clone(), state.policy.clone(), job.job_id);
+        let (pool, keyring, policy, job_id) =
+            (state.pool.clone(), state.keyring.clone(), state.policy.clone(), job.job_id);
         // Not tied to the request: a client hanging up does not stop it.
         tokio::spawn(async move {
-            match store::run_rebuild(&pool, &policy, job_id).await {
+            match store::run_rebuild(&pool, &keyring, &policy, job_id).await {
                 Ok(()) => tracing::info!(job.id = %job_id, "case views rebuilt from the event log"),
                 Err(error) => tracing::error!(job.id = %job_id, %error, "rebuilding the case views failed"),
             }

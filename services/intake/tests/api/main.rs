@@ -5,6 +5,7 @@
 mod applications;
 mod audit;
 mod case_view;
+mod erasure;
 mod households;
 mod notifications;
 mod support;
