@@ -136,8 +136,7 @@ impl Handler for Notifications {
             &self.keyring,
             &case,
             &[sent],
-            "notifications",
-            Some(delivery.event_id),
+            store::Cause { actor: "notifications", causation_id: Some(delivery.event_id) },
             &self.policy,
             Utc::now(),
         )

@@ -72,8 +72,16 @@ impl Handler for LaneReports {
             report,
         };
         let actor = format!("{}-aid", lane.department);
-        store::save(tx, &self.keyring, &case, &[event], &actor, Some(delivery.event_id), &self.policy, Utc::now())
-            .await?;
+        store::save(
+            tx,
+            &self.keyring,
+            &case,
+            &[event],
+            store::Cause { actor: &actor, causation_id: Some(delivery.event_id) },
+            &self.policy,
+            Utc::now(),
+        )
+        .await?;
         tracing::info!(case.id = %lane.case_id, department = %lane.department, event = event_name, "lane report projected");
         Ok(())
     }

@@ -69,6 +69,20 @@ pub async fn stored_view(conn: &mut PgConnection, case_id: Uuid) -> Result<Optio
     }
 }
 
+/// Who made a change, and the message it answers (none for a command at
+/// the window).
+#[derive(Debug, Clone, Copy)]
+pub struct Cause<'a> {
+    pub actor: &'a str,
+    pub causation_id: Option<Uuid>,
+}
+
+impl<'a> Cause<'a> {
+    pub fn staff(actor: &'a str) -> Self {
+        Self { actor, causation_id: None }
+    }
+}
+
 /// Appends `new` to the case, announces it through the outbox and updates
 /// the read models, all in the caller's transaction. Returns the case after.
 pub async fn save(
@@ -76,8 +90,7 @@ pub async fn save(
     keyring: &Keyring,
     before: &Case,
     new: &[CaseEvent],
-    actor: &str,
-    causation_id: Option<Uuid>,
+    cause: Cause<'_>,
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<Case, StoreError> {
@@ -101,8 +114,8 @@ pub async fn save(
         &encoded,
         &EventMetadata {
             correlation_id: Some(before.case_id),
-            causation_id,
-            actor: actor.to_string(),
+            causation_id: cause.causation_id,
+            actor: cause.actor.to_string(),
             traceparent: trace.traceparent,
             tracestate: trace.tracestate,
         },

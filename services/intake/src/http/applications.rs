@@ -150,8 +150,16 @@ pub(super) async fn submit_once(
     // The household in the register: the applicant's, a declared member's, or a new one.
     let household_id = store::household_of(&mut tx, &people).await?.unwrap_or_else(Uuid::now_v7);
     let events = case::submit(application.clone(), case_number, Some(household_id), &ctx);
-    let case =
-        store::save(&mut tx, &state.keyring, &Case::new(Uuid::now_v7()), &events, staff_id, None, policy, now).await?;
+    let case = store::save(
+        &mut tx,
+        &state.keyring,
+        &Case::new(Uuid::now_v7()),
+        &events,
+        store::Cause::staff(staff_id),
+        policy,
+        now,
+    )
+    .await?;
     let declaration = Declaration { application, case_id: case.case_id, today: local_date(now), now, staff_id };
     store::register_declaration(&mut tx, &state.keyring, household_id, &declaration).await?;
     tracing::Span::current().record("case.id", tracing::field::display(case.case_id));

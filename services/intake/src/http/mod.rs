@@ -171,7 +171,8 @@ async fn change_case(
             calendar: &policy.calendar,
         };
         let events = decide(&case, &ctx)?;
-        let after = store::save(&mut tx, &state.keyring, &case, &events, staff.id(), None, policy, now).await?;
+        let after =
+            store::save(&mut tx, &state.keyring, &case, &events, store::Cause::staff(staff.id()), policy, now).await?;
         if let (Some(department), Some(application)) = (hold, &after.application)
             && !store::claim_open_line(&mut tx, &after, department).await?
         {
