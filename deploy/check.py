@@ -233,6 +233,24 @@ def check_database_urls(overlay, name, doc):
             failures.append(f"k8s/overlays/{overlay}: {name}/{container}: DATABASE_URL to {host}, want {want}")
 
 
+# What a backend service refuses to start without where ONEDOOR_ENV=production
+# (libs/service-host): each from a secret, never a value in the manifests.
+PRODUCTION_SECRETS = ("ONEDOOR_AUDIT_KEY", "ONEDOOR_KEK", "ONEDOOR_NATS_NKEY")
+
+
+def check_production_secrets(overlay, name, doc):
+    """Every backend service (a container with a broker user) has the keys
+    production requires, each from a secret."""
+    for container in (pod_spec(doc) or {}).get("containers", []):
+        env = {e.get("name"): e for e in container.get("env", [])}
+        if "ONEDOOR_NATS_NKEY" not in env:
+            continue
+        for wanted in PRODUCTION_SECRETS:
+            if "secretKeyRef" not in env.get(wanted, {}).get("valueFrom", {}):
+                failures.append(f"k8s/overlays/{overlay}: {name}/{container['name']}: {wanted} "
+                                "not from a secret (the service refuses to start in production without it)")
+
+
 def check_connection_budget(overlay, docs):
     """The most connections the services can open (every HPA at its maximum,
     every replica's two pools full) fit one PgBouncer's max_client_conn (a
@@ -388,6 +406,7 @@ def check_overlays():
         for doc in docs:
             name = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
             check_database_urls(overlay.name, name, doc)
+            check_production_secrets(overlay.name, name, doc)
             check_holiday_calendars(overlay.name, name, doc)
             check_restricted(f"k8s/overlays/{overlay.name}", name, doc)
             met[validate(f"k8s/overlays/{overlay.name}", name, doc)] += 1

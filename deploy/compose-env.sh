@@ -1,7 +1,7 @@
 #!/bin/sh
 # Writes deploy/.env, which compose reads, with fresh random secrets: the
 # development token secret, the workbench's session key, the PostgreSQL
-# superuser's and every service's database password, MinIO's credentials,
+# superuser's and every service's database password, the key-encryption key, MinIO's credentials,
 # and each service's broker key (`cargo xtask nats-keys`: the seeds for the
 # services, the public keys for nats-server). And deploy/tls/: a CA and the
 # broker's certificate signed by it (services verify NATS against the CA).
@@ -13,13 +13,17 @@ deploy=$(cd "$(dirname "$0")" && pwd)
 env_file="$deploy/.env"
 tls="$deploy/tls"
 umask 077
+kek() { head -c 32 /dev/urandom | base64 | tr -d '\n'; }
 if [ -e "$env_file" ]; then
     echo "$env_file exists; keeping it"
+    # Secrets added since it was written.
+    grep -q '^ONEDOOR_KEK=' "$env_file" || { echo "ONEDOOR_KEK=$(kek)" >> "$env_file"; echo "added ONEDOOR_KEK"; }
 else
     secret() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
     nats_keys=$(cd "$deploy/.." && cargo xtask nats-keys)
     {
         echo "ONEDOOR_JWT_SECRET=$(secret)"
+        echo "ONEDOOR_KEK=$(kek)"
         echo "WORKBENCH_SESSION_KEY=$(secret)"
         echo "POSTGRES_PASSWORD=$(secret)"
         echo "MINIO_ROOT_USER=onedoor"

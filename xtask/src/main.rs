@@ -21,6 +21,7 @@ mod bench_rebuild;
 mod bench_workbench;
 mod chaos;
 mod demo;
+mod erase;
 mod fuzz;
 mod openapi;
 mod platform;
@@ -85,6 +86,12 @@ enum Task {
         #[arg(long)]
         config: bool,
     },
+    /// Erase a household's personal data once its retention period is over
+    /// (destroys its data key: crypto-shredding), through intake's API.
+    Erase(erase::EraseArgs),
+    /// Print a fresh key-encryption key (base64 of 32 random bytes) for
+    /// ONEDOOR_KEK (a k8s secret, compose's deploy/.env).
+    Kek,
     /// Fuzz every operation of every service with schemathesis on a platform of its own (part of `test`).
     FuzzApi(fuzz::FuzzArgs),
     /// Regenerate schemas/: the events' and stored events' JSON Schemas, the services' OpenAPI documents.
@@ -136,6 +143,11 @@ fn main() -> Result<()> {
         Task::Test { args } => test(args),
         Task::Bench { which } => bench::run(which),
         Task::Token(args) => token(args),
+        Task::Erase(args) => erase::run(args),
+        Task::Kek => {
+            println!("{}", onedoor_personal_data::FileKek::generate());
+            Ok(())
+        }
         Task::Schemas => schemas(),
         Task::NatsKeys { config } => nats_keys(config),
         Task::FuzzApi(args) => fuzz::run(args),

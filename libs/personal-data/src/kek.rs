@@ -13,6 +13,8 @@ use uuid::Uuid;
 pub enum KekError {
     #[error("the key-encryption key file {path}: {reason}")]
     File { path: String, reason: String },
+    #[error("the key-encryption key (ONEDOOR_KEK) {0}")]
+    Value(String),
     #[error("a wrapped data key did not unwrap under key-encryption key {kek_id}")]
     Unwrap { kek_id: String },
 }
@@ -30,8 +32,8 @@ pub trait Kek: Send + Sync + std::fmt::Debug {
     fn lookup_secret(&self) -> [u8; 32];
 }
 
-/// A KEK of 32 random bytes, base64 in a file (`ONEDOOR_KEK_FILE`; made by
-/// `cargo xtask kek`, mounted from a secret in k8s).
+/// A KEK of 32 random bytes in base64 (`cargo xtask kek` makes one): from a
+/// k8s secret (`ONEDOOR_KEK`) or a file (`ONEDOOR_KEK_FILE`).
 pub struct FileKek {
     id: String,
     key: LessSafeKey,
@@ -46,10 +48,15 @@ impl std::fmt::Debug for FileKek {
 
 impl FileKek {
     pub fn from_file(path: &Path) -> Result<Self, KekError> {
-        let error = |reason: String| KekError::File { path: path.display().to_string(), reason };
-        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-        let bytes = STANDARD.decode(text.trim()).map_err(|_| error("is not base64".into()))?;
-        let bytes: [u8; 32] = bytes.try_into().map_err(|_| error("does not hold 32 bytes".into()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| KekError::File { path: path.display().to_string(), reason: e.to_string() })?;
+        Self::from_base64(&text).map_err(|reason| KekError::File { path: path.display().to_string(), reason })
+    }
+
+    /// The KEK from its base64 text; the error says what is wrong with it.
+    pub fn from_base64(text: &str) -> Result<Self, String> {
+        let bytes = STANDARD.decode(text.trim()).map_err(|_| "is not base64".to_string())?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| "does not hold 32 bytes".to_string())?;
         Ok(Self::from_bytes(&bytes))
     }
 

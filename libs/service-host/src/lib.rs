@@ -81,10 +81,13 @@ pub struct HostConfig {
     /// a new one becomes `ONEDOOR_AUDIT_KEY`.
     #[arg(long, env = "ONEDOOR_AUDIT_RETIRED_KEYS", hide_env_values = true)]
     pub audit_retired_keys: Option<String>,
-    /// The key-encryption key that wraps every household's data key (a
-    /// file of 32 random bytes in base64, `cargo xtask kek`; mounted from a
-    /// secret), kept outside the database; required where
-    /// `ONEDOOR_ENV=production`. Without it, the development KEK.
+    /// The key-encryption key that wraps every household's data key: 32
+    /// random bytes in base64 (`cargo xtask kek`), from a secret, kept
+    /// outside the database; this or `ONEDOOR_KEK_FILE` is required where
+    /// `ONEDOOR_ENV=production`. Without either, the development KEK.
+    #[arg(long, env = "ONEDOOR_KEK", hide_env_values = true)]
+    pub kek: Option<String>,
+    /// A file holding the key-encryption key (as `ONEDOOR_KEK`).
     #[arg(long, env = "ONEDOOR_KEK_FILE")]
     pub kek_file: Option<std::path::PathBuf>,
     /// `production` refuses development tokens and a missing audit key at start.
@@ -120,10 +123,12 @@ impl HostConfig {
 
     /// The key-encryption key this configuration asks for.
     pub fn kek(&self) -> Result<Arc<dyn onedoor_personal_data::Kek>, HostError> {
-        match &self.kek_file {
-            Some(path) => Ok(Arc::new(onedoor_personal_data::FileKek::from_file(path)?)),
-            None if self.production() => Err(HostError::NoKek),
-            None => Ok(Arc::new(onedoor_personal_data::FileKek::development())),
+        use onedoor_personal_data::{FileKek, KekError};
+        match (&self.kek, &self.kek_file) {
+            (Some(text), _) => Ok(Arc::new(FileKek::from_base64(text).map_err(KekError::Value)?)),
+            (None, Some(path)) => Ok(Arc::new(FileKek::from_file(path)?)),
+            (None, None) if self.production() => Err(HostError::NoKek),
+            (None, None) => Ok(Arc::new(FileKek::development())),
         }
     }
 
@@ -167,7 +172,7 @@ pub enum HostError {
     Messaging(#[from] onedoor_messaging::MessagingError),
     #[error("ONEDOOR_ENV=production needs the service's broker user (ONEDOOR_NATS_NKEY)")]
     BrokerUser,
-    #[error("ONEDOOR_ENV=production needs the key-encryption key (ONEDOOR_KEK_FILE)")]
+    #[error("ONEDOOR_ENV=production needs the key-encryption key (ONEDOOR_KEK or ONEDOOR_KEK_FILE)")]
     NoKek,
     #[error(transparent)]
     Kek(#[from] onedoor_personal_data::KekError),

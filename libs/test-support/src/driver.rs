@@ -100,6 +100,7 @@ fn config_for(database_url: &str, nats_url: &str, nats_seed: &str) -> HostConfig
         environment: "test".into(),
         audit_key: None,
         audit_retired_keys: None,
+        kek: None,
         kek_file: None,
         migrate_only: false,
         migrate_on_start: true,
