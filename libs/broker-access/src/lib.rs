@@ -99,7 +99,7 @@ impl Principal {
             publish.push(format!("{DEAD_LETTER_SUBJECT_PREFIX}.{name}"));
         }
         if let Self::Department(d) = self {
-            // The one consumer of several filters the four replaced, removed at start-up.
+            // The one consumer of several filters the ones of one subject replaced, removed at start-up.
             publish.push(js(format!("CONSUMER.DELETE.{}.{}", onedoor_contracts::intake::STREAM, window_inbox(d))));
         }
         Grant { publish, subscribe: vec![format!("{}.>", inbox_prefix(self.service()))] }
@@ -148,9 +148,9 @@ pub fn notifications_consumer() -> Durable {
 }
 
 /// A department's consumers of the window's events, one per subject: its
-/// referrals, the scans its referrals need, and the supplements and
-/// withdrawals the window announces to every department (which name
-/// referrals, nothing personal). They arrive in any order between them; the
+/// referrals, the scans its referrals need, and the supplements,
+/// withdrawals and erasures the window announces to every department
+/// (which name referrals, nothing personal). They arrive in any order between them; the
 /// department keeps a window event for a referral not received yet.
 pub fn window_consumers(department: Department) -> Vec<Durable> {
     use onedoor_contracts::intake;
@@ -160,13 +160,14 @@ pub fn window_consumers(department: Department) -> Vec<Durable> {
         ("documents", intake::document_subject(department)),
         ("supplements", format!("{prefix}.intake.materials.supplemented")),
         ("withdrawals", format!("{prefix}.intake.application.withdrawn")),
+        ("erasures", format!("{prefix}.intake.case.erased")),
     ]
     .into_iter()
     .map(|(what, filter)| Durable { stream: intake::STREAM, name: format!("{department}-aid-window-{what}"), filter })
     .collect()
 }
 
-/// The name the four window consumers record their events under in the
+/// The name the window consumers record their events under in the
 /// department's inbox: that of the one consumer of several filters they
 /// replaced, so that events it handled are not handled again when they
 /// read the stream from its start.
@@ -307,6 +308,7 @@ mod tests {
                 "onedoor.dlq.medical-aid-window-documents",
                 "onedoor.dlq.medical-aid-window-supplements",
                 "onedoor.dlq.medical-aid-window-withdrawals",
+                "onedoor.dlq.medical-aid-window-erasures",
             ]
         );
         assert_eq!(grant.subscribe, ["_INBOX_medical-aid.>"]);

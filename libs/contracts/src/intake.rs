@@ -455,6 +455,19 @@ pub struct ApplicationWithdrawn {
     pub withdrawn_at: DateTime<Utc>,
 }
 
+/// The household's personal data was erased at the end of its retention
+/// period (its data key destroyed, ADR 0015): each department destroys its
+/// key of the case, so the personal fields of its lanes read as erased too.
+/// Ids only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaseErased {
+    pub case_id: Uuid,
+    /// Every referral the case issued, to any department.
+    pub referral_ids: Vec<Uuid>,
+    pub erased_at: DateTime<Utc>,
+}
+
 /// A scan of a material was uploaded at the window: a department whose
 /// referral needs that material may read it from the document store, under
 /// its digest. One event per department, on its own subject, as referrals
@@ -541,6 +554,7 @@ intake_event!(MaterialsSupplemented, "materials_supplemented", |_e| format!(
 intake_event!(ApplicationWithdrawn, "application_withdrawn", |_e| format!(
     "{SUBJECT_PREFIX}.intake.application.withdrawn"
 ));
+intake_event!(CaseErased, "case_erased", |_e| format!("{SUBJECT_PREFIX}.intake.case.erased"));
 intake_event!(DocumentAttached, "document_attached", |e| document_subject(e.department));
 intake_event!(NotificationRequested, "notification_requested", |_e| format!(
     "{SUBJECT_PREFIX}.intake.notification.requested"
@@ -556,6 +570,7 @@ crate::stream_events! {
         ReferralIssued(ReferralIssued),
         MaterialsSupplemented(MaterialsSupplemented),
         ApplicationWithdrawn(ApplicationWithdrawn),
+        CaseErased(CaseErased),
         DocumentAttached(DocumentAttached),
         NotificationRequested(NotificationRequested),
     }

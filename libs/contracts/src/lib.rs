@@ -242,6 +242,7 @@ pub fn schemas() -> Vec<(String, serde_json::Value)> {
         one::<intake::ReferralIssued>(),
         one::<intake::MaterialsSupplemented>(),
         one::<intake::ApplicationWithdrawn>(),
+        one::<intake::CaseErased>(),
         one::<intake::DocumentAttached>(),
         one::<intake::NotificationRequested>(),
         one::<department::ReferralSignedFor>(),
@@ -261,4 +262,39 @@ pub fn render_schema(schema: &serde_json::Value) -> String {
     let mut text = serde_json::to_string_pretty(schema).expect("schema serialises");
     text.push('\n');
     text
+}
+
+/// The personal fields of each integration event: JSON pointers into its
+/// CloudEvents envelope, sealed on the broker with the transit key
+/// (`onedoor_personal_data::Transit`) and opened by the consumer. Empty for
+/// an event that carries ids, codes, dates and amounts only.
+pub fn personal_fields(event_type: &str) -> &'static [&'static str] {
+    static FIELDS: std::sync::LazyLock<std::collections::HashMap<String, &'static [&'static str]>> =
+        std::sync::LazyLock::new(|| {
+            use department::*;
+            const REASON: &[&str] = &["/data/reason"];
+            std::collections::HashMap::from([
+                (
+                    intake::ReferralIssued::cloud_event_type(),
+                    &[
+                        "/data/applicant/name",
+                        "/data/applicant/id_number",
+                        "/data/applicant/phone",
+                        "/data/members/*/id_number",
+                        "/data/request/hospital",
+                        "/data/request/diagnosis",
+                        "/data/request/patient_id_number",
+                        "/data/request/student_id_number",
+                    ][..],
+                ),
+                (intake::NotificationRequested::cloud_event_type(), &["/data/phone"][..]),
+                (SupplementRequested::cloud_event_type(), &["/data/note"][..]),
+                (ProposalMade::cloud_event_type(), REASON),
+                (ReferralApproved::cloud_event_type(), &["/data/override_reason"][..]),
+                (ReferralRejected::cloud_event_type(), REASON),
+                (ReferralReturned::cloud_event_type(), REASON),
+                (ReferralDeadlineExtended::cloud_event_type(), REASON),
+            ])
+        });
+    FIELDS.get(event_type).copied().unwrap_or(&[])
 }

@@ -30,6 +30,7 @@ pub struct AppState {
     pub pool: PgPool,
     pub policy: Arc<dyn Policy>,
     pub calendar: Arc<WorkingCalendar>,
+    pub keyring: Arc<onedoor_personal_data::Keyring>,
     pub documents: onedoor_documents::DocumentStore,
 }
 
@@ -160,7 +161,8 @@ async fn get_referral(staff: Staff, State(state): State<AppState>, Path(id): Pat
     department_staff(&staff, state.policy.as_ref())?;
     let id = referral_id(&id)?;
     let mut conn = state.pool.acquire().await?;
-    let lane = store::load_lane(&mut conn, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
+    let lane =
+        store::load_lane(&mut conn, &state.keyring, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
     Ok(view_response(&fresh_view(&mut conn, &state, &lane).await?))
 }
 
@@ -194,7 +196,8 @@ async fn unmask(
     }
     let id = referral_id(&id)?;
     let mut conn = state.pool.acquire().await?;
-    let lane = store::load_lane(&mut conn, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
+    let lane =
+        store::load_lane(&mut conn, &state.keyring, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
     onedoor_http_kit::access::note(|a| a.purpose = Some(purpose.to_string()));
     let mut response = axum::Json(UnmaskedIds::of(&lane)).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
@@ -281,7 +284,9 @@ async fn command(
         if !store::lock_lane(&mut tx, id).await? {
             return Err(Problem::not_found("no such referral"));
         }
-        let mut lane = store::load_lane(&mut tx, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
+        let mut lane = store::load_lane(&mut tx, &state.keyring, id)
+            .await?
+            .ok_or_else(|| Problem::not_found("no such referral"))?;
         check_if_match(headers, lane.version)?;
         store::lock_ledger(&mut tx, policy, &lane).await?;
         let facts = store::ledger_facts(&mut tx, policy, &lane, now).await?;
@@ -293,7 +298,7 @@ async fn command(
             deadline: lane.deadline(&state.calendar, today),
         };
         let events = lane.decide(command.clone(), actor, limits, now).map_err(refused)?;
-        let rules = store::Rules { policy, calendar: &state.calendar };
+        let rules = store::Rules { policy, calendar: &state.calendar, keyring: &state.keyring };
         let after = store::save(&mut tx, Some(&lane), &events, staff.id(), None, rules, now).await?;
         let view = ReferralView::of(&after, Some(lane.recommendation.clone()), &state.calendar, today);
         tx.commit().await?;
@@ -490,7 +495,7 @@ async fn list_documents(
     department_staff(&staff, state.policy.as_ref())?;
     let id = referral_id(&id)?;
     let mut conn = state.pool.acquire().await?;
-    store::load_lane(&mut conn, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
+    store::load_lane(&mut conn, &state.keyring, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
     Ok(axum::Json(DocumentList { items: store::documents_of(&mut conn, id).await? }))
 }
 
@@ -512,7 +517,7 @@ async fn download_document(
     let not_found = || Problem::not_found("no such document of this referral");
     let document_id = Uuid::parse_str(&document_id).map_err(|_| not_found())?;
     let mut tx = state.pool.begin().await?;
-    store::load_lane(&mut tx, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
+    store::load_lane(&mut tx, &state.keyring, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
     let document = store::documents_of(&mut tx, id)
         .await?
         .into_iter()

@@ -58,7 +58,11 @@ impl Service for DepartmentService {
         // Intake's stream is intake's to declare (the broker lets no one
         // else): until it exists the window's consumer waits for it, and
         // intake publishes nothing before declaring it.
-        let window = Arc::new(window::WindowEvents { policy: self.policy.clone(), calendar: self.calendar.clone() });
+        let window = Arc::new(window::WindowEvents {
+            policy: self.policy.clone(),
+            calendar: self.calendar.clone(),
+            keyring: host.keyring.clone(),
+        });
         for spec in window::consumer_specs(department) {
             host.consume(spec, window.clone());
         }
@@ -67,6 +71,7 @@ impl Service for DepartmentService {
             pool: host.pool.clone(),
             policy: self.policy,
             calendar: self.calendar,
+            keyring: host.keyring.clone(),
             documents: self.documents,
         }))
     }

@@ -8,6 +8,8 @@ use crate::domain::view::{ReferralSummary, ReferralView};
 use crate::{integration, stored};
 use chrono::{DateTime, NaiveDate, Utc};
 use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError};
+use onedoor_personal_data::Keyring;
+use onedoor_stored_events::lane::LaneEventV2;
 use onedoor_telemetry::propagation::TraceHeaders;
 use onedoor_working_calendar::{WorkingCalendar, local_date};
 use sqlx::{PgConnection, PgPool, Row};
@@ -20,20 +22,30 @@ pub fn migrator() -> sqlx::migrate::Migrator {
     sqlx::migrate!("./migrations")
 }
 
-/// Applies the audit trail's migrations and then these (which move the
+/// Applies the audit trail's and the data keys' migrations and then these (which move the
 /// older audit log into the trail).
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     onedoor_event_store::apply_migrations(pool, onedoor_audit::migrator()).await?;
+    onedoor_event_store::apply_migrations(pool, onedoor_personal_data::migrator()).await?;
     onedoor_event_store::apply_migrations(pool, migrator()).await
 }
 
-pub async fn load_lane(conn: &mut PgConnection, referral_id: Uuid) -> Result<Option<Lane>, StoreError> {
+pub async fn load_lane(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    referral_id: Uuid,
+) -> Result<Option<Lane>, StoreError> {
     let recorded = onedoor_event_store::load(conn, &referral_id.to_string(), &stored::upcasters()).await?;
+    let key = match recorded.first().and_then(|first| LaneEventV2::key_owner(&first.payload)) {
+        Some(case_id) => keyring.for_opening(case_id).await?,
+        None => None,
+    };
     // The referral arrived in the application's trace: later work on it links there.
     if let Some(traceparent) = recorded.first().and_then(|r| r.metadata.traceparent.as_deref()) {
         onedoor_telemetry::propagation::link_current_span(traceparent);
     }
-    let events: Vec<LaneEvent> = recorded.iter().map(stored::decode).collect::<Result<_, _>>()?;
+    let events: Vec<LaneEvent> =
+        recorded.iter().map(|e| stored::decode(e, key.as_deref())).collect::<Result<_, _>>()?;
     let lane = Lane::from_events(&events);
     // The audit trail of a request that loads it names its case and household.
     if let Some(referral) = lane.as_ref().map(|l| &l.referral) {
@@ -141,12 +153,14 @@ pub async fn ledger_facts(
     Ok(LedgerFacts { approved_this_year_fen: total, approvals_this_year_same_category: same })
 }
 
-/// What saving a lane needs besides its events: the policy (its ledger)
-/// and the holiday calendar (its time limit).
+/// What saving a lane needs besides its events: the policy (its ledger),
+/// the holiday calendar (its time limit) and the keys that seal its
+/// personal fields.
 #[derive(Clone, Copy)]
 pub struct Rules<'a> {
     pub policy: &'a dyn Policy,
     pub calendar: &'a WorkingCalendar,
+    pub keyring: &'a Keyring,
 }
 
 /// Appends `new` to the lane (or opens it), announces it, books approvals in
@@ -178,12 +192,14 @@ pub async fn save(
     let mut announcements = Vec::new();
     let first_version = before.map_or(1, |l| l.version + 1);
     for (i, e) in new.iter().enumerate() {
-        if let Some(m) = integration::announce(&after, first_version + i as i64, e, now)? {
+        if let Some(mut m) = integration::announce(&after, first_version + i as i64, e, now)? {
+            m.seal(rules.keyring.in_transit())?;
             announcements.push(m);
         }
         all.push(e.clone());
     }
-    let encoded: Vec<NewEvent> = all.iter().map(stored::encode).collect::<Result<_, _>>()?;
+    let key = rules.keyring.for_sealing(after.referral.case_id).await?;
+    let encoded: Vec<NewEvent> = all.iter().map(|e| stored::encode(e, &key)).collect::<Result<_, _>>()?;
     let trace = TraceHeaders::current();
     let referral_id = after.referral.referral_id;
     onedoor_event_store::append_and_announce(
@@ -232,7 +248,19 @@ pub async fn save(
             .await?;
         }
     }
-    let view = ReferralView::of(&after, None, rules.calendar, local_date(now));
+    write_view(conn, &after, rules.calendar, now).await?;
+    Ok(after)
+}
+
+/// The lane's inbox row, written whole.
+async fn write_view(
+    conn: &mut PgConnection,
+    after: &Lane,
+    calendar: &WorkingCalendar,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let referral_id = after.referral.referral_id;
+    let view = ReferralView::of(after, None, calendar, local_date(now));
     sqlx::query(
         "INSERT INTO referral_views (referral_id, case_id, status, received_at, version, view, township, deadline)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -248,7 +276,27 @@ pub async fn save(
     .bind(view.deadline)
     .execute(&mut *conn)
     .await?;
-    Ok(after)
+    Ok(())
+}
+
+/// After the case's key was destroyed (the window erased the household's
+/// personal data): rewrites the lane's inbox row from its log, where the
+/// personal fields now read as erased, and takes its approval out of the
+/// ledger (whose key names the person; the retention, years, is past any
+/// annual cap). `false` if this department has no such lane.
+pub async fn forget_lane(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    calendar: &WorkingCalendar,
+    referral_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let Some(lane) = load_lane(conn, keyring, referral_id).await? else {
+        return Ok(false);
+    };
+    write_view(conn, &lane, calendar, now).await?;
+    sqlx::query("DELETE FROM ledger WHERE referral_id = $1").bind(referral_id).execute(&mut *conn).await?;
+    Ok(true)
 }
 
 /// The inbox, newest first: a page of referral summaries with their

@@ -5,6 +5,7 @@
 use crate::domain::lane::LaneEvent;
 use crate::domain::policy::Recommendation;
 use onedoor_event_store::{NewEvent, RecordedEvent, StoreError, Upcasters};
+use onedoor_personal_data::DataKey;
 use onedoor_stored_events::StoredFormat;
 use onedoor_stored_events::lane::{self, LaneEventV2, RecommendationV1};
 
@@ -15,13 +16,20 @@ pub fn upcasters() -> Upcasters {
     Upcasters::new().with("ReferralReceived", 1, lane::referral_received_v1_to_v2)
 }
 
-pub fn encode(event: &LaneEvent) -> Result<NewEvent, StoreError> {
+/// The stored event, its personal fields sealed with the case's key.
+pub fn encode(event: &LaneEvent, key: &DataKey) -> Result<NewEvent, StoreError> {
     let stored = to_stored(event.clone());
-    Ok(NewEvent::new(stored.event_type(), LaneEventV2::VERSION, serde_json::to_value(&stored)?))
+    let mut payload = serde_json::to_value(&stored)?;
+    LaneEventV2::personal_fields(stored.event_type()).seal(&mut payload, key);
+    Ok(NewEvent::new(stored.event_type(), LaneEventV2::VERSION, payload))
 }
 
-pub fn decode(recorded: &RecordedEvent) -> Result<LaneEvent, StoreError> {
-    Ok(from_stored(recorded.decode::<LaneEventV2>()?))
+/// The event, its personal fields opened with the case's key (without one,
+/// they read as erased).
+pub fn decode(recorded: &RecordedEvent, key: Option<&DataKey>) -> Result<LaneEvent, StoreError> {
+    let mut payload = recorded.payload.clone();
+    LaneEventV2::personal_fields(&recorded.event_type).open(&mut payload, key);
+    Ok(from_stored(serde_json::from_value(payload)?))
 }
 
 fn to_stored(event: LaneEvent) -> LaneEventV2 {

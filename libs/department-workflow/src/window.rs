@@ -13,6 +13,7 @@ use chrono::Utc;
 use onedoor_contracts::Department;
 use onedoor_contracts::intake::ReferralIssuedV3;
 use onedoor_messaging::consumer::{ConsumerSpec, Delivery, Handler, HandlerError};
+use onedoor_personal_data::Keyring;
 use onedoor_working_calendar::WorkingCalendar;
 use sqlx::PgConnection;
 use std::sync::Arc;
@@ -29,7 +30,7 @@ pub fn consumer_specs(department: Department) -> Vec<ConsumerSpec> {
         .collect()
 }
 
-/// Removes the one consumer of several filters that the four of
+/// Removes the one consumer of several filters that the ones of
 /// [`consumer_specs`] replaced (it would keep every later message pending,
 /// and its lag would alert operators). Retried while the broker is away;
 /// gone already is done.
@@ -51,6 +52,7 @@ pub async fn retire_the_single_consumer(js: async_nats::jetstream::Context, depa
 pub struct WindowEvents {
     pub policy: Arc<dyn Policy>,
     pub calendar: Arc<WorkingCalendar>,
+    pub keyring: Arc<Keyring>,
 }
 
 const ACTOR: &str = "intake";
@@ -59,7 +61,7 @@ impl Handler for WindowEvents {
     #[tracing::instrument(name = "take window event", skip_all, fields(event.id = %delivery.event_id))]
     async fn handle(&self, tx: &mut PgConnection, delivery: &Delivery) -> Result<(), HandlerError> {
         let cause = Some(delivery.event_id);
-        match delivery.decode::<IntakeEvent>()? {
+        match delivery.opened(self.keyring.in_transit())?.decode::<IntakeEvent>()? {
             IntakeEvent::ReferralIssued(e) => self.open_lane(tx, e.data, cause).await,
             // An earlier intake's referral, upcast (the applicant as the only member).
             IntakeEvent::ReferralIssuedV1(e) => self.open_lane(tx, ReferralIssuedV3::from(e.data).into(), cause).await,
@@ -78,6 +80,9 @@ impl Handler for WindowEvents {
                 let event = EarlyWindowEvent::Withdrawn { reason: e.reason, at: e.withdrawn_at };
                 self.each_lane(tx, &e.referral_ids, delivery.event_id, event).await
             }
+            // The household's personal data erased at the window: this
+            // department's key of the case goes too.
+            IntakeEvent::CaseErased(e) => self.erase_case(tx, e.data).await,
             // Scans this department's referrals need (on its own subject;
             // possibly before the referral itself).
             IntakeEvent::DocumentAttached(e) => {
@@ -131,7 +136,7 @@ impl WindowEvents {
         let facts = store::ledger_facts(tx, policy, &lane, now).await?;
         let recommendation = policy.recommend(&lane.referral, facts);
         let opening = Lane::open(lane.referral, recommendation, now);
-        let rules = store::Rules { policy, calendar: &self.calendar };
+        let rules = store::Rules { policy, calendar: &self.calendar, keyring: &self.keyring };
         let mut lane = store::save(tx, None, &[opening], ACTOR, cause, rules, now).await?;
         for event in early {
             if let EarlyWindowEvent::Withdrawn { reason, at } = event {
@@ -141,6 +146,31 @@ impl WindowEvents {
             }
         }
         tracing::info!(case.id = %lane.referral.case_id, status = lane.status.as_str(), "referral received");
+        Ok(())
+    }
+
+    /// Destroys the department's key of the case (committed at once, on
+    /// the keyring's own connection), then rewrites its lanes' inbox rows,
+    /// whose personal fields now read as erased. Done again, it changes
+    /// nothing more.
+    #[tracing::instrument(name = "erase case", skip_all, fields(case.id = %erased.case_id))]
+    async fn erase_case(
+        &self,
+        tx: &mut PgConnection,
+        erased: onedoor_contracts::intake::CaseErased,
+    ) -> Result<(), HandlerError> {
+        self.keyring.erase(erased.case_id).await.map_err(onedoor_event_store::StoreError::from)?;
+        let now = Utc::now();
+        let mut lanes = 0;
+        for referral_id in &erased.referral_ids {
+            store::serialise_referral(tx, *referral_id).await?;
+            if store::lock_lane(tx, *referral_id).await?
+                && store::forget_lane(tx, &self.keyring, &self.calendar, *referral_id, now).await?
+            {
+                lanes += 1;
+            }
+        }
+        tracing::info!(lanes, "the case's personal data erased");
         Ok(())
     }
 
@@ -161,12 +191,13 @@ impl WindowEvents {
                 store::record_early(tx, *referral_id, event_id, &event).await?;
                 continue;
             }
-            if let Some(lane) = store::load_lane(tx, *referral_id).await? {
+            if let Some(lane) = store::load_lane(tx, &self.keyring, *referral_id).await? {
                 let events = match &event {
                     EarlyWindowEvent::Supplemented { materials, at } => lane.supplemented(materials.clone(), *at),
                     EarlyWindowEvent::Withdrawn { reason, at } => lane.withdrawn(reason.clone(), *at),
                 };
-                let rules = store::Rules { policy: self.policy.as_ref(), calendar: &self.calendar };
+                let rules =
+                    store::Rules { policy: self.policy.as_ref(), calendar: &self.calendar, keyring: &self.keyring };
                 store::save(tx, Some(&lane), &events, ACTOR, Some(event_id), rules, now).await?;
             }
         }

@@ -81,6 +81,22 @@ impl OutboxMessage {
     }
 }
 
+impl OutboxMessage {
+    /// Seals the message's personal fields (`onedoor_contracts::personal_fields`
+    /// of its type) for the broker: every message a service writes to its
+    /// outbox passes here first.
+    pub fn seal(&mut self, transit: &onedoor_personal_data::Transit) -> Result<(), serde_json::Error> {
+        let fields = self.headers.get(CE_TYPE_HEADER).map_or(&[][..], |t| onedoor_contracts::personal_fields(t));
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let mut envelope: serde_json::Value = serde_json::from_slice(&self.payload)?;
+        transit.seal(&mut envelope, onedoor_personal_data::PersonalFields(fields));
+        self.payload = serde_json::to_vec(&envelope)?;
+        Ok(())
+    }
+}
+
 /// A message claimed by the relay, with its position in the outbox.
 #[derive(Debug, Clone)]
 pub struct PendingMessage {

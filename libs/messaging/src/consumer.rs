@@ -102,6 +102,26 @@ impl Delivery {
         serde_json::from_slice(&self.payload).map_err(|e| HandlerError::Permanent(format!("undecodable body: {e}")))
     }
 
+    /// The message with its personal fields opened (sealed by the publisher
+    /// for the broker: `onedoor_event_store::outbox::OutboxMessage::seal`).
+    /// One that does not open is dead-lettered: never stored as erased.
+    pub fn opened(&self, transit: &onedoor_personal_data::Transit) -> Result<Delivery, HandlerError> {
+        let event_type = match &self.event_type {
+            Some(t) => t.clone(),
+            None => self.json::<EnvelopeHead>()?.event_type,
+        };
+        let fields = onedoor_contracts::personal_fields(&event_type);
+        if fields.is_empty() {
+            return Ok(self.clone());
+        }
+        let mut envelope: serde_json::Value = self.json()?;
+        transit
+            .open(&mut envelope, onedoor_personal_data::PersonalFields(fields))
+            .map_err(|e| HandlerError::Permanent(e.to_string()))?;
+        let payload = serde_json::to_vec(&envelope).map_err(|e| HandlerError::Permanent(e.to_string()))?;
+        Ok(Delivery { payload: payload.into(), ..self.clone() })
+    }
+
     /// Decodes the message, once, into the events of its stream, routing on
     /// the `Ce-Type` header. A type or version this build does not know is
     /// [`HandlerError::UnknownEvent`]: dead-lettered for operators, never dropped.

@@ -39,6 +39,21 @@ impl PersonalFields {
         });
     }
 
+    /// Opens every sealed field of `document` with `key`, failing on one
+    /// that does not open (for what must never be read as erased).
+    pub fn open_strictly(&self, document: &mut Value, key: &DataKey) -> Result<(), crate::transit::Unopened> {
+        let mut failed = false;
+        self.each(document, &mut |field| {
+            if let Some(sealed) = field.as_str().filter(|s| s.starts_with(SEALED_PREFIX)) {
+                match key.open(sealed) {
+                    Some(plain) => *field = plain,
+                    None => failed = true,
+                }
+            }
+        });
+        if failed { Err(crate::transit::Unopened) } else { Ok(()) }
+    }
+
     /// Whether `document` holds a sealed field.
     pub fn any_sealed(&self, document: &mut Value) -> bool {
         let mut found = false;

@@ -30,6 +30,9 @@ pub trait Kek: Send + Sync + std::fmt::Debug {
     /// The secret of the lookup hash (HMAC) that stands for ID numbers in
     /// lookup columns: the same for every service that shares the KEK.
     fn lookup_secret(&self) -> [u8; 32];
+    /// The key that seals personal fields on the broker (see
+    /// [`crate::Transit`]): the same for every service that shares the KEK.
+    fn transit_secret(&self) -> [u8; 32];
 }
 
 /// A KEK of 32 random bytes in base64 (`cargo xtask kek` makes one): from a
@@ -38,6 +41,7 @@ pub struct FileKek {
     id: String,
     key: LessSafeKey,
     lookup: [u8; 32],
+    transit: [u8; 32],
 }
 
 impl std::fmt::Debug for FileKek {
@@ -63,11 +67,15 @@ impl FileKek {
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
         let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
         let id = digest.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
-        let lookup_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes);
-        let mut lookup = [0u8; 32];
-        lookup.copy_from_slice(ring::hmac::sign(&lookup_key, b"onedoor id-number lookup v1").as_ref());
+        // Secrets for other uses, derived so that none reveals the KEK or another.
+        let derive_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes);
+        let derive = |label: &[u8]| {
+            let mut out = [0u8; 32];
+            out.copy_from_slice(ring::hmac::sign(&derive_key, label).as_ref());
+            out
+        };
         let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes).expect("a 32-byte AES-256 key"));
-        Self { id, key, lookup }
+        Self { id, key, lookup: derive(b"onedoor id-number lookup v1"), transit: derive(b"onedoor transit v1") }
     }
 
     /// A new random KEK, base64, for a file.
@@ -124,6 +132,10 @@ impl Kek for FileKek {
 
     fn lookup_secret(&self) -> [u8; 32] {
         self.lookup
+    }
+
+    fn transit_secret(&self) -> [u8; 32] {
+        self.transit
     }
 }
 

@@ -37,6 +37,7 @@ enum Cached {
 pub struct Keyring {
     kek: Arc<dyn Kek>,
     lookup: ring::hmac::Key,
+    transit: crate::Transit,
     pool: PgPool,
     cache: Mutex<HashMap<Uuid, Cached>>,
 }
@@ -55,7 +56,13 @@ impl Keyring {
     /// A keyring over `pool` (a pool of its own: see the module docs).
     pub fn new(kek: Arc<dyn Kek>, pool: PgPool) -> Self {
         let lookup = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &kek.lookup_secret());
-        Self { kek, lookup, pool, cache: Mutex::new(HashMap::new()) }
+        let transit = crate::Transit::new(kek.transit_secret());
+        Self { kek, lookup, transit, pool, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// The sealing of personal fields on the broker.
+    pub fn in_transit(&self) -> &crate::Transit {
+        &self.transit
     }
 
     /// The household's key for sealing, created (and committed) on first use.

@@ -18,6 +18,8 @@
 //!   pointers, `*` for every element), sealed with [`PersonalFields::seal`]
 //!   before a document is stored and opened with [`PersonalFields::open`]
 //!   after it is read.
+//! - [`Transit`]: personal fields of the messages on the broker, sealed with
+//!   a key derived from the KEK ([`Keyring::in_transit`]).
 //! - [`Keyring::lookup`]: the keyed hash (HMAC-SHA256) that stands for an ID
 //!   number in a lookup column, so no index holds the plain number.
 //!
@@ -30,11 +32,13 @@ mod fields;
 mod kek;
 mod keyring;
 mod sealing;
+mod transit;
 
 pub use fields::PersonalFields;
 pub use kek::{FileKek, Kek, KekError};
 pub use keyring::{Keyring, KeyringError};
 pub use sealing::{DataKey, ERASED, SEALED_PREFIX, is_sealed};
+pub use transit::{Transit, Unopened};
 
 /// The personal-data migrations (the `household_keys` table), run by every
 /// service that seals.

@@ -96,6 +96,12 @@ pub enum CaseEventV1 {
         closed_at: DateTime<Utc>,
         closed_by: String,
     },
+    /// Added beside the others (additive): the household's personal data
+    /// erased, its key destroyed.
+    PersonalDataErased {
+        erased_at: DateTime<Utc>,
+        erased_by: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -126,6 +132,7 @@ impl CaseEventV1 {
             Self::DocumentAttached { .. } => "DocumentAttached",
             Self::NotificationSent { .. } => "NotificationSent",
             Self::CaseClosed { .. } => "CaseClosed",
+            Self::PersonalDataErased { .. } => "PersonalDataErased",
         }
     }
 

@@ -16,6 +16,7 @@ use crate::shared::{
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use onedoor_contracts::intake::{HouseholdMember, ReferralIssued, ReferredApplicant, ReferredHousehold};
+use onedoor_personal_data::PersonalFields;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -218,6 +219,35 @@ impl LaneEventV2 {
             Self::Withdrawn { .. } => "Withdrawn",
             Self::DeadlineExtended { .. } => "DeadlineExtended",
         }
+    }
+
+    /// The personal fields of each event type, sealed in the department's
+    /// log with the case's data key (the department keys by case: it is not
+    /// told every line's household). A version-1 event is upcast before it
+    /// is opened, and was stored plain.
+    pub fn personal_fields(event_type: &str) -> PersonalFields {
+        match event_type {
+            "ReferralReceived" => PersonalFields(&[
+                "/referral/applicant/name",
+                "/referral/applicant/id_number",
+                "/referral/applicant/phone",
+                "/referral/members/*/id_number",
+                "/referral/request/hospital",
+                "/referral/request/diagnosis",
+                "/referral/request/patient_id_number",
+                "/referral/request/student_id_number",
+            ]),
+            "SupplementRequested" => PersonalFields(&["/note"]),
+            "ProposalMade" | "Rejected" | "Returned" | "DeadlineExtended" => PersonalFields(&["/reason"]),
+            "Approved" => PersonalFields(&["/override_reason"]),
+            "Disbursed" => PersonalFields(&["/reference"]),
+            _ => PersonalFields::NONE,
+        }
+    }
+
+    /// The case whose key seals a lane: named, plain, by its first event.
+    pub fn key_owner(first: &Value) -> Option<Uuid> {
+        first.pointer("/referral/case_id").and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok())
     }
 }
 

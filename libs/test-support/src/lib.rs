@@ -69,6 +69,26 @@ pub async fn fresh_database() -> TestDatabase {
     TestDatabase { name, url, pool }
 }
 
+/// Every row of every table of a database, as text: what a plain dump of it
+/// (a backup) holds, for tests that look for what must not be there.
+pub async fn dump_tables(pool: &PgPool) -> String {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT quote_ident(table_name) FROM information_schema.tables
+          WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("listing the tables");
+    let mut text = String::new();
+    for table in tables {
+        let sql = format!("SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM {table} t");
+        let rows: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await.expect("reading a table");
+        text.push_str(&rows);
+        text.push('\n');
+    }
+    text
+}
+
 /// A nats-server of one test's own.
 #[derive(Debug)]
 pub struct TestNats {

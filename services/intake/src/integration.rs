@@ -10,7 +10,7 @@ use crate::domain::materials::MaterialsCatalogue;
 use chrono::{DateTime, Utc};
 use onedoor_contracts::department::{DepartmentEvent, LaneRef};
 use onedoor_contracts::intake::{
-    ApplicationAccepted, ApplicationWithdrawn, DocumentAttached, HouseholdFacts, HouseholdMember,
+    ApplicationAccepted, ApplicationWithdrawn, CaseErased, DocumentAttached, HouseholdFacts, HouseholdMember,
     MaterialsSupplemented, NotificationKind, NotificationRequested, ReferralIssued, ReferredApplicant,
     ReferredHousehold,
 };
@@ -221,6 +221,12 @@ pub fn announce(
                         reason: onedoor_contracts::intake::WITHDRAWAL_AS_ANNOUNCED.into(),
                         withdrawn_at: *withdrawn_at,
                     },
+                    now,
+                )?);
+            }
+            CaseEvent::PersonalDataErased { erased_at, .. } => {
+                out.push(message(
+                    CaseErased { case_id: after.case_id, referral_ids: after.referral_ids(), erased_at: *erased_at },
                     now,
                 )?);
             }

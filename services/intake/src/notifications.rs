@@ -102,7 +102,8 @@ pub struct Notifications {
 impl Handler for Notifications {
     #[tracing::instrument(name = "send notification", skip_all, fields(event.id = %delivery.event_id))]
     async fn handle(&self, tx: &mut PgConnection, delivery: &Delivery) -> Result<(), HandlerError> {
-        let IntakeEvent::NotificationRequested(event) = delivery.decode::<IntakeEvent>()? else {
+        let opened = delivery.opened(self.keyring.in_transit())?;
+        let IntakeEvent::NotificationRequested(event) = opened.decode::<IntakeEvent>()? else {
             return Ok(());
         };
         let message = event.data;

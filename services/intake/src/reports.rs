@@ -40,7 +40,7 @@ pub struct LaneReports {
 impl Handler for LaneReports {
     #[tracing::instrument(name = "project lane report", skip_all, fields(event.id = %delivery.event_id))]
     async fn handle(&self, tx: &mut PgConnection, delivery: &Delivery) -> Result<(), HandlerError> {
-        let event: DepartmentEvent = delivery.decode()?;
+        let event: DepartmentEvent = delivery.opened(self.keyring.in_transit())?.decode()?;
         let (lane, at, by, report) = integration::lane_report(event);
         if lane.department != self.department {
             return Err(HandlerError::Permanent(format!(

@@ -100,12 +100,18 @@ pub async fn save(
     for event in new {
         after.apply(event);
     }
-    let key = keyring.for_sealing(after.household_id.unwrap_or(after.case_id)).await?;
-    let encoded: Vec<NewEvent> = new.iter().map(|e| stored::encode(e, &key)).collect::<Result<_, _>>()?;
+    let mut encoded: Vec<NewEvent> = new.iter().map(stored::encode).collect::<Result<_, _>>()?;
+    if encoded.iter().any(stored::is_personal) {
+        let key = keyring.for_sealing(after.household_id.unwrap_or(after.case_id)).await?;
+        encoded.iter_mut().for_each(|e| stored::seal(e, &key));
+    }
     if before.version == 0 {
         after.traceparent = trace.traceparent.clone();
     }
-    let announcements = integration::announce(before, &after, new, &policy.catalogue, now)?;
+    let mut announcements = integration::announce(before, &after, new, &policy.catalogue, now)?;
+    for message in &mut announcements {
+        message.seal(keyring.in_transit())?;
+    }
     onedoor_event_store::append_and_announce(
         conn,
         STREAM_TYPE,

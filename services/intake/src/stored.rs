@@ -19,12 +19,21 @@ pub fn upcasters() -> Upcasters {
     Upcasters::new()
 }
 
-/// The stored event, its personal fields sealed with the household's key.
-pub fn encode(event: &CaseEvent, key: &DataKey) -> Result<NewEvent, StoreError> {
+/// The stored event, not sealed yet: see [`seal`].
+pub fn encode(event: &CaseEvent) -> Result<NewEvent, StoreError> {
     let stored = to_stored(event.clone());
-    let mut payload = serde_json::to_value(&stored)?;
-    CaseEventV1::personal_fields(stored.event_type()).seal(&mut payload, key);
-    Ok(NewEvent::new(stored.event_type(), CaseEventV1::VERSION, payload))
+    Ok(NewEvent::new(stored.event_type(), CaseEventV1::VERSION, serde_json::to_value(&stored)?))
+}
+
+/// Whether an event of this type may hold personal fields (and so needs
+/// the household's key: one erased takes no more of them).
+pub fn is_personal(event: &NewEvent) -> bool {
+    !CaseEventV1::personal_fields(&event.event_type).is_empty()
+}
+
+/// Seals the event's personal fields with the household's key.
+pub fn seal(event: &mut NewEvent, key: &DataKey) {
+    CaseEventV1::personal_fields(&event.event_type).seal(&mut event.payload, key);
 }
 
 /// The event, its personal fields opened with the household's key (without
@@ -163,6 +172,9 @@ fn to_stored(event: CaseEvent) -> CaseEventV1 {
             closed_at,
             closed_by,
         },
+        CaseEvent::PersonalDataErased { erased_at, erased_by } => {
+            CaseEventV1::PersonalDataErased { erased_at, erased_by }
+        }
     }
 }
 
@@ -287,6 +299,9 @@ fn from_stored(event: CaseEventV1) -> CaseEvent {
             closed_at,
             closed_by,
         },
+        CaseEventV1::PersonalDataErased { erased_at, erased_by } => {
+            CaseEvent::PersonalDataErased { erased_at, erased_by }
+        }
     }
 }
 

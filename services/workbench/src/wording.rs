@@ -139,6 +139,7 @@ fn table(kind: &str) -> &'static [(&'static str, &'static str)] {
             ("LineAdded", "窗口增加救助事项"),
             ("HandedOver", "案件移交"),
             ("CaseClosed", "结案"),
+            ("PersonalDataErased", "保存期满，个人信息已删除"),
             ("DocumentAttached", "上传材料扫描件"),
             ("NotificationSent", "已短信告知申请人"),
             ("ReferralDeadlineExtended", "部门延长办结时限"),
@@ -207,6 +208,10 @@ pub fn problem_message(code: &str) -> Option<&'static str> {
         "no_such_dead_letter" => "该死信已不存在。",
         "case_closed" => "该案件已结案，不能再办理。",
         "lanes_not_final" => "尚有部门未办结，暂不能结案。",
+        "case_open" => "该家庭尚有未办结的案件，不能删除其个人信息。",
+        "retention_not_over" => "该家庭个人信息的保存期限尚未届满，不能删除。",
+        "personal_data_erased" => "该家庭的个人信息已在保存期满后删除。",
+        "document_erased" => "该扫描件已随家庭个人信息一并删除。",
         "line_open" => "该救助事项在本案件中仍在办理，不能重复添加。",
         "same_owner" => "该案件已由这位工作人员负责。",
         "not_later" => "新的办结期限须晚于现在的期限。",
@@ -391,13 +396,13 @@ mod coverage {
             sources(&root.join("services").join(line.service).join("src"), &mut texts);
         }
         // A code is written once as a literal in one of these places: the
-        // first argument of an answer (`Problem::conflict("code"`,
+        // first argument of an answer (`Problem::conflict("code"`, `Problem::erased("code"`,
         // `Problem::new(StatusCode::X, "code"`), right after the field of an
         // error constructor (`FieldError::new(field, "code"`, `e.add(field,
         // "code"`, `invalid(field, "code"`), a `code: "..."` field, or an arm
         // mapping an error to its code (`CaseError::Withdrawn => "code"`).
         let positions = [
-            r#"Problem::(?:new\(\s*(?:axum::http::)?StatusCode::\w+\s*,|conflict\()\s*"([a-z][a-z0-9_]+)""#,
+            r#"Problem::(?:new\(\s*(?:axum::http::)?StatusCode::\w+\s*,|conflict\(|erased\()\s*"([a-z][a-z0-9_]+)""#,
             r#"(?:FieldError::new|InvalidField::new|\.add|\binvalid)\(\s*[^;]*?,\s*"([a-z][a-z0-9_]+)""#,
             r#"\bcode:\s*"([a-z][a-z0-9_]+)""#,
             r#"Error::\w+(?:\s*\{[^}]*\})?\s*=>\s*"([a-z][a-z0-9_]+)""#,

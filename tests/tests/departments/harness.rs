@@ -37,10 +37,18 @@ pub fn policy(d: Department) -> Arc<dyn Policy> {
 
 impl Platform {
     pub async fn start(departments: &[Department]) -> Self {
+        Self::start_keeping_for(departments, intake::config::DEFAULT_RETENTION_DAYS).await
+    }
+
+    /// The platform, with the window keeping personal data `retention_days`
+    /// after a household's last case ended.
+    pub async fn start_keeping_for(departments: &[Department], retention_days: u32) -> Self {
         let nats = TestNats::start();
         let documents_dir = tempfile::tempdir().unwrap();
         let documents = onedoor_documents::DocumentStore::open(documents_dir.path().to_str().unwrap()).unwrap();
-        let intake_service = intake::Intake::with_documents(documents.clone()).unwrap();
+        let mut window_policy = intake::config::Policy::load(None, None).unwrap();
+        window_policy.retention_days = retention_days;
+        let intake_service = intake::Intake::new(window_policy, documents.clone());
         let intake = TestApp::start(intake_service, onedoor_test_support::fresh_database().await, &nats).await;
         let mut apps = vec![(None, intake)];
         for d in departments {

@@ -580,7 +580,7 @@ async fn the_inbox_filters_by_township_and_by_overdue_and_a_decided_lane_is_neve
 
 /// A department upgraded from the release whose one window consumer read
 /// four subjects (a grant that could not pin them): the former consumer is
-/// removed at start-up, the four consumers of one subject each read the
+/// removed at start-up, the consumers of one subject each read the
 /// window's stream from its start, and the inbox they share with the former
 /// one keeps every event it handled from being handled again.
 #[tokio::test]
@@ -603,10 +603,10 @@ async fn an_upgraded_department_retires_its_former_consumer_and_handles_no_windo
     };
     let before = events(&p).await;
 
-    // As the former release left the broker: its consumer, and none of the four.
+    // As the former release left the broker: its consumer, and none of the five.
     let (_client, js) = p.nats.jetstream().await;
     let window = js.get_stream("INTAKE").await.unwrap();
-    for name in ["referrals", "documents", "supplements", "withdrawals"] {
+    for name in ["referrals", "documents", "supplements", "withdrawals", "erasures"] {
         window.delete_consumer(&format!("temporary-aid-window-{name}")).await.unwrap();
     }
     let former = pull::Config {

@@ -55,6 +55,17 @@ async fn a_referral_masks_every_id_number_and_a_caseworker_unmasks_them_once_wit
     .unwrap();
     assert_eq!(trail[0], ("education-cw-1".to_string(), 200, Some("发放助学金到学生账户".to_string())));
     assert_eq!(trail.iter().map(|t| t.1).collect::<Vec<_>>(), [200, 403, 403, 403, 400, 400]);
+
+    // In the department's own log, the ID numbers and the name are sealed
+    // with the case's key (ADR 0015); only its API opens them.
+    let log: String = sqlx::query_scalar("SELECT string_agg(payload::text, E'\\n') FROM events")
+        .fetch_one(p.db(Education))
+        .await
+        .unwrap();
+    assert!(log.contains("enc:v1:"), "{log}");
+    for plain in [&applicant, &student, &"张三".to_string()] {
+        assert!(!log.contains(plain.as_str()), "{plain} plain in the department's log: {log}");
+    }
 }
 
 /// The minimum necessary: every line gets the applicant's name and ID
@@ -62,7 +73,7 @@ async fn a_referral_masks_every_id_number_and_a_caseworker_unmasks_them_once_wit
 /// assets stay at the window unless the line's policy uses them (only
 /// education weighs the income). Checked where a department could read
 /// them: the message on the broker, its own event log and read model, and
-/// the referral its staff see.
+/// the referral its staff see. What each does receive travels sealed.
 #[tokio::test]
 async fn each_department_receives_only_the_household_facts_its_policy_uses() {
     const PHONE: &str = "13912345678";
@@ -116,6 +127,87 @@ async fn each_department_receives_only_the_household_facts_its_policy_uses() {
         assert!(!text.contains(PHONE) && !text.contains(&ASSETS.to_string()), "{department}: {text}");
         let income = event["data"]["household"].get("monthly_income_fen").cloned();
         assert_eq!(income, (department == "education").then(|| json!(INCOME)), "{department}: {text}");
+        // The name and the ID numbers travel sealed (ADR 0015), opened by the department.
+        assert!(event["data"]["applicant"]["name"].as_str().unwrap().starts_with("enc:v1:"), "{text}");
+        assert!(!text.contains(&applicant) && !text.contains("张三"), "{department}: {text}");
     }
     assert_eq!(referrals, 4);
+
+    // A department's reasons travel sealed too, and the window reads them.
+    const REASON: &str = "张三的住院病历不全";
+    let medical = lane_of(&created, Medical)["referral_id"].as_str().unwrap().to_string();
+    assert_eq!(p.act(Medical, &medical, "sign-for", &caseworker(Medical), json!({})).await.0, 200);
+    let (status, body) = p.act(Medical, &medical, "return", &caseworker(Medical), json!({"reason": REASON})).await;
+    assert_eq!(status, 200, "{body}");
+    let case_id = created["case_id"].as_str().unwrap();
+    p.case_until(case_id, "the window shows the return's reason", |v| lane_of(v, Medical)["reason"] == REASON).await;
+    let mut stream = js.get_stream(Medical.stream()).await.unwrap();
+    let state = stream.info().await.unwrap().state.clone();
+    for seq in state.first_sequence..=state.last_sequence {
+        let m = stream.get_raw_message(seq).await.unwrap();
+        let text = String::from_utf8(m.payload.to_vec()).unwrap();
+        assert!(!text.contains("张三"), "{text}");
+    }
+}
+
+/// An erasure at the window reaches every department that had the case: its
+/// key of the case is destroyed, its inbox shows the person as erased, and
+/// nothing of them is left in its database, while the lane's history (dates,
+/// steps, amounts) stays.
+#[tokio::test]
+async fn an_erasure_at_the_window_reaches_every_department_that_had_the_case() {
+    const DIAGNOSIS: &str = "慢性肾功能衰竭";
+    let both = [Medical, Education];
+    let p = Platform::start_keeping_for(&both, 0).await;
+    let applicant = id_number("33010219800307404");
+    let student = sample::child_of(&applicant);
+    let form = sample::SampleApplication::household_of_two(&applicant)
+        .requests(vec![sample::medical(DIAGNOSIS, 900_000, 100_000), sample::education()])
+        .json();
+    let created = p.submit(&form).await;
+    let case_id = created["case_id"].as_str().unwrap().to_string();
+    let referrals: Vec<(onedoor_contracts::Department, String)> =
+        both.iter().map(|d| (*d, lane_of(&created, *d)["referral_id"].as_str().unwrap().to_string())).collect();
+    for (d, referral) in &referrals {
+        let view = p.referral(*d, referral, &caseworker(*d)).await;
+        assert_eq!(view["applicant"]["name"], "张三", "{view}");
+    }
+    let (status, _) = p
+        .call(
+            reqwest::Method::POST,
+            format!("{}/api/v1/cases/{case_id}/withdraw", p.intake),
+            &clerk(),
+            Some(json!({"reason": "张三另有安排"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, household) = p
+        .call(reqwest::Method::GET, format!("{}/api/v1/households?id_number={applicant}", p.intake), &clerk(), None)
+        .await;
+    let erase = format!("{}/api/v1/admin/households/{}/erasure", p.intake, household["household_id"].as_str().unwrap());
+    let operator = onedoor_test_support::driver::tokens::operator();
+    let (status, erased) =
+        p.call(reqwest::Method::POST, erase, &operator, Some(json!({"purpose": "保存期限届满"}))).await;
+    assert_eq!(status, 200, "{erased}");
+
+    for (d, referral) in &referrals {
+        let view = onedoor_test_support::driver::eventually(
+            &format!("{d} shows the person erased"),
+            std::time::Duration::from_secs(20),
+            || async {
+                let view = p.referral(*d, referral, &caseworker(*d)).await;
+                if view["applicant"]["name"] == "[已删除]" { Ok(view) } else { Err(view.to_string()) }
+            },
+        )
+        .await;
+        assert_eq!(view["status"], "withdrawn", "the lane's history stays: {view}");
+        let dump = onedoor_test_support::dump_tables(p.db(*d)).await;
+        assert!(dump.contains(referral.as_str()), "the dump reads every table");
+        for plain in [applicant.as_str(), student.as_str(), "张三", "张小明", DIAGNOSIS] {
+            assert!(!dump.contains(plain), "{plain} left in {d}'s database");
+        }
+    }
+    // The window's case tells when it was erased.
+    let view = p.case(&case_id).await;
+    assert!(view["timeline"].as_array().unwrap().iter().any(|t| t["event"] == "PersonalDataErased"), "{view}");
 }

@@ -157,8 +157,11 @@ async fn one_window_four_departments_one_case_view_from_submission_to_closure() 
 
     // The case is decided from the approval on; the payment follows it to the window.
     let view = stack
-        .case_until(&case_id, "the case is decided and medical's payment shown", |v| {
-            v["status"] == "decided" && lane(v, Medical)["status"] == "disbursed"
+        .case_until(&case_id, "the case is decided and medical's approval and payment shown", |v| {
+            // Reports may reach the window out of order (a retried one after a later one).
+            v["status"] == "decided"
+                && lane(v, Medical)["status"] == "disbursed"
+                && lane(v, Medical)["decided_by"] == "medical-approver-1"
         })
         .await;
     assert_eq!(lane(&view, Medical)["amount_fen"], 2_100_000);

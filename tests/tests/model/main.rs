@@ -99,15 +99,20 @@ impl Platform {
             onedoor_department_workflow::store::migrate(&dept_db.pool).await.unwrap();
             let policy = department_policy(d);
             let calendar = Arc::new(onedoor_working_calendar::WorkingCalendar::shipped());
+            let dept_keyring = Arc::new(onedoor_personal_data::Keyring::new(
+                Arc::new(onedoor_personal_data::FileKek::development()),
+                dept_db.pool.clone(),
+            ));
             let state = onedoor_department_workflow::http::AppState {
                 pool: dept_db.pool.clone(),
                 policy: policy.clone(),
                 calendar: calendar.clone(),
+                keyring: dept_keyring.clone(),
                 documents: documents.clone(),
             };
             let (router, _) = onedoor_department_workflow::http::router(state);
             let client = serve(router, dept_db.pool.clone()).await;
-            let window = onedoor_department_workflow::window::WindowEvents { policy, calendar };
+            let window = onedoor_department_workflow::window::WindowEvents { policy, calendar, keyring: dept_keyring };
             departments.push((d, client, dept_db.pool, window));
         }
         Self {

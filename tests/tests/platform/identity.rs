@@ -92,6 +92,12 @@ async fn a_service_in_production_takes_the_providers_tokens_and_refuses_developm
     let error = build(config.clone()).await.err().expect("production without an audit key").to_string();
     assert!(error.contains("ONEDOOR_AUDIT_KEY"), "{error}");
     config.audit_key = Some("the audit chain's key, 32 bytes or more".into());
+    let error = build(config.clone()).await.err().expect("production without a key-encryption key").to_string();
+    assert!(error.contains("ONEDOOR_KEK"), "{error}");
+    config.kek = Some("not base64!".into());
+    let error = build(config.clone()).await.err().expect("a malformed key-encryption key").to_string();
+    assert!(error.contains("ONEDOOR_KEK") && error.contains("base64"), "{error}");
+    config.kek = Some(onedoor_personal_data::FileKek::generate());
     let keyless = onedoor_service_host::HostConfig { nats_nkey: None, ..config.clone() };
     let error = build(keyless).await.err().expect("production without a broker user").to_string();
     assert!(error.contains("ONEDOOR_NATS_NKEY"), "{error}");

@@ -165,6 +165,13 @@ pub enum CaseEvent {
         closed_at: DateTime<Utc>,
         closed_by: String,
     },
+    /// The household's personal data was erased at the end of its retention
+    /// (its key destroyed): recorded in the case's history, announced to the
+    /// departments.
+    PersonalDataErased {
+        erased_at: DateTime<Utc>,
+        erased_by: String,
+    },
 }
 
 /// A scan of a material, as the case's log records it: the bytes are in the
@@ -378,6 +385,8 @@ pub struct Case {
     pub lines: Vec<CaseLine>,
     pub withdrawn: Option<(String, DateTime<Utc>)>,
     pub closed: Option<Closure>,
+    /// When the household's personal data was erased (ADR 0015).
+    pub erased_at: Option<DateTime<Utc>>,
     /// Scans uploaded at the window, in the order they came.
     pub documents: Vec<CaseDocument>,
     /// Messages sent to the applicant.
@@ -500,6 +509,10 @@ impl Case {
                     closed_by: closed_by.clone(),
                 });
                 (*closed_at, "CaseClosed", None)
+            }
+            CaseEvent::PersonalDataErased { erased_at, .. } => {
+                self.erased_at = Some(*erased_at);
+                (*erased_at, "PersonalDataErased", None)
             }
         };
         self.timeline.push(TimelineEntry { at, event: name.to_string(), department });

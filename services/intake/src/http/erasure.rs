@@ -3,7 +3,9 @@
 //! (crypto-shredding), so every personal field sealed with it, in the event
 //! log and in any dump or backup of it, reads as `[已删除]` from then on;
 //! the read models are rewritten from the log, the register forgets its
-//! members and the scans of its cases are deleted. The events stay whole:
+//! members, the scans of its cases are deleted, and each case records the
+//! erasure in its history and announces it to the departments (which
+//! destroy their own keys of the case). The events stay whole:
 //! the case's history (dates, amounts, staff ids) is still explained.
 //! `cargo xtask erase --household <id>` calls this.
 
@@ -97,6 +99,13 @@ pub(super) async fn erase_household(
     // The key first, committed on its own: from here nothing can open what
     // it sealed. The rest repeats harmlessly if this request fails midway.
     state.keyring.erase(household_id).await.map_err(onedoor_event_store::StoreError::from)?;
+    // Each case's history records it, and the departments hear of it (they
+    // destroy their keys of the case).
+    for case in cases.iter().filter(|c| c.erased_at.is_none()) {
+        let erased = case::CaseEvent::PersonalDataErased { erased_at: Utc::now(), erased_by: staff.id().to_string() };
+        let cause = store::Cause::staff(staff.id());
+        store::save(&mut tx, &state.keyring, case, &[erased], cause, &state.policy, Utc::now()).await?;
+    }
     let case_ids: Vec<Uuid> = cases.iter().map(|c| c.case_id).collect();
     let scans = store::forget_household(&mut tx, &state.keyring, &state.policy, household_id, &case_ids).await?;
     tx.commit().await?;

@@ -34,25 +34,6 @@ fn the_application(id: &str) -> Value {
         .json()
 }
 
-/// Every row of every table of intake's database, as text: what a plain
-/// dump of it (a backup) would hold.
-async fn dump(intake: &TestIntake) -> String {
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT quote_ident(table_name) FROM information_schema.tables
-          WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
-    )
-    .fetch_all(intake.db())
-    .await
-    .unwrap();
-    let mut text = String::new();
-    for table in tables {
-        let sql = format!("SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM {table} t");
-        let rows: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(intake.db()).await.unwrap();
-        text.push_str(&rows);
-    }
-    text
-}
-
 fn personal(id: &str) -> Vec<String> {
     [NAME, CHILD, PHONE, DIAGNOSIS, ADDRESS, REASON, id, &child_of(id)].map(String::from).to_vec()
 }
@@ -149,7 +130,7 @@ async fn a_household_erased_after_its_retention_leaves_no_personal_data_and_its_
 
     // Nowhere in the database: not in the log, the views, the register, the
     // idempotency keys, the outbox or the audit trail.
-    let after = dump(&intake).await;
+    let after = onedoor_test_support::dump_tables(intake.db()).await;
     assert!(after.contains(case["case_number"].as_str().unwrap()), "the dump reads every table");
     assert_eq!(found_in(&after, &personal(&id)), Vec::<String>::new());
 
@@ -162,7 +143,7 @@ async fn a_household_erased_after_its_retention_leaves_no_personal_data_and_its_
         if job["status"] == "done" { Ok(()) } else { Err(job.to_string()) }
     })
     .await;
-    assert_eq!(found_in(&dump(&intake).await, &personal(&id)), Vec::<String>::new());
+    assert_eq!(found_in(&onedoor_test_support::dump_tables(intake.db()).await, &personal(&id)), Vec::<String>::new());
     let (_, view, _) = intake.get(&clerk(), &format!("/api/v1/cases/{case_id}")).await;
     assert_eq!(view["applicant"]["name"], "[已删除]");
     assert_eq!(intake.count("SELECT count(*) FROM household_members").await, 0);

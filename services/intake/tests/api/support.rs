@@ -110,10 +110,12 @@ impl TestIntake {
         sqlx::query_scalar(sql).fetch_one(self.db()).await.unwrap()
     }
 
-    /// Messages intake published for the departments, with their subjects
-    /// (its messages to the applicant left out; none while intake has not
-    /// declared its stream yet: it does so in the background).
+    /// Messages intake published for the departments, with their subjects,
+    /// their personal fields opened as a department opens them (its messages
+    /// to the applicant left out; none while intake has not declared its
+    /// stream yet: it does so in the background).
     pub async fn published(&self) -> Vec<(String, Value)> {
+        let transit = onedoor_personal_data::Transit::of(&onedoor_personal_data::FileKek::development());
         let Ok(mut stream) = self.js.get_stream("INTAKE").await else { return Vec::new() };
         let state = stream.info().await.unwrap().state.clone();
         let mut out = Vec::new();
@@ -124,7 +126,10 @@ impl TestIntake {
             if let Ok(m) = stream.get_raw_message(seq).await
                 && !m.subject.starts_with("onedoor.intake.notification.")
             {
-                out.push((m.subject.to_string(), serde_json::from_slice(&m.payload).unwrap()));
+                let mut envelope: Value = serde_json::from_slice(&m.payload).unwrap();
+                let fields = envelope["type"].as_str().map_or(&[][..], onedoor_contracts::personal_fields);
+                transit.open(&mut envelope, onedoor_personal_data::PersonalFields(fields)).unwrap();
+                out.push((m.subject.to_string(), envelope));
             }
         }
         out
