@@ -37,7 +37,7 @@ pub async fn load_lane(
 ) -> Result<Option<Lane>, StoreError> {
     let recorded = onedoor_event_store::load(conn, &referral_id.to_string(), &stored::upcasters()).await?;
     let key = match recorded.first().and_then(|first| LaneEventV2::key_owner(&first.payload)) {
-        Some(case_id) => keyring.for_opening(case_id).await?,
+        Some(case_id) => keyring.for_opening(conn, case_id).await?,
         None => None,
     };
     // The referral arrived in the application's trace: later work on it links there.
@@ -198,7 +198,7 @@ pub async fn save(
         }
         all.push(e.clone());
     }
-    let key = rules.keyring.for_sealing(after.referral.case_id).await?;
+    let key = rules.keyring.for_sealing(conn, after.referral.case_id).await?;
     let encoded: Vec<NewEvent> = all.iter().map(|e| stored::encode(e, &key)).collect::<Result<_, _>>()?;
     let trace = TraceHeaders::current();
     let referral_id = after.referral.referral_id;

@@ -149,17 +149,16 @@ impl WindowEvents {
         Ok(())
     }
 
-    /// Destroys the department's key of the case (committed at once, on
-    /// the keyring's own connection), then rewrites its lanes' inbox rows,
-    /// whose personal fields now read as erased. Done again, it changes
-    /// nothing more.
+    /// Destroys the department's key of the case, then rewrites its lanes'
+    /// inbox rows, whose personal fields now read as erased (one
+    /// transaction). Done again, it changes nothing more.
     #[tracing::instrument(name = "erase case", skip_all, fields(case.id = %erased.case_id))]
     async fn erase_case(
         &self,
         tx: &mut PgConnection,
         erased: onedoor_contracts::intake::CaseErased,
     ) -> Result<(), HandlerError> {
-        self.keyring.erase(erased.case_id).await.map_err(onedoor_event_store::StoreError::from)?;
+        self.keyring.erase(tx, erased.case_id).await.map_err(onedoor_event_store::StoreError::from)?;
         let now = Utc::now();
         let mut lanes = 0;
         for referral_id in &erased.referral_ids {

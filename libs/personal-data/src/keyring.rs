@@ -1,21 +1,25 @@
 //! The data keys of one service's database.
 //!
-//! The keyring has a connection pool of its own (two connections): a key is
-//! created and committed on its own, never inside the caller's transaction,
-//! so a key that was handed out and cached is always the one in the table
-//! (a rolled-back caller cannot take the key row with it), and a caller
-//! holding one of the service's connections never waits for another of them.
-//! Live keys are cached for [`Keyring::CACHE_FOR`]: an erasure reaches the
-//! other replicas of a service within that time.
+//! A key is created, read and destroyed in the caller's transaction, so it
+//! commits (or not) with what it seals: no extra commit per household, no
+//! second connection, and an erasure is all or nothing. The cache holds only
+//! what is known to be committed: a key the caller's transaction created (or
+//! sees uncommitted, `xmin` its own) is used, not cached, and read again
+//! from the table next time. Live keys are cached for [`Keyring::CACHE_FOR`]:
+//! an erasure reaches the other replicas of a service within that time.
 
 use crate::kek::{Kek, KekError};
 use crate::sealing::DataKey;
 use ring::rand::{SecureRandom, SystemRandom};
-use sqlx::PgPool;
+use sqlx::PgConnection;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
+
+/// Whether a row was written by the current transaction (its `xmin` is this
+/// transaction's id): such a key is not known to be committed.
+const OWN: &str = "COALESCE(xmin::text::bigint = txid_current_if_assigned() % 4294967296, false)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
@@ -38,7 +42,6 @@ pub struct Keyring {
     kek: Arc<dyn Kek>,
     lookup: ring::hmac::Key,
     transit: crate::Transit,
-    pool: PgPool,
     cache: Mutex<HashMap<Uuid, Cached>>,
 }
 
@@ -53,11 +56,10 @@ impl Keyring {
     pub const CACHE_FOR: Duration = Duration::from_secs(60);
     const CACHE_ENTRIES: usize = 50_000;
 
-    /// A keyring over `pool` (a pool of its own: see the module docs).
-    pub fn new(kek: Arc<dyn Kek>, pool: PgPool) -> Self {
+    pub fn new(kek: Arc<dyn Kek>) -> Self {
         let lookup = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &kek.lookup_secret());
         let transit = crate::Transit::new(kek.transit_secret());
-        Self { kek, lookup, transit, pool, cache: Mutex::new(HashMap::new()) }
+        Self { kek, lookup, transit, cache: Mutex::new(HashMap::new()) }
     }
 
     /// The sealing of personal fields on the broker.
@@ -65,38 +67,70 @@ impl Keyring {
         &self.transit
     }
 
-    /// The household's key for sealing, created (and committed) on first use.
-    pub async fn for_sealing(&self, household_id: Uuid) -> Result<Arc<DataKey>, KeyringError> {
+    /// The household's key for sealing, created in the caller's transaction
+    /// on first use.
+    pub async fn for_sealing(&self, conn: &mut PgConnection, household_id: Uuid) -> Result<Arc<DataKey>, KeyringError> {
         if let Some(cached) = self.cached(household_id) {
             return cached.ok_or(KeyringError::Erased);
         }
         let mut fresh = [0u8; DataKey::LEN];
         SystemRandom::new().fill(&mut fresh).expect("the system's random source");
-        sqlx::query(
-            "INSERT INTO household_keys (household_id, kek_id, wrapped) VALUES ($1, $2, $3)
-             ON CONFLICT (household_id) DO NOTHING",
-        )
+        // One round trip: the new key, or (after a concurrent creator
+        // commits) the one in the table.
+        let inserted: Option<(Option<Vec<u8>>, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "WITH created AS (
+                 INSERT INTO household_keys (household_id, kek_id, wrapped) VALUES ($1, $2, $3)
+                 ON CONFLICT (household_id) DO NOTHING
+                 RETURNING wrapped
+             )
+             SELECT wrapped, true FROM created
+             UNION ALL
+             SELECT wrapped, {OWN} FROM household_keys WHERE household_id = $1 AND NOT EXISTS (SELECT 1 FROM created)",
+        )))
         .bind(household_id)
         .bind(self.kek.id())
         .bind(self.kek.wrap(household_id, &fresh))
-        .execute(&self.pool)
+        .fetch_optional(&mut *conn)
         .await?;
-        self.read(household_id).await?.ok_or(KeyringError::Erased)
+        // Nothing: a concurrent creator committed while this waited on it,
+        // after this statement's snapshot; a new statement sees its key.
+        let row = match inserted {
+            Some(row) => row,
+            None => self.read(conn, household_id).await?.unwrap_or((None, false)),
+        };
+        match row {
+            // Made by this transaction (now, or earlier and not committed
+            // yet): used, and cached only once read again after the commit.
+            (Some(wrapped), own) => self.unwrapped(household_id, &wrapped, !own),
+            (None, _) => {
+                self.remember(household_id, Cached::Erased);
+                Err(KeyringError::Erased)
+            }
+        }
     }
 
     /// The household's key for opening; `None` if it was erased or never made
     /// (then every sealed field reads as erased).
-    pub async fn for_opening(&self, household_id: Uuid) -> Result<Option<Arc<DataKey>>, KeyringError> {
-        match self.cached(household_id) {
-            Some(cached) => Ok(cached),
-            None => self.read(household_id).await,
+    pub async fn for_opening(
+        &self,
+        conn: &mut PgConnection,
+        household_id: Uuid,
+    ) -> Result<Option<Arc<DataKey>>, KeyringError> {
+        if let Some(cached) = self.cached(household_id) {
+            return Ok(cached);
+        }
+        match self.read(conn, household_id).await? {
+            None => Ok(None),
+            Some((None, _)) => Ok(None),
+            Some((Some(wrapped), mine)) => Ok(Some(self.unwrapped(household_id, &wrapped, !mine)?)),
         }
     }
 
-    /// Destroys the household's key (crypto-shredding). Returns whether this
+    /// Destroys the household's key (crypto-shredding), in the caller's
+    /// transaction: it takes effect when that commits. Returns whether this
     /// call destroyed it (false: it was already erased). The household can
     /// never be sealed for again.
-    pub async fn erase(&self, household_id: Uuid) -> Result<bool, KeyringError> {
+    pub async fn erase(&self, conn: &mut PgConnection, household_id: Uuid) -> Result<bool, KeyringError> {
         let destroyed: bool = sqlx::query_scalar(
             "WITH before AS (SELECT wrapped IS NOT NULL AS live FROM household_keys WHERE household_id = $1),
                   erased AS (
@@ -108,9 +142,10 @@ impl Keyring {
         )
         .bind(household_id)
         .bind(self.kek.id())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *conn)
         .await?;
-        self.remember(household_id, Cached::Erased);
+        // Not remembered as erased before the caller commits: read again.
+        self.cache.lock().expect("keyring cache").remove(&household_id);
         Ok(destroyed)
     }
 
@@ -123,24 +158,27 @@ impl Keyring {
         tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    async fn read(&self, household_id: Uuid) -> Result<Option<Arc<DataKey>>, KeyringError> {
-        let row: Option<(Option<Vec<u8>>,)> =
-            sqlx::query_as("SELECT wrapped FROM household_keys WHERE household_id = $1")
-                .bind(household_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        match row {
-            None => Ok(None),
-            Some((None,)) => {
-                self.remember(household_id, Cached::Erased);
-                Ok(None)
-            }
-            Some((Some(wrapped),)) => {
-                let key = Arc::new(DataKey::from_bytes(household_id, &self.kek.unwrap(household_id, &wrapped)?));
-                self.remember(household_id, Cached::Live(key.clone(), Instant::now()));
-                Ok(Some(key))
-            }
+    /// The household's wrapped key (`None` once erased), and whether this
+    /// transaction wrote it (not committed yet).
+    async fn read(
+        &self,
+        conn: &mut PgConnection,
+        household_id: Uuid,
+    ) -> Result<Option<(Option<Vec<u8>>, bool)>, KeyringError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT wrapped, {OWN} FROM household_keys WHERE household_id = $1"
+        )))
+        .bind(household_id)
+        .fetch_optional(&mut *conn)
+        .await?)
+    }
+
+    fn unwrapped(&self, household_id: Uuid, wrapped: &[u8], committed: bool) -> Result<Arc<DataKey>, KeyringError> {
+        let key = Arc::new(DataKey::from_bytes(household_id, &self.kek.unwrap(household_id, wrapped)?));
+        if committed {
+            self.remember(household_id, Cached::Live(key.clone(), Instant::now()));
         }
+        Ok(key)
     }
 
     /// `Some(Some(key))` live, `Some(None)` erased, `None` unknown or stale.

@@ -231,7 +231,7 @@ pub struct Host {
     pub work_pool: PgPool,
     pub nats: async_nats::Client,
     pub js: jetstream::Context,
-    /// The households' data keys (a pool of its own: see `onedoor_personal_data::Keyring`).
+    /// The households' data keys (`onedoor_personal_data::Keyring`).
     pub keyring: Arc<onedoor_personal_data::Keyring>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
@@ -256,12 +256,7 @@ impl Host {
             .acquire_timeout(Duration::from_secs(60))
             .connect(&config.database_url)
             .await?;
-        let key_pool = PgPoolOptions::new()
-            .max_connections(2)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect(&config.database_url)
-            .await?;
-        let keyring = Arc::new(onedoor_personal_data::Keyring::new(kek, key_pool));
+        let keyring = Arc::new(onedoor_personal_data::Keyring::new(kek));
         let nats = onedoor_messaging::connect(&config.nats_url, service, &broker).await?;
         let js = jetstream::new(nats.clone());
         let shutdown = CancellationToken::new();

@@ -37,7 +37,7 @@ pub async fn load_case(conn: &mut PgConnection, keyring: &Keyring, case_id: Uuid
     if recorded.is_empty() {
         return Ok(None);
     }
-    let key = keyring.for_opening(stored::key_owner(case_id, &recorded)).await?;
+    let key = keyring.for_opening(conn, stored::key_owner(case_id, &recorded)).await?;
     let events: Vec<CaseEvent> =
         recorded.iter().map(|e| stored::decode(e, key.as_deref())).collect::<Result<_, _>>()?;
     let mut case = Case::from_events(case_id, &events);
@@ -102,7 +102,7 @@ pub async fn save(
     }
     let mut encoded: Vec<NewEvent> = new.iter().map(stored::encode).collect::<Result<_, _>>()?;
     if encoded.iter().any(stored::is_personal) {
-        let key = keyring.for_sealing(after.household_id.unwrap_or(after.case_id)).await?;
+        let key = keyring.for_sealing(conn, after.household_id.unwrap_or(after.case_id)).await?;
         encoded.iter_mut().for_each(|e| stored::seal(e, &key));
     }
     if before.version == 0 {
@@ -513,7 +513,7 @@ pub async fn load_household(
     household_id: Uuid,
 ) -> Result<Household, StoreError> {
     let recorded = onedoor_event_store::load(conn, &household_id.to_string(), &stored::upcasters()).await?;
-    let key = if recorded.is_empty() { None } else { keyring.for_opening(household_id).await? };
+    let key = if recorded.is_empty() { None } else { keyring.for_opening(conn, household_id).await? };
     let events: Vec<HouseholdEvent> =
         recorded.iter().map(|e| stored::household::decode(e, key.as_deref())).collect::<Result<_, _>>()?;
     Ok(Household::from_events(household_id, &events))
@@ -560,7 +560,7 @@ pub async fn save_household(
         return Ok(());
     }
     let expected = if before.version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(before.version) };
-    let key = keyring.for_sealing(before.household_id).await?;
+    let key = keyring.for_sealing(conn, before.household_id).await?;
     let encoded: Vec<NewEvent> = new.iter().map(|e| stored::household::encode(e, &key)).collect::<Result<_, _>>()?;
     let trace = TraceHeaders::current();
     let metadata = EventMetadata {

@@ -96,9 +96,9 @@ pub(super) async fn erase_household(
             ),
         ));
     }
-    // The key first, committed on its own: from here nothing can open what
-    // it sealed. The rest repeats harmlessly if this request fails midway.
-    state.keyring.erase(household_id).await.map_err(onedoor_event_store::StoreError::from)?;
+    // The key first: from the commit on, nothing can open what it sealed;
+    // all of it commits together, or none (then asked again).
+    state.keyring.erase(&mut tx, household_id).await.map_err(onedoor_event_store::StoreError::from)?;
     // Each case's history records it, and the departments hear of it (they
     // destroy their keys of the case).
     for case in cases.iter().filter(|c| c.erased_at.is_none()) {
