@@ -82,6 +82,12 @@ impl Service for Intake {
                 );
             }
         }
+        // The lookup columns hold keyed hashes, never ID numbers (ADR 0015):
+        // rows written before are re-keyed, once, before serving.
+        let rekeyed = store::rekey_lookups(&host.pool, &host.keyring).await?;
+        if rekeyed > 0 {
+            tracing::info!(rows = rekeyed, "ID numbers in the lookup columns replaced by their lookup keys");
+        }
         host.publish_outbox(onedoor_contracts::intake::STREAM, vec![onedoor_contracts::intake::subjects()]);
         // An idempotency key keeps the whole application it answered: kept
         // a week for retries, then removed (PIPL art. 19).

@@ -128,13 +128,14 @@ pub async fn save(
         &announcements,
     )
     .await?;
-    write_read_models(conn, &after, policy, now).await?;
+    write_read_models(conn, keyring, &after, policy, now).await?;
     Ok(after)
 }
 
 /// Writes the case's list row and releases open lines that are done.
 pub async fn write_read_models(
     conn: &mut PgConnection,
+    keyring: &Keyring,
     case: &Case,
     policy: &Policy,
     now: DateTime<Utc>,
@@ -159,7 +160,12 @@ pub async fn write_read_models(
     .bind(view.next_deadline())
     .bind(case.version)
     .bind(sqlx::types::Json(&view))
-    .bind(case.application.as_ref().map(|a| a.applicant.id_number.as_str()))
+    .bind(
+        case.application
+            .as_ref()
+            .filter(|a| a.applicant.id_number != onedoor_personal_data::ERASED)
+            .map(|a| keyring.lookup(&a.applicant.id_number)),
+    )
     .bind(case.household_id)
     .bind(&case.owner)
     .bind(held)
@@ -195,10 +201,18 @@ pub struct OpenLine {
     pub township: String,
 }
 
-/// Another case holding `department` for any of these people, if one does.
+/// The lookup keys of people: the keyed hash of their ID numbers
+/// (`Keyring::lookup`, ADR 0015), which the open lines, the register and the
+/// case list hold instead of the numbers. In the order given.
+pub fn person_keys(keyring: &Keyring, id_numbers: &[&str]) -> Vec<String> {
+    id_numbers.iter().map(|id| keyring.lookup(id)).collect()
+}
+
+/// Another case holding `department` for any of these people (by
+/// [`person_keys`]), if one does.
 pub async fn open_case_of(
     conn: &mut PgConnection,
-    id_numbers: &[&str],
+    people: &[String],
     department: Department,
     except: Option<Uuid>,
 ) -> Result<Option<OpenLine>, StoreError> {
@@ -207,7 +221,7 @@ pub async fn open_case_of(
           WHERE id_number = ANY($1) AND department = $2 AND case_id IS DISTINCT FROM $3
           ORDER BY case_number LIMIT 1",
     )
-    .bind(id_numbers)
+    .bind(people)
     .bind(department.as_str())
     .bind(except)
     .fetch_optional(conn)
@@ -217,9 +231,14 @@ pub async fn open_case_of(
 /// Holds `department` in this case for every member of the household;
 /// `false` if another case holds it for one of them (a concurrent
 /// submission won the race).
-pub async fn claim_open_line(conn: &mut PgConnection, case: &Case, department: Department) -> Result<bool, StoreError> {
+pub async fn claim_open_line(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    case: &Case,
+    department: Department,
+) -> Result<bool, StoreError> {
     let Some(application) = &case.application else { return Ok(true) };
-    let people = application.person_ids();
+    let people = person_keys(keyring, &application.person_ids());
     sqlx::query(
         "INSERT INTO open_lines (id_number, department, case_id, case_number, township)
          SELECT id, $2, $3, $4, $5 FROM unnest($1::text[]) AS id
@@ -304,6 +323,7 @@ pub struct CaseListQuery<'a> {
     pub after: Option<(DateTime<Utc>, Uuid)>,
     pub limit: i64,
     pub case_number: Option<&'a str>,
+    /// The applicant's lookup key ([`person_keys`]).
     pub applicant_id_number: Option<String>,
     /// Only the cases this clerk owns.
     pub owner: Option<&'a str>,
@@ -445,8 +465,8 @@ async fn rebuild_every_case(pool: &PgPool, keyring: &Keyring, policy: &Policy, j
             township_of(&mut tx, case_id, true).await?;
             if let Some(case) = load_case(&mut tx, keyring, case_id).await? {
                 let now = Utc::now();
-                write_read_models(&mut tx, &case, policy, now).await?;
-                restore_open_lines(&mut tx, &case).await?;
+                write_read_models(&mut tx, keyring, &case, policy, now).await?;
+                restore_open_lines(&mut tx, keyring, &case).await?;
             }
         }
         done += chunk.len();
@@ -466,16 +486,16 @@ async fn rebuild_every_case(pool: &PgPool, keyring: &Keyring, policy: &Policy, j
         let Ok(household_id) = Uuid::parse_str(&id) else { continue };
         let mut tx = pool.begin().await?;
         let household = load_household(&mut tx, keyring, household_id).await?;
-        write_household(&mut tx, &household).await?;
+        write_household(&mut tx, keyring, &household).await?;
         tx.commit().await?;
     }
     Ok(())
 }
 
 /// Holds the case's lines that are still held (a rebuild restores them).
-async fn restore_open_lines(conn: &mut PgConnection, case: &Case) -> Result<(), StoreError> {
+async fn restore_open_lines(conn: &mut PgConnection, keyring: &Keyring, case: &Case) -> Result<(), StoreError> {
     for department in case.held_lines() {
-        claim_open_line(conn, case, department).await?;
+        claim_open_line(conn, keyring, case, department).await?;
     }
     Ok(())
 }
@@ -484,11 +504,11 @@ async fn restore_open_lines(conn: &mut PgConnection, case: &Case) -> Result<(), 
 
 /// Makes writers to these people's households and lines take turns: taken
 /// first in a submission, in one order, so two never wait on each other.
-pub async fn lock_people(conn: &mut PgConnection, id_numbers: &[&str]) -> Result<(), StoreError> {
+pub async fn lock_people(conn: &mut PgConnection, people: &[String]) -> Result<(), StoreError> {
     sqlx::query(
         "SELECT pg_advisory_xact_lock(hashtextextended('person:' || k, 0)) FROM unnest($1::text[]) AS k ORDER BY k",
     )
-    .bind(id_numbers)
+    .bind(people)
     .execute(conn)
     .await?;
     Ok(())
@@ -497,7 +517,7 @@ pub async fn lock_people(conn: &mut PgConnection, id_numbers: &[&str]) -> Result
 /// The registered household a declaration belongs to: the applicant's
 /// (`people[0]`), or else that of any declared member; `None` for a household
 /// the register does not know yet.
-pub async fn household_of(conn: &mut PgConnection, people: &[&str]) -> Result<Option<Uuid>, StoreError> {
+pub async fn household_of(conn: &mut PgConnection, people: &[String]) -> Result<Option<Uuid>, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT household_id FROM household_members WHERE id_number = ANY($1) AND left_on IS NULL
           ORDER BY (id_number = $1[1]) DESC, household_id LIMIT 1",
@@ -528,7 +548,8 @@ pub async fn register_declaration(
     household_id: Uuid,
     d: &Declaration<'_>,
 ) -> Result<(), StoreError> {
-    let members: Vec<&str> = d.application.members.iter().map(|m| m.id_number.as_str()).collect();
+    let ids: Vec<&str> = d.application.members.iter().map(|m| m.id_number.as_str()).collect();
+    let members = person_keys(keyring, &ids);
     let elsewhere: Vec<(String, Uuid)> = sqlx::query_as(
         "SELECT id_number, household_id FROM household_members
           WHERE id_number = ANY($1) AND left_on IS NULL AND household_id <> $2
@@ -538,10 +559,11 @@ pub async fn register_declaration(
     .bind(household_id)
     .fetch_all(&mut *conn)
     .await?;
-    for (id_number, other) in elsewhere {
+    for (person, other) in elsewhere {
+        let Some(id_number) = members.iter().position(|m| *m == person).map(|i| ids[i]) else { continue };
         // Loaded afresh each time: two members may leave the same household.
         let before = load_household(conn, keyring, other).await?;
-        let left = before.leave(&id_number, d);
+        let left = before.leave(id_number, d);
         save_household(conn, keyring, &before, &left, d.staff_id).await?;
     }
     let before = load_household(conn, keyring, household_id).await?;
@@ -584,11 +606,11 @@ pub async fn save_household(
     for e in new {
         after.apply(e);
     }
-    write_household(conn, &after).await
+    write_household(conn, keyring, &after).await
 }
 
 /// The household's read models, written whole.
-async fn write_household(conn: &mut PgConnection, household: &Household) -> Result<(), StoreError> {
+async fn write_household(conn: &mut PgConnection, keyring: &Keyring, household: &Household) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO households (household_id, township, division_code, support, version) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (household_id) DO UPDATE SET township = $2, division_code = $3, support = $4, version = $5",
@@ -609,12 +631,11 @@ async fn write_household(conn: &mut PgConnection, household: &Household) -> Resu
     let known = household.members.iter().filter(|m| m.id_number != onedoor_personal_data::ERASED);
     for (position, m) in known.enumerate() {
         sqlx::query(
-            "INSERT INTO household_members (household_id, id_number, name, relation, joined_on, left_on, position)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO household_members (household_id, id_number, relation, joined_on, left_on, position)
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(household.household_id)
-        .bind(&m.id_number)
-        .bind(&m.name)
+        .bind(keyring.lookup(&m.id_number))
         .bind(&m.relation)
         .bind(m.joined_on)
         .bind(m.left_on)
@@ -625,13 +646,13 @@ async fn write_household(conn: &mut PgConnection, household: &Household) -> Resu
     Ok(())
 }
 
-/// The household `id_number` lives in now (or last lived in).
-pub async fn household_of_person(conn: &mut PgConnection, id_number: &str) -> Result<Option<Uuid>, StoreError> {
+/// The household a person (by [`person_keys`]) lives in now (or last lived in).
+pub async fn household_of_person(conn: &mut PgConnection, person: &str) -> Result<Option<Uuid>, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT household_id FROM household_members WHERE id_number = $1
           ORDER BY left_on IS NULL DESC, joined_on DESC LIMIT 1",
     )
-    .bind(id_number)
+    .bind(person)
     .fetch_optional(conn)
     .await?)
 }
@@ -653,6 +674,43 @@ pub async fn cases_of_household(conn: &mut PgConnection, household_id: Uuid) -> 
     .bind(household_id)
     .fetch_all(conn)
     .await?)
+}
+
+/// Rows of a lookup column that still hold an ID number (written before the
+/// columns held lookup keys), re-keyed in batches by [`rekey_lookups`].
+const LOOKUP_COLUMNS: [(&str, &str); 3] =
+    [("case_views", "applicant_id_number"), ("open_lines", "id_number"), ("household_members", "id_number")];
+
+/// Replaces the ID numbers left in the lookup columns by their lookup keys
+/// ([`person_keys`]); run at start-up, before serving. Returns how many rows
+/// it re-keyed (none, once done). A lookup key is 64 hex digits, an ID number 18
+/// characters.
+pub async fn rekey_lookups(pool: &PgPool, keyring: &Keyring) -> Result<u64, StoreError> {
+    let mut total = 0;
+    for (table, column) in LOOKUP_COLUMNS {
+        loop {
+            let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT ctid::text, {column} FROM {table} WHERE length({column}) <> 64 LIMIT 5000"
+            )))
+            .fetch_all(pool)
+            .await?;
+            if rows.is_empty() {
+                break;
+            }
+            let (places, keys): (Vec<String>, Vec<String>) =
+                rows.into_iter().map(|(place, id)| (place, keyring.lookup(&id))).unzip();
+            let updated = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET {column} = m.key FROM unnest($1::text[], $2::text[]) AS m(place, key)
+                  WHERE {table}.ctid = m.place::tid"
+            )))
+            .bind(&places)
+            .bind(&keys)
+            .execute(pool)
+            .await?;
+            total += updated.rows_affected();
+        }
+    }
+    Ok(total)
 }
 
 // Erasure -----------------------------------------------------------------
@@ -691,7 +749,7 @@ pub async fn forget_household(
     let now = Utc::now();
     for &case_id in cases {
         if let Some(case) = load_case(conn, keyring, case_id).await? {
-            write_read_models(conn, &case, policy, now).await?;
+            write_read_models(conn, keyring, &case, policy, now).await?;
         }
     }
     sqlx::query("DELETE FROM household_members WHERE household_id = $1").bind(household_id).execute(&mut *conn).await?;

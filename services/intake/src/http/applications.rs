@@ -130,7 +130,7 @@ pub(super) async fn submit_once(
         return Ok(created_response(&body, true));
     }
 
-    let people = application.person_ids();
+    let people = store::person_keys(&state.keyring, &application.person_ids());
     store::lock_people(&mut tx, &people).await?;
     for (line, department) in application.departments().into_iter().enumerate() {
         if let Some(open) = store::open_case_of(&mut tx, &people, department, None).await? {
@@ -168,7 +168,7 @@ pub(super) async fn submit_once(
     let mut lines: Vec<(usize, Department)> = application.departments().into_iter().enumerate().collect();
     lines.sort_by_key(|(_, d)| *d);
     for (line, department) in lines {
-        if !store::claim_open_line(&mut tx, &case, department).await? {
+        if !store::claim_open_line(&mut tx, &state.keyring, &case, department).await? {
             // A concurrent submission for the same household and line won the race.
             let open = store::open_case_of(&mut tx, &people, department, Some(case.case_id)).await?;
             tx.rollback().await?;

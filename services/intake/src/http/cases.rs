@@ -60,7 +60,7 @@ pub(super) async fn list_cases(
         after: params.cursor,
         limit: params.fetch(),
         case_number: q.case_number.as_deref().map(str::trim),
-        applicant_id_number: q.id_number.map(|id| id.trim().to_ascii_uppercase()),
+        applicant_id_number: q.id_number.map(|id| state.keyring.lookup(&id)),
     };
     let mut found = store::list_cases(&state.pool, &query).await?;
     for (_, _, view) in &mut found {

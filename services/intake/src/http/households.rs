@@ -67,7 +67,7 @@ pub(super) async fn find_household(
         return Err(Problem::validation(vec![FieldError::new("id_number", "invalid_format", "digits, and X last")]));
     }
     let mut tx = state.pool.begin().await?;
-    let found = store::household_of_person(&mut tx, &id_number).await?;
+    let found = store::household_of_person(&mut tx, &state.keyring.lookup(&id_number)).await?;
     let household = match found {
         Some(id) => Some(store::load_household(&mut tx, &state.keyring, id).await?),
         None => None,

@@ -101,3 +101,42 @@ async fn the_accepting_clerk_owns_the_case_until_a_hand_over_within_the_township
     let elsewhere = token(Role::WindowClerk, Some("330102002"), None, "clerk-b");
     assert_eq!(intake.post(&elsewhere, &path, &serde_json::json!({"to": "clerk-b"})).await.0, 404);
 }
+
+/// The lookup columns hold the keyed hash of an ID number, never the number
+/// (ADR 0015); numbers written there by an earlier release are re-keyed when
+/// intake starts, and the searches and the duplicate check find them as before.
+#[tokio::test]
+async fn id_numbers_in_the_lookup_columns_are_replaced_by_keyed_hashes_and_still_found() {
+    let mut intake = TestIntake::spawn().await;
+    let id = applicant_id();
+    let (_, case, _) = intake.post(&clerk(), "/api/v1/applications", &application(&id, &ALL_MATERIALS)).await;
+    let case_id = case["case_id"].as_str().unwrap().to_string();
+    let plain_rows = "SELECT (SELECT count(*) FROM case_views WHERE applicant_id_number = $1)
+                           + (SELECT count(*) FROM open_lines WHERE id_number = $1)
+                           + (SELECT count(*) FROM household_members WHERE id_number = $1)";
+    let pool = intake.db().clone();
+    let count = |sql: &'static str| {
+        let (pool, id) = (pool.clone(), id.clone());
+        async move { sqlx::query_scalar::<_, i64>(sql).bind(id).fetch_one(&pool).await.unwrap() }
+    };
+    assert_eq!(count(plain_rows).await, 0, "no ID number in a lookup column");
+
+    // As an earlier release left them: the numbers themselves.
+    for table_column in
+        [("case_views", "applicant_id_number"), ("open_lines", "id_number"), ("household_members", "id_number")]
+    {
+        let (table, column) = table_column;
+        let sql = format!("UPDATE {table} SET {column} = $1 WHERE {column} IN (SELECT {column} FROM {table} LIMIT 1)");
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&id).execute(intake.db()).await.unwrap();
+    }
+    assert_eq!(count(plain_rows).await, 6, "the applicant's rows: one case, four open lines, one member");
+    intake.restart().await;
+    assert_eq!(count(plain_rows).await, 0, "re-keyed at start-up");
+
+    let (_, page, _) = intake.get(&clerk(), &format!("/api/v1/cases?id_number={id}")).await;
+    assert_eq!(page["items"][0]["case_id"], case_id.as_str(), "{page}");
+    let (status, household, _) = intake.get(&clerk(), &format!("/api/v1/households?id_number={id}")).await;
+    assert_eq!(status, 200, "{household}");
+    let (status, problem, _) = intake.post(&clerk(), "/api/v1/applications", &application(&id, &ALL_MATERIALS)).await;
+    assert_eq!(status, 409, "the same person's open lines still hold: {problem}");
+}
