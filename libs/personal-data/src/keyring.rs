@@ -126,6 +126,41 @@ impl Keyring {
         }
     }
 
+    /// [`Keyring::for_opening`] of several households at once (a page of a
+    /// list): the cached ones, and the rest in one query.
+    pub async fn for_opening_many(
+        &self,
+        conn: &mut PgConnection,
+        household_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Arc<DataKey>>, KeyringError> {
+        let mut keys = HashMap::new();
+        let mut unknown = Vec::new();
+        for &id in household_ids {
+            match self.cached(id) {
+                Some(Some(key)) => {
+                    keys.insert(id, key);
+                }
+                Some(None) => {}
+                None => unknown.push(id),
+            }
+        }
+        if unknown.is_empty() {
+            return Ok(keys);
+        }
+        let rows: Vec<(Uuid, Option<Vec<u8>>, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT household_id, wrapped, {OWN} FROM household_keys WHERE household_id = ANY($1)"
+        )))
+        .bind(&unknown)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (id, wrapped, own) in rows {
+            if let Some(wrapped) = wrapped {
+                keys.insert(id, self.unwrapped(id, &wrapped, !own)?);
+            }
+        }
+        Ok(keys)
+    }
+
     /// Destroys the household's key (crypto-shredding), in the caller's
     /// transaction: it takes effect when that commits. Returns whether this
     /// call destroyed it (false: it was already erased). The household can

@@ -12,7 +12,7 @@ use crate::{integration, stored};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use onedoor_contracts::Department;
 use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError};
-use onedoor_personal_data::Keyring;
+use onedoor_personal_data::{DataKey, Keyring, PersonalFields};
 use onedoor_telemetry::propagation::TraceHeaders;
 use onedoor_working_calendar::local_date;
 use sqlx::{PgConnection, PgPool, Row};
@@ -56,17 +56,44 @@ pub async fn township_of(conn: &mut PgConnection, case_id: Uuid, lock: bool) -> 
     Ok(sqlx::query_scalar(sql).bind(case_id).fetch_optional(conn).await?)
 }
 
+/// The personal fields of a stored case view (its JSON), sealed with the
+/// household's key like the log's (ADR 0015): the applicant's name and the
+/// free text. The masked ID number, codes, dates and amounts stay plain.
+const VIEW_PERSONAL: PersonalFields = PersonalFields(&[
+    "/applicant/name",
+    "/lanes/*/reason",
+    "/lanes/*/override_reason",
+    "/lanes/*/extension/reason",
+    "/withdrawal_reason",
+    "/closure/note",
+]);
+
+/// Whose key seals a case's view: its household's, or (a case stored before
+/// the register) its own.
+fn view_key_owner(household_id: Option<Uuid>, case_id: Uuid) -> Uuid {
+    household_id.unwrap_or(case_id)
+}
+
+/// A stored view, its personal fields opened.
+fn opened_view(mut view: serde_json::Value, key: Option<&DataKey>) -> Result<CaseView, StoreError> {
+    VIEW_PERSONAL.open(&mut view, key);
+    Ok(serde_json::from_value(view)?)
+}
+
 /// The case's list row: its township and its view as last written (see
 /// [`CaseView::depends_on_today`] for when that view is still today's).
-pub async fn stored_view(conn: &mut PgConnection, case_id: Uuid) -> Result<Option<(String, CaseView)>, StoreError> {
-    let row = sqlx::query("SELECT township, view FROM case_views WHERE case_id = $1")
+pub async fn stored_view(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    case_id: Uuid,
+) -> Result<Option<(String, CaseView)>, StoreError> {
+    let row = sqlx::query("SELECT township, view, household_id FROM case_views WHERE case_id = $1")
         .bind(case_id)
-        .fetch_optional(conn)
+        .fetch_optional(&mut *conn)
         .await?;
-    match row {
-        None => Ok(None),
-        Some(row) => Ok(Some((row.try_get("township")?, serde_json::from_value(row.try_get("view")?)?))),
-    }
+    let Some(row) = row else { return Ok(None) };
+    let key = keyring.for_opening(conn, view_key_owner(row.try_get("household_id")?, case_id)).await?;
+    Ok(Some((row.try_get("township")?, opened_view(row.try_get("view")?, key.as_deref())?)))
 }
 
 /// Who made a change, and the message it answers (none for a command at
@@ -141,6 +168,12 @@ pub async fn write_read_models(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let view = case.view(&policy.catalogue, &policy.calendar, local_date(now));
+    let mut stored = serde_json::to_value(&view)?;
+    // Sealed with the household's key while it lives; an erased household's
+    // view holds only erased fields already.
+    if let Some(key) = keyring.for_opening(conn, view_key_owner(case.household_id, case.case_id)).await? {
+        VIEW_PERSONAL.seal(&mut stored, &key);
+    }
     // Lines no longer held (closed, withdrawn, returned) are released, in the
     // same statement (one round trip per change of a case, not two).
     let held: Vec<&str> = case.held_lines().into_iter().map(Department::as_str).collect();
@@ -159,7 +192,7 @@ pub async fn write_read_models(
     .bind(case.submitted_at.unwrap_or(now))
     .bind(view.next_deadline())
     .bind(case.version)
-    .bind(sqlx::types::Json(&view))
+    .bind(&stored)
     .bind(
         case.application
             .as_ref()
@@ -332,10 +365,12 @@ pub struct CaseListQuery<'a> {
 /// The views of a page of the list, each with its position (for the cursor).
 pub async fn list_cases(
     pool: &PgPool,
+    keyring: &Keyring,
     q: &CaseListQuery<'_>,
 ) -> Result<Vec<(DateTime<Utc>, Uuid, CaseView)>, StoreError> {
+    let mut conn = pool.acquire().await?;
     let rows = sqlx::query(
-        "SELECT view, submitted_at, case_id FROM case_views
+        "SELECT view, submitted_at, case_id, household_id FROM case_views
          WHERE township = $1
            AND ($2::text IS NULL OR status = $2)
            AND ($3::bool IS NULL OR (next_deadline IS NOT NULL AND next_deadline < $4) = $3)
@@ -356,11 +391,16 @@ pub async fn list_cases(
     .bind(q.case_number)
     .bind(q.applicant_id_number.as_deref())
     .bind(q.owner)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
+    let owners: Vec<Uuid> = rows
+        .iter()
+        .map(|row| Ok(view_key_owner(row.try_get("household_id")?, row.try_get("case_id")?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+    let keys = keyring.for_opening_many(&mut conn, &owners).await?;
     let mut found = Vec::with_capacity(rows.len());
-    for row in rows {
-        let view: CaseView = serde_json::from_value(row.try_get("view")?)?;
+    for (row, owner) in rows.into_iter().zip(owners) {
+        let view = opened_view(row.try_get("view")?, keys.get(&owner).map(|k| k.as_ref()))?;
         found.push((row.try_get("submitted_at")?, row.try_get("case_id")?, view));
     }
     Ok(found)

@@ -62,7 +62,7 @@ pub(super) async fn list_cases(
         case_number: q.case_number.as_deref().map(str::trim),
         applicant_id_number: q.id_number.map(|id| state.keyring.lookup(&id)),
     };
-    let mut found = store::list_cases(&state.pool, &query).await?;
+    let mut found = store::list_cases(&state.pool, &state.keyring, &query).await?;
     for (_, _, view) in &mut found {
         view.refresh_overdue(today);
     }
@@ -88,7 +88,9 @@ pub(super) async fn get_case(
     let mut conn = state.pool.acquire().await?;
     // The view written with the case's last change, unless a paused
     // deadline has moved since: then it is rendered from the stream.
-    let Some((owner, mut view)) = store::stored_view(&mut conn, case_id).await?.filter(|(t, _)| t == township) else {
+    let Some((owner, mut view)) =
+        store::stored_view(&mut conn, &state.keyring, case_id).await?.filter(|(t, _)| t == township)
+    else {
         return Err(Problem::not_found(format!("no case {case_id} in your township")));
     };
     let today = local_date(Utc::now());

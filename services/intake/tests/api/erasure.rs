@@ -43,7 +43,7 @@ fn found_in(text: &str, secrets: &[String]) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn the_event_log_holds_a_households_personal_fields_only_sealed() {
+async fn intakes_database_holds_a_households_personal_fields_only_sealed() {
     let documents = tempfile::tempdir().unwrap();
     let intake = intake_keeping_for(0, documents.path()).await;
     let id = applicant_id();
@@ -57,6 +57,10 @@ async fn the_event_log_holds_a_households_personal_fields_only_sealed() {
         .await
         .unwrap();
     assert_eq!(found_in(&log, &personal(&id)), Vec::<String>::new(), "plain in the event log");
+    // Nor anywhere else in the database: the views, the lookup columns, the
+    // outbox hold them sealed or hashed.
+    let dump = onedoor_test_support::dump_tables(intake.db()).await;
+    assert_eq!(found_in(&dump, &personal(&id)), Vec::<String>::new(), "plain in intake's database");
     assert!(log.contains("enc:v1:"), "{log}");
     // What is not personal stays plain, so the log still explains the case.
     assert!(log.contains(case["case_number"].as_str().unwrap()));
@@ -68,9 +72,12 @@ async fn the_event_log_holds_a_households_personal_fields_only_sealed() {
         .unwrap();
     assert_eq!(keys, 1);
 
-    // Read back through the API, the case is whole.
+    // Read back through the API, the case is whole, in the list too.
     let (_, view, _) = intake.get(&clerk(), &format!("/api/v1/cases/{case_id}")).await;
     assert_eq!(view["applicant"]["name"], NAME, "{view}");
+    assert_eq!(view["withdrawal_reason"], REASON, "{view}");
+    let (_, page, _) = intake.get(&clerk(), "/api/v1/cases").await;
+    assert_eq!(page["items"][0]["applicant"]["name"], NAME, "{page}");
 }
 
 #[tokio::test]
