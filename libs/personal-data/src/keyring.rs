@@ -189,7 +189,14 @@ impl Keyring {
     /// for every service that shares the KEK; without the KEK it is not
     /// possible to test a guessed number against it.
     pub fn lookup(&self, id_number: &str) -> String {
-        let tag = ring::hmac::sign(&self.lookup, id_number.trim().to_ascii_uppercase().as_bytes());
+        self.digest(id_number.trim().to_ascii_uppercase().as_bytes())
+    }
+
+    /// The keyed hash of any bytes (lowercase hex), under the same secret:
+    /// what stands for a stored text that only needs comparing (the body an
+    /// idempotency key answered), so the text itself is not kept.
+    pub fn digest(&self, bytes: &[u8]) -> String {
+        let tag = ring::hmac::sign(&self.lookup, bytes);
         tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
     }
 

@@ -305,6 +305,7 @@ pub async fn claim_idempotency_key(
     conn: &mut PgConnection,
     township: &str,
     key: &str,
+    // What stands for the request: its keyed hash (never the application).
     request: &serde_json::Value,
 ) -> Result<KeyClaim, StoreError> {
     // A key older than its week is claimed afresh, as if it had been removed.

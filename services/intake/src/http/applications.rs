@@ -99,6 +99,43 @@ pub(super) async fn submit_application(
     .await
 }
 
+/// A JSON value's text with every object's keys in order: equal for equal
+/// values, whatever order a client sent the keys in.
+fn canonical_json(value: &serde_json::Value) -> String {
+    fn write(value: &serde_json::Value, out: &mut String) {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                out.push('{');
+                for (i, (k, v)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(v, out);
+                }
+                out.push('}');
+            }
+            serde_json::Value::Array(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(v, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(value, &mut out);
+    out
+}
+
 /// One attempt at recording a submission, in one transaction.
 pub(super) async fn submit_once(
     state: &AppState,
@@ -112,11 +149,15 @@ pub(super) async fn submit_once(
     let policy = &state.policy;
     let mut tx = state.pool.begin().await?;
 
+    // The key keeps a keyed hash of the body, never the application itself.
+    let fingerprint = serde_json::Value::String(state.keyring.digest(canonical_json(request).as_bytes()));
     if let Some(key) = key
         && let KeyClaim::Used { request: earlier, answer } =
-            store::claim_idempotency_key(&mut tx, township, key, request).await?
+            store::claim_idempotency_key(&mut tx, township, key, &fingerprint).await?
     {
-        if &earlier != request {
+        // A key claimed by an earlier release kept the body itself.
+        let same = if earlier.is_object() { &earlier == request } else { earlier == fingerprint };
+        if !same {
             return Err(Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",

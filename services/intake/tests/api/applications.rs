@@ -204,6 +204,10 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_same_case() {
     assert_eq!(first, second);
     assert_eq!(headers["idempotent-replayed"], "true");
     assert_eq!(intake.count("SELECT count(*) FROM case_views").await, 1);
+    // The key keeps a keyed hash of the body, not the application.
+    let kept: String =
+        sqlx::query_scalar("SELECT request::text FROM idempotency_keys").fetch_one(intake.db()).await.unwrap();
+    assert!(!kept.contains(&applicant_id()) && !kept.contains("张三"), "{kept}");
 
     let mut other = form.clone();
     other["household"]["address"] = json!("elsewhere");
