@@ -102,8 +102,11 @@ impl Keyring {
             // Made by this transaction (now, or earlier and not committed
             // yet): used, and cached only once read again after the commit.
             (Some(wrapped), own) => self.unwrapped(household_id, &wrapped, !own),
-            (None, _) => {
-                self.remember(household_id, Cached::Erased);
+            (None, own) => {
+                // An erasure of this very transaction may still roll back.
+                if !own {
+                    self.remember(household_id, Cached::Erased);
+                }
                 Err(KeyringError::Erased)
             }
         }

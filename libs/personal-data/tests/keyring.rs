@@ -75,11 +75,14 @@ async fn an_erased_household_reads_as_erased_and_can_never_be_sealed_for_again()
     FIELDS.seal(&mut doc, &one.for_sealing(&mut conn, household).await.unwrap());
     assert!(other.for_opening(&mut conn, household).await.unwrap().is_some());
 
-    // An erasure rolled back erased nothing.
+    // An erasure rolled back erased nothing, even where the erasing
+    // transaction was refused a key for it.
     let mut tx = db.pool.begin().await.unwrap();
     assert!(one.erase(&mut tx, household).await.unwrap());
+    assert!(matches!(one.for_sealing(&mut tx, household).await, Err(KeyringError::Erased)));
     tx.rollback().await.unwrap();
     assert!(one.for_opening(&mut conn, household).await.unwrap().is_some());
+    assert!(one.for_sealing(&mut conn, household).await.is_ok());
 
     assert!(one.erase(&mut conn, household).await.unwrap());
     assert!(!one.erase(&mut conn, household).await.unwrap(), "erasing twice destroys nothing more");
