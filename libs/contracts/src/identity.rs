@@ -21,8 +21,15 @@ pub fn check_character(first17: &str) -> Option<char> {
     Some(CHECK[(sum % 11) as usize])
 }
 
+/// What an erased personal field reads as (`onedoor_personal_data::ERASED`).
+pub const ERASED: &str = "[已删除]";
+
 /// `110101********123X`: the division code and the last four; no birth date.
+/// An erased number stays `[已删除]`, so the window sees it was erased.
 pub fn mask_id_number(id: &str) -> String {
+    if id == ERASED {
+        return ERASED.to_string();
+    }
     match (id.get(..6), id.get(14..)) {
         (Some(head), Some(tail)) if id.len() == 18 => format!("{head}********{tail}"),
         _ => "*".repeat(id.chars().count()),
@@ -146,6 +153,7 @@ mod tests {
     fn a_masked_id_number_keeps_the_division_code_and_the_last_four() {
         assert_eq!(mask_id_number("11010519491231002X"), "110105********002X");
         assert_eq!(mask_id_number("123"), "***");
+        assert_eq!(mask_id_number(ERASED), ERASED, "an erased number shows it was erased");
     }
 
     fn today() -> NaiveDate {

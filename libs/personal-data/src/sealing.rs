@@ -8,7 +8,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// What an erased personal field reads as (已删除: deleted), in views,
-/// rebuilds and exports alike.
+/// rebuilds and exports alike (`onedoor_contracts::identity::ERASED`, which
+/// masking leaves as it is, is the same text).
 pub const ERASED: &str = "[已删除]";
 
 /// The start of every sealed field.

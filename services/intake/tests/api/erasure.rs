@@ -124,6 +124,7 @@ async fn a_household_erased_after_its_retention_leaves_no_personal_data_and_its_
     let (status, view, _) = intake.get(&clerk(), &format!("/api/v1/cases/{case_id}")).await;
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["applicant"]["name"], "[已删除]", "{view}");
+    assert_eq!(view["applicant"]["id_number_masked"], onedoor_personal_data::ERASED, "{view}");
     assert_eq!(view["case_number"], case["case_number"]);
     assert_eq!(view["status"], "withdrawn");
     assert_eq!(found_in(&view.to_string(), &personal(&id)), Vec::<String>::new(), "{view}");
