@@ -68,16 +68,13 @@ pub async fn load(intake: &str) -> Result<()> {
             "materials": COMMON
         }),
     ];
-    let token = onedoor_http_kit::auth::mint_hs256(
-        crate::jwt_secret().as_bytes(),
-        &onedoor_http_kit::Claims {
-            sub: "demo-clerk".into(),
-            role: onedoor_http_kit::Role::WindowClerk,
-            township: Some("330102001".into()),
-            department: None,
-            exp: chrono::Utc::now().timestamp() + 3600,
-        },
-    );
+    let token = crate::development_token(&onedoor_http_kit::Claims {
+        sub: "demo-clerk".into(),
+        role: onedoor_http_kit::Role::WindowClerk,
+        township: Some("330102001".into()),
+        department: None,
+        exp: chrono::Utc::now().timestamp() + 3600,
+    });
     let http = reqwest::Client::new();
     println!("Demo applications:");
     for (n, form) in applications.iter().enumerate() {

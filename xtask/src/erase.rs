@@ -27,17 +27,13 @@ pub struct EraseArgs {
 pub fn run(args: EraseArgs) -> Result<()> {
     let token = match args.token {
         Some(token) => token,
-        None => {
-            use onedoor_http_kit::auth::{Claims, Role, mint_hs256};
-            let claims = Claims {
-                sub: "operator-erase".into(),
-                role: Role::Operator,
-                township: None,
-                department: None,
-                exp: chrono::Utc::now().timestamp() + 600,
-            };
-            mint_hs256(crate::jwt_secret().as_bytes(), &claims)
-        }
+        None => crate::development_token(&onedoor_http_kit::auth::Claims {
+            sub: "operator-erase".into(),
+            role: onedoor_http_kit::auth::Role::Operator,
+            township: None,
+            department: None,
+            exp: chrono::Utc::now().timestamp() + 600,
+        }),
     };
     let url = format!("{}/api/v1/admin/households/{}/erasure", args.intake_url.trim_end_matches('/'), args.household);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

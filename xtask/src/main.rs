@@ -376,7 +376,7 @@ fn browser_tools() -> Result<()> {
 }
 
 fn token(args: TokenArgs) -> Result<()> {
-    use onedoor_http_kit::auth::{Claims, Role, mint_hs256};
+    use onedoor_http_kit::auth::{Claims, Role};
     let role: Role = serde_json::from_value(serde_json::Value::String(args.role.clone()))?;
     let department = args.department.as_deref().map(|d| d.parse::<onedoor_contracts::Department>()).transpose()?;
     match role {
@@ -395,8 +395,14 @@ fn token(args: TokenArgs) -> Result<()> {
         department,
         exp: chrono::Utc::now().timestamp() + args.hours * 3600,
     };
-    println!("{}", mint_hs256(jwt_secret().as_bytes(), &claims));
+    println!("{}", development_token(&claims));
     Ok(())
+}
+
+/// A development token for `claims` (HS256 with ONEDOOR_JWT_SECRET, or the
+/// development default the services of `cargo xtask up` take).
+pub fn development_token(claims: &onedoor_http_kit::auth::Claims) -> String {
+    onedoor_http_kit::auth::mint_hs256(jwt_secret().as_bytes(), claims)
 }
 
 fn schemas() -> Result<()> {

@@ -21,7 +21,8 @@ pub fn check_character(first17: &str) -> Option<char> {
     Some(CHECK[(sum % 11) as usize])
 }
 
-/// What an erased personal field reads as (`onedoor_personal_data::ERASED`).
+/// What an erased personal field reads as (`onedoor_personal_data` seals and
+/// erases them).
 pub const ERASED: &str = "[已删除]";
 
 /// `110101********123X`: the division code and the last four; no birth date.

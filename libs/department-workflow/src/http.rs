@@ -190,15 +190,11 @@ async fn unmask(
 ) -> ApiResult<Response> {
     department_staff(&staff, state.policy.as_ref())?;
     staff.require(&[Role::Caseworker])?;
-    let purpose = form.purpose.trim();
-    if !(4..=200).contains(&purpose.chars().count()) {
-        return Err(Problem::validation(vec![FieldError::new("purpose", "purpose_length", "4 to 200 characters")]));
-    }
+    onedoor_http_kit::access::note_purpose(&form.purpose)?;
     let id = referral_id(&id)?;
     let mut conn = state.pool.acquire().await?;
     let lane =
         store::load_lane(&mut conn, &state.keyring, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
-    onedoor_http_kit::access::note(|a| a.purpose = Some(purpose.to_string()));
     let mut response = axum::Json(UnmaskedIds::of(&lane)).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     Ok(response)

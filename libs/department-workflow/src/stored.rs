@@ -27,9 +27,7 @@ pub fn encode(event: &LaneEvent, key: &DataKey) -> Result<NewEvent, StoreError> 
 /// The event, its personal fields opened with the case's key (without one,
 /// they read as erased).
 pub fn decode(recorded: &RecordedEvent, key: Option<&DataKey>) -> Result<LaneEvent, StoreError> {
-    let mut payload = recorded.payload.clone();
-    LaneEventV2::personal_fields(&recorded.event_type).open(&mut payload, key);
-    Ok(from_stored(serde_json::from_value(payload)?))
+    Ok(from_stored(recorded.decode(LaneEventV2::personal_fields(&recorded.event_type), key)?))
 }
 
 fn to_stored(event: LaneEvent) -> LaneEventV2 {

@@ -98,9 +98,17 @@ pub struct RecordedEvent {
 }
 
 impl RecordedEvent {
-    /// Decodes the payload into its stored type (after upcasting).
-    pub fn decode<E: serde::de::DeserializeOwned>(&self) -> Result<E, StoreError> {
-        Ok(serde_json::from_value(self.payload.clone())?)
+    /// Decodes the payload into its stored type (after upcasting), its
+    /// personal `fields` opened with the owner's key; without one (erased),
+    /// they read as erased.
+    pub fn decode<E: serde::de::DeserializeOwned>(
+        &self,
+        fields: onedoor_personal_data::PersonalFields,
+        key: Option<&onedoor_personal_data::DataKey>,
+    ) -> Result<E, StoreError> {
+        let mut payload = self.payload.clone();
+        fields.open(&mut payload, key);
+        Ok(serde_json::from_value(payload)?)
     }
 }
 

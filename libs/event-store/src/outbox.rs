@@ -79,9 +79,7 @@ impl OutboxMessage {
             payload: serde_json::to_vec(event)?,
         })
     }
-}
 
-impl OutboxMessage {
     /// Seals the message's personal fields (`onedoor_contracts::personal_fields`
     /// of its type) for the broker: every message a service writes to its
     /// outbox passes here first.

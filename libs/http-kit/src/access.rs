@@ -44,6 +44,23 @@ pub fn note(change: impl FnOnce(&mut Access)) {
     });
 }
 
+/// Notes the purpose a member of staff stated for an access the trail must
+/// explain (unmasking ID numbers, erasing a household's personal data):
+/// trimmed, 4 to 200 characters, else a 400 (`purpose_length`) and nothing is
+/// noted.
+pub fn note_purpose(stated: &str) -> Result<(), crate::Problem> {
+    let purpose = stated.trim();
+    if !(4..=200).contains(&purpose.chars().count()) {
+        return Err(crate::Problem::validation(vec![crate::FieldError::new(
+            "purpose",
+            "purpose_length",
+            "4 to 200 characters",
+        )]));
+    }
+    note(|a| a.purpose = Some(purpose.to_string()));
+    Ok(())
+}
+
 /// Notes the case a request read or changed.
 pub fn note_case(case_id: Uuid) {
     note(|a| a.case_id = Some(case_id));

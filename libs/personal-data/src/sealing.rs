@@ -8,9 +8,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// What an erased personal field reads as (已删除: deleted), in views,
-/// rebuilds and exports alike (`onedoor_contracts::identity::ERASED`, which
-/// masking leaves as it is, is the same text).
-pub const ERASED: &str = "[已删除]";
+/// rebuilds and exports alike; the contracts' own, which masking an ID number
+/// leaves as it is.
+pub use onedoor_contracts::identity::ERASED;
 
 /// The start of every sealed field.
 pub const SEALED_PREFIX: &str = "enc:v1:";

@@ -84,8 +84,8 @@ pub struct Policy {
     /// How long a household's personal data is kept after its last case
     /// ended (closed or withdrawn) before an operator may erase it: local
     /// archives practice, `ONEDOOR_RETENTION_DAYS` (default 3650). It must
-    /// be longer than the streams' maximum age, so that erasing the key
-    /// leaves no plain copy on the broker.
+    /// be longer than the streams keep messages, which the erasure cannot
+    /// reach (intake warns at start-up otherwise).
     pub retention_days: u32,
 }
 

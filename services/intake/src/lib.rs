@@ -103,8 +103,8 @@ impl Service for Intake {
             tracing::info!(rows = rekeyed, "ID numbers in the lookup columns replaced by their lookup keys");
         }
         host.publish_outbox(onedoor_contracts::intake::STREAM, vec![onedoor_contracts::intake::subjects()]);
-        // An idempotency key keeps the whole application it answered: kept
-        // a week for retries, then removed (PIPL art. 19).
+        // An idempotency key keeps the answer it gave (and a keyed hash of
+        // the application): kept a week for retries, then removed (PIPL art. 19).
         host.housekeeping(
             "expired idempotency keys",
             std::time::Duration::from_secs(3600),

@@ -37,7 +37,7 @@ pub async fn load_case(conn: &mut PgConnection, keyring: &Keyring, case_id: Uuid
     if recorded.is_empty() {
         return Ok(None);
     }
-    let key = keyring.for_opening(conn, stored::key_owner(case_id, &recorded)).await?;
+    let key = keyring.for_opening(conn, case_key_owner(stored::household_of(&recorded), case_id)).await?;
     let events: Vec<CaseEvent> =
         recorded.iter().map(|e| stored::decode(e, key.as_deref())).collect::<Result<_, _>>()?;
     let mut case = Case::from_events(case_id, &events);
@@ -68,9 +68,9 @@ const VIEW_PERSONAL: PersonalFields = PersonalFields(&[
     "/closure/note",
 ]);
 
-/// Whose key seals a case's view: its household's, or (a case stored before
-/// the register) its own.
-fn view_key_owner(household_id: Option<Uuid>, case_id: Uuid) -> Uuid {
+/// Whose key seals a case's events and view: its household's, or (a case
+/// stored before the register) its own.
+fn case_key_owner(household_id: Option<Uuid>, case_id: Uuid) -> Uuid {
     household_id.unwrap_or(case_id)
 }
 
@@ -92,7 +92,7 @@ pub async fn stored_view(
         .fetch_optional(&mut *conn)
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let key = keyring.for_opening(conn, view_key_owner(row.try_get("household_id")?, case_id)).await?;
+    let key = keyring.for_opening(conn, case_key_owner(row.try_get("household_id")?, case_id)).await?;
     Ok(Some((row.try_get("township")?, opened_view(row.try_get("view")?, key.as_deref())?)))
 }
 
@@ -129,7 +129,7 @@ pub async fn save(
     }
     let mut encoded: Vec<NewEvent> = new.iter().map(stored::encode).collect::<Result<_, _>>()?;
     if encoded.iter().any(stored::is_personal) {
-        let key = keyring.for_sealing(conn, after.household_id.unwrap_or(after.case_id)).await?;
+        let key = keyring.for_sealing(conn, case_key_owner(after.household_id, after.case_id)).await?;
         encoded.iter_mut().for_each(|e| stored::seal(e, &key));
     }
     if before.version == 0 {
@@ -171,7 +171,7 @@ pub async fn write_read_models(
     let mut stored = serde_json::to_value(&view)?;
     // Sealed with the household's key while it lives; an erased household's
     // view holds only erased fields already.
-    if let Some(key) = keyring.for_opening(conn, view_key_owner(case.household_id, case.case_id)).await? {
+    if let Some(key) = keyring.for_opening(conn, case_key_owner(case.household_id, case.case_id)).await? {
         VIEW_PERSONAL.seal(&mut stored, &key);
     }
     // Lines no longer held (closed, withdrawn, returned) are released, in the
@@ -396,7 +396,7 @@ pub async fn list_cases(
     .await?;
     let owners: Vec<Uuid> = rows
         .iter()
-        .map(|row| Ok(view_key_owner(row.try_get("household_id")?, row.try_get("case_id")?)))
+        .map(|row| Ok(case_key_owner(row.try_get("household_id")?, row.try_get("case_id")?)))
         .collect::<Result<_, sqlx::Error>>()?;
     let keys = keyring.for_opening_many(&mut conn, &owners).await?;
     let mut found = Vec::with_capacity(rows.len());
@@ -717,10 +717,14 @@ pub async fn cases_of_household(conn: &mut PgConnection, household_id: Uuid) -> 
     .await?)
 }
 
-/// Rows of a lookup column that still hold an ID number (written before the
-/// columns held lookup keys), re-keyed in batches by [`rekey_lookups`].
-const LOOKUP_COLUMNS: [(&str, &str); 3] =
-    [("case_views", "applicant_id_number"), ("open_lines", "id_number"), ("household_members", "id_number")];
+/// The lookup columns, each with the column its partial index of rows still
+/// holding an ID number is ordered by (see the migration
+/// `plain_lookup_index`): re-keyed in batches by [`rekey_lookups`].
+const LOOKUP_COLUMNS: [(&str, &str, &str); 3] = [
+    ("case_views", "applicant_id_number", "case_id"),
+    ("open_lines", "id_number", "department"),
+    ("household_members", "id_number", "household_id"),
+];
 
 /// Replaces the ID numbers left in the lookup columns by their lookup keys
 /// ([`person_keys`]); run at start-up, before serving. Returns how many rows
@@ -728,10 +732,12 @@ const LOOKUP_COLUMNS: [(&str, &str); 3] =
 /// characters.
 pub async fn rekey_lookups(pool: &PgPool, keyring: &Keyring) -> Result<u64, StoreError> {
     let mut total = 0;
-    for (table, column) in LOOKUP_COLUMNS {
+    for (table, column, indexed) in LOOKUP_COLUMNS {
         loop {
+            // Ordered by the partial index's column: an empty index read, not
+            // a scan of the table, once every row is re-keyed.
             let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT ctid::text, {column} FROM {table} WHERE length({column}) <> 64 LIMIT 5000"
+                "SELECT ctid::text, {column} FROM {table} WHERE length({column}) <> 64 ORDER BY {indexed} LIMIT 5000"
             )))
             .fetch_all(pool)
             .await?;
@@ -775,22 +781,30 @@ pub async fn cases_of_household_locked(
     Ok(cases)
 }
 
-/// After the household's key was destroyed: rewrites its cases' read
-/// models (their personal fields now read as erased), takes its members out
-/// of the register and forgets the idempotency keys that kept its
-/// applications. Returns the scans of its cases that no other household's
-/// case holds, for the caller to delete from the document store.
+/// After the household's key was destroyed (in the same transaction):
+/// records the erasure in each case's history, which announces it to the
+/// departments, and writes its read models from the log, where the personal
+/// fields now read as erased (a case erased before, asked again, is only
+/// written); takes its members out of the register and forgets the
+/// idempotency keys of its applications. Returns the scans of its cases that
+/// no other household's case holds, for the caller to delete from the
+/// document store.
 pub async fn forget_household(
     conn: &mut PgConnection,
     keyring: &Keyring,
     policy: &Policy,
     household_id: Uuid,
     cases: &[Uuid],
+    erased_by: &str,
 ) -> Result<Vec<String>, StoreError> {
     let now = Utc::now();
     for &case_id in cases {
-        if let Some(case) = load_case(conn, keyring, case_id).await? {
+        let Some(case) = load_case(conn, keyring, case_id).await? else { continue };
+        if case.erased_at.is_some() {
             write_read_models(conn, keyring, &case, policy, now).await?;
+        } else {
+            let erased = CaseEvent::PersonalDataErased { erased_at: now, erased_by: erased_by.to_string() };
+            save(conn, keyring, &case, &[erased], Cause::staff(erased_by), policy, now).await?;
         }
     }
     sqlx::query("DELETE FROM household_members WHERE household_id = $1").bind(household_id).execute(&mut *conn).await?;

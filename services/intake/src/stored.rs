@@ -39,21 +39,17 @@ pub fn seal(event: &mut NewEvent, key: &DataKey) {
 /// The event, its personal fields opened with the household's key (without
 /// one, they read as erased).
 pub fn decode(recorded: &RecordedEvent, key: Option<&DataKey>) -> Result<CaseEvent, StoreError> {
-    let mut payload = recorded.payload.clone();
-    CaseEventV1::personal_fields(&recorded.event_type).open(&mut payload, key);
-    Ok(from_stored(serde_json::from_value(payload)?))
+    Ok(from_stored(recorded.decode(CaseEventV1::personal_fields(&recorded.event_type), key)?))
 }
 
-/// Whose key seals a case stream: the household's named by its first event
-/// (plain in the log), or, for a case stored before the household register,
-/// the case's own id.
-pub fn key_owner(case_id: Uuid, recorded: &[RecordedEvent]) -> Uuid {
+/// The household a case stream belongs to, as its first event names it
+/// (plain in the log); `None` for a case stored before the register.
+pub fn household_of(recorded: &[RecordedEvent]) -> Option<Uuid> {
     recorded
         .first()
         .and_then(|e| e.payload.get("household_id"))
         .and_then(|id| id.as_str())
         .and_then(|id| Uuid::parse_str(id).ok())
-        .unwrap_or(case_id)
 }
 
 fn to_stored(event: CaseEvent) -> CaseEventV1 {
@@ -324,9 +320,7 @@ pub mod household {
 
     /// The event, its personal fields opened (or read as erased).
     pub fn decode(recorded: &RecordedEvent, key: Option<&DataKey>) -> Result<HouseholdEvent, StoreError> {
-        let mut payload = recorded.payload.clone();
-        V1::personal_fields(&recorded.event_type).open(&mut payload, key);
-        Ok(from_stored(serde_json::from_value(payload)?))
+        Ok(from_stored(recorded.decode(V1::personal_fields(&recorded.event_type), key)?))
     }
 
     fn source(s: Source) -> SourceV1 {

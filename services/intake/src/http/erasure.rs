@@ -15,8 +15,8 @@ use chrono::{Duration as Days, NaiveDate};
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErasureForm {
-    /// Why the household's data is erased (recorded in the audit trail),
-    /// e.g. `保存期限届满`.
+    /// Why the household's data is erased (4 to 200 characters, recorded in
+    /// the audit trail), e.g. `保存期限届满`.
     pub purpose: String,
 }
 
@@ -58,14 +58,8 @@ pub(super) async fn erase_household(
     staff.require(&[Role::Operator])?;
     let not_found = || Problem::not_found("no such household");
     let household_id = Uuid::parse_str(&household_id).map_err(|_| not_found())?;
-    let purpose = form.purpose.trim();
-    if purpose.is_empty() || purpose.chars().count() > 500 {
-        return Err(Problem::validation(vec![FieldError::new("purpose", "invalid_length", "1 to 500 characters")]));
-    }
-    onedoor_http_kit::access::note(|a| {
-        a.household_id = Some(household_id);
-        a.purpose = Some(purpose.to_string());
-    });
+    onedoor_http_kit::access::note_purpose(&form.purpose)?;
+    onedoor_http_kit::access::note_household(household_id);
     let mut tx = state.pool.begin().await?;
     let cases = store::cases_of_household_locked(&mut tx, &state.keyring, household_id).await?;
     if cases.is_empty() {
@@ -99,15 +93,9 @@ pub(super) async fn erase_household(
     // The key first: from the commit on, nothing can open what it sealed;
     // all of it commits together, or none (then asked again).
     state.keyring.erase(&mut tx, household_id).await.map_err(onedoor_event_store::StoreError::from)?;
-    // Each case's history records it, and the departments hear of it (they
-    // destroy their keys of the case).
-    for case in cases.iter().filter(|c| c.erased_at.is_none()) {
-        let erased = case::CaseEvent::PersonalDataErased { erased_at: Utc::now(), erased_by: staff.id().to_string() };
-        let cause = store::Cause::staff(staff.id());
-        store::save(&mut tx, &state.keyring, case, &[erased], cause, &state.policy, Utc::now()).await?;
-    }
     let case_ids: Vec<Uuid> = cases.iter().map(|c| c.case_id).collect();
-    let scans = store::forget_household(&mut tx, &state.keyring, &state.policy, household_id, &case_ids).await?;
+    let scans =
+        store::forget_household(&mut tx, &state.keyring, &state.policy, household_id, &case_ids, staff.id()).await?;
     tx.commit().await?;
     for sha256 in &scans {
         state.documents.delete(sha256).await.map_err(onedoor_http_kit::internal_error)?;
