@@ -36,6 +36,10 @@ pub enum KeyringError {
 enum Cached {
     Live(Arc<DataKey>, Instant),
     Erased,
+    /// Erased by a transaction of this process that may not have committed
+    /// yet: the table is asked every time, and a live key another request
+    /// reads meanwhile is not kept.
+    Erasing(Instant),
 }
 
 pub struct Keyring {
@@ -183,7 +187,7 @@ impl Keyring {
         .fetch_one(&mut *conn)
         .await?;
         // Not remembered as erased before the caller commits: read again.
-        self.cache.lock().expect("keyring cache").remove(&household_id);
+        self.remember(household_id, Cached::Erasing(Instant::now()));
         Ok(destroyed)
     }
 
@@ -230,7 +234,7 @@ impl Keyring {
     fn cached(&self, household_id: Uuid) -> Option<Option<Arc<DataKey>>> {
         match self.cache.lock().expect("keyring cache").get(&household_id)? {
             Cached::Live(key, at) if at.elapsed() < Self::CACHE_FOR => Some(Some(key.clone())),
-            Cached::Live(..) => None,
+            Cached::Live(..) | Cached::Erasing(_) => None,
             Cached::Erased => Some(None),
         }
     }
@@ -239,6 +243,11 @@ impl Keyring {
         let mut cache = self.cache.lock().expect("keyring cache");
         if cache.len() >= Self::CACHE_ENTRIES {
             cache.clear();
+        }
+        // A key read while an erasure of this process may still commit is not kept.
+        let erasing = matches!(cache.get(&household_id), Some(Cached::Erasing(at)) if at.elapsed() < Self::CACHE_FOR);
+        if erasing && matches!(entry, Cached::Live(..)) {
+            return;
         }
         cache.insert(household_id, entry);
     }

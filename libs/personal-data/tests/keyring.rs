@@ -106,6 +106,22 @@ async fn an_erased_household_reads_as_erased_and_can_never_be_sealed_for_again()
 }
 
 #[tokio::test]
+async fn a_key_read_while_its_erasure_commits_is_not_served_after_it() {
+    let db = migrated().await;
+    let ring = keyring();
+    let household = Uuid::now_v7();
+    let mut conn = db.pool.acquire().await.unwrap();
+    ring.for_sealing(&mut conn, household).await.unwrap();
+    let mut tx = db.pool.begin().await.unwrap();
+    assert!(ring.erase(&mut tx, household).await.unwrap());
+    // Another request reads meanwhile: the erasure has not committed, the key still opens.
+    assert!(ring.for_opening(&mut conn, household).await.unwrap().is_some());
+    tx.commit().await.unwrap();
+    assert!(ring.for_opening(&mut conn, household).await.unwrap().is_none(), "not served from the cache");
+    assert!(matches!(ring.for_sealing(&mut conn, household).await, Err(KeyringError::Erased)));
+}
+
+#[tokio::test]
 async fn the_lookup_hash_is_equal_for_equal_numbers_and_keyed_by_the_kek() {
     let ring = keyring();
     let id = "11010519491231002X";
