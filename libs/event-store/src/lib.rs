@@ -270,6 +270,23 @@ pub async fn load(
     rows.into_iter().map(|row| decode_row(row, upcasters)).collect()
 }
 
+/// Loads every event of several streams (a rebuild's chunk) in one query,
+/// ordered by stream and version, upcast to the current schema versions.
+pub async fn load_streams(
+    conn: &mut PgConnection,
+    stream_ids: &[String],
+    upcasters: &Upcasters,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT global_position, event_id, stream_id, stream_type, version, event_type, schema_version, payload, metadata, recorded_at
+         FROM events WHERE stream_id = ANY($1) ORDER BY stream_id, version",
+    )
+    .bind(stream_ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter().map(|row| decode_row(row, upcasters)).collect()
+}
+
 /// Reads events of one stream type in global order after `after_position`,
 /// for rebuilding read models. Returns at most `limit` events.
 pub async fn read_by_type(

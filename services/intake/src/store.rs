@@ -38,11 +38,19 @@ pub async fn load_case(conn: &mut PgConnection, keyring: &Keyring, case_id: Uuid
         return Ok(None);
     }
     let key = keyring.for_opening(conn, case_key_owner(stored::household_of(&recorded), case_id)).await?;
-    let events: Vec<CaseEvent> =
-        recorded.iter().map(|e| stored::decode(e, key.as_deref())).collect::<Result<_, _>>()?;
+    folded(case_id, &recorded, key.as_deref()).map(Some)
+}
+
+/// The case folded from its recorded (non-empty) stream, opened with its key.
+fn folded(
+    case_id: Uuid,
+    recorded: &[onedoor_event_store::RecordedEvent],
+    key: Option<&DataKey>,
+) -> Result<Case, StoreError> {
+    let events: Vec<CaseEvent> = recorded.iter().map(|e| stored::decode(e, key)).collect::<Result<_, _>>()?;
     let mut case = Case::from_events(case_id, &events);
-    case.traceparent = recorded[0].metadata.traceparent.clone();
-    Ok(Some(case))
+    case.traceparent = recorded.first().and_then(|e| e.metadata.traceparent.clone());
+    Ok(case)
 }
 
 /// The township a case belongs to, locking the case's list row when `lock`
@@ -167,40 +175,88 @@ pub async fn write_read_models(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let view = case.view(&policy.catalogue, &policy.calendar, local_date(now));
-    let mut stored = serde_json::to_value(&view)?;
     // Sealed with the household's key while it lives; an erased household's
     // view holds only erased fields already.
-    if let Some(key) = keyring.for_opening(conn, case_key_owner(case.household_id, case.case_id)).await? {
-        VIEW_PERSONAL.seal(&mut stored, &key);
+    let key = keyring.for_opening(conn, case_key_owner(case.household_id, case.case_id)).await?;
+    write_list_rows(conn, keyring, &[(case, key.as_deref())], policy, now).await
+}
+
+/// Writes the list rows of cases (each with its household's key, `None`
+/// once erased) and releases their open lines that are done, in one
+/// statement whatever their number: one round trip per change of a case,
+/// and per chunk of a rebuild.
+async fn write_list_rows(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    cases: &[(&Case, Option<&DataKey>)],
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let n = cases.len();
+    let (mut ids, mut numbers, mut townships, mut statuses) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut submitted, mut deadlines, mut versions, mut views) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut applicants, mut households, mut owners, mut held) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let today = local_date(now);
+    for &(case, key) in cases {
+        let view = case.view(&policy.catalogue, &policy.calendar, today);
+        let mut stored = serde_json::to_value(&view)?;
+        if let Some(key) = key {
+            VIEW_PERSONAL.seal(&mut stored, key);
+        }
+        ids.push(case.case_id);
+        numbers.push(case.case_number.clone());
+        townships.push(view.township().to_string());
+        statuses.push(view.status.as_str());
+        submitted.push(case.submitted_at.unwrap_or(now));
+        deadlines.push(view.next_deadline());
+        versions.push(case.version);
+        views.push(stored);
+        applicants.push(
+            case.application
+                .as_ref()
+                .filter(|a| a.applicant.id_number != onedoor_personal_data::ERASED)
+                .map(|a| keyring.lookup(&a.applicant.id_number)),
+        );
+        households.push(case.household_id);
+        owners.push(case.owner.clone());
+        // The lines still held; the others are released.
+        held.push(case.held_lines().into_iter().map(Department::as_str).collect::<Vec<_>>().join(","));
     }
-    // Lines no longer held (closed, withdrawn, returned) are released, in the
-    // same statement (one round trip per change of a case, not two).
-    let held: Vec<&str> = case.held_lines().into_iter().map(Department::as_str).collect();
     sqlx::query(
-        "WITH released AS (DELETE FROM open_lines WHERE case_id = $1 AND NOT (department = ANY($12)))
+        "WITH rows AS (
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::date[],
+                                  $7::bigint[], $8::jsonb[], $9::text[], $10::uuid[], $11::text[], $12::text[])
+                 AS r(case_id, case_number, township, status, submitted_at, next_deadline, version, view,
+                      applicant_id_number, household_id, owner, held)
+         ),
+         released AS (
+             DELETE FROM open_lines o USING rows r
+              WHERE o.case_id = r.case_id AND NOT (o.department = ANY(string_to_array(r.held, ',')))
+         )
          INSERT INTO case_views (case_id, case_number, township, status, submitted_at, next_deadline, version, view,
                                  applicant_id_number, household_id, owner)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-         ON CONFLICT (case_id) DO UPDATE SET status = $4, next_deadline = $6, version = $7, view = $8,
-                                             applicant_id_number = $9, household_id = $10, owner = $11",
+         SELECT case_id, case_number, township, status, submitted_at, next_deadline, version, view,
+                applicant_id_number, household_id, owner
+           FROM rows
+         ON CONFLICT (case_id) DO UPDATE
+            SET status = EXCLUDED.status, next_deadline = EXCLUDED.next_deadline, version = EXCLUDED.version,
+                view = EXCLUDED.view, applicant_id_number = EXCLUDED.applicant_id_number,
+                household_id = EXCLUDED.household_id, owner = EXCLUDED.owner",
     )
-    .bind(case.case_id)
-    .bind(&case.case_number)
-    .bind(view.township())
-    .bind(view.status.as_str())
-    .bind(case.submitted_at.unwrap_or(now))
-    .bind(view.next_deadline())
-    .bind(case.version)
-    .bind(&stored)
-    .bind(
-        case.application
-            .as_ref()
-            .filter(|a| a.applicant.id_number != onedoor_personal_data::ERASED)
-            .map(|a| keyring.lookup(&a.applicant.id_number)),
-    )
-    .bind(case.household_id)
-    .bind(&case.owner)
+    .bind(ids)
+    .bind(numbers)
+    .bind(townships)
+    .bind(statuses)
+    .bind(submitted)
+    .bind(deadlines)
+    .bind(versions)
+    .bind(views)
+    .bind(applicants)
+    .bind(households)
+    .bind(owners)
     .bind(held)
     .execute(&mut *conn)
     .await?;
@@ -484,6 +540,8 @@ pub async fn run_rebuild(pool: &PgPool, keyring: &Keyring, policy: &Policy, job_
 
 /// Cases rebuilt in one transaction.
 const REBUILD_CHUNK: usize = 100;
+/// Chunks rebuilt at once.
+const REBUILD_WORKERS: usize = 2;
 
 async fn rebuild_every_case(pool: &PgPool, keyring: &Keyring, policy: &Policy, job_id: Uuid) -> Result<(), StoreError> {
     let ids: Vec<String> = sqlx::query_scalar("SELECT DISTINCT stream_id FROM events WHERE stream_type = $1")
@@ -497,38 +555,72 @@ async fn rebuild_every_case(pool: &PgPool, keyring: &Keyring, policy: &Policy, j
         .await?;
     // Cases in chunks, one transaction each: a commit (and its flush) per
     // hundred cases rather than per case, while a live writer to one of
-    // them waits at most for the chunk.
-    let mut done = 0;
-    for chunk in ids.chunks(REBUILD_CHUNK) {
-        let mut tx = pool.begin().await?;
-        for id in chunk {
-            let Ok(case_id) = Uuid::parse_str(id) else { continue };
-            township_of(&mut tx, case_id, true).await?;
-            if let Some(case) = load_case(&mut tx, keyring, case_id).await? {
-                let now = Utc::now();
-                write_read_models(&mut tx, keyring, &case, policy, now).await?;
-                restore_open_lines(&mut tx, keyring, &case).await?;
-            }
-        }
-        done += chunk.len();
-        sqlx::query("UPDATE rebuild_jobs SET cases_done = $2, heartbeat_at = now() WHERE job_id = $1")
-            .bind(job_id)
-            .bind(done as i64)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-    }
+    // them waits at most for the chunk. Two chunks at a time, on two
+    // connections: while PostgreSQL reads or writes one, this process folds
+    // the other (one at a time kept each side waiting on the other).
+    use futures::TryStreamExt;
+    futures::stream::iter(ids.chunks(REBUILD_CHUNK).map(Ok))
+        .try_for_each_concurrent(REBUILD_WORKERS, |chunk| async move {
+            let mut tx = pool.begin().await?;
+            rebuild_chunk(&mut tx, keyring, policy, chunk).await?;
+            sqlx::query("UPDATE rebuild_jobs SET cases_done = cases_done + $2, heartbeat_at = now() WHERE job_id = $1")
+                .bind(job_id)
+                .bind(chunk.len() as i64)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        })
+        .await?;
     // The household register's read models, from the household streams.
     let households: Vec<String> = sqlx::query_scalar("SELECT DISTINCT stream_id FROM events WHERE stream_type = $1")
         .bind(HOUSEHOLD_STREAM)
         .fetch_all(pool)
         .await?;
-    for id in households {
-        let Ok(household_id) = Uuid::parse_str(&id) else { continue };
+    for chunk in households.chunks(REBUILD_CHUNK) {
         let mut tx = pool.begin().await?;
-        let household = load_household(&mut tx, keyring, household_id).await?;
-        write_household(&mut tx, keyring, &household).await?;
+        for household_id in chunk.iter().filter_map(|id| Uuid::parse_str(id).ok()) {
+            let household = load_household(&mut tx, keyring, household_id).await?;
+            write_household(&mut tx, keyring, &household).await?;
+        }
         tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// Rebuilds the read models of a chunk of cases in the caller's
+/// transaction, in a fixed number of round trips: their list rows locked
+/// (so a concurrent change to one of them waits, and is never overwritten
+/// by an older view), their streams and keys read, their list rows written,
+/// and their held lines restored.
+async fn rebuild_chunk(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    policy: &Policy,
+    stream_ids: &[String],
+) -> Result<(), StoreError> {
+    let case_ids: Vec<Uuid> = stream_ids.iter().filter_map(|id| Uuid::parse_str(id).ok()).collect();
+    sqlx::query("SELECT 1 FROM case_views WHERE case_id = ANY($1) ORDER BY case_id FOR UPDATE")
+        .bind(&case_ids)
+        .execute(&mut *conn)
+        .await?;
+    let recorded = onedoor_event_store::load_streams(conn, stream_ids, &stored::upcasters()).await?;
+    let streams: Vec<(Uuid, &[onedoor_event_store::RecordedEvent])> = recorded
+        .chunk_by(|a, b| a.stream_id == b.stream_id)
+        .filter_map(|events| Some((Uuid::parse_str(&events[0].stream_id).ok()?, events)))
+        .collect();
+    let owners: Vec<Uuid> =
+        streams.iter().map(|(case_id, events)| case_key_owner(stored::household_of(events), *case_id)).collect();
+    let keys = keyring.for_opening_many(conn, &owners).await?;
+    let mut cases = Vec::with_capacity(streams.len());
+    for ((case_id, events), owner) in streams.iter().zip(&owners) {
+        let key = keys.get(owner).map(|k| &**k);
+        cases.push((folded(*case_id, events, key)?, key));
+    }
+    let rows: Vec<(&Case, Option<&DataKey>)> = cases.iter().map(|(case, key)| (case, *key)).collect();
+    write_list_rows(conn, keyring, &rows, policy, Utc::now()).await?;
+    for (case, _) in &cases {
+        restore_open_lines(conn, keyring, case).await?;
     }
     Ok(())
 }
@@ -652,8 +744,11 @@ pub async fn save_household(
 
 /// The household's read models, written whole.
 async fn write_household(conn: &mut PgConnection, keyring: &Keyring, household: &Household) -> Result<(), StoreError> {
+    // The household row written and its members cleared in one statement,
+    // its members written in another, whatever their number.
     sqlx::query(
-        "INSERT INTO households (household_id, township, division_code, support, version) VALUES ($1, $2, $3, $4, $5)
+        "WITH cleared AS (DELETE FROM household_members WHERE household_id = $1)
+         INSERT INTO households (household_id, township, division_code, support, version) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (household_id) DO UPDATE SET township = $2, division_code = $3, support = $4, version = $5",
     )
     .bind(household.household_id)
@@ -663,27 +758,29 @@ async fn write_household(conn: &mut PgConnection, keyring: &Keyring, household: 
     .bind(household.version)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM household_members WHERE household_id = $1")
-        .bind(household.household_id)
-        .execute(&mut *conn)
-        .await?;
     // An erased household's members are no one: they hold no place in the
     // register (its index would see them all as one person).
-    let known = household.members.iter().filter(|m| m.id_number != onedoor_personal_data::ERASED);
-    for (position, m) in known.enumerate() {
-        sqlx::query(
-            "INSERT INTO household_members (household_id, id_number, relation, joined_on, left_on, position)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(household.household_id)
-        .bind(keyring.lookup(&m.id_number))
-        .bind(&m.relation)
-        .bind(m.joined_on)
-        .bind(m.left_on)
-        .bind(position as i32)
-        .execute(&mut *conn)
-        .await?;
+    let known: Vec<_> = household.members.iter().filter(|m| m.id_number != onedoor_personal_data::ERASED).collect();
+    if known.is_empty() {
+        return Ok(());
     }
+    let people: Vec<String> = known.iter().map(|m| keyring.lookup(&m.id_number)).collect();
+    let relations: Vec<&str> = known.iter().map(|m| m.relation.as_str()).collect();
+    let joined: Vec<_> = known.iter().map(|m| m.joined_on).collect();
+    let left: Vec<_> = known.iter().map(|m| m.left_on).collect();
+    sqlx::query(
+        "INSERT INTO household_members (household_id, id_number, relation, joined_on, left_on, position)
+         SELECT $1, m.id_number, m.relation, m.joined_on, m.left_on, (m.n - 1)::int
+           FROM unnest($2::text[], $3::text[], $4::date[], $5::date[]) WITH ORDINALITY
+                AS m(id_number, relation, joined_on, left_on, n)",
+    )
+    .bind(household.household_id)
+    .bind(people)
+    .bind(relations)
+    .bind(joined)
+    .bind(left)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
