@@ -28,6 +28,13 @@
   the services expose (libs/metrics); the ServiceMonitor and PrometheusRule
   are checked against the fields of the Prometheus Operator's
   monitoring.coreos.com/v1 that they use (no CRD schema is vendored for it);
+- compose's edge: only the gateway publishes ports beyond the machine's
+  loopback, each of them a TLS server of deploy/gateway/nginx.conf (which
+  `nginx -t`, Debian's nginx, accepts with a throwaway certificate) in front
+  of the workbench, Keycloak and every service's API; the Keycloak realm
+  (deploy/keycloak/onedoor-realm.json) agrees with compose on the issuer,
+  the audience, the workbench's client and address, and its placeholders
+  are all set;
 - deploy/Dockerfile is linted with hadolint, the shell scripts
   (deploy/restore-drill.sh, .ci/run) with shellcheck.
 
@@ -571,6 +578,87 @@ def check_compose():
         failures.append(f"deploy/compose.yaml: {e}")
 
 
+def compose_services():
+    return yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())["services"]
+
+
+def check_compose_edge(nginx):
+    """Only the TLS gateway is reachable from outside the machine, and it
+    fronts the workbench, Keycloak and every API."""
+    import tempfile
+    services = compose_services()
+    conf = (ROOT / "deploy" / "gateway" / "nginx.conf").read_text()
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            if name != "gateway" and not str(port).startswith("127.0.0.1:"):
+                failures.append(f"deploy/compose.yaml: {name} publishes {port} beyond the loopback (only the gateway may)")
+    listens = set(re.findall(r"^\s*listen (\d+)( ssl)?;", conf, re.M))
+    if any(not ssl for _, ssl in listens):
+        failures.append(f"deploy/gateway/nginx.conf: a server listens without TLS: {sorted(listens)}")
+    published = {str(p).split(":")[-1] for p in services["gateway"]["ports"]}
+    if published != {port for port, _ in listens}:
+        failures.append(f"deploy/compose.yaml: the gateway publishes {sorted(published)}, nginx listens on {sorted(listens)}")
+    upstreams = set(re.findall(r"http://([a-z-]+):(\d+)", conf))
+    fronted = {(name, s["environment"][var]) for name, s in services.items()
+               for var in s.get("environment", {}) if var.endswith("_PORT") and var != "KC_HTTP_PORT"}
+    fronted.add(("keycloak", "8080"))
+    if fronted - upstreams:
+        failures.append(f"deploy/gateway/nginx.conf: no TLS door to {sorted(fronted - upstreams)}")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = pathlib.Path(scratch)
+        (folder / "tls").mkdir()
+        (folder / "nginx.conf").write_text(conf)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                        "/CN=onedoor.localhost", "-keyout", str(folder / "tls/gateway.key"),
+                        "-out", str(folder / "tls/gateway.pem")], check=True, capture_output=True)
+        test = subprocess.run([nginx, "-t", "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", "/dev/stderr"],
+                              capture_output=True, text=True)
+        if test.returncode != 0:
+            failures.append(f"deploy/gateway/nginx.conf: nginx -t: {test.stderr.strip()}")
+        else:
+            print(f"deploy/gateway/nginx.conf: nginx -t accepts it; TLS on {sorted(published)}, "
+                  f"the only ports published beyond the loopback")
+
+
+def check_realm():
+    """The compose realm issues the tokens the services are told to accept,
+    to the workbench compose configures."""
+    services = compose_services()
+    realm = json.loads((ROOT / "deploy" / "keycloak" / "onedoor-realm.json").read_text())
+    keycloak, workbench = services["keycloak"]["environment"], services["workbench"]["environment"]
+    api = services["intake"]["environment"]
+    issuer = f"{keycloak['KC_HOSTNAME']}/realms/{realm['realm']}"
+    expected = {
+        "the services' ONEDOOR_JWT_ISSUER": (api["ONEDOOR_JWT_ISSUER"], issuer),
+        "the workbench's OIDC_ISSUER": (workbench["OIDC_ISSUER"], issuer),
+        "the realm's public URL": (keycloak["ONEDOOR_PUBLIC_URL"], workbench["WORKBENCH_PUBLIC_URL"]),
+        "the services' JWKS": (api["ONEDOOR_JWKS_URL"],
+                               f"http://keycloak:8080{keycloak['KC_HTTP_RELATIVE_PATH']}/realms/{realm['realm']}"
+                               "/protocol/openid-connect/certs"),
+    }
+    clients = {c["clientId"]: c for c in realm["clients"]}
+    client = clients.get(workbench["OIDC_CLIENT_ID"])
+    if client is None:
+        failures.append(f"deploy/keycloak: no client {workbench['OIDC_CLIENT_ID']} for the workbench")
+    else:
+        scopes = {s["name"]: s for s in realm["clientScopes"]}
+        audiences = [m["config"]["included.custom.audience"] for name in client["defaultClientScopes"]
+                     for m in scopes.get(name, {}).get("protocolMappers", []) if m["protocolMapper"] == "oidc-audience-mapper"]
+        expected["the tokens' audience"] = (api["ONEDOOR_JWT_AUDIENCE"], audiences[0] if audiences else None)
+        expected["the client is public with PKCE"] = ((client["publicClient"], client["attributes"]["pkce.code.challenge.method"]),
+                                                      (True, "S256"))
+        expected["the workbench's callback"] = (client["redirectUris"], ["${ONEDOOR_PUBLIC_URL}/oidc/callback"])
+    for what, (found, wanted) in expected.items():
+        if found != wanted:
+            failures.append(f"deploy/keycloak: {what}: {found!r}, expected {wanted!r}")
+    # Keycloak replaces ${NAME} from its environment on import; lower-case
+    # ones are its own message keys.
+    placeholders = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", json.dumps(realm)))
+    if placeholders - set(keycloak):
+        failures.append(f"deploy/keycloak: placeholders compose does not set: {sorted(placeholders - set(keycloak))}")
+    print(f"deploy/keycloak/onedoor-realm.json: issuer {issuer}, {len(realm['users'])} staff accounts, agrees with compose")
+
+
 def check_dockerfile(hadolint):
     lint = subprocess.run([hadolint, str(ROOT / "deploy" / "Dockerfile")], capture_output=True, text=True)
     if lint.returncode != 0:
@@ -598,6 +686,8 @@ if __name__ == "__main__":
     check_nats_values()
     check_stream_budget()
     check_compose()
+    check_compose_edge(os.environ.get("NGINX", "nginx"))
+    check_realm()
     check_monitoring(os.environ.get("PROMTOOL", "promtool"))
     check_dockerfile(os.environ.get("HADOLINT", "hadolint"))
     check_shell_scripts(os.environ.get("SHELLCHECK", "shellcheck"))

@@ -288,6 +288,7 @@ fn deploy_check(args: &[&str]) -> Result<()> {
         .args(args)
         .env("PYTHONPATH", &tools)
         .env("PROMTOOL", promtool())
+        .env("NGINX", nginx())
         .env("HADOLINT", tools.join("bin/hadolint"))
         .env("SHELLCHECK", tools.join("bin/shellcheck"))
         .status()
@@ -315,7 +316,10 @@ fn deploy_checks() -> Result<()> {
         }
     }
     if !promtool().is_file() {
-        install_promtool()?;
+        unpack_debian_package("prometheus", &promtool())?;
+    }
+    if !nginx().is_file() {
+        unpack_debian_package("nginx", &nginx())?;
     }
     deploy_check(&[])
 }
@@ -324,27 +328,36 @@ fn deploy_checks() -> Result<()> {
 /// prometheus package, unpacked into the project's tools (not installed: no
 /// Prometheus server is set up on the machine).
 fn promtool() -> std::path::PathBuf {
-    root().join(".onedoor/tools/promtool/usr/bin/promtool")
+    root().join(".onedoor/tools/prometheus/usr/bin/promtool")
 }
 
-fn install_promtool() -> Result<()> {
-    eprintln!("onedoor: unpacking promtool from Debian's prometheus package");
-    let dir = root().join(".onedoor/tools/promtool");
+/// nginx, which tests the compose gateway's configuration (`nginx -t`):
+/// from Debian's package, unpacked like promtool.
+fn nginx() -> std::path::PathBuf {
+    root().join(".onedoor/tools/nginx/usr/sbin/nginx")
+}
+
+/// Unpacks Debian's `package` into `.onedoor/tools/<package>` (not
+/// installed: nothing of it runs as a server on the machine) so that
+/// `program` is there.
+fn unpack_debian_package(package: &str, program: &std::path::Path) -> Result<()> {
+    eprintln!("onedoor: unpacking Debian's {package} package into the project's tools");
+    let dir = root().join(".onedoor/tools").join(package);
     std::fs::create_dir_all(&dir)?;
-    let download = || Command::new("apt-get").args(["download", "-qq", "prometheus"]).current_dir(&dir).status();
+    let download = || Command::new("apt-get").args(["download", "-qq", package]).current_dir(&dir).status();
     if !download().is_ok_and(|s| s.success()) {
         let _ = Command::new("apt-get").args(["update", "-qq"]).status();
         let _ = download();
     }
-    let package = std::fs::read_dir(&dir)?
+    let deb = std::fs::read_dir(&dir)?
         .flatten()
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|e| e == "deb"))
-        .context("apt-get download prometheus gave no package (is Debian's archive reachable?)")?;
-    let unpacked = Command::new("dpkg-deb").arg("-x").arg(&package).arg(&dir).status()?;
-    std::fs::remove_file(&package)?;
-    if !unpacked.success() || !promtool().is_file() {
-        bail!("could not unpack promtool from {}", package.display());
+        .with_context(|| format!("apt-get download {package} gave no package (is Debian's archive reachable?)"))?;
+    let unpacked = Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir).status()?;
+    std::fs::remove_file(&deb)?;
+    if !unpacked.success() || !program.is_file() {
+        bail!("could not unpack {} from {}", program.display(), deb.display());
     }
     Ok(())
 }

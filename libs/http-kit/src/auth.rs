@@ -44,6 +44,8 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 5] = [Self::WindowClerk, Self::Caseworker, Self::Approver, Self::Operator, Self::Auditor];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::WindowClerk => "window_clerk",

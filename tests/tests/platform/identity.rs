@@ -115,3 +115,81 @@ async fn a_service_in_production_takes_the_providers_tokens_and_refuses_developm
     stop.cancel();
     running.await.unwrap().unwrap();
 }
+
+/// The compose realm (deploy/keycloak/onedoor-realm.json): each of its staff
+/// accounts gets, through the workbench client's scopes, the access token
+/// Keycloak would issue (its mappers' claims and audience, `sub` from the
+/// built-in `basic` scope, and the claims Keycloak always adds); the
+/// services take it as the account's role, township and department. The
+/// accounts' attributes may only take values the services know, and only
+/// an administrator may change them.
+#[tokio::test]
+async fn the_compose_realms_staff_get_tokens_the_services_take() {
+    use onedoor_http_kit::Role;
+    use serde_json::{Value, json};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/keycloak/onedoor-realm.json");
+    let realm: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let profile = &realm["components"]["org.keycloak.userprofile.UserProfileProvider"][0]["config"];
+    let profile: Value = serde_json::from_str(profile["kc.user.profile.config"][0].as_str().unwrap()).unwrap();
+    let attribute = |name: &str| profile["attributes"].as_array().unwrap().iter().find(|a| a["name"] == name).cloned();
+    let options = |name: &str| -> Vec<String> {
+        let listed = &attribute(name).unwrap()["validations"]["options"]["options"];
+        listed.as_array().unwrap().iter().map(|o| o.as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(options("role"), Role::ALL.map(|r| r.as_str().to_string()));
+    assert_eq!(options("department"), onedoor_contracts::Department::ALL.map(|d| d.as_str().to_string()));
+    let township = attribute("township").unwrap();
+    assert_eq!(township["validations"]["pattern"]["pattern"], "^[0-9]{9}$");
+    for name in ["role", "township", "department"] {
+        assert_eq!(
+            attribute(name).unwrap()["permissions"]["edit"],
+            json!(["admin"]),
+            "staff cannot change their {name}"
+        );
+    }
+
+    let client = realm["clients"].as_array().unwrap().iter().find(|c| c["clientId"] == "onedoor-workbench").unwrap();
+    let scopes: Vec<&Value> = realm["clientScopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| client["defaultClientScopes"].as_array().unwrap().contains(&s["name"]))
+        .collect();
+    let idp = Provider::start(&["rsa"]).await;
+    let auth = Authenticator::jwks(&idp.url, ISSUER, onedoor_http_kit::auth::DEFAULT_AUDIENCE).unwrap();
+    let users = realm["users"].as_array().unwrap();
+    assert_eq!(users.len(), Role::ALL.len(), "one account of each role");
+    for user in users {
+        let now = chrono::Utc::now().timestamp();
+        let sub = uuid::Uuid::now_v7().to_string();
+        let mut token_claims = json!({"exp": now + 900, "iat": now, "jti": uuid::Uuid::now_v7().to_string(),
+            "iss": ISSUER, "sub": sub, "typ": "Bearer", "azp": "onedoor-workbench", "sid": uuid::Uuid::now_v7().to_string(),
+            "acr": "1", "scope": "openid", "allowed-origins": ["https://onedoor.localhost:8443"]});
+        let mut audiences = Vec::new();
+        for mapper in scopes.iter().flat_map(|s| s["protocolMappers"].as_array().unwrap()) {
+            let config = &mapper["config"];
+            if config["access.token.claim"] != "true" {
+                continue;
+            }
+            match mapper["protocolMapper"].as_str().unwrap() {
+                "oidc-usermodel-attribute-mapper" => {
+                    assert_eq!(config["multivalued"], "false", "one value per claim");
+                    let values = &user["attributes"][config["user.attribute"].as_str().unwrap()];
+                    if let Some(value) = values.get(0) {
+                        token_claims[config["claim.name"].as_str().unwrap()] = value.clone();
+                    }
+                }
+                "oidc-audience-mapper" => audiences.push(config["included.custom.audience"].clone()),
+                other => panic!("a mapper this test does not know: {other}"),
+            }
+        }
+        token_claims["aud"] = if audiences.len() == 1 { audiences[0].clone() } else { Value::Array(audiences) };
+        let taken =
+            auth.verify(&token("rsa", &token_claims)).await.unwrap_or_else(|p| panic!("{}: {p:?}", user["username"]));
+        let attribute = |name: &str| user["attributes"][name].get(0).and_then(Value::as_str).map(str::to_string);
+        assert_eq!(taken.sub, sub);
+        assert_eq!(Some(taken.role.as_str().to_string()), attribute("role"));
+        assert_eq!(taken.township, attribute("township"));
+        assert_eq!(taken.department.map(|d| d.as_str().to_string()), attribute("department"));
+    }
+}
