@@ -270,6 +270,26 @@ pub async fn load(
     rows.into_iter().map(|row| decode_row(row, upcasters)).collect()
 }
 
+/// Loads the events of a stream from `version` on, in order, upcast to the
+/// current schema versions (what a caller that folded the stream up to
+/// `version` before needs, with the event at `version` to check it against).
+pub async fn load_from(
+    conn: &mut PgConnection,
+    stream_id: &str,
+    version: i64,
+    upcasters: &Upcasters,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT global_position, event_id, stream_id, stream_type, version, event_type, schema_version, payload, metadata, recorded_at
+         FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version",
+    )
+    .bind(stream_id)
+    .bind(version)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter().map(|row| decode_row(row, upcasters)).collect()
+}
+
 /// Loads every event of several streams (a rebuild's chunk) in one query,
 /// ordered by stream and version, upcast to the current schema versions.
 pub async fn load_streams(

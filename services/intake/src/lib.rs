@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod domain;
+mod folded;
 pub mod http;
 pub mod integration;
 pub mod notifications;

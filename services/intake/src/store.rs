@@ -31,14 +31,31 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     onedoor_event_store::apply_migrations(pool, migrator()).await
 }
 
-/// Folds a case from its stream; `None` if there is no such case.
+/// Folds a case from its stream; `None` if there is no such case. A case
+/// folded here before is brought up to date from the events since
+/// ([`crate::folded`]).
 pub async fn load_case(conn: &mut PgConnection, keyring: &Keyring, case_id: Uuid) -> Result<Option<Case>, StoreError> {
-    let recorded = onedoor_event_store::load(conn, &case_id.to_string(), &stored::upcasters()).await?;
-    if recorded.is_empty() {
-        return Ok(None);
+    let stream_id = case_id.to_string();
+    if let Some((mut case, last_event)) = crate::folded::get(case_id) {
+        let recorded = onedoor_event_store::load_from(conn, &stream_id, case.version, &stored::upcasters()).await?;
+        let still_there = recorded.first().is_some_and(|e| e.event_id == last_event && e.version == case.version);
+        if still_there && let Some(key) = keyring.for_opening(conn, case_key_owner(case.household_id, case_id)).await? {
+            for recorded in &recorded[1..] {
+                case.apply(&stored::decode(recorded, Some(&key))?);
+            }
+            crate::folded::keep(&case, recorded[recorded.len() - 1].event_id);
+            return Ok(Some(case));
+        }
+        crate::folded::forget(case_id);
     }
+    let recorded = onedoor_event_store::load(conn, &stream_id, &stored::upcasters()).await?;
+    let Some(last) = recorded.last() else { return Ok(None) };
     let key = keyring.for_opening(conn, case_key_owner(stored::household_of(&recorded), case_id)).await?;
-    folded(case_id, &recorded, key.as_deref()).map(Some)
+    let case = folded(case_id, &recorded, key.as_deref())?;
+    if key.is_some() {
+        crate::folded::keep(&case, last.event_id);
+    }
+    Ok(Some(case))
 }
 
 /// The case folded from its recorded (non-empty) stream, opened with its key.
@@ -164,6 +181,10 @@ pub async fn save(
     )
     .await?;
     write_read_models(conn, keyring, &after, policy, now).await?;
+    // The next load reads nothing more (unless this transaction rolls back).
+    if let Some(last) = encoded.last() {
+        crate::folded::keep(&after, last.event_id);
+    }
     Ok(after)
 }
 

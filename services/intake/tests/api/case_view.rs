@@ -411,3 +411,61 @@ async fn a_department_reports_only_on_its_own_subjects_and_intake_believes_the_s
     let forged_ids = [forged.id.to_string(), disguised.id.to_string()];
     assert!(!view.to_string().contains(&forged_ids[0]) && !view.to_string().contains(&forged_ids[1]));
 }
+
+/// A case is folded once and then brought up to date from the events since
+/// (a lane report no longer reads the whole stream); but what was folded
+/// counts only while the stream still holds it: an event whose transaction
+/// rolled back, or one replaced by another writer's, is never served.
+#[tokio::test]
+async fn a_case_folded_before_is_served_only_while_its_stream_still_holds_what_was_folded() {
+    let intake = TestIntake::spawn().await;
+    let case = referred_case(&intake).await;
+    let case_id = Uuid::parse_str(&case.case_id).unwrap();
+    let keyring =
+        onedoor_personal_data::Keyring::new(std::sync::Arc::new(onedoor_personal_data::FileKek::development()));
+    let load = || async {
+        let mut conn = intake.db().acquire().await.unwrap();
+        intake::store::load_case(&mut conn, &keyring, case_id).await.unwrap().unwrap()
+    };
+    let stored = load().await;
+    let last: i64 = sqlx::query_scalar("SELECT max(version) FROM events WHERE stream_id = $1")
+        .bind(case_id.to_string())
+        .fetch_one(intake.db())
+        .await
+        .unwrap();
+    assert_eq!(stored.version, last);
+
+    // The last event rolled back, and another writer's appended in its place
+    // before this process loads the case again: the other one is read.
+    let mut tx = intake.db().begin().await.unwrap();
+    sqlx::query("DELETE FROM events WHERE stream_id = $1 AND version = $2")
+        .bind(case_id.to_string())
+        .bind(last)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO events (event_id, stream_id, stream_type, version, event_type, schema_version, payload, metadata)
+         VALUES ($1, $2, 'case', $3, 'HandedOver', 1, $4, '{\"actor\": \"clerk-9\"}')",
+    )
+    .bind(Uuid::now_v7())
+    .bind(case_id.to_string())
+    .bind(last)
+    .bind(json!({"type": "HandedOver", "to": "clerk-9", "handed_over_at": Utc::now(), "handed_over_by": stored.owner}))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let replaced = load().await;
+    assert_eq!((replaced.version, replaced.owner.as_str()), (last, "clerk-9"));
+
+    // That one rolled back too: the case as it was before both.
+    sqlx::query("DELETE FROM events WHERE stream_id = $1 AND version = $2")
+        .bind(case_id.to_string())
+        .bind(last)
+        .execute(intake.db())
+        .await
+        .unwrap();
+    let without = load().await;
+    assert_eq!((without.version, without.owner.as_str()), (last - 1, stored.owner.as_str()));
+}
