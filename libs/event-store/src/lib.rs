@@ -260,14 +260,7 @@ pub async fn load(
     stream_id: &str,
     upcasters: &Upcasters,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT global_position, event_id, stream_id, stream_type, version, event_type, schema_version, payload, metadata, recorded_at
-         FROM events WHERE stream_id = $1 ORDER BY version",
-    )
-    .bind(stream_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.into_iter().map(|row| decode_row(row, upcasters)).collect()
+    load_from(conn, stream_id, 1, upcasters).await
 }
 
 /// Loads the events of a stream from `version` on, in order, upcast to the

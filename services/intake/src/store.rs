@@ -182,8 +182,11 @@ pub async fn save(
     .await?;
     write_read_models(conn, keyring, &after, policy, now).await?;
     // The next load reads nothing more (unless this transaction rolls back).
-    if let Some(last) = encoded.last() {
-        crate::folded::keep(&after, last.event_id);
+    // An erased case is never kept: it is folded afresh, without its key.
+    let erased = new.iter().any(|e| matches!(e, CaseEvent::PersonalDataErased { .. }));
+    match encoded.last() {
+        Some(last) if !erased => crate::folded::keep(&after, last.event_id),
+        _ => crate::folded::forget(after.case_id),
     }
     Ok(after)
 }
