@@ -254,6 +254,18 @@ pub async fn current_version(conn: &mut PgConnection, stream_id: &str) -> Result
         .await?)
 }
 
+/// A query of whole events, `$rest` being its `WHERE` and `ORDER BY`: the
+/// columns [`decode_row`] reads, named once.
+macro_rules! select_events {
+    ($rest:literal) => {
+        concat!(
+            "SELECT global_position, event_id, stream_id, stream_type, version, event_type, schema_version, payload, \
+             metadata, recorded_at FROM events ",
+            $rest
+        )
+    };
+}
+
 /// Loads every event of a stream in order, upcast to the current schema versions.
 pub async fn load(
     conn: &mut PgConnection,
@@ -272,14 +284,11 @@ pub async fn load_from(
     version: i64,
     upcasters: &Upcasters,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT global_position, event_id, stream_id, stream_type, version, event_type, schema_version, payload, metadata, recorded_at
-         FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version",
-    )
-    .bind(stream_id)
-    .bind(version)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = sqlx::query(select_events!("WHERE stream_id = $1 AND version >= $2 ORDER BY version"))
+        .bind(stream_id)
+        .bind(version)
+        .fetch_all(&mut *conn)
+        .await?;
     rows.into_iter().map(|row| decode_row(row, upcasters)).collect()
 }
 
@@ -290,13 +299,10 @@ pub async fn load_streams(
     stream_ids: &[String],
     upcasters: &Upcasters,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT global_position, event_id, stream_id, stream_type, version, event_type, schema_version, payload, metadata, recorded_at
-         FROM events WHERE stream_id = ANY($1) ORDER BY stream_id, version",
-    )
-    .bind(stream_ids)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = sqlx::query(select_events!("WHERE stream_id = ANY($1) ORDER BY stream_id, version"))
+        .bind(stream_ids)
+        .fetch_all(&mut *conn)
+        .await?;
     rows.into_iter().map(|row| decode_row(row, upcasters)).collect()
 }
 
@@ -309,10 +315,9 @@ pub async fn read_by_type(
     limit: i64,
     upcasters: &Upcasters,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT global_position, event_id, stream_id, stream_type, version, event_type, schema_version, payload, metadata, recorded_at
-         FROM events WHERE stream_type = $1 AND global_position > $2 ORDER BY global_position LIMIT $3",
-    )
+    let rows = sqlx::query(select_events!(
+        "WHERE stream_type = $1 AND global_position > $2 ORDER BY global_position LIMIT $3"
+    ))
     .bind(stream_type)
     .bind(after_position)
     .bind(limit)

@@ -113,20 +113,11 @@ async fn id_numbers_in_the_lookup_columns_are_replaced_by_keyed_hashes_and_still
     let case_id = case["case_id"].as_str().unwrap().to_string();
     // The acceptance SMS is recorded in the case (and its list row written
     // again) once sent: waited for, so it does not re-key the row below.
-    let case_path = format!("/api/v1/cases/{case_id}");
-    onedoor_test_support::driver::eventually(
-        "the acceptance SMS is recorded",
-        std::time::Duration::from_secs(10),
-        || {
-            let (intake, path) = (&intake, &case_path);
-            async move {
-                let (_, view, _) = intake.get(&clerk(), path).await;
-                let sent = view["notifications"].as_array().map_or(0, Vec::len);
-                if sent > 0 { Ok(()) } else { Err(format!("{sent} notifications")) }
-            }
-        },
-    )
-    .await;
+    intake
+        .case_until(&case_id, "the acceptance SMS is recorded", |v| {
+            v["notifications"].as_array().is_some_and(|n| !n.is_empty())
+        })
+        .await;
     let plain_rows = "SELECT (SELECT count(*) FROM case_views WHERE applicant_id_number = $1)
                            + (SELECT count(*) FROM open_lines WHERE id_number = $1)
                            + (SELECT count(*) FROM household_members WHERE id_number = $1)";
