@@ -56,7 +56,7 @@ async fn an_http_request_the_relay_publish_and_the_consumer_share_one_trace() {
     let shutdown = CancellationToken::new();
     let relay =
         tokio::spawn(OutboxRelay::new(db.pool.clone(), js.clone(), RelayConfig::default()).run(shutdown.clone()));
-    let spec = ConsumerSpec::new(TEST_STREAM, "medical-aid", vec![materials_subject()]);
+    let spec = ConsumerSpec::new("medical-aid", TEST_STREAM, "medical-aid", vec![materials_subject()]);
     let consumer =
         tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec, Arc::new(Acknowledge), shutdown.clone()));
 

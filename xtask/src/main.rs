@@ -20,6 +20,7 @@ mod bench_read;
 mod bench_rebuild;
 mod bench_workbench;
 mod chaos;
+mod dead_letters;
 mod demo;
 mod erase;
 mod fuzz;
@@ -89,6 +90,9 @@ enum Task {
     /// Erase a household's personal data once its retention period is over
     /// (destroys its data key: crypto-shredding), through intake's API.
     Erase(erase::EraseArgs),
+    /// Move the dead letters of the stream all services once shared into each
+    /// service's own (once, after upgrading; as the operators' broker user).
+    MoveDeadLetters(dead_letters::MoveDeadLettersArgs),
     /// Print a fresh key-encryption key (base64 of 32 random bytes) for
     /// ONEDOOR_KEK (a k8s secret, compose's deploy/.env).
     Kek,
@@ -144,6 +148,7 @@ fn main() -> Result<()> {
         Task::Bench { which } => bench::run(which),
         Task::Token(args) => token(args),
         Task::Erase(args) => erase::run(args),
+        Task::MoveDeadLetters(args) => dead_letters::run(args),
         Task::Kek => {
             println!("{}", onedoor_personal_data::FileKek::generate());
             Ok(())

@@ -15,7 +15,7 @@
 //! permission, for operators' tools and for tests that play the broker's
 //! other clients (a forger included).
 
-use onedoor_contracts::{DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, Department};
+use onedoor_contracts::{Department, dead_letter_stream, dead_letter_subject};
 
 /// The operators' user: every permission (tools, drills, tests).
 pub const OPERATOR: &str = "operator";
@@ -43,6 +43,11 @@ impl Principal {
 
     pub fn from_service(service: &str) -> Option<Self> {
         Self::all().into_iter().find(|p| p.service() == service)
+    }
+
+    /// The service that runs the consumer named `durable`.
+    pub fn running(durable: &str) -> Option<Self> {
+        Self::all().into_iter().find(|p| p.consumers().iter().any(|c| c.name == durable))
     }
 
     /// The stream the service publishes to.
@@ -79,14 +84,15 @@ impl Principal {
     pub fn grant(self) -> Grant {
         let js = |rest: String| format!("$JS.API.{rest}");
         let mut publish = vec![self.own_subjects(), js("INFO".into())];
+        let dead_letters = dead_letter_stream(self.service());
         for action in ["CREATE", "UPDATE", "INFO"] {
             publish.push(js(format!("STREAM.{action}.{}", self.own_stream())));
-            publish.push(js(format!("STREAM.{action}.{DEAD_LETTER_STREAM}")));
+            publish.push(js(format!("STREAM.{action}.{dead_letters}")));
         }
-        // Listing and replaying its dead letters (see `dead_letter`).
-        publish.push(js(format!("STREAM.MSG.GET.{DEAD_LETTER_STREAM}")));
-        publish.push(js(format!("STREAM.MSG.DELETE.{DEAD_LETTER_STREAM}")));
-        for Durable { stream, name, filter } in self.consumers() {
+        // Listing and replaying its own dead letters (see `dead_letter`).
+        publish.push(js(format!("STREAM.MSG.GET.{dead_letters}")));
+        publish.push(js(format!("STREAM.MSG.DELETE.{dead_letters}")));
+        for Durable { service, stream, name, filter } in self.consumers() {
             let info = js(format!("STREAM.INFO.{stream}"));
             if !publish.contains(&info) {
                 publish.push(info);
@@ -96,7 +102,7 @@ impl Principal {
             publish.push(js(format!("CONSUMER.INFO.{stream}.{name}")));
             publish.push(js(format!("CONSUMER.MSG.NEXT.{stream}.{name}")));
             publish.push(format!("$JS.ACK.{stream}.{name}.>"));
-            publish.push(format!("{DEAD_LETTER_SUBJECT_PREFIX}.{name}"));
+            publish.push(dead_letter_subject(service, &name));
         }
         if let Self::Department(d) = self {
             // The one consumer of several filters the ones of one subject replaced, removed at start-up.
@@ -116,6 +122,8 @@ impl Principal {
 /// create its consumer on another department's referrals.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Durable {
+    /// The service that runs it (and keeps its dead letters).
+    pub service: &'static str,
     pub stream: &'static str,
     pub name: String,
     pub filter: String,
@@ -124,6 +132,7 @@ pub struct Durable {
 /// Intake's consumer of one department's reports.
 pub fn lanes_consumer(department: Department) -> Durable {
     Durable {
+        service: Principal::Intake.service(),
         stream: department.stream(),
         name: lanes_durable(department),
         filter: format!("{}.{department}.referral.>", onedoor_contracts::SUBJECT_PREFIX),
@@ -141,6 +150,7 @@ pub const NOTIFICATIONS_DURABLE: &str = "intake-notifications";
 /// Intake's consumer of the applicant's messages.
 pub fn notifications_consumer() -> Durable {
     Durable {
+        service: Principal::Intake.service(),
         stream: onedoor_contracts::intake::STREAM,
         name: NOTIFICATIONS_DURABLE.to_string(),
         filter: format!("{}.intake.notification.>", onedoor_contracts::SUBJECT_PREFIX),
@@ -163,7 +173,12 @@ pub fn window_consumers(department: Department) -> Vec<Durable> {
         ("erasures", format!("{prefix}.intake.case.erased")),
     ]
     .into_iter()
-    .map(|(what, filter)| Durable { stream: intake::STREAM, name: format!("{department}-aid-window-{what}"), filter })
+    .map(|(what, filter)| Durable {
+        service: department.line().service,
+        stream: intake::STREAM,
+        name: format!("{department}-aid-window-{what}"),
+        filter,
+    })
     .collect()
 }
 
@@ -304,15 +319,28 @@ mod tests {
             plain,
             [
                 "onedoor.medical.>",
-                "onedoor.dlq.medical-aid-window-referrals",
-                "onedoor.dlq.medical-aid-window-documents",
-                "onedoor.dlq.medical-aid-window-supplements",
-                "onedoor.dlq.medical-aid-window-withdrawals",
-                "onedoor.dlq.medical-aid-window-erasures",
+                "onedoor.dead-letters.medical-aid.medical-aid-window-referrals",
+                "onedoor.dead-letters.medical-aid.medical-aid-window-documents",
+                "onedoor.dead-letters.medical-aid.medical-aid-window-supplements",
+                "onedoor.dead-letters.medical-aid.medical-aid-window-withdrawals",
+                "onedoor.dead-letters.medical-aid.medical-aid-window-erasures",
             ]
         );
         assert_eq!(grant.subscribe, ["_INBOX_medical-aid.>"]);
         assert!(!grant.publish.iter().any(|s| s.contains("HOUSING") || s.contains("housing")));
+    }
+
+    #[test]
+    fn each_service_reaches_only_its_own_dead_letters() {
+        for p in Principal::all() {
+            let own = dead_letter_stream(p.service());
+            let grant = p.grant();
+            let reached: Vec<&String> = grant.publish.iter().filter(|s| s.contains("DEAD_LETTERS")).collect();
+            assert!(!reached.is_empty(), "{p:?}");
+            for s in reached {
+                assert!(s.ends_with(&format!(".{own}")), "{p:?} reaches {s}");
+            }
+        }
     }
 
     #[test]

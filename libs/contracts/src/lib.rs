@@ -27,9 +27,26 @@ use uuid::Uuid;
 
 /// Subject prefix of every OneDoor event.
 pub const SUBJECT_PREFIX: &str = "onedoor";
-/// Where messages that could not be processed are kept for operators.
-pub const DEAD_LETTER_STREAM: &str = "DEAD_LETTERS";
-pub const DEAD_LETTER_SUBJECT_PREFIX: &str = "onedoor.dlq";
+/// Where a service keeps the messages its consumers could not process, for
+/// its operators: a stream of its own (`DEAD_LETTERS_MEDICAL_AID`), which no
+/// other service may read, change or publish to (ADR 0017).
+pub fn dead_letter_stream(service: &str) -> String {
+    format!("DEAD_LETTERS_{}", service.to_uppercase().replace('-', "_"))
+}
+/// Subjects of every service's dead-letter stream: `<prefix>.<service>.<consumer>`.
+pub const DEAD_LETTER_SUBJECT_PREFIX: &str = "onedoor.dead-letters";
+/// The subjects of `service`'s dead-letter stream.
+pub fn dead_letter_subjects(service: &str) -> String {
+    format!("{DEAD_LETTER_SUBJECT_PREFIX}.{service}.>")
+}
+/// The subject `service`'s consumer `consumer` dead-letters on.
+pub fn dead_letter_subject(service: &str, consumer: &str) -> String {
+    format!("{DEAD_LETTER_SUBJECT_PREFIX}.{service}.{consumer}")
+}
+/// The dead-letter stream every service once shared (subjects
+/// `onedoor.dlq.<consumer>`): no service may reach it any more; operators
+/// move what it holds to each service's own with `cargo xtask move-dead-letters`.
+pub const SHARED_DEAD_LETTER_STREAM: &str = "DEAD_LETTERS";
 /// NATS header carrying the CloudEvents `type` of the body, so a consumer can
 /// route a message without parsing it.
 pub const CE_TYPE_HEADER: &str = "Ce-Type";

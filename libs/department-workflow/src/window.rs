@@ -26,7 +26,7 @@ pub fn consumer_specs(department: Department) -> Vec<ConsumerSpec> {
     let inbox = onedoor_broker_access::window_inbox(department);
     onedoor_broker_access::window_consumers(department)
         .into_iter()
-        .map(|c| ConsumerSpec::new(c.stream, &c.name, vec![c.filter]).inbox(&inbox))
+        .map(|c| ConsumerSpec::new(c.service, c.stream, &c.name, vec![c.filter]).inbox(&inbox))
         .collect()
 }
 

@@ -30,6 +30,9 @@ use uuid::Uuid;
 /// A durable consumer, declared in code by the service that owns it.
 #[derive(Debug, Clone)]
 pub struct ConsumerSpec {
+    /// The service that runs it: its dead letters go to that service's own
+    /// dead-letter stream.
+    pub service: String,
     /// The stream to read.
     pub stream: String,
     /// Durable name: replicas of one service share it and split the work.
@@ -48,8 +51,9 @@ pub struct ConsumerSpec {
 }
 
 impl ConsumerSpec {
-    pub fn new(stream: &str, durable: &str, filter_subjects: Vec<String>) -> Self {
+    pub fn new(service: &str, stream: &str, durable: &str, filter_subjects: Vec<String>) -> Self {
         Self {
+            service: service.to_string(),
             stream: stream.to_string(),
             durable: durable.to_string(),
             inbox: durable.to_string(),
@@ -216,7 +220,7 @@ pub async fn run<H: Handler>(
     'outer: while !shutdown.is_cancelled() {
         // Declared on every (re)start of the loop, retrying while NATS is away.
         let declared = async {
-            dead_letter::ensure_stream(&js).await?;
+            dead_letter::ensure_stream(&js, &spec.service).await?;
             ensure_consumer(&js, &spec).await
         };
         let consumer = match declared.await {
@@ -353,7 +357,7 @@ async fn process<H: Handler>(
                 span.record("outcome", "dead_lettered");
                 let reason = error.to_string();
                 tracing::error!(%reason, delivered, "message dead-lettered");
-                match dead_letter::send(js, &spec.durable, &message, &reason, delivered).await {
+                match dead_letter::send(js, &spec.service, &spec.durable, &message, &reason, delivered).await {
                     Ok(()) => {
                         let _ = message.ack_with(AckKind::Term).await;
                     }
@@ -424,7 +428,7 @@ pub async fn replay<H: Handler>(
     handler: &H,
     sequence: u64,
 ) -> Result<Replayed, ReplayError> {
-    let Some(fetched) = dead_letter::fetch(js, sequence).await? else {
+    let Some(fetched) = dead_letter::fetch(js, &spec.service, sequence).await? else {
         return Err(ReplayError::NotFound(sequence));
     };
     replay_fetched(js, pool, spec, handler, fetched).await
@@ -468,6 +472,6 @@ pub async fn replay_fetched<H: Handler>(
         }
     };
     onedoor_metrics::metrics().message(durable, "replayed", started.elapsed());
-    dead_letter::remove(js, sequence).await?;
+    dead_letter::remove(js, &spec.service, sequence).await?;
     Ok(outcome)
 }

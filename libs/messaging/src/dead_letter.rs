@@ -1,6 +1,10 @@
-//! The dead-letter stream: messages a consumer could not process, kept with
+//! The dead-letter streams: messages a consumer could not process, kept with
 //! the reason, the original subject and headers, so an operator can see what
 //! went wrong and replay them once it is fixed. Nothing is dropped silently.
+//!
+//! Each service has a stream of its own (`onedoor_contracts::dead_letter_stream`):
+//! a dead letter holds a whole message, so a stream shared by every service
+//! let each read (and delete) the others' (ADR 0017).
 //!
 //! A replay is not published again: the original subject belongs to another
 //! service, on which this one may not publish (`onedoor_broker_access`). The
@@ -11,7 +15,7 @@
 use crate::consumer::Delivery;
 use crate::{EVENT_ID_HEADER, MessagingError};
 use async_nats::jetstream;
-use onedoor_contracts::{DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX};
+use onedoor_contracts::{dead_letter_stream, dead_letter_subject, dead_letter_subjects};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -21,8 +25,10 @@ pub const CONSUMER_HEADER: &str = "Onedoor-Dlq-Consumer";
 pub const DELIVERED_HEADER: &str = "Onedoor-Dlq-Delivered";
 pub const ORIGINAL_SEQUENCE_HEADER: &str = "Onedoor-Dlq-Stream-Sequence";
 
-pub async fn ensure_stream(js: &jetstream::Context) -> Result<(), MessagingError> {
-    crate::ensure_stream(js, DEAD_LETTER_STREAM, vec![format!("{DEAD_LETTER_SUBJECT_PREFIX}.>")]).await
+/// Declares `service`'s dead-letter stream (creating or updating it).
+pub async fn ensure_stream(js: &jetstream::Context, service: &str) -> Result<(), MessagingError> {
+    let (name, subjects) = (dead_letter_stream(service), vec![dead_letter_subjects(service)]);
+    crate::ensure_stream_within(js, &name, subjects, crate::StreamLimits::dead_letters()).await
 }
 
 /// Header values must be one line; reasons are also kept short.
@@ -30,9 +36,11 @@ fn header_safe(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(500).collect()
 }
 
-/// Moves `message` to the dead-letter stream, waiting for the PubAck.
+/// Moves `message`, which `service`'s `consumer` could not process, to the
+/// service's dead-letter stream, waiting for the PubAck.
 pub async fn send(
     js: &jetstream::Context,
+    service: &str,
     consumer: &str,
     message: &jetstream::Message,
     reason: &str,
@@ -67,7 +75,7 @@ pub async fn send(
     headers.insert(CONSUMER_HEADER, consumer);
     headers.insert(DELIVERED_HEADER, delivered.to_string().as_str());
     headers.insert(ORIGINAL_SEQUENCE_HEADER, sequence.to_string().as_str());
-    js.publish_with_headers(format!("{DEAD_LETTER_SUBJECT_PREFIX}.{consumer}"), headers, message.payload.clone())
+    js.publish_with_headers(dead_letter_subject(service, consumer), headers, message.payload.clone())
         .await
         .map_err(MessagingError::js)?
         .await
@@ -103,10 +111,10 @@ impl DeadLetter {
     }
 }
 
-/// Lists up to `limit` dead letters, oldest first.
-pub async fn list(js: &jetstream::Context, limit: usize) -> Result<Vec<DeadLetter>, MessagingError> {
-    ensure_stream(js).await?;
-    let mut stream = js.get_stream(DEAD_LETTER_STREAM).await.map_err(MessagingError::js)?;
+/// Lists up to `limit` of `service`'s dead letters, oldest first.
+pub async fn list(js: &jetstream::Context, service: &str, limit: usize) -> Result<Vec<DeadLetter>, MessagingError> {
+    ensure_stream(js, service).await?;
+    let mut stream = js.get_stream(dead_letter_stream(service)).await.map_err(MessagingError::js)?;
     let info = stream.info().await.map_err(MessagingError::js)?.state.clone();
     let mut letters = Vec::new();
     if info.messages == 0 {
@@ -134,14 +142,14 @@ pub struct Fetched {
     pub headers: async_nats::HeaderMap,
 }
 
-/// Dead letter `sequence`; `None` if there is no such dead letter (never
-/// was, or was replayed).
-pub async fn fetch(js: &jetstream::Context, sequence: u64) -> Result<Option<Fetched>, MessagingError> {
+/// `service`'s dead letter `sequence`; `None` if there is no such dead
+/// letter (never was, or was replayed).
+pub async fn fetch(js: &jetstream::Context, service: &str, sequence: u64) -> Result<Option<Fetched>, MessagingError> {
     if sequence == 0 {
         return Ok(None); // sequences start at 1; JetStream calls 0 a bad request
     }
-    ensure_stream(js).await?;
-    let stream = js.get_stream(DEAD_LETTER_STREAM).await.map_err(MessagingError::js)?;
+    ensure_stream(js, service).await?;
+    let stream = js.get_stream(dead_letter_stream(service)).await.map_err(MessagingError::js)?;
     let raw = match stream.get_raw_message(sequence).await {
         Ok(raw) => raw,
         Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => return Ok(None),
@@ -163,9 +171,75 @@ pub async fn fetch(js: &jetstream::Context, sequence: u64) -> Result<Option<Fetc
     Ok(Some(Fetched { letter, delivery, headers: raw.headers }))
 }
 
-/// Removes dead letter `sequence` (once its replay was handled).
-pub async fn remove(js: &jetstream::Context, sequence: u64) -> Result<(), MessagingError> {
-    let stream = js.get_stream(DEAD_LETTER_STREAM).await.map_err(MessagingError::js)?;
+/// Removes `service`'s dead letter `sequence` (once its replay was handled).
+pub async fn remove(js: &jetstream::Context, service: &str, sequence: u64) -> Result<(), MessagingError> {
+    let stream = js.get_stream(dead_letter_stream(service)).await.map_err(MessagingError::js)?;
     stream.delete_message(sequence).await.map_err(MessagingError::js)?;
     Ok(())
+}
+
+/// What [`move_shared`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Moved {
+    /// Dead letters now in their service's own stream.
+    pub moved: usize,
+    /// Dead letters of consumers no service runs: left in the shared stream.
+    pub left: Vec<DeadLetter>,
+}
+
+/// Moves every dead letter of the stream all services once shared
+/// ([`onedoor_contracts::SHARED_DEAD_LETTER_STREAM`]) to the stream of the
+/// service that runs its consumer (`service_of`), headers and body as they
+/// were, and removes the shared stream once it is empty. Only the
+/// operators' broker user may: no service reaches the shared stream. A
+/// letter published twice (the move stopped between publishing and
+/// removing, and ran again) is replayed harmlessly: the inbox knows it.
+pub async fn move_shared(
+    js: &jetstream::Context,
+    service_of: impl Fn(&str) -> Option<&'static str>,
+) -> Result<Moved, MessagingError> {
+    use onedoor_contracts::SHARED_DEAD_LETTER_STREAM as SHARED;
+    let mut done = Moved::default();
+    let mut stream = match js.get_stream(SHARED).await {
+        Ok(stream) => stream,
+        Err(e)
+            if matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(ref j)
+            if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
+        {
+            return Ok(done);
+        }
+        Err(e) => return Err(MessagingError::js(e)),
+    };
+    let state = stream.info().await.map_err(MessagingError::js)?.state.clone();
+    for sequence in state.first_sequence..=state.last_sequence {
+        if state.messages == 0 {
+            break;
+        }
+        let raw = match stream.get_raw_message(sequence).await {
+            Ok(raw) => raw,
+            Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => continue,
+            Err(e) => return Err(MessagingError::js(e)),
+        };
+        let letter = DeadLetter::from_raw(sequence, &raw);
+        let Some(service) = service_of(&letter.consumer) else {
+            done.left.push(letter);
+            continue;
+        };
+        ensure_stream(js, service).await?;
+        js.publish_with_headers(
+            dead_letter_subject(service, &letter.consumer),
+            raw.headers.clone(),
+            raw.payload.clone(),
+        )
+        .await
+        .map_err(MessagingError::js)?
+        .await
+        .map_err(MessagingError::js)?;
+        stream.delete_message(sequence).await.map_err(MessagingError::js)?;
+        done.moved += 1;
+    }
+    if done.left.is_empty() {
+        js.delete_stream(SHARED).await.map_err(MessagingError::js)?;
+    }
+    Ok(done)
 }

@@ -142,14 +142,19 @@ impl StreamLimits {
     }
 }
 
-/// Declares (or updates) a file-backed stream with a deduplication window
-/// and its limits (the dead-letter stream's own, else [`StreamLimits::events`]).
+/// Declares (or updates) a file-backed stream of events with a
+/// deduplication window and [`StreamLimits::events`].
 pub async fn ensure_stream(js: &jetstream::Context, name: &str, subjects: Vec<String>) -> Result<(), MessagingError> {
-    let limits = if name == onedoor_contracts::DEAD_LETTER_STREAM {
-        StreamLimits::dead_letters()
-    } else {
-        StreamLimits::events()
-    };
+    ensure_stream_within(js, name, subjects, StreamLimits::events()).await
+}
+
+/// [`ensure_stream`] with other limits (the dead letters').
+pub async fn ensure_stream_within(
+    js: &jetstream::Context,
+    name: &str,
+    subjects: Vec<String>,
+    limits: StreamLimits,
+) -> Result<(), MessagingError> {
     js.create_or_update_stream(stream::Config {
         name: name.to_string(),
         subjects,

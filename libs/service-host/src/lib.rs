@@ -233,6 +233,8 @@ pub struct Host {
     pub js: jetstream::Context,
     /// The households' data keys (`onedoor_personal_data::Keyring`).
     pub keyring: Arc<onedoor_personal_data::Keyring>,
+    /// The service's name (its broker user, its dead-letter stream).
+    service: String,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     consumers: Vec<(String, String)>,
@@ -268,12 +270,13 @@ impl Host {
             nats,
             js,
             keyring,
+            service: service.to_string(),
             shutdown,
             tasks,
             audit_key,
             consumers: Vec::new(),
             replayers: Default::default(),
-            streams: vec![onedoor_contracts::DEAD_LETTER_STREAM.to_string()],
+            streams: vec![onedoor_contracts::dead_letter_stream(service)],
             business: Vec::new(),
         })
     }
@@ -314,6 +317,7 @@ impl Host {
 
     /// Starts a durable consumer; it waits (retrying) for its stream to exist.
     pub fn consume<H: Handler>(&mut self, spec: ConsumerSpec, handler: Arc<H>) {
+        assert_eq!(spec.service, self.service, "a service runs its own consumers");
         self.consumers.push((spec.stream.clone(), spec.durable.clone()));
         let (js, pool, replayed, replaying) =
             (self.js.clone(), self.pool.clone(), Arc::new(spec.clone()), handler.clone());
@@ -370,6 +374,7 @@ impl Host {
     /// The operators' endpoints for this service's consumers and relay.
     pub fn operations(&self) -> (axum::Router, utoipa::openapi::OpenApi) {
         operations::router(operations::Operations {
+            service: self.service.clone(),
             js: self.js.clone(),
             pool: self.pool.clone(),
             consumers: self.consumers.clone(),

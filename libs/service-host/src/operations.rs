@@ -25,6 +25,8 @@ use utoipa_axum::routes;
 
 #[derive(Clone)]
 pub struct Operations {
+    /// The service's name: its dead letters are in its own stream.
+    pub service: String,
     pub js: jetstream::Context,
     pub pool: PgPool,
     /// (stream, durable) of each consumer the service runs.
@@ -88,17 +90,14 @@ async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<axum::Json<DeadLetterPage>> {
     staff.require(&[Role::Operator])?;
-    let mine: Vec<&str> = ops.consumers.iter().map(|(_, d)| d.as_str()).collect();
-    let letters = dead_letter::list(&ops.js, 10_000).await.map_err(internal_error)?;
-    let items =
-        letters.into_iter().filter(|l| mine.contains(&l.consumer.as_str())).take(q.limit.unwrap_or(100)).collect();
+    let items = dead_letter::list(&ops.js, &ops.service, q.limit.unwrap_or(100)).await.map_err(internal_error)?;
     Ok(axum::Json(DeadLetterPage { items, next_cursor: None }))
 }
 
 /// Hands a dead letter to its consumer again, once the cause is fixed; it
 /// is removed when handled, and kept when it fails again.
 #[utoipa::path(post, path = "/api/v1/admin/dead-letters/{sequence}/replay", tag = "operations",
-    params(("sequence" = u64, Path, description = "the dead letter's sequence in the dead-letter stream")),
+    params(("sequence" = u64, Path, description = "the dead letter's sequence in the service's dead-letter stream")),
     responses((status = 200, description = "handled (or found handled already); the dead letter is gone", body = DeadLetter),
               (status = 422, description = "`replay_failed`: it failed again for good; the dead letter stays", body = Problem),
               (status = 503, description = "`replay_failed`: it failed again for now (database busy); the dead letter stays", body = Problem)))]
@@ -110,12 +109,12 @@ async fn replay(
 ) -> ApiResult<axum::Json<DeadLetter>> {
     staff.require(&[Role::Operator])?;
     let sequence: u64 = sequence.parse().map_err(|_| Problem::not_found("no such dead letter"))?;
-    let Some(fetched) = dead_letter::fetch(&ops.js, sequence).await.map_err(internal_error)? else {
+    let Some(fetched) = dead_letter::fetch(&ops.js, &ops.service, sequence).await.map_err(internal_error)? else {
         return Err(Problem::not_found(format!("no dead letter {sequence}")));
     };
     let letter = fetched.letter.clone();
     let Some(replayer) = ops.replayers.0.get(&letter.consumer) else {
-        return Err(Problem::not_found(format!("dead letter {sequence} belongs to another service")));
+        return Err(Problem::not_found(format!("dead letter {sequence} is of a consumer this service no longer runs")));
     };
     match replayer(fetched).await {
         Ok(outcome) => {

@@ -30,7 +30,7 @@ pub mod aliyun;
 /// The consumer of the applicant's messages.
 pub fn consumer_spec() -> ConsumerSpec {
     let durable = onedoor_broker_access::notifications_consumer();
-    ConsumerSpec::new(durable.stream, &durable.name, vec![durable.filter])
+    ConsumerSpec::new(durable.service, durable.stream, &durable.name, vec![durable.filter])
 }
 
 /// Why a message was not sent.

@@ -25,7 +25,7 @@ use std::sync::Arc;
 /// The consumer of one department's stream.
 pub fn consumer_spec(department: Department) -> ConsumerSpec {
     let durable = onedoor_broker_access::lanes_consumer(department);
-    ConsumerSpec::new(durable.stream, &durable.name, vec![durable.filter])
+    ConsumerSpec::new(durable.service, durable.stream, &durable.name, vec![durable.filter])
 }
 
 pub struct LaneReports {

@@ -54,7 +54,7 @@ async fn a_department_publishes_only_on_its_own_subjects() {
     for foreign in [
         "onedoor.housing.referral.approved",
         "onedoor.intake.referral.issued.medical",
-        "onedoor.dlq.intake-lanes-medical",
+        "onedoor.dead-letters.intake.intake-lanes-medical",
     ] {
         assert!(!publishes(&medical, foreign).await, "medical published on {foreign}");
     }
@@ -106,6 +106,92 @@ async fn a_department_reads_the_windows_stream_only_through_its_own_consumer_and
     };
     widened.max_age = Duration::from_secs(1);
     assert!(medical.update_stream(widened).await.is_err(), "reconfiguring intake's stream");
+}
+
+#[tokio::test]
+async fn a_service_reads_replays_and_removes_only_its_own_dead_letters() {
+    use onedoor_contracts::{dead_letter_stream, dead_letter_subject};
+    use onedoor_messaging::dead_letter;
+    let nats = TestNats::start();
+    let (_client, intake) = as_user(&nats, "intake").await;
+    dead_letter::ensure_stream(&intake, "intake").await.unwrap();
+    assert!(publishes(&intake, &dead_letter_subject("intake", "intake-lanes-medical")).await, "intake's own");
+    assert_eq!(dead_letter::list(&intake, "intake", 10).await.unwrap().len(), 1);
+
+    let (_client, medical) = as_user(&nats, "medical-aid").await;
+    dead_letter::ensure_stream(&medical, "medical-aid").await.unwrap();
+    assert!(publishes(&medical, &dead_letter_subject("medical-aid", "medical-aid-window-referrals")).await);
+    assert!(dead_letter::list(&medical, "intake", 10).await.is_err(), "medical listed intake's dead letters");
+    assert!(dead_letter::fetch(&medical, "intake", 1).await.is_err(), "medical read intake's dead letter");
+    assert!(dead_letter::remove(&medical, "intake", 1).await.is_err(), "medical removed intake's dead letter");
+    assert!(medical.delete_stream(dead_letter_stream("intake")).await.is_err(), "medical deleted intake's stream");
+    for forged in [
+        dead_letter_subject("intake", "intake-lanes-medical"),
+        dead_letter_subject("medical-aid", "intake-lanes-medical"),
+    ] {
+        assert!(!publishes(&medical, &forged).await, "medical dead-lettered on {forged}");
+    }
+    let (_client, ops) = nats.jetstream().await;
+    let held = |service: &'static str| {
+        let ops = ops.clone();
+        async move { ops.get_stream(dead_letter_stream(service)).await.unwrap().info().await.unwrap().state.messages }
+    };
+    assert_eq!((held("intake").await, held("medical-aid").await), (1, 1));
+    // The stream they all once shared: only operators reach it.
+    onedoor_messaging::ensure_stream(&ops, onedoor_contracts::SHARED_DEAD_LETTER_STREAM, vec!["onedoor.dlq.>".into()])
+        .await
+        .unwrap();
+    assert!(medical.get_stream(onedoor_contracts::SHARED_DEAD_LETTER_STREAM).await.is_err());
+}
+
+#[tokio::test]
+async fn the_dead_letters_all_services_once_shared_move_to_each_services_own() {
+    use onedoor_contracts::SHARED_DEAD_LETTER_STREAM as SHARED;
+    use onedoor_messaging::dead_letter::{self, CONSUMER_HEADER, REASON_HEADER};
+    let nats = TestNats::start();
+    let (_client, ops) = nats.jetstream().await;
+    onedoor_messaging::ensure_stream(&ops, SHARED, vec!["onedoor.dlq.>".into()]).await.unwrap();
+    // As the services dead-lettered before ADR 0017: `onedoor.dlq.<consumer>`.
+    for (consumer, event_id) in [
+        ("intake-lanes-housing", "0190a0a0-0000-7000-8000-000000000001"),
+        ("medical-aid-window-referrals", "0190a0a0-0000-7000-8000-000000000002"),
+        ("retired-consumer", "0190a0a0-0000-7000-8000-000000000003"),
+    ] {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(CONSUMER_HEADER, consumer);
+        headers.insert(REASON_HEADER, "permanent: undecodable body");
+        headers.insert(onedoor_messaging::EVENT_ID_HEADER, event_id);
+        ops.publish_with_headers(format!("onedoor.dlq.{consumer}"), headers, "{}".into()).await.unwrap().await.unwrap();
+    }
+    let service_of = |c: &str| onedoor_broker_access::Principal::running(c).map(|p| p.service());
+    let done = dead_letter::move_shared(&ops, service_of).await.unwrap();
+    assert_eq!(done.moved, 2);
+    assert_eq!(done.left.iter().map(|l| l.consumer.as_str()).collect::<Vec<_>>(), ["retired-consumer"]);
+
+    // Each service now lists (as itself) what was its own, as it was.
+    let (_client, intake) = as_user(&nats, "intake").await;
+    let letters = dead_letter::list(&intake, "intake", 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        (letters[0].consumer.as_str(), letters[0].reason.as_str()),
+        ("intake-lanes-housing", "permanent: undecodable body")
+    );
+    let (_client, medical) = as_user(&nats, "medical-aid").await;
+    let letters = dead_letter::list(&medical, "medical-aid", 10).await.unwrap();
+    assert_eq!(
+        letters.iter().map(|l| l.event_id.unwrap().to_string()).collect::<Vec<_>>(),
+        ["0190a0a0-0000-7000-8000-000000000002"]
+    );
+    // What no service runs stays for operators; once that is gone too, so is the shared stream.
+    assert_eq!(ops.get_stream(SHARED).await.unwrap().info().await.unwrap().state.messages, 1);
+    ops.get_stream(SHARED).await.unwrap().delete_message(done.left[0].sequence).await.unwrap();
+    assert_eq!(dead_letter::move_shared(&ops, service_of).await.unwrap(), dead_letter::Moved::default());
+    assert!(ops.get_stream(SHARED).await.is_err(), "the empty shared stream is removed");
+    assert_eq!(
+        dead_letter::move_shared(&ops, service_of).await.unwrap(),
+        dead_letter::Moved::default(),
+        "again: nothing to do"
+    );
 }
 
 #[tokio::test]

@@ -5,6 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio_util::sync::CancellationToken;
 
+/// The service whose consumers these are (their dead letters are its own).
+const SERVICE: &str = "department-test";
+
 /// Records an effect per message in the same transaction as the inbox row.
 /// Messages whose body says `"poison"` fail every time; when `hang_first`
 /// is set, the first delivery never finishes (the consumer "dies").
@@ -55,7 +58,7 @@ fn spec() -> ConsumerSpec {
 }
 
 fn spec_of(durable: &str) -> ConsumerSpec {
-    let mut spec = ConsumerSpec::new(TEST_STREAM, durable, vec![materials_subject()]);
+    let mut spec = ConsumerSpec::new(SERVICE, TEST_STREAM, durable, vec![materials_subject()]);
     spec.ack_wait = Duration::from_secs(1);
     spec.max_deliver = 3;
     spec.backoff = vec![Duration::from_millis(50)];
@@ -128,13 +131,13 @@ async fn a_poison_message_lands_in_the_dead_letter_stream_after_max_deliver_with
     let running = tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec(), handler.clone(), shutdown.clone()));
     eventually("the poison message is dead-lettered", Duration::from_secs(20), || {
         let js = js.clone();
-        async move { !onedoor_messaging::dead_letter::list(&js, 10).await.unwrap().is_empty() }
+        async move { !onedoor_messaging::dead_letter::list(&js, SERVICE, 10).await.unwrap().is_empty() }
     })
     .await;
     eventually("the good message is handled", Duration::from_secs(10), || async { effects(&db.pool).await == 1 }).await;
     shutdown.cancel();
     running.await.unwrap().unwrap();
-    let letters = onedoor_messaging::dead_letter::list(&js, 10).await.unwrap();
+    let letters = onedoor_messaging::dead_letter::list(&js, SERVICE, 10).await.unwrap();
 
     assert_eq!(letters.len(), 1);
     let letter = &letters[0];
@@ -156,7 +159,7 @@ async fn a_replayed_dead_letter_is_handled_once_the_cause_is_fixed() {
     let running = tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec(), handler.clone(), shutdown.clone()));
     eventually("dead-lettered", Duration::from_secs(20), || {
         let js = js.clone();
-        async move { !onedoor_messaging::dead_letter::list(&js, 10).await.unwrap().is_empty() }
+        async move { !onedoor_messaging::dead_letter::list(&js, SERVICE, 10).await.unwrap().is_empty() }
     })
     .await;
     shutdown.cancel();
@@ -167,11 +170,11 @@ async fn a_replayed_dead_letter_is_handled_once_the_cause_is_fixed() {
     // The cause is fixed; the operator replays the dead letter, through the
     // service's own consumer: nothing is published again.
     handler.fixed.store(true, Ordering::SeqCst);
-    let seq = onedoor_messaging::dead_letter::list(&js, 10).await.unwrap()[0].sequence;
+    let seq = onedoor_messaging::dead_letter::list(&js, SERVICE, 10).await.unwrap()[0].sequence;
     let replayed = consumer::replay(&js, &db.pool, &spec(), handler.as_ref(), seq).await.unwrap();
     assert_eq!(replayed, consumer::Replayed::Handled);
     assert_eq!(effects(&db.pool).await, 1, "handled by the time the operator has the answer");
-    assert!(onedoor_messaging::dead_letter::list(&js, 10).await.unwrap().is_empty());
+    assert!(onedoor_messaging::dead_letter::list(&js, SERVICE, 10).await.unwrap().is_empty());
     let copies = stream_contents(&js, TEST_STREAM)
         .await
         .into_iter()
@@ -227,14 +230,14 @@ async fn an_event_version_the_consumer_does_not_know_is_dead_lettered_for_operat
         tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec(), Arc::new(TypedWindowEvents), shutdown.clone()));
     eventually("the newer version is dead-lettered", Duration::from_secs(20), || {
         let js = js.clone();
-        async move { !onedoor_messaging::dead_letter::list(&js, 10).await.unwrap().is_empty() }
+        async move { !onedoor_messaging::dead_letter::list(&js, SERVICE, 10).await.unwrap().is_empty() }
     })
     .await;
     eventually("the known version is handled", Duration::from_secs(10), || async { effects(&db.pool).await == 1 })
         .await;
     shutdown.cancel();
     running.await.unwrap().unwrap();
-    let letters = onedoor_messaging::dead_letter::list(&js, 10).await.unwrap();
+    let letters = onedoor_messaging::dead_letter::list(&js, SERVICE, 10).await.unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].event_id, Some(newer.id));
     assert!(letters[0].reason.starts_with("unknown_event_version"), "reason: {}", letters[0].reason);
@@ -251,7 +254,7 @@ async fn a_replay_that_fails_again_keeps_its_dead_letter_and_only_its_consumer_r
     let running = tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec(), handler.clone(), shutdown.clone()));
     let dead_letters = || {
         let js = js.clone();
-        async move { onedoor_messaging::dead_letter::list(&js, 10).await.unwrap() }
+        async move { onedoor_messaging::dead_letter::list(&js, SERVICE, 10).await.unwrap() }
     };
     eventually("dead-lettered", Duration::from_secs(20), || async { dead_letters().await.len() == 1 }).await;
     shutdown.cancel();
@@ -287,13 +290,13 @@ async fn a_handler_that_panics_is_retried_and_dead_lettered_with_its_reason() {
     let running = tokio::spawn(consumer::run(js.clone(), db.pool.clone(), spec(), handler.clone(), shutdown.clone()));
     eventually("the panicking message is dead-lettered", Duration::from_secs(20), || {
         let js = js.clone();
-        async move { !onedoor_messaging::dead_letter::list(&js, 10).await.unwrap().is_empty() }
+        async move { !onedoor_messaging::dead_letter::list(&js, SERVICE, 10).await.unwrap().is_empty() }
     })
     .await;
     eventually("the next message is handled", Duration::from_secs(10), || async { effects(&db.pool).await == 1 }).await;
     shutdown.cancel();
     running.await.unwrap().unwrap();
-    let letters = onedoor_messaging::dead_letter::list(&js, 10).await.unwrap();
+    let letters = onedoor_messaging::dead_letter::list(&js, SERVICE, 10).await.unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].event_id, Some(bug));
     assert_eq!(letters[0].delivered, 3, "retried up to max_deliver like any failure");
@@ -316,7 +319,7 @@ async fn the_api_never_queues_behind_busy_consumers() {
     let mut config = onedoor_test_support::driver::host_config(&db.url, &nats, "pool-test");
     config.max_connections = 2;
     config.work_connections = 1;
-    let mut host = onedoor_service_host::Host::connect("pool-test", &config).await.unwrap();
+    let mut host = onedoor_service_host::Host::connect(SERVICE, &config).await.unwrap();
     for n in 0..12 {
         let id = Uuid::now_v7();
         publish(&js, &format!("busy-{n}-{id}"), id, "{}").await;

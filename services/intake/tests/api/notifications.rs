@@ -173,7 +173,7 @@ async fn a_message_the_provider_refuses_is_dead_lettered_and_not_recorded_as_sen
         "the refused message is dead-lettered",
         std::time::Duration::from_secs(20),
         || async {
-            let stream = intake.js.get_stream(onedoor_contracts::DEAD_LETTER_STREAM).await;
+            let stream = intake.js.get_stream(onedoor_contracts::dead_letter_stream("intake")).await;
             match stream {
                 Ok(mut s) => {
                     let n = s.info().await.map(|i| i.state.messages).unwrap_or(0);
