@@ -88,7 +88,7 @@ async fn every_service_exposes_its_requests_messages_backlog_and_business_figure
     // The intake stream holds the referrals, within its 2 GiB limit; no dead letters.
     assert!(sample(&intake, "onedoor_stream_bytes{stream=\"INTAKE\"}").unwrap() > 0.0);
     assert_eq!(sample(&intake, "onedoor_stream_max_bytes{stream=\"INTAKE\"}"), Some(2.0 * 1024.0 * 1024.0 * 1024.0));
-    assert_eq!(sample(&intake, "onedoor_stream_messages{stream=\"DEAD_LETTERS\"}"), Some(0.0));
+    assert_eq!(sample(&intake, "onedoor_stream_messages{stream=\"DEAD_LETTERS_INTAKE\"}"), Some(0.0));
 
     let medical = scrape(&stack.department_url(Medical)).await.1;
     let sign_for = "/api/v1/referrals/{referral_id}/sign-for";
