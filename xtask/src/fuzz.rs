@@ -68,12 +68,13 @@ pub fn run(args: FuzzArgs) -> Result<()> {
     let platform = Platform::start(&runtime, "onedoor-fuzz-", &secret, false)?;
     let hooks = crate::root().join("tests/fuzz");
     let seeded = runtime.block_on(seed(&platform.urls()[0], &secret))?;
+    let dead_letters = runtime.block_on(seed_dead_letters(&platform, &secret))?;
     let mut failed = Vec::new();
-    for (service, url) in aid_line::services().into_iter().zip(platform.urls()) {
-        let department = aid_line::AID_LINES.iter().find(|l| l.service == service.service).map(|l| l.department);
-        // Path ids name a real case or referral, so that operations reach
-        // their logic instead of answering 404 to made-up ids.
-        let ids = match department {
+    for ((service, url), dead_letter) in aid_line::services().into_iter().zip(platform.urls()).zip(dead_letters) {
+        let department = department_of(service.service);
+        // Path ids name a real case, referral or dead letter, so that
+        // operations reach their logic instead of answering 404 to made-up ids.
+        let mut ids = match department {
             None => serde_json::json!({
                 "case_id": seeded["case_id"],
                 "household_id": seeded["household_id"],
@@ -87,6 +88,7 @@ pub fn run(args: FuzzArgs) -> Result<()> {
                 })
             }
         };
+        ids["sequence"] = dead_letter.into();
         let working = if department.is_some() { Role::Caseworker } else { Role::WindowClerk };
         // Each operation under the role it is for: the service's working
         // role, operators for the operators' endpoints, auditors for the trail.
@@ -162,4 +164,48 @@ async fn seed(intake: &str, secret: &str) -> Result<serde_json::Value> {
         http.get(format!("{intake}/api/v1/cases/{case_id}")).bearer_auth(&clerk).send().await?.json().await?;
     created["household_id"] = view["household_id"].clone();
     Ok(created)
+}
+
+/// The department `service` works for; `None` for intake.
+fn department_of(service: &str) -> Option<Department> {
+    aid_line::AID_LINES.iter().find(|l| l.service == service).map(|l| l.department)
+}
+
+/// One dead letter in each service's own stream, so that the operators'
+/// replay is fuzzed on a real one: a message the service's consumer cannot
+/// decode, published by the operators' broker user on a subject it reads
+/// (a department's report for intake, a referral for a department). Every
+/// replay fails again (422) and it stays. Their sequences, in the order of
+/// [`aid_line::services`].
+async fn seed_dead_letters(platform: &Platform, secret: &str) -> Result<Vec<u64>> {
+    let broker = async_nats::ConnectOptions::with_nkey(platform.nats.seed(onedoor_broker_access::OPERATOR))
+        .connect(platform.nats.url())
+        .await?;
+    let js = async_nats::jetstream::new(broker);
+    let http = reqwest::Client::new();
+    let operator = token(secret, Role::Operator, None);
+    let mut sequences = Vec::new();
+    for (service, url) in aid_line::services().into_iter().zip(platform.urls()) {
+        let subject = match department_of(service.service) {
+            None => format!("{}.medical.referral.signed_for", onedoor_contracts::SUBJECT_PREFIX),
+            Some(d) => onedoor_contracts::intake::referral_subject(d),
+        };
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(onedoor_messaging::EVENT_ID_HEADER, uuid::Uuid::now_v7().to_string().as_str());
+        js.publish_with_headers(subject, headers, "not an event".into()).await?.await?;
+        let started = std::time::Instant::now();
+        loop {
+            let list = http.get(format!("{url}/api/v1/admin/dead-letters")).bearer_auth(&operator).send().await?;
+            let page: serde_json::Value = list.json().await?;
+            if let Some(sequence) = page["items"][0]["sequence"].as_u64() {
+                sequences.push(sequence);
+                break;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(30) {
+                bail!("{} did not dead-letter the fuzz run's undecodable message", service.service);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    Ok(sequences)
 }

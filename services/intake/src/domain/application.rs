@@ -67,6 +67,7 @@ pub struct MemberForm {
 /// One aid line's request; which fields apply depends on `aid`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"aid": "temporary", "cause": "illness", "amount_requested_fen": 300000, "emergency": false}))]
 pub struct RequestForm {
     /// `medical` | `education` | `housing` | `temporary`
     pub aid: String,

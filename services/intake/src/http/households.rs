@@ -110,6 +110,7 @@ fn household_view(household: crate::domain::household::Household, cases: Vec<sto
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"support": ["dibao"], "effective": "2026-01-01"}))]
 pub struct VerifiedSupportForm {
     /// Any of `dibao`, `tekun`, `low_income` (empty: none).
     pub support: Vec<String>,
