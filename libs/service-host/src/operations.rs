@@ -65,6 +65,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     routes().split_for_parts().1
 }
 
+/// The most dead letters one listing reads (each is a request to the broker).
+const MAX_LISTED: usize = 10_000;
+
 #[derive(Debug, Serialize, ToSchema)]
 struct DeadLetterPage {
     items: Vec<DeadLetter>,
@@ -75,7 +78,7 @@ struct DeadLetterPage {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ListQuery {
-    /// At most this many (default 100).
+    /// At most this many (default 100, at most 10,000).
     #[param(minimum = 0)]
     limit: Option<usize>,
 }
@@ -90,7 +93,8 @@ async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<axum::Json<DeadLetterPage>> {
     staff.require(&[Role::Operator])?;
-    let items = dead_letter::list(&ops.js, &ops.service, q.limit.unwrap_or(100)).await.map_err(internal_error)?;
+    let limit = q.limit.unwrap_or(100).min(MAX_LISTED);
+    let items = dead_letter::list(&ops.js, &ops.service, limit).await.map_err(internal_error)?;
     Ok(axum::Json(DeadLetterPage { items, next_cursor: None }))
 }
 
