@@ -211,10 +211,9 @@ pub async fn move_shared(
         Err(e) => return Err(MessagingError::js(e)),
     };
     let state = stream.info().await.map_err(MessagingError::js)?.state.clone();
-    for sequence in state.first_sequence..=state.last_sequence {
-        if state.messages == 0 {
-            break;
-        }
+    // An empty stream may still name a first and last sequence: read none.
+    let held = (state.messages > 0).then_some(state.first_sequence..=state.last_sequence);
+    for sequence in held.into_iter().flatten() {
         let raw = match stream.get_raw_message(sequence).await {
             Ok(raw) => raw,
             Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => continue,
