@@ -125,6 +125,12 @@ async fn a_service_reads_replays_and_removes_only_its_own_dead_letters() {
     assert!(dead_letter::fetch(&medical, "intake", 1).await.is_err(), "medical read intake's dead letter");
     assert!(dead_letter::remove(&medical, "intake", 1).await.is_err(), "medical removed intake's dead letter");
     assert!(medical.delete_stream(dead_letter_stream("intake")).await.is_err(), "medical deleted intake's stream");
+    // Nor through JetStream's API directly (the calls above also declare the stream first).
+    assert!(medical.get_stream(dead_letter_stream("intake")).await.is_err(), "medical looked up intake's stream");
+    let read: Result<jetstream::response::Response<serde_json::Value>, _> = medical
+        .request(format!("STREAM.MSG.GET.{}", dead_letter_stream("intake")), &serde_json::json!({"seq": 1}))
+        .await;
+    assert!(!matches!(read, Ok(jetstream::response::Response::Ok(_))), "medical read intake's dead letter: {read:?}");
     for forged in [
         dead_letter_subject("intake", "intake-lanes-medical"),
         dead_letter_subject("medical-aid", "intake-lanes-medical"),
