@@ -147,7 +147,7 @@ async fn list_referrals(
 
 async fn fresh_view(conn: &mut PgConnection, state: &AppState, lane: &Lane) -> ApiResult<ReferralView> {
     let policy = state.policy.as_ref();
-    let facts = store::ledger_facts(conn, policy, lane, Utc::now()).await?;
+    let facts = store::ledger_facts(conn, &state.keyring, policy, lane, Utc::now()).await?;
     let recommendation = Some(policy.recommend(&lane.referral, facts));
     Ok(ReferralView::of(lane, recommendation, &state.calendar, onedoor_contracts::china_time::today()))
 }
@@ -284,8 +284,8 @@ async fn command(
             .await?
             .ok_or_else(|| Problem::not_found("no such referral"))?;
         check_if_match(headers, lane.version)?;
-        store::lock_ledger(&mut tx, policy, &lane).await?;
-        let facts = store::ledger_facts(&mut tx, policy, &lane, now).await?;
+        store::lock_ledger(&mut tx, &state.keyring, policy, &lane).await?;
+        let facts = store::ledger_facts(&mut tx, &state.keyring, policy, &lane, now).await?;
         lane.recommendation = policy.recommend(&lane.referral, facts);
         let today = onedoor_working_calendar::local_date(now);
         let limits = Limits {

@@ -53,6 +53,20 @@ impl Service for DepartmentService {
 
     async fn assemble(self, host: &mut Host) -> anyhow::Result<(axum::Router, utoipa::openapi::OpenApi)> {
         let department = self.policy.department();
+        // What an earlier release stored in the clear, before serving: the
+        // lanes' personal fields are sealed (ADR 0018), and the ledger's ID
+        // numbers replaced by their keyed hashes (ADR 0015).
+        let lanes = store::seal_plain(&host.pool, &host.keyring).await?;
+        let rekeyed = store::rekey_ledger(&host.pool, &host.keyring).await?;
+        if lanes != Default::default() || rekeyed > 0 {
+            tracing::info!(
+                sealed = lanes.sealed,
+                erased = lanes.erased,
+                ownerless = lanes.ownerless,
+                ledger_rows = rekeyed,
+                "personal data stored in the clear by an earlier release sealed"
+            );
+        }
         host.publish_outbox(department.stream(), vec![department.subjects()]);
         host.business_gauge(onedoor_service_host::Business::OverdueLanes, store::overdue_lanes_sql(department));
         // Intake's stream is intake's to declare (the broker lets no one

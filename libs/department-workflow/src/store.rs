@@ -3,10 +3,11 @@
 //! approvals ledger, all in the caller's transaction.
 
 use crate::domain::lane::{Lane, LaneEvent, LaneStatus};
-use crate::domain::policy::{LedgerFacts, Policy};
+use crate::domain::policy::{HOUSEHOLD_LEDGER, LedgerFacts, LedgerKey, Policy};
 use crate::domain::view::{ReferralSummary, ReferralView};
 use crate::{integration, stored};
 use chrono::{DateTime, NaiveDate, Utc};
+use onedoor_event_store::sealing::{PlainEvents, Sealed};
 use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError};
 use onedoor_personal_data::Keyring;
 use onedoor_stored_events::lane::LaneEventV2;
@@ -119,10 +120,25 @@ pub async fn lock_lane(conn: &mut PgConnection, referral_id: Uuid) -> Result<boo
     Ok(found.is_some())
 }
 
+/// Where the referral's approvals are booked, as the ledger stores it: a
+/// person by the keyed hash of their ID number (`Keyring::lookup`), never
+/// the number (PIPL art. 51; the ledger is a lookup by ID number like
+/// intake's), a household by its id in intake's register.
+fn stored_ledger_key(keyring: &Keyring, policy: &dyn Policy, lane: &Lane) -> LedgerKey {
+    let stored = |k: String| if k.starts_with(HOUSEHOLD_LEDGER) { k } else { keyring.lookup(&k) };
+    let LedgerKey { key, category, counted } = policy.ledger_key(&lane.referral);
+    LedgerKey { key: stored(key), category, counted: counted.into_iter().map(stored).collect() }
+}
+
 /// Makes decisions booked in one ledger (one person's or household's) take
 /// turns, so two approvals at once cannot both fit under one cap.
-pub async fn lock_ledger(conn: &mut PgConnection, policy: &dyn Policy, lane: &Lane) -> Result<(), StoreError> {
-    let key = policy.ledger_key(&lane.referral);
+pub async fn lock_ledger(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    policy: &dyn Policy,
+    lane: &Lane,
+) -> Result<(), StoreError> {
+    let key = stored_ledger_key(keyring, policy, lane);
     // Every person whose approvals count, in one order: no two decisions wait on each other.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended(k, 1)) FROM unnest($1::text[]) AS k ORDER BY k")
         .bind(&key.counted)
@@ -135,11 +151,12 @@ pub async fn lock_ledger(conn: &mut PgConnection, policy: &dyn Policy, lane: &La
 /// policy's period (`Policy::counted_since`).
 pub async fn ledger_facts(
     conn: &mut PgConnection,
+    keyring: &Keyring,
     policy: &dyn Policy,
     lane: &Lane,
     now: DateTime<Utc>,
 ) -> Result<LedgerFacts, StoreError> {
-    let key = policy.ledger_key(&lane.referral);
+    let key = stored_ledger_key(keyring, policy, lane);
     let (total, same): (i64, i64) = sqlx::query_as(
         "SELECT COALESCE(SUM(amount_fen), 0)::bigint, COUNT(*) FILTER (WHERE category = $3)
          FROM ledger WHERE ledger_key = ANY($1) AND booked_at >= $2 AND referral_id <> $4",
@@ -151,6 +168,48 @@ pub async fn ledger_facts(
     .fetch_one(conn)
     .await?;
     Ok(LedgerFacts { approved_this_year_fen: total, approvals_this_year_same_category: same })
+}
+
+/// Seals the personal fields an earlier release stored in the clear in the
+/// lane streams (with the case's key; `onedoor_event_store::sealing`). Run
+/// at start-up, before serving.
+pub async fn seal_plain(pool: &PgPool, keyring: &Keyring) -> Result<Sealed, StoreError> {
+    let lanes = PlainEvents {
+        stream_type: STREAM_TYPE,
+        personal_fields: LaneEventV2::personal_fields,
+        key_owner: |_, first| LaneEventV2::key_owner(first),
+    };
+    onedoor_event_store::sealing::seal_plain_events(pool, keyring, &lanes).await
+}
+
+/// Replaces the ID numbers an earlier release booked the ledger under by
+/// their lookup keys; run at start-up, before serving. Returns how many
+/// rows it re-keyed (none, once done: the partial index `ledger_plain_keys`
+/// is then empty).
+pub async fn rekey_ledger(pool: &PgPool, keyring: &Keyring) -> Result<u64, StoreError> {
+    let mut total = 0;
+    loop {
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT referral_id, ledger_key FROM ledger
+              WHERE length(ledger_key) <> 64 AND ledger_key NOT LIKE 'household:%' ORDER BY referral_id LIMIT 5000",
+        )
+        .fetch_all(pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(total);
+        }
+        let (ids, keys): (Vec<Uuid>, Vec<String>) =
+            rows.into_iter().map(|(id, person)| (id, keyring.lookup(&person))).unzip();
+        let updated = sqlx::query(
+            "UPDATE ledger SET ledger_key = m.key FROM unnest($1::uuid[], $2::text[]) AS m(referral_id, key)
+              WHERE ledger.referral_id = m.referral_id",
+        )
+        .bind(&ids)
+        .bind(&keys)
+        .execute(pool)
+        .await?;
+        total += updated.rows_affected();
+    }
 }
 
 /// What saving a lane needs besides its events: the policy (its ledger),
@@ -232,7 +291,7 @@ pub async fn save(
             .await?;
         }
         if let LaneEvent::Approved { amount_fen, at, .. } = e {
-            let key = rules.policy.ledger_key(&after.referral);
+            let key = stored_ledger_key(rules.keyring, rules.policy, &after);
             sqlx::query(
                 "INSERT INTO ledger (referral_id, ledger_key, category, year, amount_fen, booked_at)
                  VALUES ($1, $2, $3, $4, $5, $6)

@@ -133,7 +133,7 @@ impl WindowEvents {
         let opening = Lane::open(referral, Default::default(), now);
         // The recommendation at receipt, with the ledger as it stands now.
         let lane = Lane::from_events([&opening]).expect("opening event");
-        let facts = store::ledger_facts(tx, policy, &lane, now).await?;
+        let facts = store::ledger_facts(tx, &self.keyring, policy, &lane, now).await?;
         let recommendation = policy.recommend(&lane.referral, facts);
         let opening = Lane::open(lane.referral, recommendation, now);
         let rules = store::Rules { policy, calendar: &self.calendar, keyring: &self.keyring };

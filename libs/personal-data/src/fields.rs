@@ -54,6 +54,27 @@ impl PersonalFields {
         if failed { Err(crate::transit::Unopened) } else { Ok(()) }
     }
 
+    /// Whether `document` holds a personal field in the clear (stored before
+    /// sealing; an erased field's [`ERASED`] is not one).
+    pub fn any_plain(&self, document: &mut Value) -> bool {
+        let mut found = false;
+        self.each(document, &mut |field| {
+            found |= field.as_str().is_some_and(|s| !s.starts_with(SEALED_PREFIX) && s != ERASED)
+        });
+        found
+    }
+
+    /// Replaces every personal field of `document` still in the clear by
+    /// [`ERASED`]: what was stored before sealing, for a household whose key
+    /// is destroyed.
+    pub fn erase_plain(&self, document: &mut Value) {
+        self.each(document, &mut |field| {
+            if field.as_str().is_some_and(|s| !s.starts_with(SEALED_PREFIX)) {
+                *field = Value::String(ERASED.into());
+            }
+        });
+    }
+
     /// Whether `document` holds a sealed field.
     pub fn any_sealed(&self, document: &mut Value) -> bool {
         let mut found = false;
@@ -151,5 +172,23 @@ mod tests {
         APPLICATION.open(&mut doc, None);
         assert_eq!(doc, document());
         assert!(!APPLICATION.any_sealed(&mut doc));
+    }
+
+    #[test]
+    fn fields_left_plain_are_found_and_erased_and_sealed_or_erased_ones_are_not_plain() {
+        let key = DataKey::from_bytes(Uuid::now_v7(), &[3; 32]);
+        let mut plain = document();
+        assert!(APPLICATION.any_plain(&mut plain));
+        let mut sealed = document();
+        APPLICATION.seal(&mut sealed, &key);
+        assert!(!APPLICATION.any_plain(&mut sealed));
+        // A sealed field among plain ones: erasing the plain ones leaves it sealed.
+        plain["applicant"]["name"] = sealed["applicant"]["name"].clone();
+        APPLICATION.erase_plain(&mut plain);
+        assert_eq!(plain["members"][0]["id_number"], ERASED);
+        assert_eq!(plain["requests"][0]["diagnosis"], ERASED);
+        assert_eq!(plain["applicant"]["name"], sealed["applicant"]["name"]);
+        assert_eq!(plain["applicant"]["phone"], "13800138000", "not a personal field here");
+        assert!(!APPLICATION.any_plain(&mut plain), "an erased field is not plain");
     }
 }

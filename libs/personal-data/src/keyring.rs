@@ -66,6 +66,12 @@ impl Keyring {
         Self { kek, lookup, transit, cache: Mutex::new(HashMap::new()) }
     }
 
+    /// The keyring of the development KEK ([`crate::FileKek::development`]):
+    /// what a service without a configured KEK uses, and so the tests.
+    pub fn development() -> Self {
+        Self::new(Arc::new(crate::FileKek::development()))
+    }
+
     /// The sealing of personal fields on the broker.
     pub fn in_transit(&self) -> &crate::Transit {
         &self.transit

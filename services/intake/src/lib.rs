@@ -103,6 +103,18 @@ impl Service for Intake {
         if rekeyed > 0 {
             tracing::info!(rows = rekeyed, "ID numbers in the lookup columns replaced by their lookup keys");
         }
+        // What an earlier release stored in the clear is sealed (or, for an
+        // erased household, erased) before serving (ADR 0018).
+        let (events, views) = store::seal_plain(&host.pool, &host.keyring).await?;
+        if events != Default::default() || views > 0 {
+            tracing::info!(
+                sealed = events.sealed,
+                erased = events.erased,
+                ownerless = events.ownerless,
+                views,
+                "personal fields stored in the clear by an earlier release sealed"
+            );
+        }
         host.publish_outbox(onedoor_contracts::intake::STREAM, vec![onedoor_contracts::intake::subjects()]);
         // An idempotency key keeps the answer it gave (and a keyed hash of
         // the application): kept a week for retries, then removed (PIPL art. 19).

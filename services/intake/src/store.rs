@@ -12,8 +12,11 @@ use crate::domain::view::CaseView;
 use crate::{integration, stored};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use onedoor_contracts::Department;
+use onedoor_event_store::sealing::{PlainEvents, Sealed};
 use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError};
 use onedoor_personal_data::{DataKey, Keyring, PersonalFields};
+use onedoor_stored_events::case::CaseEventV1;
+use onedoor_stored_events::household::HouseholdEventV1;
 use onedoor_telemetry::propagation::TraceHeaders;
 use onedoor_working_calendar::local_date;
 use sqlx::{PgConnection, PgPool, Row};
@@ -713,6 +716,104 @@ pub async fn rekey_lookups(pool: &PgPool, keyring: &Keyring) -> Result<u64, Stor
         }
     }
     Ok(total)
+}
+
+// What an earlier release stored in the clear --------------------------------
+
+/// The case streams (sealed with their household's key, or a case's from
+/// before the register with its own) and the household streams (with the
+/// household's), for the sealing pass.
+const PLAIN_EVENTS: [PlainEvents; 2] = [
+    PlainEvents {
+        stream_type: STREAM_TYPE,
+        personal_fields: CaseEventV1::personal_fields,
+        key_owner: |stream_id, first| {
+            Some(case_key_owner(stored::household_named_by(first), Uuid::parse_str(stream_id).ok()?))
+        },
+    },
+    PlainEvents {
+        stream_type: HOUSEHOLD_STREAM,
+        personal_fields: HouseholdEventV1::personal_fields,
+        key_owner: |stream_id, _| Uuid::parse_str(stream_id).ok(),
+    },
+];
+
+/// Seals the personal fields an earlier release stored in the clear: in the
+/// case and household streams since the last pass
+/// (`onedoor_event_store::sealing`), and, once, in the case views. Run at
+/// start-up, before serving.
+pub async fn seal_plain(pool: &PgPool, keyring: &Keyring) -> Result<(Sealed, u64), StoreError> {
+    let mut events = Sealed::default();
+    for plain in &PLAIN_EVENTS {
+        let done = onedoor_event_store::sealing::seal_plain_events(pool, keyring, plain).await?;
+        events.sealed += done.sealed;
+        events.erased += done.erased;
+        events.ownerless += done.ownerless;
+    }
+    Ok((events, seal_plain_views(pool, keyring).await?))
+}
+
+/// The case views' entry in `sealing_passes`: present once every view was checked.
+const VIEWS_PASS: &str = "case_views";
+
+/// Seals the personal fields of the case views an earlier release wrote in
+/// the clear ([`VIEW_PERSONAL`]; an erased household's read as erased).
+/// Once: a view written since is sealed by the writer. Each batch locks its
+/// rows, so a change to a case meanwhile is not overwritten. Returns how
+/// many views it sealed.
+async fn seal_plain_views(pool: &PgPool, keyring: &Keyring) -> Result<u64, StoreError> {
+    let done: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sealing_passes WHERE stream_type = $1)")
+        .bind(VIEWS_PASS)
+        .fetch_one(pool)
+        .await?;
+    if done {
+        return Ok(0);
+    }
+    let (mut after, mut total) = (Uuid::nil(), 0);
+    loop {
+        let mut tx = pool.begin().await?;
+        let rows: Vec<(Uuid, Option<Uuid>, serde_json::Value)> = sqlx::query_as(
+            "SELECT case_id, household_id, view FROM case_views WHERE case_id > $1 ORDER BY case_id LIMIT 500
+                FOR UPDATE",
+        )
+        .bind(after)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(last) = rows.last().map(|r| r.0) else {
+            sqlx::query(
+                "INSERT INTO sealing_passes (stream_type, checked_through) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+            )
+            .bind(VIEWS_PASS)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(total);
+        };
+        let (mut ids, mut views) = (Vec::new(), Vec::new());
+        for (case_id, household_id, mut view) in rows {
+            if !VIEW_PERSONAL.any_plain(&mut view) {
+                continue;
+            }
+            match keyring.for_sealing(&mut tx, case_key_owner(household_id, case_id)).await {
+                Ok(key) => VIEW_PERSONAL.seal(&mut view, &key),
+                Err(onedoor_personal_data::KeyringError::Erased) => VIEW_PERSONAL.erase_plain(&mut view),
+                Err(e) => return Err(e.into()),
+            }
+            ids.push(case_id);
+            views.push(view);
+        }
+        sqlx::query(
+            "UPDATE case_views SET view = m.view FROM unnest($1::uuid[], $2::jsonb[]) AS m(case_id, view)
+              WHERE case_views.case_id = m.case_id",
+        )
+        .bind(&ids)
+        .bind(&views)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        total += ids.len() as u64;
+        after = last;
+    }
 }
 
 // Erasure -----------------------------------------------------------------

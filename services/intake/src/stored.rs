@@ -45,11 +45,12 @@ pub fn decode(recorded: &RecordedEvent, key: Option<&DataKey>) -> Result<CaseEve
 /// The household a case stream belongs to, as its first event names it
 /// (plain in the log); `None` for a case stored before the register.
 pub fn household_of(recorded: &[RecordedEvent]) -> Option<Uuid> {
-    recorded
-        .first()
-        .and_then(|e| e.payload.get("household_id"))
-        .and_then(|id| id.as_str())
-        .and_then(|id| Uuid::parse_str(id).ok())
+    recorded.first().and_then(|e| household_named_by(&e.payload))
+}
+
+/// [`household_of`], from the stream's first event as stored.
+pub fn household_named_by(first: &serde_json::Value) -> Option<Uuid> {
+    first.get("household_id").and_then(|id| id.as_str()).and_then(|id| Uuid::parse_str(id).ok())
 }
 
 fn to_stored(event: CaseEvent) -> CaseEventV1 {

@@ -413,6 +413,8 @@ async fn two_approvals_at_once_for_one_patient_cannot_both_fit_under_the_cap_and
         onedoor_department_workflow::domain::policy::testing::referral(d, request()),
     );
     let (ida, idb) = (a.referral_id.to_string(), b.referral_id.to_string());
+    assert_eq!(a.applicant.id_number, b.applicant.id_number, "one patient");
+    let patient = a.applicant.id_number.clone();
     let case_a = a.case_id;
     publish_window_event(&js, a).await;
     publish_window_event(&js, b).await;
@@ -435,6 +437,19 @@ async fn two_approvals_at_once_for_one_patient_cannot_both_fit_under_the_cap_and
     let booked: i64 =
         sqlx::query_scalar("SELECT COALESCE(SUM(amount_fen), 0)::bigint FROM ledger").fetch_one(p.db(d)).await.unwrap();
     assert!(booked <= 5_000_000, "{booked} fen booked against a 5,000,000 cap");
+    // The ledger names the patient by the keyed hash of the ID number, never the number.
+    let booked_for = |key: String| {
+        let pool = p.db(d).clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM ledger WHERE ledger_key = $1")
+                .bind(key)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(booked_for(patient.clone()).await, 0, "the ID number in the ledger");
+    assert_eq!(booked_for(onedoor_personal_data::Keyring::development().lookup(&patient)).await, 1);
 
     // The approved one is withdrawn at the window before payment: it no longer counts.
     let (approved, waiting) = if ra.0 == 200 { (&ida, &idb) } else { (&idb, &ida) };
@@ -506,10 +521,12 @@ async fn a_spouse_applying_for_the_same_cause_in_the_same_year_counts_as_the_hou
 #[tokio::test]
 async fn a_renovation_grant_counts_for_five_years_and_a_rent_subsidy_for_twelve_months() {
     let d = Department::Housing;
-    let p = Platform::start(&[d]).await;
+    let mut p = Platform::start(&[d]).await;
     let applicant = id_number("33010219800307171");
     for (category, months_ago) in [("renovation", 26), ("rent_subsidy", 13)] {
-        // Two years ago: within the renovation's five; thirteen months ago: the subsidy's year is over.
+        // Two years ago: within the renovation's five; thirteen months ago:
+        // the subsidy's year is over. Booked as an earlier release booked
+        // them: under the ID number itself.
         sqlx::query(
             "INSERT INTO ledger (referral_id, ledger_key, category, year, amount_fen, booked_at)
              VALUES ($1, $2, $3, 2024, 2000000, now() - make_interval(months => $4))",
@@ -522,6 +539,14 @@ async fn a_renovation_grant_counts_for_five_years_and_a_rent_subsidy_for_twelve_
         .await
         .unwrap();
     }
+    // A new release re-keys them at start-up, and still counts them.
+    p.restart(d).await;
+    let plain: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger WHERE ledger_key = $1")
+        .bind(&applicant)
+        .fetch_one(p.db(d))
+        .await
+        .unwrap();
+    assert_eq!(plain, 0, "the ID number left in the ledger");
 
     let cw = caseworker(d);
     let renovation = json!({"aid": "housing", "kind": "renovation", "house_rating": "C"});

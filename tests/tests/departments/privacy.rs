@@ -211,3 +211,60 @@ async fn an_erasure_at_the_window_reaches_every_department_that_had_the_case() {
     let view = p.case(&case_id).await;
     assert!(view["timeline"].as_array().unwrap().iter().any(|t| t["event"] == "PersonalDataErased"), "{view}");
 }
+
+/// A department's lanes that an earlier release stored with their personal
+/// fields in the clear are sealed, under the case's key, when a new release
+/// starts, and read as before.
+#[tokio::test]
+async fn a_departments_lanes_stored_in_the_clear_by_an_earlier_release_are_sealed_at_start_up() {
+    use onedoor_stored_events::lane::LaneEventV2;
+    const DIAGNOSIS: &str = "系统性红斑狼疮";
+    let mut p = Platform::start(&[Medical]).await;
+    let applicant = id_number("33010219800307418");
+    let form = sample::SampleApplication::household_of_two(&applicant)
+        .requests(vec![sample::medical(DIAGNOSIS, 900_000, 100_000)])
+        .json();
+    let created = p.submit(&form).await;
+    let case_id: uuid::Uuid = created["case_id"].as_str().unwrap().parse().unwrap();
+    let referral = lane_of(&created, Medical)["referral_id"].as_str().unwrap().to_string();
+    let cw = caseworker(Medical);
+    p.referral(Medical, &referral, &cw).await;
+    assert_eq!(p.act(Medical, &referral, "sign-for", &cw, json!({})).await.0, 200);
+
+    // As an earlier release left them: in the clear, and no key of the case.
+    let db = p.db(Medical).clone();
+    let key = onedoor_personal_data::Keyring::development()
+        .for_opening(&mut *db.acquire().await.unwrap(), case_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let events: Vec<(i64, String, serde_json::Value)> =
+        sqlx::query_as("SELECT global_position, event_type, payload FROM events").fetch_all(&db).await.unwrap();
+    for (position, event_type, mut payload) in events {
+        LaneEventV2::personal_fields(&event_type).open(&mut payload, Some(&key));
+        sqlx::query("UPDATE events SET payload = $1 WHERE global_position = $2")
+            .bind(payload)
+            .bind(position)
+            .execute(&db)
+            .await
+            .unwrap();
+    }
+    for table in ["household_keys", "sealing_passes"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}"))).execute(&db).await.unwrap();
+    }
+    let personal = [applicant.as_str(), "张三", DIAGNOSIS];
+    let dump = onedoor_test_support::dump_tables(&db).await;
+    assert!(personal.iter().all(|plain| dump.contains(plain)), "the test's earlier release is not one");
+
+    p.restart(Medical).await;
+    let dump = onedoor_test_support::dump_tables(p.db(Medical)).await;
+    for plain in personal {
+        assert!(!dump.contains(plain), "{plain} left in the clear");
+    }
+    let view = p.referral(Medical, &referral, &cw).await;
+    assert_eq!(
+        (view["applicant"]["name"].as_str(), view["request"]["diagnosis"].as_str()),
+        (Some("张三"), Some(DIAGNOSIS))
+    );
+    assert_eq!(view["status"], "signed_for", "{view}");
+}

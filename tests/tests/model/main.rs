@@ -81,8 +81,7 @@ impl Platform {
         let policy = Arc::new(intake::config::Policy::load(None, None).unwrap());
         let documents_dir = tempfile::tempdir().unwrap();
         let documents = onedoor_documents::DocumentStore::open(documents_dir.path().to_str().unwrap()).unwrap();
-        let keyring =
-            Arc::new(onedoor_personal_data::Keyring::new(Arc::new(onedoor_personal_data::FileKek::development())));
+        let keyring = Arc::new(onedoor_personal_data::Keyring::development());
         let (router, _) = intake::http::router(intake::http::AppState {
             pool: db.pool.clone(),
             keyring: keyring.clone(),
@@ -97,8 +96,7 @@ impl Platform {
             onedoor_department_workflow::store::migrate(&dept_db.pool).await.unwrap();
             let policy = department_policy(d);
             let calendar = Arc::new(onedoor_working_calendar::WorkingCalendar::shipped());
-            let dept_keyring =
-                Arc::new(onedoor_personal_data::Keyring::new(Arc::new(onedoor_personal_data::FileKek::development())));
+            let dept_keyring = Arc::new(onedoor_personal_data::Keyring::development());
             let state = onedoor_department_workflow::http::AppState {
                 pool: dept_db.pool.clone(),
                 policy: policy.clone(),

@@ -124,3 +124,104 @@ async fn loading_a_stream_returns_events_in_order_with_metadata_and_upcast_paylo
     assert_eq!(events[1].metadata, meta());
     assert_eq!(events[1].event_id, appended.event_ids[1]);
 }
+
+/// What an earlier release stored in the clear is sealed by the start-up
+/// pass under each stream's key, or erased where that key was destroyed;
+/// what is not personal, and fields sealed already, stay as they were; a
+/// pass again seals nothing, and records as checked only settled events.
+#[tokio::test]
+async fn the_sealing_pass_seals_plain_personal_fields_once_and_erases_those_of_a_destroyed_key() {
+    use onedoor_event_store::sealing::{PlainEvents, Sealed, seal_plain_events};
+    use onedoor_personal_data::{ERASED, Keyring, PersonalFields};
+    let db = store_db().await;
+    onedoor_event_store::apply_migrations(&db.pool, onedoor_personal_data::migrator()).await.unwrap();
+    let keyring = Keyring::development();
+    let plain = PlainEvents {
+        stream_type: "member",
+        personal_fields: |event_type| match event_type {
+            "Joined" => PersonalFields(&["/name", "/id_number"]),
+            _ => PersonalFields::NONE,
+        },
+        key_owner: |_, first| first.get("household").and_then(|h| h.as_str()).and_then(|h| h.parse().ok()),
+    };
+    let (kept, erased) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let joined = |household: uuid::Uuid, name: &str| {
+        NewEvent::new(
+            "Joined",
+            1,
+            json!({"household": household, "name": name, "id_number": "110105194912310029", "members": 2}),
+        )
+    };
+    let mut tx = db.pool.begin().await.unwrap();
+    // Stored in the clear, as before sealing; one field of the third sealed already.
+    let already = keyring.for_sealing(&mut tx, kept).await.unwrap().seal(&json!("王五"));
+    let mut third = joined(kept, "");
+    third.payload["name"] = already.clone();
+    for (stream, events) in [
+        ("kept", vec![joined(kept, "李四"), NewEvent::new("Left", 1, json!({"on": "2026-01-01"})), third]),
+        ("erased", vec![joined(erased, "张三")]),
+    ] {
+        onedoor_event_store::append(&mut tx, "member", stream, ExpectedVersion::NoStream, &events, &meta())
+            .await
+            .unwrap();
+    }
+    onedoor_event_store::append(
+        &mut tx,
+        "other",
+        "other-1",
+        ExpectedVersion::NoStream,
+        &[NewEvent::new("Joined", 1, json!({"name": "赵六"}))],
+        &meta(),
+    )
+    .await
+    .unwrap();
+    assert!(keyring.erase(&mut tx, erased).await.unwrap());
+    tx.commit().await.unwrap();
+    let log = || async {
+        sqlx::query_scalar::<_, String>("SELECT string_agg(payload::text, ' ' ORDER BY global_position) FROM events")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+    };
+
+    let done = seal_plain_events(&db.pool, &keyring, &plain).await.unwrap();
+    assert_eq!(done, Sealed { sealed: 2, erased: 1, ownerless: 0 });
+    let after = log().await;
+    for secret in ["李四", "张三", "110105194912310029"] {
+        assert!(!after.contains(secret), "{secret} left in the clear: {after}");
+    }
+    assert!(after.contains("赵六"), "another stream type is not this pass's: {after}");
+    let mut conn = db.pool.acquire().await.unwrap();
+    let key = keyring.for_opening(&mut conn, kept).await.unwrap().unwrap();
+    let events = onedoor_event_store::load(&mut conn, "kept", &Upcasters::new()).await.unwrap();
+    let opened: Vec<serde_json::Value> =
+        events.iter().map(|e| e.decode((plain.personal_fields)(&e.event_type), Some(&key)).unwrap()).collect();
+    assert_eq!(opened[0]["name"], "李四");
+    assert_eq!(opened[0]["id_number"], "110105194912310029");
+    assert_eq!(opened[0]["members"], 2, "what is not personal is as it was");
+    assert_eq!(opened[1], json!({"on": "2026-01-01"}));
+    assert_eq!(events[2].payload["name"], already, "a sealed field is not sealed again");
+    assert_eq!(opened[2]["name"], "王五");
+    let gone = onedoor_event_store::load(&mut conn, "erased", &Upcasters::new()).await.unwrap();
+    assert_eq!(gone[0].payload["name"], ERASED);
+    assert_eq!(gone[0].payload["id_number"], ERASED);
+
+    // Nothing is left to seal; the events of the last minutes are not yet
+    // recorded as checked, and are once they have settled.
+    assert_eq!(seal_plain_events(&db.pool, &keyring, &plain).await.unwrap(), Sealed::default());
+    assert_eq!(log().await, after);
+    let checked = || async {
+        sqlx::query_scalar::<_, Option<i64>>("SELECT max(checked_through) FROM sealing_passes")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(checked().await, None);
+    sqlx::query("UPDATE events SET recorded_at = recorded_at - interval '1 hour'").execute(&db.pool).await.unwrap();
+    seal_plain_events(&db.pool, &keyring, &plain).await.unwrap();
+    let last_member: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events WHERE stream_type = 'member'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(checked().await, Some(last_member));
+}

@@ -35,6 +35,10 @@ pub fn start_of_year(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chr
         .to_utc()
 }
 
+/// The start of a household's ledger key ([`LedgerKey::household`]); any
+/// other key is a person's ID number.
+pub const HOUSEHOLD_LEDGER: &str = "household:";
+
 /// Where approvals are booked, and which earlier ones count against this one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerKey {
@@ -59,7 +63,7 @@ impl LedgerKey {
     /// as the household applying).
     pub fn household(referral: &ReferralIssued, category: impl Into<String>) -> Self {
         let key = match referral.household_id {
-            Some(id) => format!("household:{id}"),
+            Some(id) => format!("{HOUSEHOLD_LEDGER}{id}"),
             None => referral.applicant.id_number.clone(),
         };
         let mut counted: Vec<String> = referral.members.iter().map(|m| m.id_number.clone()).collect();

@@ -427,8 +427,7 @@ async fn a_case_folded_before_is_served_only_while_its_stream_still_holds_what_w
         })
         .await;
     let case_id = Uuid::parse_str(&case.case_id).unwrap();
-    let keyring =
-        onedoor_personal_data::Keyring::new(std::sync::Arc::new(onedoor_personal_data::FileKek::development()));
+    let keyring = onedoor_personal_data::Keyring::development();
     let load = || async {
         let mut conn = intake.db().acquire().await.unwrap();
         intake::store::load_case(&mut conn, &keyring, case_id).await.unwrap().unwrap()

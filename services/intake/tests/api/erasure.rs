@@ -20,10 +20,14 @@ const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0
 /// Intake keeping personal data `retention_days` after a household's last
 /// case ended, with its scans in `documents`.
 async fn intake_keeping_for(retention_days: u32, documents: &std::path::Path) -> TestIntake {
+    TestIntake::spawn_with(keeping_for(retention_days, documents)).await
+}
+
+fn keeping_for(retention_days: u32, documents: &std::path::Path) -> intake::Intake {
     let mut policy = intake::config::Policy::load(None, None).unwrap();
     policy.retention_days = retention_days;
     let store = onedoor_documents::DocumentStore::open(documents.to_str().unwrap()).unwrap();
-    TestIntake::spawn_with(intake::Intake::new(policy, store)).await
+    intake::Intake::new(policy, store)
 }
 
 fn the_application(id: &str) -> Value {
@@ -189,4 +193,86 @@ async fn a_household_is_not_erased_before_its_retention_period_ends() {
     assert_eq!((status, problem["code"].as_str()), (409, Some("retention_not_over")), "{problem}");
     let (_, view, _) = intake.get(&clerk(), &format!("/api/v1/cases/{case_id}")).await;
     assert_eq!(view["applicant"]["name"], NAME, "nothing was erased");
+}
+
+/// An earlier release stored events and views with their personal fields
+/// in the clear, where no key reaches them. A new release seals them at
+/// start-up, under the household's key, so the case reads as before and an
+/// erasure then leaves nothing of the household.
+#[tokio::test]
+async fn what_an_earlier_release_stored_in_the_clear_is_sealed_at_start_up_and_erased_with_its_household() {
+    use onedoor_stored_events::{case::CaseEventV1, household::HouseholdEventV1};
+    let documents = tempfile::tempdir().unwrap();
+    let mut intake = intake_keeping_for(0, documents.path()).await;
+    let id = applicant_id();
+    let (_, case, _) = intake.post(&clerk(), "/api/v1/applications", &the_application(&id)).await;
+    let case_id = case["case_id"].as_str().unwrap().to_string();
+    let (status, _, _) =
+        intake.post(&clerk(), &format!("/api/v1/cases/{case_id}/withdraw"), &json!({"reason": REASON})).await;
+    assert_eq!(status, 200);
+    // The acceptance SMS is recorded in the case (and its view written
+    // again) once sent: waited for, so it does not seal the view below.
+    intake
+        .case_until(&case_id, "the acceptance SMS is recorded", |v| {
+            v["notifications"].as_array().is_some_and(|n| !n.is_empty())
+        })
+        .await;
+    let (_, found, _) = intake.get(&clerk(), &format!("/api/v1/households?id_number={id}")).await;
+    let household: uuid::Uuid = found["household_id"].as_str().unwrap().parse().unwrap();
+
+    // As an earlier release left them: every event and the view in the clear, no keys.
+    let keyring = onedoor_personal_data::Keyring::development();
+    let mut conn = intake.db().acquire().await.unwrap();
+    let key = keyring.for_opening(&mut conn, household).await.unwrap().unwrap();
+    let events: Vec<(i64, String, String, Value)> =
+        sqlx::query_as("SELECT global_position, stream_type, event_type, payload FROM events")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    for (position, stream_type, event_type, mut payload) in events {
+        let fields = match stream_type.as_str() {
+            "case" => CaseEventV1::personal_fields(&event_type),
+            _ => HouseholdEventV1::personal_fields(&event_type),
+        };
+        fields.open(&mut payload, Some(&key));
+        sqlx::query("UPDATE events SET payload = $1 WHERE global_position = $2")
+            .bind(payload)
+            .bind(position)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+    sqlx::query(
+        "UPDATE case_views SET view = jsonb_set(jsonb_set(view, '{applicant,name}', to_jsonb($1::text)),
+                                               '{withdrawal_reason}', to_jsonb($2::text))",
+    )
+    .bind(NAME)
+    .bind(REASON)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    for table in ["household_keys", "sealing_passes"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}"))).execute(&mut *conn).await.unwrap();
+    }
+    drop(conn);
+    let before = onedoor_test_support::dump_tables(intake.db()).await;
+    for plain in [NAME, CHILD, DIAGNOSIS, REASON, id.as_str()] {
+        assert!(before.contains(plain), "{plain} is not in the clear: the test's earlier release is not one");
+    }
+
+    intake.restart_as(keeping_for(0, documents.path())).await;
+    let after = onedoor_test_support::dump_tables(intake.db()).await;
+    assert_eq!(found_in(&after, &personal(&id)), Vec::<String>::new(), "left in the clear");
+    let (_, view, _) = intake.get(&clerk(), &format!("/api/v1/cases/{case_id}")).await;
+    assert_eq!(view["applicant"]["name"], NAME, "{view}");
+    assert_eq!(view["withdrawal_reason"], REASON, "{view}");
+
+    // Sealed under the household's key, it goes with the household.
+    let erase = format!("/api/v1/admin/households/{household}/erasure");
+    let (status, erased, _) = intake.post(&operator(), &erase, &json!({"purpose": "保存期限届满"})).await;
+    assert_eq!(status, 200, "{erased}");
+    let (_, view, _) = intake.get(&clerk(), &format!("/api/v1/cases/{case_id}")).await;
+    assert_eq!(view["applicant"]["name"], "[已删除]", "{view}");
+    let dump = onedoor_test_support::dump_tables(intake.db()).await;
+    assert_eq!(found_in(&dump, &personal(&id)), Vec::<String>::new(), "left after the erasure");
 }

@@ -60,7 +60,12 @@ impl TestIntake {
 
     /// Restarts the service (a new process on the same database and NATS).
     pub async fn restart(&mut self) {
-        self.app.restart(intake()).await;
+        self.restart_as(intake()).await;
+    }
+
+    /// [`TestIntake::restart`] as configured by the test.
+    pub async fn restart_as(&mut self, service: intake::Intake) {
+        self.app.restart(service).await;
     }
 
     /// Publishes an event as its publisher's relay would (a department's, say).
