@@ -234,7 +234,7 @@ async fn a_departments_lanes_stored_in_the_clear_by_an_earlier_release_are_seale
     // As an earlier release left them: in the clear, and no key of the case.
     let db = p.db(Medical).clone();
     let key = onedoor_personal_data::Keyring::development()
-        .for_opening(&mut *db.acquire().await.unwrap(), case_id)
+        .for_opening(&mut db.acquire().await.unwrap(), case_id)
         .await
         .unwrap()
         .unwrap();
