@@ -89,6 +89,8 @@ impl Principal {
             publish.push(js(format!("STREAM.{action}.{}", self.own_stream())));
             publish.push(js(format!("STREAM.{action}.{dead_letters}")));
         }
+        // Erasing its own messages about an erased household (ADR 0019).
+        publish.push(js(format!("STREAM.MSG.DELETE.{}", self.own_stream())));
         // Listing and replaying its own dead letters (see `dead_letter`).
         publish.push(js(format!("STREAM.MSG.GET.{dead_letters}")));
         publish.push(js(format!("STREAM.MSG.DELETE.{dead_letters}")));

@@ -159,6 +159,8 @@ impl WindowEvents {
         erased: onedoor_contracts::intake::CaseErased,
     ) -> Result<(), HandlerError> {
         self.keyring.erase(tx, erased.case_id).await.map_err(onedoor_event_store::StoreError::from)?;
+        // And the department's messages about the case, off the broker (ADR 0019).
+        onedoor_event_store::outbox::request_broker_erasure(tx, &[erased.case_id.to_string()]).await?;
         let now = Utc::now();
         let mut lanes = 0;
         for referral_id in &erased.referral_ids {

@@ -84,7 +84,7 @@ impl OutboxMessage {
     /// of its type) for the broker: every message a service writes to its
     /// outbox passes here first.
     pub fn seal(&mut self, transit: &onedoor_personal_data::Transit) -> Result<(), serde_json::Error> {
-        let fields = self.headers.get(CE_TYPE_HEADER).map_or(&[][..], |t| onedoor_contracts::personal_fields(t));
+        let fields = self.personal_fields();
         if fields.is_empty() {
             return Ok(());
         }
@@ -92,6 +92,11 @@ impl OutboxMessage {
         transit.seal(&mut envelope, onedoor_personal_data::PersonalFields(fields));
         self.payload = serde_json::to_vec(&envelope)?;
         Ok(())
+    }
+
+    /// The personal fields of a message of its type (`onedoor_contracts::personal_fields`).
+    pub fn personal_fields(&self) -> &'static [&'static str] {
+        self.headers.get(CE_TYPE_HEADER).map_or(&[][..], |t| onedoor_contracts::personal_fields(t))
     }
 }
 
@@ -145,10 +150,58 @@ pub async fn claim(conn: &mut PgConnection, limit: i64) -> Result<Option<Vec<Pen
     Ok(Some(claimed))
 }
 
-/// Removes published messages (after the broker acknowledged them).
-pub async fn remove_published(conn: &mut PgConnection, positions: &[i64]) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM outbox WHERE position = ANY($1)").bind(positions).execute(conn).await?;
+/// A message of the outbox the broker acknowledged, and where it stored it
+/// (from its PubAck) when the message holds personal fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The message's place in the outbox.
+    pub position: i64,
+    /// Its stream and sequence, kept for an erasure: only for a message with
+    /// personal fields (`onedoor_contracts::personal_fields` of its type).
+    pub stored_at: Option<(String, u64)>,
+}
+
+/// Removes published messages (after the broker acknowledged them) and, in
+/// the same statement, records where those with personal fields went, under
+/// their key (`published`), so an erasure finds the case's messages on the
+/// broker. A message without any (an erasure's own announcement) is not
+/// recorded: it is never erased, so every consumer still reads it.
+pub async fn remove_published(conn: &mut PgConnection, sent: &[Sent]) -> Result<(), StoreError> {
+    sqlx::query(
+        "WITH sent AS (DELETE FROM outbox WHERE position = ANY($1) RETURNING position, stream_key)
+         INSERT INTO published (stream_key, stream, sequence)
+         SELECT sent.stream_key, m.stream, m.sequence
+           FROM sent JOIN unnest($1::bigint[], $2::text[], $3::bigint[]) AS m(position, stream, sequence) USING (position)
+          WHERE m.stream IS NOT NULL
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(sent.iter().map(|s| s.position).collect::<Vec<_>>())
+    .bind(sent.iter().map(|s| s.stored_at.as_ref().map(|(stream, _)| stream.clone())).collect::<Vec<_>>())
+    .bind(
+        sent.iter()
+            .map(|s| s.stored_at.as_ref().map(|(_, seq)| i64::try_from(*seq).unwrap_or(i64::MAX)))
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await?;
     Ok(())
+}
+
+/// Asks, in the caller's transaction, that the messages about `stream_keys`
+/// (their cases) be erased from the broker: the service's broker-erasure
+/// task does it once this commits (`onedoor_messaging::erasure`).
+pub async fn request_broker_erasure(conn: &mut PgConnection, stream_keys: &[String]) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO broker_erasures (stream_key) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING")
+        .bind(stream_keys)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The statement that forgets where messages went once the broker keeps
+/// them no longer (`keep` being the streams' maximum age).
+pub fn forget_published_older_than(keep: std::time::Duration) -> String {
+    format!("DELETE FROM published WHERE published_at < now() - interval '{} seconds'", keep.as_secs())
 }
 
 /// How many messages wait to be published: the relay's lag, for operators.

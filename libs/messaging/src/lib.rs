@@ -10,12 +10,14 @@
 //!   after commit, retried with backoff, and dead-lettered when it exhausts its
 //!   deliveries.
 //! - [`dead_letter`]: the stream operators list and replay from.
+//! - [`erasure`]: an erased household's messages taken off the broker.
 //!
 //! Streams and consumers are declared by the code that owns them, so a fresh
 //! nats-server needs no manual setup.
 
 pub mod consumer;
 pub mod dead_letter;
+pub mod erasure;
 pub mod relay;
 
 use async_nats::jetstream::{self, stream};

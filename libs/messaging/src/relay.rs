@@ -170,11 +170,15 @@ impl OutboxRelay {
             }
             for (i, message, (ack, span), published) in pending {
                 match ack.await {
-                    Ok(_) => {
+                    Ok(ack) => {
                         let m = onedoor_metrics::metrics();
                         m.relay_publish.observe(published.elapsed().as_secs_f64());
                         m.relay_published.inc();
-                        sent.push(message.position);
+                        let personal = !message.message.personal_fields().is_empty();
+                        sent.push(outbox::Sent {
+                            position: message.position,
+                            stored_at: personal.then_some((ack.stream, ack.sequence)),
+                        });
                         queues[i].pop_front();
                     }
                     Err(error) => {

@@ -295,6 +295,13 @@ impl Host {
                 relay.run(shutdown).await;
             }
         });
+        // An erased household's messages are taken off the broker (ADR 0019);
+        // where each message went is kept while the stream keeps it.
+        let (js, pool, service) = (self.js.clone(), self.work_pool.clone(), self.service.clone());
+        self.tasks.spawn(onedoor_messaging::erasure::run(js, pool, service, self.shutdown.clone()));
+        let keep = onedoor_messaging::StreamLimits::events().max_age;
+        let forget = onedoor_event_store::outbox::forget_published_older_than(keep);
+        self.housekeeping("places of messages aged out of the stream", Duration::from_secs(3600), forget);
     }
 
     /// Declares a stream, retrying until NATS answers; the future resolves
@@ -336,8 +343,8 @@ impl Host {
 
     /// Runs `sql` (a bounded clean-up: retention) on the work connections
     /// when the service starts and every `every` after, until it stops.
-    pub fn housekeeping(&mut self, what: &'static str, every: Duration, sql: &'static str) {
-        let (pool, shutdown) = (self.work_pool.clone(), self.shutdown.clone());
+    pub fn housekeeping(&mut self, what: &'static str, every: Duration, sql: impl Into<String>) {
+        let (pool, shutdown, sql) = (self.work_pool.clone(), self.shutdown.clone(), sql.into());
         self.tasks.spawn(async move {
             let mut ticks = tokio::time::interval(every);
             loop {
@@ -345,7 +352,7 @@ impl Host {
                     _ = shutdown.cancelled() => return,
                     _ = ticks.tick() => {}
                 }
-                match sqlx::query(sql).execute(&pool).await {
+                match sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).execute(&pool).await {
                     Ok(done) => tracing::info!(what, rows = done.rows_affected(), "housekeeping done"),
                     Err(error) => tracing::warn!(%error, what, "housekeeping failed; trying again later"),
                 }

@@ -83,20 +83,6 @@ impl Service for Intake {
                 );
             }
         }
-        // An erasure cannot reach the broker's copies (sealed for transit):
-        // they must be gone, by the streams' age, before it is allowed.
-        let broker_keeps = onedoor_messaging::StreamLimits::events()
-            .max_age
-            .max(onedoor_messaging::StreamLimits::dead_letters().max_age);
-        let retention = std::time::Duration::from_secs(u64::from(self.policy.retention_days) * 24 * 3600);
-        if retention <= broker_keeps {
-            tracing::warn!(
-                retention_days = self.policy.retention_days,
-                broker_keeps_days = broker_keeps.as_secs() / (24 * 3600),
-                "ONEDOOR_RETENTION_DAYS is not longer than the streams keep messages: an erasure would leave \
-                 the household's messages, sealed for transit, on the broker until they age out"
-            );
-        }
         // The lookup columns hold keyed hashes, never ID numbers (ADR 0015):
         // rows written before are re-keyed, once, before serving.
         let rekeyed = store::rekey_lookups(&host.pool, &host.keyring).await?;

@@ -865,6 +865,8 @@ pub async fn forget_household(
     }
     sqlx::query("DELETE FROM household_members WHERE household_id = $1").bind(household_id).execute(&mut *conn).await?;
     let case_texts: Vec<String> = cases.iter().map(Uuid::to_string).collect();
+    // Intake's messages about the cases, off the broker (ADR 0019).
+    onedoor_event_store::outbox::request_broker_erasure(conn, &case_texts).await?;
     sqlx::query("DELETE FROM idempotency_keys WHERE response ->> 'case_id' = ANY($1)")
         .bind(&case_texts)
         .execute(&mut *conn)
