@@ -256,6 +256,15 @@ def check_production_secrets(overlay, name, doc):
             if "secretKeyRef" not in env.get(wanted, {}).get("valueFrom", {}):
                 failures.append(f"k8s/overlays/{overlay}: {name}/{container['name']}: {wanted} "
                                 "not from a secret (the service refuses to start in production without it)")
+    # The upgrade step of `--migrate-only` seals what an earlier release
+    # stored in the clear (ADR 0018): the init container needs the KEK.
+    for init in (pod_spec(doc) or {}).get("initContainers", []):
+        if "--migrate-only" not in init.get("command", []) + init.get("args", []):
+            continue
+        env = {e.get("name"): e for e in init.get("env", [])}
+        if "secretKeyRef" not in env.get("ONEDOOR_KEK", {}).get("valueFrom", {}):
+            failures.append(f"k8s/overlays/{overlay}: {name}/{init['name']}: ONEDOOR_KEK not from a secret "
+                            "(--migrate-only refuses to run in production without it)")
 
 
 def check_connection_budget(overlay, docs):

@@ -51,22 +51,26 @@ impl Service for DepartmentService {
         store::migrator()
     }
 
-    async fn assemble(self, host: &mut Host) -> anyhow::Result<(axum::Router, utoipa::openapi::OpenApi)> {
-        let department = self.policy.department();
-        // What an earlier release stored in the clear, before serving: the
-        // lanes' personal fields are sealed (ADR 0018), and the ledger's ID
-        // numbers replaced by their keyed hashes (ADR 0015).
-        let lanes = store::seal_plain(&host.pool, &host.keyring).await?;
-        let rekeyed = store::rekey_ledger(&host.pool, &host.keyring).await?;
+    /// What an earlier release stored in the clear: the lanes' personal
+    /// fields are sealed (ADR 0018), the ledger's ID numbers replaced by
+    /// their keyed hashes (ADR 0015).
+    async fn upgrade(&self, pool: &sqlx::PgPool, keyring: &onedoor_personal_data::Keyring) -> anyhow::Result<()> {
+        let lanes = store::seal_plain(pool, keyring).await?;
+        let rekeyed = store::rekey_ledger(pool, keyring).await?;
         if lanes != Default::default() || rekeyed > 0 {
             tracing::info!(
                 sealed = lanes.sealed,
                 erased = lanes.erased,
                 ownerless = lanes.ownerless,
                 ledger_rows = rekeyed,
-                "personal data stored in the clear by an earlier release sealed"
+                "what an earlier release stored in the clear sealed or re-keyed"
             );
         }
+        Ok(())
+    }
+
+    async fn assemble(self, host: &mut Host) -> anyhow::Result<(axum::Router, utoipa::openapi::OpenApi)> {
+        let department = self.policy.department();
         host.publish_outbox(department.stream(), vec![department.subjects()]);
         host.business_gauge(onedoor_service_host::Business::OverdueLanes, store::overdue_lanes_sql(department));
         // Intake's stream is intake's to declare (the broker lets no one

@@ -172,7 +172,7 @@ pub async fn ledger_facts(
 
 /// Seals the personal fields an earlier release stored in the clear in the
 /// lane streams (with the case's key; `onedoor_event_store::sealing`). Run
-/// at start-up, before serving.
+/// by the upgrade step (`Service::upgrade`).
 pub async fn seal_plain(pool: &PgPool, keyring: &Keyring) -> Result<Sealed, StoreError> {
     let lanes = PlainEvents {
         stream_type: STREAM_TYPE,
@@ -183,7 +183,7 @@ pub async fn seal_plain(pool: &PgPool, keyring: &Keyring) -> Result<Sealed, Stor
 }
 
 /// Replaces the ID numbers an earlier release booked the ledger under by
-/// their lookup keys; run at start-up, before serving. Returns how many
+/// their lookup keys; run by the upgrade step (`Service::upgrade`). Returns how many
 /// rows it re-keyed (none, once done: the partial index `ledger_plain_keys`
 /// is then empty).
 pub async fn rekey_ledger(pool: &PgPool, keyring: &Keyring) -> Result<u64, StoreError> {

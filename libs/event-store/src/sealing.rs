@@ -4,7 +4,8 @@
 //! earlier release stored hold them in the clear, where neither encryption
 //! at rest (MLPS level 3) nor crypto-shredding (PIPL art. 47) reaches them:
 //! destroying a household's key would leave its old events readable. So
-//! each service seals them, at start-up before it serves: every personal
+//! each service seals them in its upgrade step (`--migrate-only`, and every
+//! start before it serves): every personal
 //! field of its events still in the clear is sealed under the key its
 //! stream is sealed with today or, where that key was destroyed, replaced
 //! by `[已删除]`. Only how a field is stored changes, never what the event

@@ -467,6 +467,20 @@ pub trait Service: Send + 'static {
     fn name(&self) -> String;
     /// The service's own migrations (the host runs them beside the event store's).
     fn migrator(&self) -> Migrator;
+    /// What an upgrade does to the data earlier releases stored, after the
+    /// migrations (sealing what they stored in the clear, re-keying lookup
+    /// columns): run by `--migrate-only`, the init container, which no probe
+    /// hurries through a long first pass, and again at every start, where it
+    /// finds little or nothing left. Safe to repeat, and to run on several
+    /// replicas at once.
+    fn upgrade(
+        &self,
+        pool: &PgPool,
+        keyring: &onedoor_personal_data::Keyring,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        let _ = (pool, keyring);
+        async { Ok(()) }
+    }
     /// Declares the service's streams, starts its outbox relay and consumers
     /// on `host`, and returns its API with the API's OpenAPI document.
     fn assemble(
@@ -488,6 +502,7 @@ impl App {
         let auth = Arc::new(config.authenticator()?);
         let mut host = Host::connect(&service.name(), config).await?;
         ensure_migrated(&host.pool, service.migrator(), config.migrate_on_start).await?;
+        service.upgrade(&host.pool, &host.keyring).await?;
         let (api, openapi) = service.assemble(&mut host).await?;
         let (operations, _) = host.operations();
         let trail = onedoor_audit::http::Trail { pool: host.pool.clone(), key: host.audit_key.clone() };
@@ -529,10 +544,11 @@ pub async fn main<S: Service>(service: S, config: &HostConfig, port: u16) -> any
         let result = async {
             let pool = connect_database(config, true).await?;
             ensure_migrated(&pool, service.migrator(), true).await?;
+            service.upgrade(&pool, &onedoor_personal_data::Keyring::new(config.kek()?)).await?;
             anyhow::Ok(())
         }
         .await;
-        tracing::info!(ok = result.is_ok(), "migrations applied");
+        tracing::info!(ok = result.is_ok(), "migrations and upgrade applied");
         result
     } else {
         match App::build(service, config, port).await {

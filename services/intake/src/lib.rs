@@ -73,6 +73,26 @@ impl Service for Intake {
         store::migrator()
     }
 
+    /// The lookup columns hold keyed hashes, never ID numbers (ADR 0015), and
+    /// the log and the views hold personal fields only sealed (ADR 0018):
+    /// what an earlier release wrote otherwise is re-keyed and sealed (or,
+    /// for an erased household, erased).
+    async fn upgrade(&self, pool: &sqlx::PgPool, keyring: &onedoor_personal_data::Keyring) -> anyhow::Result<()> {
+        let rekeyed = store::rekey_lookups(pool, keyring).await?;
+        let (events, views) = store::seal_plain(pool, keyring).await?;
+        if rekeyed > 0 || events != Default::default() || views > 0 {
+            tracing::info!(
+                lookup_rows = rekeyed,
+                sealed = events.sealed,
+                erased = events.erased,
+                ownerless = events.ownerless,
+                views,
+                "what an earlier release stored in the clear sealed or re-keyed"
+            );
+        }
+        Ok(())
+    }
+
     async fn assemble(self, host: &mut Host) -> anyhow::Result<(axum::Router, utoipa::openapi::OpenApi)> {
         let this_year = onedoor_working_calendar::local_date(chrono::Utc::now()).year();
         for year in [this_year, this_year + 1] {
@@ -82,24 +102,6 @@ impl Service for Intake {
                     "no official holiday arrangement loaded for this year: deadlines count weekends only"
                 );
             }
-        }
-        // The lookup columns hold keyed hashes, never ID numbers (ADR 0015):
-        // rows written before are re-keyed, once, before serving.
-        let rekeyed = store::rekey_lookups(&host.pool, &host.keyring).await?;
-        if rekeyed > 0 {
-            tracing::info!(rows = rekeyed, "ID numbers in the lookup columns replaced by their lookup keys");
-        }
-        // What an earlier release stored in the clear is sealed (or, for an
-        // erased household, erased) before serving (ADR 0018).
-        let (events, views) = store::seal_plain(&host.pool, &host.keyring).await?;
-        if events != Default::default() || views > 0 {
-            tracing::info!(
-                sealed = events.sealed,
-                erased = events.erased,
-                ownerless = events.ownerless,
-                views,
-                "personal fields stored in the clear by an earlier release sealed"
-            );
         }
         host.publish_outbox(onedoor_contracts::intake::STREAM, vec![onedoor_contracts::intake::subjects()]);
         // An idempotency key keeps the answer it gave (and a keyed hash of

@@ -685,7 +685,7 @@ const LOOKUP_COLUMNS: [(&str, &str, &str); 3] = [
 ];
 
 /// Replaces the ID numbers left in the lookup columns by their lookup keys
-/// ([`person_keys`]); run at start-up, before serving. Returns how many rows
+/// ([`person_keys`]); run by the upgrade step (`Service::upgrade`). Returns how many rows
 /// it re-keyed (none, once done). A lookup key is 64 hex digits, an ID number 18
 /// characters.
 pub async fn rekey_lookups(pool: &PgPool, keyring: &Keyring) -> Result<u64, StoreError> {
@@ -740,8 +740,8 @@ const PLAIN_EVENTS: [PlainEvents; 2] = [
 
 /// Seals the personal fields an earlier release stored in the clear: in the
 /// case and household streams since the last pass
-/// (`onedoor_event_store::sealing`), and, once, in the case views. Run at
-/// start-up, before serving.
+/// (`onedoor_event_store::sealing`), and, once, in the case views. Run by
+/// the upgrade step (`Service::upgrade`).
 pub async fn seal_plain(pool: &PgPool, keyring: &Keyring) -> Result<(Sealed, u64), StoreError> {
     let mut events = Sealed::default();
     for plain in &PLAIN_EVENTS {

@@ -59,6 +59,14 @@ async fn the_init_container_migrates_and_the_service_behind_the_pooler_does_not(
     assert!(migrate.status.success(), "intake --migrate-only: {}", String::from_utf8_lossy(&migrate.stderr));
     let applied = applied_migrations(&db).await.expect("--migrate-only migrates, whatever the start-up setting");
     assert!(applied > 1, "the event store's and intake's migrations ({applied})");
+    // And the upgrade step (ADR 0018): the case views were checked for what
+    // an earlier release stored in the clear, before any replica serves.
+    let upgraded: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sealing_passes WHERE stream_type = 'case_views')")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert!(upgraded, "--migrate-only runs the upgrade step");
 
     // The service, as behind the pooler: it serves on what it found.
     let mut service =
