@@ -19,7 +19,7 @@
 //! next start.
 
 use crate::StoreError;
-use onedoor_personal_data::{Keyring, KeyringError, PersonalFields};
+use onedoor_personal_data::{Keyring, PersonalFields, SealedPlain};
 use serde_json::Value;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -114,16 +114,9 @@ pub async fn seal_plain_events(pool: &PgPool, keyring: &Keyring, plain: &PlainEv
                     done.ownerless += 1;
                     continue;
                 };
-                match keyring.for_sealing(&mut tx, owner).await {
-                    Ok(key) => {
-                        fields.seal(&mut payload, &key);
-                        done.sealed += 1;
-                    }
-                    Err(KeyringError::Erased) => {
-                        fields.erase_plain(&mut payload);
-                        done.erased += 1;
-                    }
-                    Err(e) => return Err(e.into()),
+                match keyring.seal_plain(&mut tx, owner, fields, &mut payload).await? {
+                    SealedPlain::Sealed => done.sealed += 1,
+                    SealedPlain::Erased => done.erased += 1,
                 }
                 positions.push(position);
                 payloads.push(payload);

@@ -32,6 +32,14 @@ pub enum KeyringError {
     Database(#[from] sqlx::Error),
 }
 
+/// What [`Keyring::seal_plain`] did with the fields in the clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedPlain {
+    Sealed,
+    /// The household was erased: they now read as erased.
+    Erased,
+}
+
 #[derive(Clone)]
 enum Cached {
     Live(Arc<DataKey>, Instant),
@@ -119,6 +127,30 @@ impl Keyring {
                 }
                 Err(KeyringError::Erased)
             }
+        }
+    }
+
+    /// Seals the personal `fields` of `document` still in the clear (what an
+    /// earlier release stored before sealing) with the household's key,
+    /// created in the caller's transaction if it has none; for an erased
+    /// household they are replaced by [`crate::ERASED`] instead.
+    pub async fn seal_plain(
+        &self,
+        conn: &mut PgConnection,
+        household_id: Uuid,
+        fields: crate::PersonalFields,
+        document: &mut serde_json::Value,
+    ) -> Result<SealedPlain, KeyringError> {
+        match self.for_sealing(conn, household_id).await {
+            Ok(key) => {
+                fields.seal(document, &key);
+                Ok(SealedPlain::Sealed)
+            }
+            Err(KeyringError::Erased) => {
+                fields.erase_plain(document);
+                Ok(SealedPlain::Erased)
+            }
+            Err(e) => Err(e),
         }
     }
 

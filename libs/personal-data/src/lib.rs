@@ -36,7 +36,7 @@ mod transit;
 
 pub use fields::PersonalFields;
 pub use kek::{FileKek, Kek, KekError};
-pub use keyring::{Keyring, KeyringError};
+pub use keyring::{Keyring, KeyringError, SealedPlain};
 pub use sealing::{DataKey, ERASED, SEALED_PREFIX, is_sealed};
 pub use transit::{Transit, Unopened};
 

@@ -794,11 +794,7 @@ async fn seal_plain_views(pool: &PgPool, keyring: &Keyring) -> Result<u64, Store
             if !VIEW_PERSONAL.any_plain(&mut view) {
                 continue;
             }
-            match keyring.for_sealing(&mut tx, case_key_owner(household_id, case_id)).await {
-                Ok(key) => VIEW_PERSONAL.seal(&mut view, &key),
-                Err(onedoor_personal_data::KeyringError::Erased) => VIEW_PERSONAL.erase_plain(&mut view),
-                Err(e) => return Err(e.into()),
-            }
+            keyring.seal_plain(&mut tx, case_key_owner(household_id, case_id), VIEW_PERSONAL, &mut view).await?;
             ids.push(case_id);
             views.push(view);
         }
