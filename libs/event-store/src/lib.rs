@@ -9,8 +9,8 @@
 //! - [`load`] reads a stream back, passing each event through the
 //!   [`Upcasters`] so that old event versions meet today's code.
 //! - [`inbox`] records which messages a consumer already acted on.
-//! - [`sealing`] seals, at start-up, the personal fields an earlier release
-//!   stored in the clear (ADR 0018).
+//! - [`sealing`] seals, in a service's upgrade step, the personal fields an
+//!   earlier release stored in the clear (ADR 0018).
 //!
 //! PostgreSQL, not the broker, is the record: see docs/adr/0002.
 

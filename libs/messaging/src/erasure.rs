@@ -23,7 +23,8 @@
 
 use crate::{MessagingError, dead_letter};
 use async_nats::jetstream::{self, ErrorCode, stream::DeleteMessageErrorKind};
-use onedoor_contracts::dead_letter_stream;
+use onedoor_contracts::intake::CaseErased;
+use onedoor_contracts::{CE_TYPE_HEADER, IntegrationEvent, dead_letter_stream};
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -122,7 +123,8 @@ async fn erase(stream: &jetstream::stream::Stream, sequence: u64) -> Result<bool
 }
 
 /// Deletes `service`'s dead letters whose message is about one of `keys`
-/// (the CloudEvents `subject` of its envelope: its case).
+/// (the CloudEvents `subject` of its envelope: its case), whatever their
+/// type, known or not, but the erasure's announcement.
 async fn erase_dead_letters_about(
     js: &jetstream::Context,
     service: &str,
@@ -137,6 +139,12 @@ async fn erase_dead_letters_about(
     }
     for sequence in state.first_sequence..=state.last_sequence {
         let Ok(raw) = stream.get_raw_message(sequence).await else { continue };
+        // The erasure's own announcement (ids only) stays: replayed, it is
+        // what makes a department erase its copy of the case.
+        let event_type = raw.headers.get(CE_TYPE_HEADER).map(|t| t.as_str());
+        if event_type == Some(CaseErased::cloud_event_type().as_str()) {
+            continue;
+        }
         let about = serde_json::from_slice::<serde_json::Value>(&raw.payload)
             .ok()
             .and_then(|envelope| envelope.get("subject").and_then(|s| s.as_str()).map(str::to_string));
