@@ -204,6 +204,11 @@ pub fn forget_published_older_than(keep: std::time::Duration) -> String {
     format!("DELETE FROM published WHERE published_at < now() - interval '{} seconds'", keep.as_secs())
 }
 
+/// How many cases' messages wait to be erased from the broker, for operators.
+pub async fn broker_erasures_waiting(pool: &PgPool) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM broker_erasures").fetch_one(pool).await?)
+}
+
 /// How many messages wait to be published: the relay's lag, for operators.
 pub async fn unsent_count(pool: &PgPool) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(pool).await?)

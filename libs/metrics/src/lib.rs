@@ -44,6 +44,8 @@ pub struct Metrics {
     pub consumer_pending: Family<Labels, Gauge>,
     pub consumer_ack_pending: Family<Labels, Gauge>,
     pub outbox_backlog: Gauge,
+    /// Erased households' cases whose messages wait to be taken off the broker (ADR 0019).
+    pub broker_erasures_waiting: Gauge,
     /// From a message's publish to its PubAck.
     pub relay_publish: Histogram,
     pub relay_published: Counter,
@@ -114,6 +116,11 @@ impl Metrics {
                 "Messages delivered to a consumer and not yet acknowledged",
             ),
             outbox_backlog: registered(&mut r, "outbox_backlog_messages", "Outbox messages waiting to be published"),
+            broker_erasures_waiting: registered(
+                &mut r,
+                "broker_erasures_waiting",
+                "Erased households' cases whose messages are still to be taken off the broker",
+            ),
             relay_publish: registered_as(
                 &mut r,
                 "relay_publish_seconds",

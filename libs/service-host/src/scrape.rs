@@ -1,6 +1,7 @@
 //! `GET /metrics`: the process's Prometheus metrics (see `onedoor_metrics`),
 //! with the figures that are read rather than counted brought up to date at
-//! each scrape: database pools, the outbox backlog, each consumer's pending
+//! each scrape: database pools, the outbox backlog (and the broker erasures
+//! waiting), each consumer's pending
 //! and unacknowledged messages, its streams' use of their limits (and the
 //! dead-letter stream's), and the service's business gauges.
 //!
@@ -75,6 +76,10 @@ impl Scrape {
         let work = &self.pools.last().expect("the host has pools").1;
         if let Ok(Ok(n)) = tokio::time::timeout(READING, onedoor_event_store::outbox::unsent_count(work)).await {
             m.outbox_backlog.set(n);
+        }
+        let waiting = onedoor_event_store::outbox::broker_erasures_waiting(work);
+        if let Ok(Ok(n)) = tokio::time::timeout(READING, waiting).await {
+            m.broker_erasures_waiting.set(n);
         }
         let _ = tokio::time::timeout(READING, self.consumer_lag()).await;
         let _ = tokio::time::timeout(READING, self.stream_use()).await;

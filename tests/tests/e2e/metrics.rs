@@ -85,6 +85,7 @@ async fn every_service_exposes_its_requests_messages_backlog_and_business_figure
     })
     .await;
     assert_eq!(sample(&intake, "onedoor_consumer_pending_messages{consumer=\"intake-lanes-medical\"}"), Some(0.0));
+    assert_eq!(sample(&intake, "onedoor_broker_erasures_waiting"), Some(0.0), "no erasure waits for the broker");
     // The intake stream holds the referrals, within its 2 GiB limit; no dead letters.
     assert!(sample(&intake, "onedoor_stream_bytes{stream=\"INTAKE\"}").unwrap() > 0.0);
     assert_eq!(sample(&intake, "onedoor_stream_max_bytes{stream=\"INTAKE\"}"), Some(2.0 * 1024.0 * 1024.0 * 1024.0));
