@@ -52,6 +52,14 @@ pub struct Sealed {
     pub ownerless: u64,
 }
 
+impl std::ops::AddAssign for Sealed {
+    fn add_assign(&mut self, other: Self) {
+        self.sealed += other.sealed;
+        self.erased += other.erased;
+        self.ownerless += other.ownerless;
+    }
+}
+
 /// Seals the personal fields still in the clear in the events of
 /// `plain.stream_type` recorded since the last pass (see the module's doc).
 pub async fn seal_plain_events(pool: &PgPool, keyring: &Keyring, plain: &PlainEvents) -> Result<Sealed, StoreError> {

@@ -111,16 +111,26 @@ impl DeadLetter {
     }
 }
 
+/// `service`'s dead-letter stream (declared first), with its state as of now.
+pub(crate) async fn opened(
+    js: &jetstream::Context,
+    service: &str,
+) -> Result<jetstream::stream::Stream, MessagingError> {
+    ensure_stream(js, service).await?;
+    js.get_stream(dead_letter_stream(service)).await.map_err(MessagingError::js)
+}
+
+/// The sequences a stream's messages lie between, some perhaps deleted;
+/// none when it is empty (an empty stream may still name a first and last).
+pub(crate) fn held_sequences(state: &jetstream::stream::State) -> impl Iterator<Item = u64> + use<> {
+    (state.messages > 0).then_some(state.first_sequence..=state.last_sequence).into_iter().flatten()
+}
+
 /// Lists up to `limit` of `service`'s dead letters, oldest first.
 pub async fn list(js: &jetstream::Context, service: &str, limit: usize) -> Result<Vec<DeadLetter>, MessagingError> {
-    ensure_stream(js, service).await?;
-    let mut stream = js.get_stream(dead_letter_stream(service)).await.map_err(MessagingError::js)?;
-    let info = stream.info().await.map_err(MessagingError::js)?.state.clone();
+    let stream = opened(js, service).await?;
     let mut letters = Vec::new();
-    if info.messages == 0 {
-        return Ok(letters);
-    }
-    for sequence in info.first_sequence..=info.last_sequence {
+    for sequence in held_sequences(&stream.cached_info().state) {
         if letters.len() >= limit {
             break;
         }
@@ -148,8 +158,7 @@ pub async fn fetch(js: &jetstream::Context, service: &str, sequence: u64) -> Res
     if sequence == 0 {
         return Ok(None); // sequences start at 1; JetStream calls 0 a bad request
     }
-    ensure_stream(js, service).await?;
-    let stream = js.get_stream(dead_letter_stream(service)).await.map_err(MessagingError::js)?;
+    let stream = opened(js, service).await?;
     let raw = match stream.get_raw_message(sequence).await {
         Ok(raw) => raw,
         Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => return Ok(None),
@@ -211,9 +220,7 @@ pub async fn move_shared(
         Err(e) => return Err(MessagingError::js(e)),
     };
     let state = stream.info().await.map_err(MessagingError::js)?.state.clone();
-    // An empty stream may still name a first and last sequence: read none.
-    let held = (state.messages > 0).then_some(state.first_sequence..=state.last_sequence);
-    for sequence in held.into_iter().flatten() {
+    for sequence in held_sequences(&state) {
         let raw = match stream.get_raw_message(sequence).await {
             Ok(raw) => raw,
             Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => continue,

@@ -24,7 +24,7 @@
 use crate::{MessagingError, dead_letter};
 use async_nats::jetstream::{self, ErrorCode, stream::DeleteMessageErrorKind};
 use onedoor_contracts::intake::CaseErased;
-use onedoor_contracts::{CE_TYPE_HEADER, IntegrationEvent, dead_letter_stream};
+use onedoor_contracts::{CE_TYPE_HEADER, IntegrationEvent};
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -130,14 +130,9 @@ async fn erase_dead_letters_about(
     service: &str,
     keys: &[String],
 ) -> Result<usize, MessagingError> {
-    dead_letter::ensure_stream(js, service).await?;
-    let stream = js.get_stream(dead_letter_stream(service)).await.map_err(MessagingError::js)?;
-    let state = stream.cached_info().state.clone();
+    let stream = dead_letter::opened(js, service).await?;
     let mut erased = 0;
-    if state.messages == 0 {
-        return Ok(erased);
-    }
-    for sequence in state.first_sequence..=state.last_sequence {
+    for sequence in dead_letter::held_sequences(&stream.cached_info().state) {
         let Ok(raw) = stream.get_raw_message(sequence).await else { continue };
         // The erasure's own announcement (ids only) stays: replayed, it is
         // what makes a department erase its copy of the case.

@@ -745,10 +745,7 @@ const PLAIN_EVENTS: [PlainEvents; 2] = [
 pub async fn seal_plain(pool: &PgPool, keyring: &Keyring) -> Result<(Sealed, u64), StoreError> {
     let mut events = Sealed::default();
     for plain in &PLAIN_EVENTS {
-        let done = onedoor_event_store::sealing::seal_plain_events(pool, keyring, plain).await?;
-        events.sealed += done.sealed;
-        events.erased += done.erased;
-        events.ownerless += done.ownerless;
+        events += onedoor_event_store::sealing::seal_plain_events(pool, keyring, plain).await?;
     }
     Ok((events, seal_plain_views(pool, keyring).await?))
 }
