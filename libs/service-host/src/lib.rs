@@ -471,7 +471,7 @@ pub trait Service: Send + 'static {
     /// migrations (sealing what they stored in the clear, re-keying lookup
     /// columns): run by `--migrate-only`, the init container, which no probe
     /// hurries through a long first pass, and again at every start, where it
-    /// finds little or nothing left. Safe to repeat, and to run on several
+    /// reads what was written since the last pass. Safe to repeat, and to run on several
     /// replicas at once.
     fn upgrade(
         &self,
