@@ -50,6 +50,11 @@ pub const SHARED_DEAD_LETTER_STREAM: &str = "DEAD_LETTERS";
 /// NATS header carrying the CloudEvents `type` of the body, so a consumer can
 /// route a message without parsing it.
 pub const CE_TYPE_HEADER: &str = "Ce-Type";
+/// NATS header carrying the CloudEvents `subject` of the body: the case the
+/// event belongs to. A consumer handling several messages in one
+/// transaction takes their cases in this order, so two such transactions
+/// never wait on each other's cases in a circle.
+pub const CE_SUBJECT_HEADER: &str = "Ce-Subject";
 
 // What differs per line is in `aid_line::AID_LINES` (the doc comment below is
 // part of the published JSON Schemas).

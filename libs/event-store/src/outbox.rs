@@ -21,7 +21,7 @@
 //! found by the relay's slower fallback poll.
 
 use crate::StoreError;
-use onedoor_contracts::{CE_TYPE_HEADER, CloudEvent, IntegrationEvent};
+use onedoor_contracts::{CE_SUBJECT_HEADER, CE_TYPE_HEADER, CloudEvent, IntegrationEvent};
 use onedoor_telemetry::propagation::TraceHeaders;
 use sqlx::{PgConnection, PgPool, Row};
 use std::collections::BTreeMap;
@@ -59,11 +59,12 @@ pub struct OutboxMessage {
 
 impl OutboxMessage {
     /// The row announcing `event`: keyed by its case so one case's events
-    /// keep their order, carrying the CloudEvents type and the trace context
-    /// of the span writing it.
+    /// keep their order, carrying the CloudEvents type and subject (its
+    /// case) and the trace context of the span writing it.
     pub fn announcing<T: IntegrationEvent>(event: &CloudEvent<T>) -> Result<Self, serde_json::Error> {
         let mut headers = BTreeMap::new();
         headers.insert(CE_TYPE_HEADER.to_string(), event.event_type.clone());
+        headers.insert(CE_SUBJECT_HEADER.to_string(), event.subject.clone());
         let trace = TraceHeaders::current();
         if let Some(tp) = trace.traceparent {
             headers.insert("traceparent".to_string(), tp);

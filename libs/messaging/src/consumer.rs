@@ -3,9 +3,12 @@
 //! For every message: open a transaction, record the event id in the inbox
 //! (a duplicate stops here), let the handler change state in the same
 //! transaction, commit, and only then ack. A crash before the ack means
-//! redelivery, which the inbox turns into a no-op. A transient failure is
-//! nak'ed with a growing delay; a message that fails `max_deliver` times, or
-//! fails permanently, goes to the dead-letter stream with its reason.
+//! redelivery, which the inbox turns into a no-op. Messages that queued up
+//! while a process's workers were busy share one transaction (if it fails,
+//! each goes through one of its own), so a busy service commits less often
+//! ([`Workers`]). A transient failure is nak'ed with a growing delay; a
+//! message that fails `max_deliver` times, or fails permanently, goes to the
+//! dead-letter stream with its reason.
 //!
 //! Shutdown stops pulling, lets every fetched message finish, then returns.
 
@@ -13,6 +16,7 @@ use crate::{EVENT_ID_HEADER, MessagingError, dead_letter};
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
+use onedoor_contracts::CE_SUBJECT_HEADER;
 use onedoor_contracts::{CE_TYPE_HEADER, DecodeError, EnvelopeHead, StreamEvents};
 use onedoor_event_store::inbox;
 use onedoor_telemetry::propagation::TraceHeaders;
@@ -20,7 +24,7 @@ use sqlx::{PgConnection, PgPool};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -46,7 +50,8 @@ pub struct ConsumerSpec {
     pub max_deliver: i64,
     /// Delay before the n-th retry (the last value repeats).
     pub backoff: Vec<Duration>,
-    /// Messages handled at once by this process.
+    /// Messages in work at once in this process (pulled, waiting for a
+    /// worker or being handled: see [`Workers`]).
     pub concurrency: usize,
 }
 
@@ -206,7 +211,66 @@ pub async fn ensure_consumer(
         .map_err(MessagingError::js)
 }
 
-/// Consumes until `shutdown`; then finishes in-flight messages and returns.
+/// The transactions a process handles its consumers' messages in, shared
+/// by all its consumers: each worker takes every message waiting for it when
+/// it comes free and handles them in one transaction ([`handle_together`]).
+/// Under light load that is one message at a time, as before; under load a
+/// transaction carries many, and its fixed cost (its begin, its inbox
+/// statement, its commit and the relay's wake-up after it) is paid once.
+///
+/// A case's messages always go to the same worker, whichever consumer
+/// pulled them: one case's messages are handled in the order they arrived,
+/// and two workers never wait on each other's cases (the departments'
+/// reports on one case, arriving together on four consumers, would
+/// otherwise queue behind whole transactions of other cases).
+#[derive(Debug, Clone)]
+pub struct Workers {
+    queues: Arc<[mpsc::UnboundedSender<Pulled>]>,
+    next: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Workers {
+    /// Starts `n` workers on `pool`'s connections (into `tasks`). They stop
+    /// once every clone of the returned handle is dropped (each consumer's
+    /// [`run_on`] holds one until it stops) and what they were given is handled.
+    pub fn start(js: &jetstream::Context, pool: &PgPool, n: usize, tasks: &mut JoinSet<()>) -> Self {
+        let queues: Vec<_> = (0..n.max(1))
+            .map(|_| {
+                let (queue, mut waiting) = mpsc::unbounded_channel::<Pulled>();
+                let (js, pool) = (js.clone(), pool.clone());
+                tasks.spawn(async move {
+                    while let Some(first) = waiting.recv().await {
+                        let mut group = vec![first];
+                        while let Ok(more) = waiting.try_recv() {
+                            group.push(more);
+                        }
+                        process(&js, &pool, group).await;
+                    }
+                });
+                queue
+            })
+            .collect();
+        Self { queues: queues.into(), next: Default::default() }
+    }
+
+    /// Hands `pulled` to the worker of its case (any worker, in turn, if its case is not known).
+    fn hand(&self, pulled: Pulled) {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let n = self.queues.len();
+        let i = match &pulled.case {
+            Some(case) => {
+                BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(case) as usize % n
+            }
+            None => self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % n,
+        };
+        // A worker stops only once every handle is gone: this one is not.
+        let _ = self.queues[i].send(pulled);
+    }
+}
+
+/// Consumes until `shutdown` with one worker of its own (tools and tests; a
+/// service's consumers share its workers: [`run_on`]); then finishes what
+/// it pulled and returns.
 pub async fn run<H: Handler>(
     js: jetstream::Context,
     pool: PgPool,
@@ -214,9 +278,25 @@ pub async fn run<H: Handler>(
     handler: Arc<H>,
     shutdown: CancellationToken,
 ) -> Result<(), MessagingError> {
+    let mut tasks = JoinSet::new();
+    let workers = Workers::start(&js, &pool, 1, &mut tasks);
+    let pulled = run_on(js, spec, handler, workers, shutdown).await;
+    while tasks.join_next().await.is_some() {}
+    pulled
+}
+
+/// Pulls the consumer's messages for `workers` until `shutdown`; every
+/// message pulled is handed on, so none sits out its ack_wait after a restart.
+pub async fn run_on<H: Handler>(
+    js: jetstream::Context,
+    spec: ConsumerSpec,
+    handler: Arc<H>,
+    workers: Workers,
+    shutdown: CancellationToken,
+) -> Result<(), MessagingError> {
     let spec = Arc::new(spec);
+    let handler: Arc<dyn AnyHandler> = handler;
     let permits = Arc::new(Semaphore::new(spec.concurrency.max(1)));
-    let mut in_flight = JoinSet::new();
     'outer: while !shutdown.is_cancelled() {
         // Declared on every (re)start of the loop, retrying while NATS is away.
         let declared = async {
@@ -237,10 +317,8 @@ pub async fn run<H: Handler>(
             if shutdown.is_cancelled() {
                 break 'outer;
             }
-            while in_flight.try_join_next().is_some() {}
             // Short pull requests rather than a standing subscription: every
-            // message fetched is handled, even when shutdown comes mid-batch,
-            // so none sits out its ack_wait after a restart.
+            // message fetched is handled, even when shutdown comes mid-batch.
             let wanted = permits.available_permits().max(1);
             let mut batch = match consumer.batch().max_messages(wanted).expires(Duration::from_secs(1)).messages().await
             {
@@ -257,11 +335,7 @@ pub async fn run<H: Handler>(
                 match next {
                     Ok(message) => {
                         let permit = permits.clone().acquire_owned().await.expect("semaphore never closes");
-                        let (js, pool, spec, handler) = (js.clone(), pool.clone(), spec.clone(), handler.clone());
-                        in_flight.spawn(async move {
-                            process(&js, &pool, &spec, handler.as_ref(), message).await;
-                            drop(permit);
-                        });
+                        workers.hand(Pulled::new(&spec, &handler, message, permit));
                     }
                     Err(error) => {
                         tracing::debug!(%error, durable = %spec.durable, "pull request ended early");
@@ -271,7 +345,6 @@ pub async fn run<H: Handler>(
             }
         }
     }
-    while in_flight.join_next().await.is_some() {}
     Ok(())
 }
 
@@ -283,62 +356,139 @@ fn event_id_of(message: &jetstream::Message) -> Option<Uuid> {
         .and_then(|v| Uuid::parse_str(v.as_str()).ok())
 }
 
+/// A message pulled and waiting for its worker, with its span (begun when
+/// it arrived, in the trace its headers name), the consumer that pulled it
+/// and its place among that consumer's messages in work (released once it
+/// is acked, retried or dead-lettered).
+struct Pulled {
+    message: jetstream::Message,
+    /// `None` if the message carries no event id (it is dead-lettered).
+    delivery: Option<Delivery>,
+    /// The case it is about (`Ce-Subject`): `None` from a publisher of an
+    /// earlier release, and such a message is handled alone.
+    case: Option<String>,
+    spec: Arc<ConsumerSpec>,
+    handler: Arc<dyn AnyHandler>,
+    span: tracing::Span,
+    started: std::time::Instant,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Pulled {
+    fn new(
+        spec: &Arc<ConsumerSpec>,
+        handler: &Arc<dyn AnyHandler>,
+        message: jetstream::Message,
+        permit: OwnedSemaphorePermit,
+    ) -> Self {
+        let (delivered, stream_sequence) = message.info().map(|i| (i.delivered, i.stream_sequence)).unwrap_or((1, 0));
+        let subject = message.subject.to_string();
+        let event_id = event_id_of(&message);
+        let span = tracing::info_span!(
+            "process",
+            otel.name = format!("process {subject}"),
+            otel.kind = "consumer",
+            messaging.system = "nats",
+            messaging.operation.type = "process",
+            messaging.destination.name = %subject,
+            messaging.consumer.group.name = %spec.durable,
+            messaging.message.id = event_id.map(tracing::field::display),
+            messaging.message.delivery_count = delivered,
+            messaging.batch.message_count = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let _ = span.set_parent(TraceHeaders::from_nats(message.headers.as_ref()).to_context());
+        let header = |name| message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_string());
+        let delivery = event_id.map(|event_id| Delivery {
+            event_id,
+            event_type: header(CE_TYPE_HEADER),
+            subject,
+            payload: message.payload.clone(),
+            delivered,
+            stream_sequence,
+        });
+        let case = header(CE_SUBJECT_HEADER);
+        Self {
+            delivery,
+            case,
+            spec: spec.clone(),
+            handler: handler.clone(),
+            span,
+            started: std::time::Instant::now(),
+            _permit: permit,
+            message,
+        }
+    }
+
+    /// May share a transaction: a first delivery whose case is known. A
+    /// message that failed before is handled alone, so that it cannot fail
+    /// the others again.
+    fn groupable(&self) -> bool {
+        self.case.is_some() && self.delivery.as_ref().is_some_and(|d| d.delivered == 1)
+    }
+
+    fn work(&self) -> Option<Work<'_>> {
+        Some(Work {
+            delivery: self.delivery.as_ref()?,
+            span: &self.span,
+            inbox: &self.spec.inbox,
+            handler: self.handler.as_ref(),
+        })
+    }
+}
+
+/// Handles a worker's group of pulled messages: those that may share a
+/// transaction together (in the order of their cases), the rest alone, and
+/// all of them again one by one if the shared transaction fails (which one
+/// failed, and whether it would fail alone, is only known that way).
+async fn process(js: &jetstream::Context, pool: &PgPool, group: Vec<Pulled>) {
+    let (mut together, mut alone): (Vec<_>, Vec<_>) = group.into_iter().partition(Pulled::groupable);
+    if together.len() > 1 {
+        // One case's messages keep their order.
+        together.sort_by(|a, b| a.case.cmp(&b.case));
+        let count = together.len();
+        let work: Vec<_> = together.iter().filter_map(Pulled::work).collect();
+        let handled = handle_together(pool, &work).await;
+        drop(work);
+        match handled {
+            Ok(outcomes) => {
+                for (pulled, outcome) in together.into_iter().zip(outcomes) {
+                    pulled.span.record("messaging.batch.message_count", count);
+                    finish(js, pulled, Ok(outcome)).await;
+                }
+            }
+            Err(error) => {
+                tracing::debug!(%error, count, "a shared transaction failed; handling its messages one by one");
+                alone.extend(together);
+            }
+        }
+    } else {
+        alone.extend(together);
+    }
+    for pulled in alone {
+        let result = match pulled.work() {
+            None => Err(HandlerError::Permanent("message has no event id header".into())),
+            Some(work) => handle_together(pool, &[work]).await.map(|outcomes| outcomes[0]),
+        };
+        finish(js, pulled, result).await;
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     Done,
     Duplicate,
 }
 
-async fn process<H: Handler>(
-    js: &jetstream::Context,
-    pool: &PgPool,
-    spec: &ConsumerSpec,
-    handler: &H,
-    message: jetstream::Message,
-) {
-    let (delivered, stream_sequence) = message.info().map(|i| (i.delivered, i.stream_sequence)).unwrap_or((1, 0));
-    let subject = message.subject.to_string();
-    let span = tracing::info_span!(
-        "process",
-        otel.name = format!("process {subject}"),
-        otel.kind = "consumer",
-        messaging.system = "nats",
-        messaging.operation.type = "process",
-        messaging.destination.name = %subject,
-        messaging.consumer.group.name = %spec.durable,
-        messaging.message.id = tracing::field::Empty,
-        messaging.message.delivery_count = delivered,
-        outcome = tracing::field::Empty,
-    );
-    let _ = span.set_parent(TraceHeaders::from_nats(message.headers.as_ref()).to_context());
-    let started = std::time::Instant::now();
+/// Acks what was handled, retries what may succeed later, dead-letters the rest.
+async fn finish(js: &jetstream::Context, pulled: Pulled, result: Result<Outcome, HandlerError>) {
+    let Pulled { message, span, started, spec, .. } = pulled;
+    let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
     let outcome = async {
-        let result = match event_id_of(&message) {
-            None => Err(HandlerError::Permanent("message has no event id header".into())),
-            Some(event_id) => {
-                tracing::Span::current().record("messaging.message.id", tracing::field::display(event_id));
-                let event_type =
-                    message.headers.as_ref().and_then(|h| h.get(CE_TYPE_HEADER)).map(|v| v.as_str().to_string());
-                let delivery = Delivery {
-                    event_id,
-                    event_type,
-                    subject: subject.clone(),
-                    payload: message.payload.clone(),
-                    delivered,
-                    stream_sequence,
-                };
-                // A handler that panics (a bug, an overflow) fails like any
-                // other: its transaction rolls back, the message is retried
-                // and dead-lettered after max_deliver, never dropped.
-                std::panic::AssertUnwindSafe(handle_once(pool, &spec.inbox, handler, &delivery))
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|_| Err(HandlerError::Transient("the handler panicked".into())))
-            }
-        };
         let span = tracing::Span::current();
         match result {
             Ok(outcome) => {
-                let outcome = if matches!(outcome, Outcome::Done) { "handled" } else { "duplicate" };
+                let outcome = if outcome == Outcome::Done { "handled" } else { "duplicate" };
                 span.record("outcome", outcome);
                 if let Err(error) = message.ack().await {
                     // Committed already: a redelivery will meet the inbox.
@@ -376,21 +526,66 @@ async fn process<H: Handler>(
     onedoor_metrics::metrics().message(&spec.durable, outcome, started.elapsed());
 }
 
-async fn handle_once<H: Handler>(
-    pool: &PgPool,
-    consumer: &str,
-    handler: &H,
-    delivery: &Delivery,
-) -> Result<Outcome, HandlerError> {
-    let mut tx = pool.begin().await?;
-    if !inbox::record(&mut tx, consumer, delivery.event_id).await? {
-        tx.rollback().await?;
-        return Ok(Outcome::Duplicate);
+/// [`Handler`] as an object, so that messages of consumers with different
+/// handlers share a worker's transaction.
+trait AnyHandler: Send + Sync {
+    fn handle_any<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        delivery: &'a Delivery,
+    ) -> futures::future::BoxFuture<'a, Result<(), HandlerError>>;
+}
+
+impl<H: Handler> AnyHandler for H {
+    fn handle_any<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        delivery: &'a Delivery,
+    ) -> futures::future::BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(self.handle(tx, delivery))
     }
-    handler.handle(&mut tx, delivery).await?;
-    tx.commit().await?;
-    onedoor_event_store::outbox::committed();
-    Ok(Outcome::Done)
+}
+
+/// One message to handle: its delivery, the span to handle it in, and its
+/// consumer's inbox and handler.
+struct Work<'a> {
+    delivery: &'a Delivery,
+    span: &'a tracing::Span,
+    inbox: &'a str,
+    handler: &'a dyn AnyHandler,
+}
+
+/// Handles `work` in one transaction: records every event id in its
+/// consumer's inbox (one statement), lets each handler act on the ones seen
+/// for the first time, in order, then commits. Any failure rolls back all
+/// of them. A handler that panics (a bug, an overflow) fails like any
+/// other: the message is retried and dead-lettered after `max_deliver`,
+/// never dropped.
+async fn handle_together(pool: &PgPool, work: &[Work<'_>]) -> Result<Vec<Outcome>, HandlerError> {
+    std::panic::AssertUnwindSafe(async {
+        let mut tx = pool.begin().await?;
+        let entries: Vec<(&str, Uuid)> = work.iter().map(|w| (w.inbox, w.delivery.event_id)).collect();
+        let fresh = inbox::record_all(&mut tx, &entries).await?;
+        let mut outcomes = Vec::with_capacity(work.len());
+        for (w, fresh) in work.iter().zip(fresh) {
+            if fresh {
+                w.handler.handle_any(&mut tx, w.delivery).instrument(w.span.clone()).await?;
+                outcomes.push(Outcome::Done);
+            } else {
+                outcomes.push(Outcome::Duplicate);
+            }
+        }
+        if outcomes.contains(&Outcome::Done) {
+            tx.commit().await?;
+            onedoor_event_store::outbox::committed();
+        } else {
+            tx.rollback().await?;
+        }
+        Ok(outcomes)
+    })
+    .catch_unwind()
+    .await
+    .unwrap_or_else(|_| Err(HandlerError::Transient("the handler panicked".into())))
 }
 
 /// What an operator's replay of a dead letter did.
@@ -459,10 +654,8 @@ pub async fn replay_fetched<H: Handler>(
     );
     let _ = span.set_parent(TraceHeaders::from_nats(Some(&headers)).to_context());
     let started = std::time::Instant::now();
-    let handled = std::panic::AssertUnwindSafe(handle_once(pool, &spec.inbox, handler, &delivery).instrument(span))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|_| Err(HandlerError::Transient("the handler panicked".into())));
+    let work = Work { delivery: &delivery, span: &span, inbox: &spec.inbox, handler };
+    let handled = handle_together(pool, &[work]).await.map(|outcomes| outcomes[0]);
     let outcome = match handled {
         Ok(Outcome::Done) => Replayed::Handled,
         Ok(Outcome::Duplicate) => Replayed::AlreadyHandled,

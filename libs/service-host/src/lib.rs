@@ -48,6 +48,8 @@ pub struct HostConfig {
     pub max_connections: u32,
     /// Connections for consumers and the outbox relay, apart from the API's,
     /// so requests never queue behind background work (and the reverse).
+    /// The consumers handle their messages in as many transactions at once,
+    /// less two.
     #[arg(long, env = "DATABASE_WORK_CONNECTIONS", default_value_t = 10)]
     pub work_connections: u32,
     /// Seconds a request waits for a database connection before it is
@@ -238,6 +240,11 @@ pub struct Host {
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     consumers: Vec<(String, String)>,
+    /// The transactions the consumers' messages are handled in, started with the first consumer.
+    workers: Option<consumer::Workers>,
+    /// How many: two fewer than the work connections (the relay and the
+    /// background tasks keep theirs), at least one.
+    worker_count: usize,
     replayers: operations::Replayers,
     streams: Vec<String>,
     business: Vec<BusinessGauge>,
@@ -275,6 +282,8 @@ impl Host {
             tasks,
             audit_key,
             consumers: Vec::new(),
+            workers: None,
+            worker_count: (config.work_connections as usize).saturating_sub(2).max(1),
             replayers: Default::default(),
             streams: vec![onedoor_contracts::dead_letter_stream(service)],
             business: Vec::new(),
@@ -333,9 +342,16 @@ impl Host {
             Box::pin(async move { consumer::replay_fetched(&js, &pool, &spec, handler.as_ref(), fetched).await })
         });
         self.replayers.0.insert(spec.durable.clone(), replayer);
-        let (js, pool, shutdown) = (self.js.clone(), self.work_pool.clone(), self.shutdown.clone());
+        let workers = match &self.workers {
+            Some(workers) => workers.clone(),
+            None => {
+                let workers = consumer::Workers::start(&self.js, &self.work_pool, self.worker_count, &mut self.tasks);
+                self.workers.insert(workers).clone()
+            }
+        };
+        let (js, shutdown) = (self.js.clone(), self.shutdown.clone());
         self.tasks.spawn(async move {
-            if let Err(error) = consumer::run(js, pool, spec, handler, shutdown).await {
+            if let Err(error) = consumer::run_on(js, spec, handler, workers, shutdown).await {
                 tracing::error!(%error, "consumer stopped");
             }
         });
@@ -419,6 +435,8 @@ impl Host {
             }
         };
         self.shutdown.cancel();
+        // The workers stop once the consumers stopped and this handle is gone.
+        self.workers = None;
         let drained = tokio::time::timeout(TASK_DRAIN, async { while self.tasks.join_next().await.is_some() {} }).await;
         if drained.is_err() {
             tracing::warn!("background work did not finish in time; aborting it");

@@ -150,6 +150,68 @@ async fn a_poison_message_lands_in_the_dead_letter_stream_after_max_deliver_with
 }
 
 #[tokio::test]
+async fn messages_that_queued_up_share_a_transaction_and_one_that_fails_fails_none_of_the_others() {
+    let (db, _nats, js) = setup().await;
+    // Which transaction made each effect, and in what order.
+    sqlx::query("ALTER TABLE effects ADD COLUMN tx bigint DEFAULT txid_current(), ADD COLUMN n bigserial")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    // Forty messages about five cases, waiting before the consumer starts;
+    // one of them fails every time.
+    let cases: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+    let mut published: Vec<(Uuid, Uuid)> = Vec::new();
+    let mut poison = None;
+    for n in 0..40 {
+        let (case, event_id) = (cases[n % 5], Uuid::now_v7());
+        let body = if n == 17 { "\"poison\"" } else { "{}" };
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", event_id.to_string().as_str());
+        headers.insert(onedoor_messaging::EVENT_ID_HEADER, event_id.to_string().as_str());
+        headers.insert(onedoor_contracts::CE_SUBJECT_HEADER, case.to_string().as_str());
+        js.publish_with_headers(materials_subject(), headers, body.into()).await.unwrap().await.unwrap();
+        if n == 17 {
+            poison = Some(event_id);
+        } else {
+            published.push((case, event_id));
+        }
+    }
+
+    // One worker (as `consumer::run` has), pulling sixteen at a time.
+    let mut pulling = spec();
+    pulling.concurrency = 16;
+    let handler = Arc::new(RecordEffect::default());
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(consumer::run(js.clone(), db.pool.clone(), pulling, handler.clone(), shutdown.clone()));
+    eventually("every good message is handled", Duration::from_secs(20), || async { effects(&db.pool).await == 39 })
+        .await;
+    eventually("the failing one is dead-lettered", Duration::from_secs(20), || {
+        let js = js.clone();
+        async move { !onedoor_messaging::dead_letter::list(&js, SERVICE, 10).await.unwrap().is_empty() }
+    })
+    .await;
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+
+    let rows: Vec<(Uuid, i64)> =
+        sqlx::query_as("SELECT event_id, tx FROM effects ORDER BY n").fetch_all(&db.pool).await.unwrap();
+    let handled: Vec<Uuid> = rows.iter().map(|(id, _)| *id).collect();
+    let mut once = handled.clone();
+    once.sort();
+    once.dedup();
+    assert_eq!(once.len(), 39, "each good message acted on once: {handled:?}");
+    let transactions: std::collections::HashSet<i64> = rows.iter().map(|(_, tx)| *tx).collect();
+    assert!(transactions.len() < 20, "39 messages took {} transactions", transactions.len());
+    for case in &cases {
+        let sent: Vec<Uuid> = published.iter().filter(|(c, _)| c == case).map(|(_, id)| *id).collect();
+        let done: Vec<Uuid> = handled.iter().filter(|id| sent.contains(id)).copied().collect();
+        assert_eq!(done, sent, "one case's messages are handled in the order they were published");
+    }
+    let letters = onedoor_messaging::dead_letter::list(&js, SERVICE, 10).await.unwrap();
+    assert_eq!(letters.iter().map(|l| l.event_id).collect::<Vec<_>>(), vec![poison]);
+}
+
+#[tokio::test]
 async fn a_replayed_dead_letter_is_handled_once_the_cause_is_fixed() {
     let (db, _nats, js) = setup().await;
     let poison = Uuid::now_v7();
