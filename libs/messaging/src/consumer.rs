@@ -263,8 +263,11 @@ impl Workers {
             }
             None => self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % n,
         };
-        // A worker stops only once every handle is gone: this one is not.
-        let _ = self.queues[i].send(pulled);
+        // A worker stops once every handle is gone (not yet: this is one),
+        // or if it panicked outside a handler (which would be a bug here).
+        if self.queues[i].send(pulled).is_err() {
+            tracing::error!(worker = i, "a consumer worker has stopped; its cases' messages wait for a restart");
+        }
     }
 }
 
