@@ -191,8 +191,15 @@ async fn a_message_the_broker_refuses_holds_back_its_case_alone_and_order_is_kep
     js.update_stream(config).await.unwrap();
     let outcome = relay.relay_batch().await.unwrap();
     assert_eq!((outcome.sent, outcome.failed), (2, 0));
+    let stored = stream_contents(&js, TEST_STREAM).await;
+    let cases: Vec<String> = stored
+        .iter()
+        .map(|m| m.headers.get(onedoor_contracts::CE_SUBJECT_HEADER).unwrap().as_str().to_string())
+        .collect();
+    assert_eq!(ids(stored), [b1.event_id.to_string(), a1.event_id.to_string(), a2.event_id.to_string()]);
     assert_eq!(
-        ids(stream_contents(&js, TEST_STREAM).await),
-        [b1.event_id.to_string(), a1.event_id.to_string(), a2.event_id.to_string()]
+        cases,
+        [b, a, a].map(|c| c.to_string()),
+        "each message names its case (the consumers' workers go by it)"
     );
 }
