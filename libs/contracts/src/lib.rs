@@ -51,9 +51,9 @@ pub const SHARED_DEAD_LETTER_STREAM: &str = "DEAD_LETTERS";
 /// route a message without parsing it.
 pub const CE_TYPE_HEADER: &str = "Ce-Type";
 /// NATS header carrying the CloudEvents `subject` of the body: the case the
-/// event belongs to. A consumer handling several messages in one
-/// transaction takes their cases in this order, so two such transactions
-/// never wait on each other's cases in a circle.
+/// event belongs to. A consuming process hands all of a case's messages to
+/// one of its workers by it, so they keep their order and no two of its
+/// transactions wait on each other's cases.
 pub const CE_SUBJECT_HEADER: &str = "Ce-Subject";
 
 // What differs per line is in `aid_line::AID_LINES` (the doc comment below is

@@ -7,8 +7,9 @@
 //! each service seals them in its upgrade step (`--migrate-only`, and every
 //! start before it serves): every personal field of its events still in the
 //! clear is sealed under the key its stream is sealed with today or, where
-//! that key was destroyed, replaced by `[已删除]`. Only how a field is stored changes, never what the event
-//! says: the one rewrite of a stored event there is (ADR 0018).
+//! that key was destroyed, replaced by `[已删除]`. Only how a field is
+//! stored changes, never what the event says: the one rewrite of a stored
+//! event there is (ADR 0018).
 //!
 //! A pass goes on from where the last one stopped (`sealing_passes`), so a
 //! start after it reads only the events since. It records as checked only

@@ -16,8 +16,7 @@ use crate::{EVENT_ID_HEADER, MessagingError, dead_letter};
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
-use onedoor_contracts::CE_SUBJECT_HEADER;
-use onedoor_contracts::{CE_TYPE_HEADER, DecodeError, EnvelopeHead, StreamEvents};
+use onedoor_contracts::{CE_SUBJECT_HEADER, CE_TYPE_HEADER, DecodeError, EnvelopeHead, StreamEvents};
 use onedoor_event_store::inbox;
 use onedoor_telemetry::propagation::TraceHeaders;
 use sqlx::{PgConnection, PgPool};
@@ -451,9 +450,7 @@ async fn process(js: &jetstream::Context, pool: &PgPool, group: Vec<Pulled>) {
         together.sort_by(|a, b| a.case.cmp(&b.case));
         let count = together.len();
         let work: Vec<_> = together.iter().filter_map(Pulled::work).collect();
-        let handled = handle_together(pool, &work).await;
-        drop(work);
-        match handled {
+        match handle_together(pool, &work).await {
             Ok(outcomes) => {
                 for (pulled, outcome) in together.into_iter().zip(outcomes) {
                     pulled.span.record("messaging.batch.message_count", count);
