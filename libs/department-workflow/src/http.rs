@@ -161,8 +161,9 @@ async fn get_referral(staff: Staff, State(state): State<AppState>, Path(id): Pat
     department_staff(&staff, state.policy.as_ref())?;
     let id = referral_id(&id)?;
     let mut conn = state.pool.acquire().await?;
-    let lane =
-        store::load_lane(&mut conn, &state.keyring, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
+    let lane = store::load_lane(&mut conn, &state.keyring, id, None)
+        .await?
+        .ok_or_else(|| Problem::not_found("no such referral"))?;
     Ok(view_response(&fresh_view(&mut conn, &state, &lane).await?))
 }
 
@@ -193,8 +194,9 @@ async fn unmask(
     onedoor_http_kit::access::note_purpose(&form.purpose)?;
     let id = referral_id(&id)?;
     let mut conn = state.pool.acquire().await?;
-    let lane =
-        store::load_lane(&mut conn, &state.keyring, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
+    let lane = store::load_lane(&mut conn, &state.keyring, id, None)
+        .await?
+        .ok_or_else(|| Problem::not_found("no such referral"))?;
     let mut response = axum::Json(UnmaskedIds::of(&lane)).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     Ok(response)
@@ -277,14 +279,16 @@ async fn command(
     onedoor_http_kit::with_retries(|| async {
         let now = Utc::now();
         let mut tx = state.pool.begin().await?;
-        if !store::lock_lane(&mut tx, id).await? {
+        let Some(listed) = store::lock_lane(&mut tx, id).await? else {
             return Err(Problem::not_found("no such referral"));
-        }
-        let mut lane = store::load_lane(&mut tx, &state.keyring, id)
+        };
+        let mut lane = store::load_lane(&mut tx, &state.keyring, id, Some(listed))
             .await?
             .ok_or_else(|| Problem::not_found("no such referral"))?;
         check_if_match(headers, lane.version)?;
-        store::lock_ledger(&mut tx, &state.keyring, policy, &lane).await?;
+        if command.may_approve() {
+            store::lock_ledger(&mut tx, &state.keyring, policy, &lane).await?;
+        }
         let facts = store::ledger_facts(&mut tx, &state.keyring, policy, &lane, now).await?;
         lane.recommendation = policy.recommend(&lane.referral, facts);
         let today = onedoor_working_calendar::local_date(now);
@@ -491,7 +495,9 @@ async fn list_documents(
     department_staff(&staff, state.policy.as_ref())?;
     let id = referral_id(&id)?;
     let mut conn = state.pool.acquire().await?;
-    store::load_lane(&mut conn, &state.keyring, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
+    store::load_lane(&mut conn, &state.keyring, id, None)
+        .await?
+        .ok_or_else(|| Problem::not_found("no such referral"))?;
     Ok(axum::Json(DocumentList { items: store::documents_of(&mut conn, id).await? }))
 }
 
@@ -513,7 +519,7 @@ async fn download_document(
     let not_found = || Problem::not_found("no such document of this referral");
     let document_id = Uuid::parse_str(&document_id).map_err(|_| not_found())?;
     let mut tx = state.pool.begin().await?;
-    store::load_lane(&mut tx, &state.keyring, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
+    store::load_lane(&mut tx, &state.keyring, id, None).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
     let document = store::documents_of(&mut tx, id)
         .await?
         .into_iter()

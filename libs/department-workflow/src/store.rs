@@ -7,6 +7,7 @@ use crate::domain::policy::{HOUSEHOLD_LEDGER, LedgerFacts, LedgerKey, Policy};
 use crate::domain::view::{ReferralSummary, ReferralView};
 use crate::{integration, stored};
 use chrono::{DateTime, NaiveDate, Utc};
+use onedoor_event_store::folded::Folded;
 use onedoor_event_store::sealing::{PlainEvents, Sealed};
 use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError};
 use onedoor_personal_data::Keyring;
@@ -31,7 +32,51 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     onedoor_event_store::apply_migrations(pool, migrator()).await
 }
 
+/// Lanes folded before, kept in the process: a caseworker's command serves
+/// the lane as kept when its inbox row, locked first, says nothing was
+/// appended since ([`onedoor_event_store::folded`]).
+static LANES: Folded<Lane> = Folded::new(4096);
+
+/// Where a lane's stream stood, as its inbox row says (the row is written
+/// with every append): see [`lock_lane`].
+#[derive(Debug, Clone, Copy)]
+pub struct LaneRow {
+    pub version: i64,
+    /// `None` where the row was written by a release before this column, or
+    /// after the case's personal data was erased.
+    pub last_event: Option<Uuid>,
+}
+
+/// Folds the lane from its stream; `None` if there is no such lane. A lane
+/// kept here at the very version and event its inbox row (`listed`, read in
+/// this transaction) names is served as kept, if its case's key still lives.
 pub async fn load_lane(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    referral_id: Uuid,
+    listed: Option<LaneRow>,
+) -> Result<Option<Lane>, StoreError> {
+    let kept = listed.and_then(|row| LANES.at(referral_id, row.version, row.last_event?));
+    let lane = match kept {
+        Some(lane) if keyring.for_opening(conn, lane.referral.case_id).await?.is_some() => Some(lane),
+        _ => load_stream(conn, keyring, referral_id).await?,
+    };
+    if let Some(lane) = &lane {
+        // The referral arrived in the application's trace: later work on it links there.
+        if let Some(traceparent) = &lane.traceparent {
+            onedoor_telemetry::propagation::link_current_span(traceparent);
+        }
+        // The audit trail of a request that loads it names its case and household.
+        onedoor_http_kit::access::note(|a| {
+            a.case_id = Some(lane.referral.case_id);
+            a.household_id = lane.referral.household_id;
+        });
+    }
+    Ok(lane)
+}
+
+/// The lane folded from all its events, kept if its case's key lives.
+async fn load_stream(
     conn: &mut PgConnection,
     keyring: &Keyring,
     referral_id: Uuid,
@@ -41,21 +86,14 @@ pub async fn load_lane(
         Some(case_id) => keyring.for_opening(conn, case_id).await?,
         None => None,
     };
-    // The referral arrived in the application's trace: later work on it links there.
-    if let Some(traceparent) = recorded.first().and_then(|r| r.metadata.traceparent.as_deref()) {
-        onedoor_telemetry::propagation::link_current_span(traceparent);
-    }
     let events: Vec<LaneEvent> =
         recorded.iter().map(|e| stored::decode(e, key.as_deref())).collect::<Result<_, _>>()?;
-    let lane = Lane::from_events(&events);
-    // The audit trail of a request that loads it names its case and household.
-    if let Some(referral) = lane.as_ref().map(|l| &l.referral) {
-        onedoor_http_kit::access::note(|a| {
-            a.case_id = Some(referral.case_id);
-            a.household_id = referral.household_id;
-        });
+    let Some(mut lane) = Lane::from_events(&events) else { return Ok(None) };
+    lane.traceparent = recorded.first().and_then(|r| r.metadata.traceparent.clone());
+    if let (Some(_), Some(last)) = (&key, recorded.last()) {
+        LANES.keep(referral_id, &lane, lane.version, last.event_id);
     }
-    Ok(lane)
+    Ok(Some(lane))
 }
 
 /// Makes the window's events about one referral take turns, whether or not
@@ -110,14 +148,15 @@ pub async fn take_early(conn: &mut PgConnection, referral_id: Uuid) -> Result<Ve
     Ok(rows.into_iter().map(|(v,)| serde_json::from_value(v)).collect::<Result<_, _>>()?)
 }
 
-/// Locks the lane's inbox row so commands and window events take turns; `false` if there is no such lane.
-pub async fn lock_lane(conn: &mut PgConnection, referral_id: Uuid) -> Result<bool, StoreError> {
-    let found: Option<Uuid> =
-        sqlx::query_scalar("SELECT referral_id FROM referral_views WHERE referral_id = $1 FOR UPDATE")
+/// Locks the lane's inbox row so commands and window events take turns, and
+/// says where its stream stands; `None` if there is no such lane.
+pub async fn lock_lane(conn: &mut PgConnection, referral_id: Uuid) -> Result<Option<LaneRow>, StoreError> {
+    let found: Option<(i64, Option<Uuid>)> =
+        sqlx::query_as("SELECT version, last_event_id FROM referral_views WHERE referral_id = $1 FOR UPDATE")
             .bind(referral_id)
             .fetch_optional(conn)
             .await?;
-    Ok(found.is_some())
+    Ok(found.map(|(version, last_event)| LaneRow { version, last_event }))
 }
 
 /// Where the referral's approvals are booked, as the ledger stores it: a
@@ -246,7 +285,11 @@ pub async fn save(
             }
             lane
         }
-        None => Lane::from_events(new).expect("a new lane starts with ReferralReceived"),
+        None => {
+            let mut lane = Lane::from_events(new).expect("a new lane starts with ReferralReceived");
+            lane.traceparent = TraceHeaders::current().traceparent;
+            lane
+        }
     };
     let mut announcements = Vec::new();
     let first_version = before.map_or(1, |l| l.version + 1);
@@ -307,23 +350,32 @@ pub async fn save(
             .await?;
         }
     }
-    write_view(conn, &after, rules.calendar, now).await?;
+    // The next command reads nothing more (unless this transaction rolls
+    // back: then the row names another event, and the stream is read).
+    let last_event = encoded.last().map(|e| e.event_id);
+    write_view(conn, &after, last_event, rules.calendar, now).await?;
+    if let Some(last) = last_event {
+        LANES.keep(referral_id, &after, after.version, last);
+    }
     Ok(after)
 }
 
-/// The lane's inbox row, written whole.
+/// The lane's inbox row, written whole, with the id of the stream's last
+/// event (`None`: the lane is not to be served from a kept fold).
 async fn write_view(
     conn: &mut PgConnection,
     after: &Lane,
+    last_event: Option<Uuid>,
     calendar: &WorkingCalendar,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let referral_id = after.referral.referral_id;
     let view = ReferralView::of(after, None, calendar, local_date(now));
     sqlx::query(
-        "INSERT INTO referral_views (referral_id, case_id, status, received_at, version, view, township, deadline)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (referral_id) DO UPDATE SET status = $3, version = $5, view = $6, deadline = $8",
+        "INSERT INTO referral_views (referral_id, case_id, status, received_at, version, view, township, deadline,
+                                     last_event_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (referral_id) DO UPDATE SET status = $3, version = $5, view = $6, deadline = $8, last_event_id = $9",
     )
     .bind(referral_id)
     .bind(after.referral.case_id)
@@ -333,6 +385,7 @@ async fn write_view(
     .bind(sqlx::types::Json(view.summary()))
     .bind(&view.township)
     .bind(view.deadline)
+    .bind(last_event)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -350,10 +403,12 @@ pub async fn forget_lane(
     referral_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let Some(lane) = load_lane(conn, keyring, referral_id).await? else {
+    LANES.forget(referral_id);
+    let Some(lane) = load_lane(conn, keyring, referral_id, None).await? else {
         return Ok(false);
     };
-    write_view(conn, &lane, calendar, now).await?;
+    // No kept fold may serve the lane again, in this process or another.
+    write_view(conn, &lane, None, calendar, now).await?;
     sqlx::query("DELETE FROM ledger WHERE referral_id = $1").bind(referral_id).execute(&mut *conn).await?;
     Ok(true)
 }

@@ -114,7 +114,7 @@ impl WindowEvents {
             )));
         }
         store::serialise_referral(tx, referral.referral_id).await?;
-        if store::lock_lane(tx, referral.referral_id).await? {
+        if store::lock_lane(tx, referral.referral_id).await?.is_some() {
             tracing::info!("referral already received");
             return Ok(());
         }
@@ -165,7 +165,7 @@ impl WindowEvents {
         let mut lanes = 0;
         for referral_id in &erased.referral_ids {
             store::serialise_referral(tx, *referral_id).await?;
-            if store::lock_lane(tx, *referral_id).await?
+            if store::lock_lane(tx, *referral_id).await?.is_some()
                 && store::forget_lane(tx, &self.keyring, &self.calendar, *referral_id, now).await?
             {
                 lanes += 1;
@@ -188,11 +188,11 @@ impl WindowEvents {
         let now = Utc::now();
         for referral_id in referral_ids {
             store::serialise_referral(tx, *referral_id).await?;
-            if !store::lock_lane(tx, *referral_id).await? {
+            let Some(listed) = store::lock_lane(tx, *referral_id).await? else {
                 store::record_early(tx, *referral_id, event_id, &event).await?;
                 continue;
-            }
-            if let Some(lane) = store::load_lane(tx, &self.keyring, *referral_id).await? {
+            };
+            if let Some(lane) = store::load_lane(tx, &self.keyring, *referral_id, Some(listed)).await? {
                 let events = match &event {
                     EarlyWindowEvent::Supplemented { materials, at } => lane.supplemented(materials.clone(), *at),
                     EarlyWindowEvent::Withdrawn { reason, at } => lane.withdrawn(reason.clone(), *at),

@@ -9,11 +9,14 @@
 //! - [`load`] reads a stream back, passing each event through the
 //!   [`Upcasters`] so that old event versions meet today's code.
 //! - [`inbox`] records which messages a consumer already acted on.
+//! - [`folded`] keeps streams folded before, so a change need not read them
+//!   again when nothing was appended since.
 //! - [`sealing`] seals, in a service's upgrade step, the personal fields an
 //!   earlier release stored in the clear (ADR 0018).
 //!
 //! PostgreSQL, not the broker, is the record: see docs/adr/0002.
 
+pub mod folded;
 pub mod inbox;
 pub mod outbox;
 pub mod sealing;

@@ -111,7 +111,7 @@ impl Handler for Notifications {
         let sent_before = |case: &crate::domain::case::Case| {
             case.notifications.iter().any(|n| n.notification_id == message.notification_id)
         };
-        let case = store::load_case(tx, &self.keyring, case_id)
+        let case = store::load_case(tx, &self.keyring, case_id, None)
             .await?
             .ok_or_else(|| HandlerError::Permanent(format!("no case {case_id} for notification")))?;
         if sent_before(&case) {
@@ -122,8 +122,8 @@ impl Handler for Notifications {
             SendError::Permanent(m) => HandlerError::Permanent(m),
         })?;
         // Recorded under the case's lock, after the send (never while waiting for the provider).
-        store::township_of(tx, case_id, true).await?;
-        let case = store::load_case(tx, &self.keyring, case_id)
+        let listed = store::case_row(tx, case_id, true).await?;
+        let case = store::load_case(tx, &self.keyring, case_id, listed.as_ref())
             .await?
             .ok_or_else(|| HandlerError::Permanent(format!("no case {case_id} for notification")))?;
         let sent = CaseEvent::NotificationSent(SentNotification {

@@ -48,10 +48,10 @@ impl Handler for LaneReports {
                 self.department, delivery.subject, lane.department
             )));
         }
-        if store::township_of(tx, lane.case_id, true).await?.is_none() {
+        let Some(listed) = store::case_row(tx, lane.case_id, true).await? else {
             return Err(HandlerError::Permanent(format!("no case {} for referral {}", lane.case_id, lane.referral_id)));
-        }
-        let case = store::load_case(tx, &self.keyring, lane.case_id)
+        };
+        let case = store::load_case(tx, &self.keyring, lane.case_id, Some(&listed))
             .await?
             .ok_or_else(|| HandlerError::Permanent(format!("case {} has no events", lane.case_id)))?;
         let known = case.line_of_referral(lane.referral_id).is_some_and(|l| l.department == lane.department);

@@ -9,9 +9,11 @@ use crate::config::Policy;
 use crate::domain::case::{Case, CaseEvent, STREAM_TYPE};
 use crate::domain::household::{Declaration, Household, HouseholdEvent, STREAM_TYPE as HOUSEHOLD_STREAM};
 use crate::domain::view::CaseView;
+use crate::folded::CASES;
 use crate::{integration, stored};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use onedoor_contracts::Department;
+use onedoor_event_store::folded::Kept;
 use onedoor_event_store::sealing::{PlainEvents, Sealed};
 use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError};
 use onedoor_personal_data::{DataKey, Keyring, PersonalFields};
@@ -39,30 +41,47 @@ mod rebuild;
 pub use rebuild::{RebuildJob, rebuild_job, run_rebuild, start_rebuild};
 
 /// Folds a case from its stream; `None` if there is no such case. A case
-/// folded here before is brought up to date from the events since
-/// ([`crate::folded`]).
-pub async fn load_case(conn: &mut PgConnection, keyring: &Keyring, case_id: Uuid) -> Result<Option<Case>, StoreError> {
+/// folded here before ([`crate::folded`]) is served as kept when its list
+/// row (`listed`, read in this transaction) says nothing was appended since,
+/// and otherwise brought up to date from the events since.
+pub async fn load_case(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    case_id: Uuid,
+    listed: Option<&CaseRow>,
+) -> Result<Option<Case>, StoreError> {
     let stream_id = case_id.to_string();
-    if let Some((mut case, last_event)) = crate::folded::get(case_id) {
-        let recorded = onedoor_event_store::load_from(conn, &stream_id, case.version, &stored::upcasters()).await?;
-        let still_there = recorded.first().is_some_and(|e| e.event_id == last_event && e.version == case.version);
-        if still_there && let Some(key) = keyring.for_opening(conn, case_key_owner(case.household_id, case_id)).await? {
-            for recorded in &recorded[1..] {
-                case.apply(&stored::decode(recorded, Some(&key))?);
+    if let Some(Kept { state: mut case, version, last_event }) = CASES.get(case_id) {
+        let owner = case_key_owner(case.household_id, case_id);
+        if listed.is_some_and(|row| row.version == version && row.last_event == Some(last_event)) {
+            if keyring.for_opening(conn, owner).await?.is_some() {
+                return Ok(Some(case));
             }
-            crate::folded::keep(&case, recorded[recorded.len() - 1].event_id);
-            return Ok(Some(case));
+        } else {
+            let recorded = onedoor_event_store::load_from(conn, &stream_id, version, &stored::upcasters()).await?;
+            let still_there = recorded.first().is_some_and(|e| e.event_id == last_event && e.version == version);
+            if still_there && let Some(key) = keyring.for_opening(conn, owner).await? {
+                for recorded in &recorded[1..] {
+                    case.apply(&stored::decode(recorded, Some(&key))?);
+                }
+                keep(&case, recorded[recorded.len() - 1].event_id);
+                return Ok(Some(case));
+            }
         }
-        crate::folded::forget(case_id);
+        CASES.forget(case_id);
     }
     let recorded = onedoor_event_store::load(conn, &stream_id, &stored::upcasters()).await?;
     let Some(last) = recorded.last() else { return Ok(None) };
     let key = keyring.for_opening(conn, case_key_owner(stored::household_of(&recorded), case_id)).await?;
     let case = folded(case_id, &recorded, key.as_deref())?;
     if key.is_some() {
-        crate::folded::keep(&case, last.event_id);
+        keep(&case, last.event_id);
     }
     Ok(Some(case))
+}
+
+fn keep(case: &Case, last_event: Uuid) {
+    CASES.keep(case.case_id, case, case.version, last_event);
 }
 
 /// The case folded from its recorded (non-empty) stream, opened with its key.
@@ -77,15 +96,27 @@ fn folded(
     Ok(case)
 }
 
-/// The township a case belongs to, locking the case's list row when `lock`
-/// (so concurrent writers to one case take turns); `None` if there is no such case.
-pub async fn township_of(conn: &mut PgConnection, case_id: Uuid, lock: bool) -> Result<Option<String>, StoreError> {
+/// A case's list row as [`case_row`] reads it: its township, and where its
+/// stream stood (the row is written with every append).
+#[derive(Debug, Clone)]
+pub struct CaseRow {
+    pub township: String,
+    pub version: i64,
+    /// `None` where the row was written by a release before this column, or
+    /// for an erased case.
+    pub last_event: Option<Uuid>,
+}
+
+/// A case's list row, locking it when `lock` (so concurrent writers to one
+/// case take turns); `None` if there is no such case.
+pub async fn case_row(conn: &mut PgConnection, case_id: Uuid, lock: bool) -> Result<Option<CaseRow>, StoreError> {
     let sql = if lock {
-        "SELECT township FROM case_views WHERE case_id = $1 FOR UPDATE"
+        "SELECT township, version, last_event_id FROM case_views WHERE case_id = $1 FOR UPDATE"
     } else {
-        "SELECT township FROM case_views WHERE case_id = $1"
+        "SELECT township, version, last_event_id FROM case_views WHERE case_id = $1"
     };
-    Ok(sqlx::query_scalar(sql).bind(case_id).fetch_optional(conn).await?)
+    let row: Option<(String, i64, Option<Uuid>)> = sqlx::query_as(sql).bind(case_id).fetch_optional(conn).await?;
+    Ok(row.map(|(township, version, last_event)| CaseRow { township, version, last_event }))
 }
 
 /// The personal fields of a stored case view (its JSON), sealed with the
@@ -187,13 +218,14 @@ pub async fn save(
         &announcements,
     )
     .await?;
-    write_read_models(conn, keyring, &after, policy, now).await?;
     // The next load reads nothing more (unless this transaction rolls back).
     // An erased case is never kept: it is folded afresh, without its key.
     let erased = new.iter().any(|e| matches!(e, CaseEvent::PersonalDataErased { .. }));
-    match encoded.last() {
-        Some(last) if !erased => crate::folded::keep(&after, last.event_id),
-        _ => crate::folded::forget(after.case_id),
+    let last_event = encoded.last().map(|e| e.event_id).filter(|_| !erased);
+    write_read_models(conn, keyring, &after, last_event, policy, now).await?;
+    match last_event {
+        Some(last) => keep(&after, last),
+        None => CASES.forget(after.case_id),
     }
     Ok(after)
 }
@@ -203,13 +235,23 @@ pub async fn write_read_models(
     conn: &mut PgConnection,
     keyring: &Keyring,
     case: &Case,
+    last_event: Option<Uuid>,
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     // Sealed with the household's key while it lives; an erased household's
     // view holds only erased fields already.
     let key = keyring.for_opening(conn, case_key_owner(case.household_id, case.case_id)).await?;
-    write_list_rows(conn, keyring, &[(case, key.as_deref())], policy, now).await
+    write_list_rows(conn, keyring, &[ListRow { case, key: key.as_deref(), last_event }], policy, now).await
+}
+
+/// A list row to write: the case, its household's key (`None` once erased)
+/// and the id of its stream's last event (`None`: not known, or not to be
+/// served from a kept fold, see [`CaseRow::last_event`]).
+struct ListRow<'a> {
+    case: &'a Case,
+    key: Option<&'a DataKey>,
+    last_event: Option<Uuid>,
 }
 
 /// Writes the list rows of cases (each with its household's key, `None`
@@ -219,7 +261,7 @@ pub async fn write_read_models(
 async fn write_list_rows(
     conn: &mut PgConnection,
     keyring: &Keyring,
-    cases: &[(&Case, Option<&DataKey>)],
+    cases: &[ListRow<'_>],
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
@@ -230,8 +272,9 @@ async fn write_list_rows(
         (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut applicants, mut households, mut owners, mut held) =
         (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut last_events = Vec::with_capacity(n);
     let today = local_date(now);
-    for &(case, key) in cases {
+    for &ListRow { case, key, last_event } in cases {
         let view = case.view(&policy.catalogue, &policy.calendar, today);
         let mut stored = serde_json::to_value(&view)?;
         if let Some(key) = key {
@@ -255,27 +298,29 @@ async fn write_list_rows(
         owners.push(case.owner.clone());
         // The lines still held; the others are released.
         held.push(case.held_lines().into_iter().map(Department::as_str).collect::<Vec<_>>().join(","));
+        last_events.push(last_event);
     }
     sqlx::query(
         "WITH rows AS (
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::date[],
-                                  $7::bigint[], $8::jsonb[], $9::text[], $10::uuid[], $11::text[], $12::text[])
+                                  $7::bigint[], $8::jsonb[], $9::text[], $10::uuid[], $11::text[], $12::text[],
+                                  $13::uuid[])
                  AS r(case_id, case_number, township, status, submitted_at, next_deadline, version, view,
-                      applicant_id_number, household_id, owner, held)
+                      applicant_id_number, household_id, owner, held, last_event_id)
          ),
          released AS (
              DELETE FROM open_lines o USING rows r
               WHERE o.case_id = r.case_id AND NOT (o.department = ANY(string_to_array(r.held, ',')))
          )
          INSERT INTO case_views (case_id, case_number, township, status, submitted_at, next_deadline, version, view,
-                                 applicant_id_number, household_id, owner)
+                                 applicant_id_number, household_id, owner, last_event_id)
          SELECT case_id, case_number, township, status, submitted_at, next_deadline, version, view,
-                applicant_id_number, household_id, owner
+                applicant_id_number, household_id, owner, last_event_id
            FROM rows
          ON CONFLICT (case_id) DO UPDATE
             SET status = EXCLUDED.status, next_deadline = EXCLUDED.next_deadline, version = EXCLUDED.version,
                 view = EXCLUDED.view, applicant_id_number = EXCLUDED.applicant_id_number,
-                household_id = EXCLUDED.household_id, owner = EXCLUDED.owner",
+                household_id = EXCLUDED.household_id, owner = EXCLUDED.owner, last_event_id = EXCLUDED.last_event_id",
     )
     .bind(ids)
     .bind(numbers)
@@ -289,6 +334,7 @@ async fn write_list_rows(
     .bind(households)
     .bind(owners)
     .bind(held)
+    .bind(last_events)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -825,7 +871,7 @@ pub async fn cases_of_household_locked(
             .await?;
     let mut cases = Vec::with_capacity(ids.len());
     for id in ids {
-        cases.extend(load_case(conn, keyring, id).await?);
+        cases.extend(load_case(conn, keyring, id, None).await?);
     }
     Ok(cases)
 }
@@ -848,9 +894,9 @@ pub async fn forget_household(
 ) -> Result<Vec<String>, StoreError> {
     let now = Utc::now();
     for &case_id in cases {
-        let Some(case) = load_case(conn, keyring, case_id).await? else { continue };
+        let Some(case) = load_case(conn, keyring, case_id, None).await? else { continue };
         if case.erased_at.is_some() {
-            write_read_models(conn, keyring, &case, policy, now).await?;
+            write_read_models(conn, keyring, &case, None, policy, now).await?;
         } else {
             let erased = CaseEvent::PersonalDataErased { erased_at: now, erased_by: erased_by.to_string() };
             save(conn, keyring, &case, &[erased], Cause::staff(erased_by), policy, now).await?;

@@ -221,6 +221,15 @@ impl Command {
             Self::ExtendDeadline { .. } => "extend_deadline",
         }
     }
+
+    /// Whether the command may approve an amount (a proposal within the
+    /// caseworker's authority stands as a decision): only these are
+    /// checked against the ledger's caps under its lock. The others read
+    /// the ledger for the recommendation shown with the answer, and may
+    /// read it while a decision elsewhere is being booked.
+    pub fn may_approve(&self) -> bool {
+        matches!(self, Self::Propose { .. } | Self::Approve { .. })
+    }
 }
 
 /// Why a command was refused.
@@ -299,6 +308,9 @@ pub struct Lane {
     pub references: Vec<String>,
     pub reason: Option<String>,
     pub history: Vec<(DateTime<Utc>, String)>,
+    /// The trace the referral arrived in (its first event's), which later
+    /// work on the lane links to; set where the lane is loaded or opened.
+    pub traceparent: Option<String>,
 }
 
 impl Lane {
@@ -333,6 +345,7 @@ impl Lane {
             disbursed_amount_fen: None,
             reason: None,
             history: vec![(*at, "ReferralReceived".into())],
+            traceparent: None,
         };
         for e in iter {
             lane.apply(e);

@@ -108,12 +108,12 @@ async fn case_of_township(
     township: &str,
     lock: bool,
 ) -> ApiResult<Case> {
-    let owner = store::township_of(conn, case_id, lock).await?;
+    let listed = store::case_row(conn, case_id, lock).await?;
     let not_found = || Problem::not_found(format!("no case {case_id} in your township"));
-    if owner.as_deref() != Some(township) {
+    if listed.as_ref().map(|row| row.township.as_str()) != Some(township) {
         return Err(not_found());
     }
-    let case = store::load_case(conn, keyring, case_id).await?.ok_or_else(not_found)?;
+    let case = store::load_case(conn, keyring, case_id, listed.as_ref()).await?.ok_or_else(not_found)?;
     if let Some(traceparent) = &case.traceparent {
         onedoor_telemetry::propagation::link_current_span(traceparent);
     }

@@ -3,14 +3,16 @@
 //! operators start and follow, and the chunked rebuild itself (ADR 0012:
 //! a chunk of cases in a fixed number of statements, two chunks at a time).
 
-use super::{STREAM_TYPE, case_key_owner, claim_open_line, folded, load_household, write_household, write_list_rows};
+use super::{
+    ListRow, STREAM_TYPE, case_key_owner, claim_open_line, folded, load_household, write_household, write_list_rows,
+};
 use crate::config::Policy;
 use crate::domain::case::Case;
 use crate::domain::household::STREAM_TYPE as HOUSEHOLD_STREAM;
 use crate::stored;
 use chrono::{DateTime, Utc};
 use onedoor_event_store::StoreError;
-use onedoor_personal_data::{DataKey, Keyring};
+use onedoor_personal_data::Keyring;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -166,11 +168,12 @@ async fn rebuild_chunk(
     let mut cases = Vec::with_capacity(streams.len());
     for ((case_id, events), owner) in streams.iter().zip(&owners) {
         let key = keys.get(owner).map(|k| &**k);
-        cases.push((folded(*case_id, events, key)?, key));
+        cases.push((folded(*case_id, events, key)?, key, events.last().map(|e| e.event_id)));
     }
-    let rows: Vec<(&Case, Option<&DataKey>)> = cases.iter().map(|(case, key)| (case, *key)).collect();
+    let rows: Vec<ListRow> =
+        cases.iter().map(|(case, key, last_event)| ListRow { case, key: *key, last_event: *last_event }).collect();
     write_list_rows(conn, keyring, &rows, policy, Utc::now()).await?;
-    for (case, _) in &cases {
+    for (case, ..) in &cases {
         restore_open_lines(conn, keyring, case).await?;
     }
     Ok(())

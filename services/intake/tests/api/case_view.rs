@@ -430,7 +430,7 @@ async fn a_case_folded_before_is_served_only_while_its_stream_still_holds_what_w
     let keyring = onedoor_personal_data::Keyring::development();
     let load = || async {
         let mut conn = intake.db().acquire().await.unwrap();
-        intake::store::load_case(&mut conn, &keyring, case_id).await.unwrap().unwrap()
+        intake::store::load_case(&mut conn, &keyring, case_id, None).await.unwrap().unwrap()
     };
     let stored = load().await;
     let last: i64 = sqlx::query_scalar("SELECT max(version) FROM events WHERE stream_id = $1")
@@ -473,4 +473,42 @@ async fn a_case_folded_before_is_served_only_while_its_stream_still_holds_what_w
         .unwrap();
     let without = load().await;
     assert_eq!((without.version, without.owner.as_str()), (last - 1, stored.owner.as_str()));
+}
+
+/// A change reads the case's list row first, under its lock. When this
+/// process kept the case folded at the very version and event the row
+/// names, the stream is not read at all; a row naming another event (the
+/// kept one rolled back, or another process appended) sends it to the stream.
+#[tokio::test]
+async fn a_case_kept_at_the_event_its_list_row_names_is_not_read_again() {
+    let intake = TestIntake::spawn().await;
+    let case = referred_case(&intake).await;
+    intake
+        .case_until(&case.case_id, "the acceptance SMS is recorded", |v| {
+            v["notifications"].as_array().is_some_and(|n| !n.is_empty())
+        })
+        .await;
+    let case_id = Uuid::parse_str(&case.case_id).unwrap();
+    let keyring = onedoor_personal_data::Keyring::development();
+    let mut tx = intake.db().begin().await.unwrap();
+    let row = intake::store::case_row(&mut tx, case_id, true).await.unwrap().unwrap();
+    let last: (i64, Uuid) =
+        sqlx::query_as("SELECT version, event_id FROM events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1")
+            .bind(case_id.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!((row.version, row.last_event), (last.0, Some(last.1)), "the row names the stream's last event");
+
+    // The stream taken away under the row (no writer does this): the case
+    // kept at the row's event is served without reading it.
+    sqlx::query("DELETE FROM events WHERE stream_id = $1").bind(case_id.to_string()).execute(&mut *tx).await.unwrap();
+    let kept = intake::store::load_case(&mut tx, &keyring, case_id, Some(&row)).await.unwrap();
+    assert_eq!(kept.map(|c| (c.case_id, c.version)), Some((case_id, row.version)));
+
+    // A row naming another event at that version: the stream is read (and is empty now).
+    let other = intake::store::CaseRow { last_event: Some(Uuid::now_v7()), ..row.clone() };
+    let read = intake::store::load_case(&mut tx, &keyring, case_id, Some(&other)).await.unwrap();
+    assert!(read.is_none(), "the stream was read");
+    tx.rollback().await.unwrap();
 }
