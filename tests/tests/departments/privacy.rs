@@ -235,6 +235,15 @@ async fn an_erasure_at_the_window_reaches_every_department_that_had_the_case() {
         .await;
         let ended = if *d == Medical { "rejected" } else { "withdrawn" };
         assert_eq!(view["status"], ended, "the lane's history stays: {view}");
+        // No replica serves the lane as it folded it before the erasure:
+        // its inbox row names no event a kept fold could match.
+        let kept: Option<uuid::Uuid> =
+            sqlx::query_scalar("SELECT last_event_id FROM referral_views WHERE referral_id = $1::uuid")
+                .bind(referral)
+                .fetch_one(p.db(*d))
+                .await
+                .unwrap();
+        assert_eq!(kept, None, "{d}'s lane can be served as folded before the erasure");
         let dump = onedoor_test_support::dump_tables(p.db(*d)).await;
         assert!(dump.contains(referral.as_str()), "the dump reads every table");
         for plain in [applicant.as_str(), student.as_str(), "张三", "张小明", DIAGNOSIS] {
