@@ -9,6 +9,8 @@
 //! - [`load`] reads a stream back, passing each event through the
 //!   [`Upcasters`] so that old event versions meet today's code.
 //! - [`inbox`] records which messages a consumer already acted on.
+//! - [`deferred`] lets a transaction that changes a stream several times
+//!   write each read-model row once, at its end.
 //! - [`folded`] keeps streams folded before, so a change need not read them
 //!   again when nothing was appended since.
 //! - [`sealing`] seals, in a service's upgrade step, the personal fields an
@@ -16,6 +18,7 @@
 //!
 //! PostgreSQL, not the broker, is the record: see docs/adr/0002.
 
+pub mod deferred;
 pub mod folded;
 pub mod inbox;
 pub mod outbox;

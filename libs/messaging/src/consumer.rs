@@ -6,7 +6,8 @@
 //! redelivery, which the inbox turns into a no-op. Messages that queued up
 //! while a process's workers were busy share one transaction (if it fails,
 //! each goes through one of its own), so a busy service commits less often
-//! ([`Workers`]). A transient failure is nak'ed with a growing delay; a
+//! ([`Workers`]), and the read-model rows its handlers defer are written once
+//! each, just before it commits (`onedoor_event_store::deferred`). A transient failure is nak'ed with a growing delay; a
 //! message that fails `max_deliver` times, or fails permanently, goes to the
 //! dead-letter stream with its reason.
 //!
@@ -450,7 +451,8 @@ async fn process(js: &jetstream::Context, pool: &PgPool, group: Vec<Pulled>) {
         together.sort_by(|a, b| a.case.cmp(&b.case));
         let count = together.len();
         let work: Vec<_> = together.iter().filter_map(Pulled::work).collect();
-        match handle_together(pool, &work).await {
+        // Rows the handlers write about one case several times are written once, at the end.
+        match onedoor_event_store::deferred::scope(handle_together(pool, &work)).await {
             Ok(outcomes) => {
                 for (pulled, outcome) in together.into_iter().zip(outcomes) {
                     pulled.span.record("messaging.batch.message_count", count);
@@ -576,6 +578,7 @@ async fn handle_together(pool: &PgPool, work: &[Work<'_>]) -> Result<Vec<Outcome
             }
         }
         if outcomes.contains(&Outcome::Done) {
+            onedoor_event_store::deferred::flush(&mut tx).await?;
             tx.commit().await?;
             onedoor_event_store::outbox::committed();
         } else {

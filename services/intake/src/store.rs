@@ -13,6 +13,7 @@ use crate::folded::CASES;
 use crate::{integration, stored};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use onedoor_contracts::Department;
+use onedoor_event_store::deferred;
 use onedoor_event_store::folded::Kept;
 use onedoor_event_store::sealing::{PlainEvents, Sealed};
 use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError};
@@ -22,6 +23,8 @@ use onedoor_stored_events::household::HouseholdEventV1;
 use onedoor_telemetry::propagation::TraceHeaders;
 use onedoor_working_calendar::local_date;
 use sqlx::{PgConnection, PgPool, Row};
+use std::future::Future;
+use std::pin::Pin;
 use uuid::Uuid;
 
 /// Intake's own migrations (beside the event store's).
@@ -110,6 +113,11 @@ pub struct CaseRow {
 /// A case's list row, locking it when `lock` (so concurrent writers to one
 /// case take turns); `None` if there is no such case.
 pub async fn case_row(conn: &mut PgConnection, case_id: Uuid, lock: bool) -> Result<Option<CaseRow>, StoreError> {
+    // Changed earlier in this transaction (which holds its lock): its row
+    // waits to be written at the end.
+    if let Some(row) = deferred::pending::<ListRow>(LIST_ROWS, case_id) {
+        return Ok(Some(CaseRow { township: row.township, version: row.version, last_event: row.last_event }));
+    }
     let sql = if lock {
         "SELECT township, version, last_event_id FROM case_views WHERE case_id = $1 FOR UPDATE"
     } else {
@@ -230,7 +238,8 @@ pub async fn save(
     Ok(after)
 }
 
-/// Writes the case's list row and releases open lines that are done.
+/// Writes the case's list row and releases open lines that are done; in a
+/// consumer's shared transaction, once at its end ([`deferred`]).
 pub async fn write_read_models(
     conn: &mut PgConnection,
     keyring: &Keyring,
@@ -242,64 +251,88 @@ pub async fn write_read_models(
     // Sealed with the household's key while it lives; an erased household's
     // view holds only erased fields already.
     let key = keyring.for_opening(conn, case_key_owner(case.household_id, case.case_id)).await?;
-    write_list_rows(conn, keyring, &[ListRow { case, key: key.as_deref(), last_event }], policy, now).await
+    let row = ListRow::of(keyring, case, key.as_deref(), last_event, policy, now)?;
+    match deferred::defer(LIST_ROWS, case.case_id, row) {
+        Some(row) => write_list_rows(conn, &[row]).await,
+        None => Ok(()),
+    }
 }
 
-/// A list row to write: the case, its household's key (`None` once erased)
-/// and the id of its stream's last event (`None`: not known, or not to be
-/// served from a kept fold, see [`CaseRow::last_event`]).
-struct ListRow<'a> {
-    case: &'a Case,
-    key: Option<&'a DataKey>,
+/// Case list rows deferred to the end of a consumer's shared transaction.
+const LIST_ROWS: deferred::Kind = deferred::Kind { name: "case_views", write: write_deferred_list_rows };
+
+fn write_deferred_list_rows<'c>(
+    conn: &'c mut PgConnection,
+    rows: Vec<deferred::Row>,
+) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'c>> {
+    let rows: Vec<ListRow> =
+        rows.into_iter().filter_map(|row| row.downcast::<ListRow>().ok()).map(|row| *row).collect();
+    Box::pin(async move { write_list_rows(conn, &rows).await })
+}
+
+/// A case's list row as written: its view rendered and sealed with its
+/// household's key (`None` once erased), and the id of its stream's last
+/// event (`None`: not known, or not to be served from a kept fold, see
+/// [`CaseRow::last_event`]).
+#[derive(Debug, Clone)]
+struct ListRow {
+    case_id: Uuid,
+    case_number: String,
+    township: String,
+    status: &'static str,
+    submitted_at: DateTime<Utc>,
+    next_deadline: Option<NaiveDate>,
+    version: i64,
+    view: serde_json::Value,
+    applicant: Option<String>,
+    household_id: Option<Uuid>,
+    owner: String,
+    /// The lines still held; the others are released.
+    held: String,
     last_event: Option<Uuid>,
 }
 
-/// Writes the list rows of cases (each with its household's key, `None`
-/// once erased) and releases their open lines that are done, in one
-/// statement whatever their number: one round trip per change of a case,
-/// and per chunk of a rebuild.
-async fn write_list_rows(
-    conn: &mut PgConnection,
-    keyring: &Keyring,
-    cases: &[ListRow<'_>],
-    policy: &Policy,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let n = cases.len();
-    let (mut ids, mut numbers, mut townships, mut statuses) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut submitted, mut deadlines, mut versions, mut views) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut applicants, mut households, mut owners, mut held) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let mut last_events = Vec::with_capacity(n);
-    let today = local_date(now);
-    for &ListRow { case, key, last_event } in cases {
-        let view = case.view(&policy.catalogue, &policy.calendar, today);
+impl ListRow {
+    fn of(
+        keyring: &Keyring,
+        case: &Case,
+        key: Option<&DataKey>,
+        last_event: Option<Uuid>,
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        let view = case.view(&policy.catalogue, &policy.calendar, local_date(now));
         let mut stored = serde_json::to_value(&view)?;
         if let Some(key) = key {
             VIEW_PERSONAL.seal(&mut stored, key);
         }
-        ids.push(case.case_id);
-        numbers.push(case.case_number.clone());
-        townships.push(view.township().to_string());
-        statuses.push(view.status.as_str());
-        submitted.push(case.submitted_at.unwrap_or(now));
-        deadlines.push(view.next_deadline());
-        versions.push(case.version);
-        views.push(stored);
-        applicants.push(
-            case.application
+        Ok(Self {
+            case_id: case.case_id,
+            case_number: case.case_number.clone(),
+            township: view.township().to_string(),
+            status: view.status.as_str(),
+            submitted_at: case.submitted_at.unwrap_or(now),
+            next_deadline: view.next_deadline(),
+            version: case.version,
+            view: stored,
+            applicant: case
+                .application
                 .as_ref()
                 .filter(|a| a.applicant.id_number != onedoor_personal_data::ERASED)
                 .map(|a| keyring.lookup(&a.applicant.id_number)),
-        );
-        households.push(case.household_id);
-        owners.push(case.owner.clone());
-        // The lines still held; the others are released.
-        held.push(case.held_lines().into_iter().map(Department::as_str).collect::<Vec<_>>().join(","));
-        last_events.push(last_event);
+            household_id: case.household_id,
+            owner: case.owner.clone(),
+            held: case.held_lines().into_iter().map(Department::as_str).collect::<Vec<_>>().join(","),
+            last_event,
+        })
     }
+}
+
+/// Writes list rows and releases their cases' open lines that are done, in
+/// one statement whatever their number: one round trip per change of a
+/// case (or per shared transaction), and per chunk of a rebuild.
+async fn write_list_rows(conn: &mut PgConnection, rows: &[ListRow]) -> Result<(), StoreError> {
+    let column = |f: fn(&ListRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
     sqlx::query(
         "WITH rows AS (
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::date[],
@@ -322,19 +355,19 @@ async fn write_list_rows(
                 view = EXCLUDED.view, applicant_id_number = EXCLUDED.applicant_id_number,
                 household_id = EXCLUDED.household_id, owner = EXCLUDED.owner, last_event_id = EXCLUDED.last_event_id",
     )
-    .bind(ids)
-    .bind(numbers)
-    .bind(townships)
-    .bind(statuses)
-    .bind(submitted)
-    .bind(deadlines)
-    .bind(versions)
-    .bind(views)
-    .bind(applicants)
-    .bind(households)
-    .bind(owners)
-    .bind(held)
-    .bind(last_events)
+    .bind(rows.iter().map(|r| r.case_id).collect::<Vec<_>>())
+    .bind(column(|r| r.case_number.clone()))
+    .bind(column(|r| r.township.clone()))
+    .bind(rows.iter().map(|r| r.status).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.submitted_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.next_deadline).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.version).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| &r.view).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.applicant.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.household_id).collect::<Vec<_>>())
+    .bind(column(|r| r.owner.clone()))
+    .bind(column(|r| r.held.clone()))
+    .bind(rows.iter().map(|r| r.last_event).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -165,15 +165,16 @@ async fn rebuild_chunk(
     let owners: Vec<Uuid> =
         streams.iter().map(|(case_id, events)| case_key_owner(stored::household_of(events), *case_id)).collect();
     let keys = keyring.for_opening_many(conn, &owners).await?;
-    let mut cases = Vec::with_capacity(streams.len());
+    let (mut cases, mut rows) = (Vec::with_capacity(streams.len()), Vec::with_capacity(streams.len()));
+    let now = Utc::now();
     for ((case_id, events), owner) in streams.iter().zip(&owners) {
         let key = keys.get(owner).map(|k| &**k);
-        cases.push((folded(*case_id, events, key)?, key, events.last().map(|e| e.event_id)));
+        let case = folded(*case_id, events, key)?;
+        rows.push(ListRow::of(keyring, &case, key, events.last().map(|e| e.event_id), policy, now)?);
+        cases.push(case);
     }
-    let rows: Vec<ListRow> =
-        cases.iter().map(|(case, key, last_event)| ListRow { case, key: *key, last_event: *last_event }).collect();
-    write_list_rows(conn, keyring, &rows, policy, Utc::now()).await?;
-    for (case, ..) in &cases {
+    write_list_rows(conn, &rows).await?;
+    for case in &cases {
         restore_open_lines(conn, keyring, case).await?;
     }
     Ok(())

@@ -512,3 +512,61 @@ async fn a_case_kept_at_the_event_its_list_row_names_is_not_read_again() {
     assert!(read.is_none(), "the stream was read");
     tx.rollback().await.unwrap();
 }
+
+/// In a consumer's shared transaction (`deferred::scope`) several changes
+/// to one case write its list row once, at the end: until then the row in
+/// the table is the one before, a next change locks the pending one, and
+/// once flushed the row is the last change's, naming its last event.
+#[tokio::test]
+async fn changes_to_a_case_in_one_shared_transaction_write_its_list_row_once_at_the_end() {
+    use intake::store::{Cause, case_row, load_case, save};
+    let intake = TestIntake::spawn().await;
+    let case = referred_case(&intake).await;
+    intake
+        .case_until(&case.case_id, "the acceptance SMS is recorded", |v| {
+            v["notifications"].as_array().is_some_and(|n| !n.is_empty())
+        })
+        .await;
+    let case_id = Uuid::parse_str(&case.case_id).unwrap();
+    let keyring = onedoor_personal_data::Keyring::development();
+    let policy = intake::config::Policy::load(None, None).unwrap();
+    let mut tx = intake.db().begin().await.unwrap();
+    let before = row_in_table(&mut tx, case_id).await;
+    onedoor_event_store::deferred::scope(async {
+        for to in ["clerk-8", "clerk-9"] {
+            let row = case_row(&mut tx, case_id, true).await.unwrap().unwrap();
+            let current = load_case(&mut tx, &keyring, case_id, Some(&row)).await.unwrap().unwrap();
+            assert_eq!(current.version, row.version);
+            let handed = intake::domain::case::CaseEvent::HandedOver {
+                to: to.to_string(),
+                handed_over_at: Utc::now(),
+                handed_over_by: current.owner.clone(),
+            };
+            save(&mut tx, &keyring, &current, &[handed], Cause::staff("clerk-1"), &policy, Utc::now()).await.unwrap();
+        }
+        assert_eq!(row_in_table(&mut tx, case_id).await, before, "not written before the end");
+        let pending = case_row(&mut tx, case_id, true).await.unwrap().unwrap();
+        assert_eq!(pending.version, before.0 + 2, "a next change sees both");
+        onedoor_event_store::deferred::flush(&mut tx).await.unwrap();
+    })
+    .await;
+    let last: Uuid =
+        sqlx::query_scalar("SELECT event_id FROM events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1")
+            .bind(case_id.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(row_in_table(&mut tx, case_id).await, (before.0 + 2, "clerk-9".to_string(), Some(last)));
+    tx.commit().await.unwrap();
+    let (_, view, _) = intake.get(&clerk(), &format!("/api/v1/cases/{case_id}")).await;
+    assert_eq!((view["version"].as_i64(), view["owner"].as_str()), (Some(before.0 + 2), Some("clerk-9")), "{view}");
+}
+
+/// A case's list row as the table holds it: its version, owner and last event.
+async fn row_in_table(tx: &mut sqlx::PgConnection, case_id: Uuid) -> (i64, String, Option<Uuid>) {
+    sqlx::query_as("SELECT version, owner, last_event_id FROM case_views WHERE case_id = $1")
+        .bind(case_id)
+        .fetch_one(tx)
+        .await
+        .unwrap()
+}
