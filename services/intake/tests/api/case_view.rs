@@ -419,14 +419,7 @@ async fn a_department_reports_only_on_its_own_subjects_and_intake_believes_the_s
 #[tokio::test]
 async fn a_case_folded_before_is_served_only_while_its_stream_still_holds_what_was_folded() {
     let intake = TestIntake::spawn().await;
-    let case = referred_case(&intake).await;
-    // Quiet: the acceptance SMS recorded (no event is appended under the test).
-    intake
-        .case_until(&case.case_id, "the acceptance SMS is recorded", |v| {
-            v["notifications"].as_array().is_some_and(|n| !n.is_empty())
-        })
-        .await;
-    let case_id = Uuid::parse_str(&case.case_id).unwrap();
+    let case_id = quiet_referred_case(&intake).await;
     let keyring = onedoor_personal_data::Keyring::development();
     let load = || async {
         let mut conn = intake.db().acquire().await.unwrap();
@@ -482,13 +475,7 @@ async fn a_case_folded_before_is_served_only_while_its_stream_still_holds_what_w
 #[tokio::test]
 async fn a_case_kept_at_the_event_its_list_row_names_is_not_read_again() {
     let intake = TestIntake::spawn().await;
-    let case = referred_case(&intake).await;
-    intake
-        .case_until(&case.case_id, "the acceptance SMS is recorded", |v| {
-            v["notifications"].as_array().is_some_and(|n| !n.is_empty())
-        })
-        .await;
-    let case_id = Uuid::parse_str(&case.case_id).unwrap();
+    let case_id = quiet_referred_case(&intake).await;
     let keyring = onedoor_personal_data::Keyring::development();
     let mut tx = intake.db().begin().await.unwrap();
     let row = intake::store::case_row(&mut tx, case_id, true).await.unwrap().unwrap();
@@ -521,13 +508,7 @@ async fn a_case_kept_at_the_event_its_list_row_names_is_not_read_again() {
 async fn changes_to_a_case_in_one_shared_transaction_write_its_list_row_once_at_the_end() {
     use intake::store::{Cause, case_row, load_case, save};
     let intake = TestIntake::spawn().await;
-    let case = referred_case(&intake).await;
-    intake
-        .case_until(&case.case_id, "the acceptance SMS is recorded", |v| {
-            v["notifications"].as_array().is_some_and(|n| !n.is_empty())
-        })
-        .await;
-    let case_id = Uuid::parse_str(&case.case_id).unwrap();
+    let case_id = quiet_referred_case(&intake).await;
     let keyring = onedoor_personal_data::Keyring::development();
     let policy = intake::config::Policy::load(None, None).unwrap();
     let mut tx = intake.db().begin().await.unwrap();
@@ -569,4 +550,16 @@ async fn row_in_table(tx: &mut sqlx::PgConnection, case_id: Uuid) -> (i64, Strin
         .fetch_one(tx)
         .await
         .unwrap()
+}
+
+/// A referred case on which nothing more happens by itself: its acceptance
+/// SMS is recorded (no event is appended under the test).
+async fn quiet_referred_case(intake: &TestIntake) -> Uuid {
+    let case = referred_case(intake).await;
+    intake
+        .case_until(&case.case_id, "the acceptance SMS is recorded", |v| {
+            v["notifications"].as_array().is_some_and(|n| !n.is_empty())
+        })
+        .await;
+    Uuid::parse_str(&case.case_id).unwrap()
 }
