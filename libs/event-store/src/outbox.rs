@@ -49,7 +49,8 @@ const RELAY_LOCK: i64 = 0x6f6e_6564_6f6f_7201;
 pub struct OutboxMessage {
     /// Becomes the `Nats-Msg-Id`: the broker and every consumer deduplicate on it.
     pub event_id: Uuid,
-    /// Messages with one key are published in the order they were written.
+    /// Messages with one key are published in the order they were written,
+    /// on each subject.
     pub stream_key: String,
     pub subject: String,
     /// Broker headers saved with the message, e.g. `traceparent`.

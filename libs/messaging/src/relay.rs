@@ -3,15 +3,19 @@
 //!
 //! A batch is claimed inside one transaction (see `event_store::outbox` for
 //! why several replicas can run it) and published in rounds: each round
-//! sends the next message of every case (stream key) at once, with
-//! pipelined acks, and waits for them. A case's next message goes out only
-//! after its previous one was acknowledged, so one case's events are stored
-//! in order even when some publishes fail; a case whose message failed waits
-//! for the next batch, the others go on. Only acknowledged messages are
+//! sends the next message of every case (stream key) on every subject at
+//! once, with pipelined acks, and waits for them. A case's next message on a
+//! subject goes out only after its previous one there was acknowledged, so
+//! one case's events on a subject are stored in order even when some
+//! publishes fail; a case whose message failed waits on that subject for the
+//! next batch, the rest goes on. A case's messages on different subjects
+//! (a submission's four referrals) leave in one round: they are stored in
+//! the order sent unless one fails, and no consumer depends on the order of
+//! different subjects (ADR 0003). Only acknowledged messages are
 //! removed from the outbox; a batch with failures is retried after a growing
 //! pause (at most 30 s, well inside the broker's 120 s duplicate window).
 //!
-//! The guarantee is at least once, in order per case: a crash between
+//! The guarantee is at least once, in order per case and subject: a crash between
 //! publish and commit, or a lost PubAck, republishes a message, which
 //! JetStream drops as a duplicate within its window (`Nats-Msg-Id` = event
 //! id) and the consumers' inboxes ignore for ever after.
@@ -132,11 +136,12 @@ impl OutboxRelay {
             tx.commit().await?;
             return Ok(BatchOutcome::default());
         }
-        // One queue per case, in outbox order.
+        // One queue per case and subject, in outbox order.
         let mut queues: Vec<VecDeque<&PendingMessage>> = Vec::new();
-        let mut queue_of: HashMap<&str, usize> = HashMap::new();
+        let mut queue_of: HashMap<(&str, &str), usize> = HashMap::new();
         for message in &batch {
-            let i = *queue_of.entry(message.message.stream_key.as_str()).or_insert_with(|| {
+            let key = (message.message.stream_key.as_str(), message.message.subject.as_str());
+            let i = *queue_of.entry(key).or_insert_with(|| {
                 queues.push(VecDeque::new());
                 queues.len() - 1
             });

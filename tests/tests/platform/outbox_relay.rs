@@ -150,9 +150,17 @@ async fn events_written_while_nats_is_down_are_published_when_it_returns() {
 
 /// Writes one outbox message for `case` whose body is `size` bytes or more.
 async fn enqueue_sized(pool: &PgPool, case: Uuid, n: usize, size: usize) -> OutboxMessage {
+    enqueue_sized_on(pool, case, n, size, None).await
+}
+
+/// [`enqueue_sized`] on another of intake's subjects than its event's own.
+async fn enqueue_sized_on(pool: &PgPool, case: Uuid, n: usize, size: usize, subject: Option<String>) -> OutboxMessage {
     let mut envelope = numbered_event(case, n);
     envelope.data.materials.push("x".repeat(size));
-    let message = OutboxMessage::announcing(&envelope).unwrap();
+    let mut message = OutboxMessage::announcing(&envelope).unwrap();
+    if let Some(subject) = subject {
+        message.subject = subject;
+    }
     let mut tx = pool.begin().await.unwrap();
     onedoor_event_store::outbox::enqueue(&mut tx, &message).await.unwrap();
     tx.commit().await.unwrap();
@@ -201,5 +209,45 @@ async fn a_message_the_broker_refuses_holds_back_its_case_alone_and_order_is_kep
         cases,
         [b, a, a].map(|c| c.to_string()),
         "each message names its case (the consumers' workers go by it)"
+    );
+}
+
+/// A case's messages on different subjects leave together (a submission's
+/// referrals to four departments do not wait for each other's PubAck): one
+/// the broker refuses holds back only the case's later messages on its own
+/// subject.
+#[tokio::test]
+async fn a_refused_message_holds_back_only_its_cases_later_messages_on_its_subject() {
+    let db = store_db().await;
+    let nats = onedoor_test_support::TestNats::start();
+    let (_client, js) = nats.jetstream().await;
+    intake_stream(&js).await;
+    let mut config = js.get_stream(TEST_STREAM).await.unwrap().info().await.unwrap().config.clone();
+    config.max_message_size = 4096;
+    js.update_stream(config.clone()).await.unwrap();
+
+    let case = Uuid::now_v7();
+    let referral = onedoor_contracts::intake::referral_subject(onedoor_contracts::Department::Medical);
+    let refused = enqueue_sized(&db.pool, case, 1, 8000).await;
+    let held_back = enqueue_sized(&db.pool, case, 2, 10).await;
+    let other_subject = enqueue_sized_on(&db.pool, case, 3, 10, Some(referral.clone())).await;
+    let relay = relay(&db.pool, &js);
+    let outcome = relay.relay_batch().await.unwrap();
+    assert_eq!((outcome.sent, outcome.failed), (1, 1));
+    let ids = |ms: Vec<async_nats::jetstream::message::StreamMessage>| -> Vec<String> {
+        ms.iter().map(|m| m.headers.get("Nats-Msg-Id").unwrap().as_str().to_string()).collect()
+    };
+    let stored = stream_contents(&js, TEST_STREAM).await;
+    assert_eq!(stored[0].subject.as_str(), referral);
+    assert_eq!(ids(stored), [other_subject.event_id.to_string()], "only the message on the other subject went");
+
+    config.max_message_size = -1;
+    js.update_stream(config).await.unwrap();
+    let outcome = relay.relay_batch().await.unwrap();
+    assert_eq!((outcome.sent, outcome.failed), (2, 0));
+    assert_eq!(
+        ids(stream_contents(&js, TEST_STREAM).await),
+        [other_subject.event_id, refused.event_id, held_back.event_id].map(|id| id.to_string()),
+        "on its own subject, the case's later event is never stored before its earlier one"
     );
 }
