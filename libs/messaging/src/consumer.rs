@@ -7,9 +7,10 @@
 //! while a process's workers were busy share one transaction (if it fails,
 //! each goes through one of its own), so a busy service commits less often
 //! ([`Workers`]), and the read-model rows its handlers defer are written once
-//! each, just before it commits (`onedoor_event_store::deferred`). A transient failure is nak'ed with a growing delay; a
-//! message that fails `max_deliver` times, or fails permanently, goes to the
-//! dead-letter stream with its reason.
+//! each, just before it commits (`onedoor_event_store::deferred`). A
+//! transient failure is nak'ed with a growing delay; a message that fails
+//! `max_deliver` times, or fails permanently, goes to the dead-letter stream
+//! with its reason.
 //!
 //! Shutdown stops pulling, lets every fetched message finish, then returns.
 

@@ -102,11 +102,7 @@ async fn an_event_committed_after_a_later_position_is_not_skipped() {
     slow_tx.commit().await.unwrap();
     assert_eq!(relay.relay_batch().await.unwrap().sent, 1);
 
-    let ids: Vec<String> = stream_contents(&js, TEST_STREAM)
-        .await
-        .iter()
-        .map(|m| m.headers.get("Nats-Msg-Id").unwrap().as_str().to_string())
-        .collect();
+    let ids = stored_ids(&stream_contents(&js, TEST_STREAM).await);
     assert_eq!(ids, [fast.event_id.to_string(), slow.event_id.to_string()]);
 }
 
@@ -167,16 +163,36 @@ async fn enqueue_sized_on(pool: &PgPool, case: Uuid, n: usize, size: usize, subj
     message
 }
 
-#[tokio::test]
-async fn a_message_the_broker_refuses_holds_back_its_case_alone_and_order_is_kept() {
+/// A store and a broker whose intake stream refuses bodies over 4 KiB
+/// (until [`accept_any_size`]).
+async fn refusing_large_bodies()
+-> (onedoor_test_support::TestDatabase, onedoor_test_support::TestNats, async_nats::Client, jetstream::Context) {
     let db = store_db().await;
     let nats = onedoor_test_support::TestNats::start();
-    let (_client, js) = nats.jetstream().await;
+    let (client, js) = nats.jetstream().await;
     intake_stream(&js).await;
-    // The broker refuses bodies over 4 KiB for now.
+    set_max_message_size(&js, 4096).await;
+    (db, nats, client, js)
+}
+
+async fn accept_any_size(js: &jetstream::Context) {
+    set_max_message_size(js, -1).await;
+}
+
+async fn set_max_message_size(js: &jetstream::Context, size: i32) {
     let mut config = js.get_stream(TEST_STREAM).await.unwrap().info().await.unwrap().config.clone();
-    config.max_message_size = 4096;
-    js.update_stream(config.clone()).await.unwrap();
+    config.max_message_size = size;
+    js.update_stream(config).await.unwrap();
+}
+
+/// The event ids (`Nats-Msg-Id`) of stored messages, in stream order.
+fn stored_ids(stored: &[jetstream::message::StreamMessage]) -> Vec<String> {
+    stored.iter().map(|m| m.headers.get("Nats-Msg-Id").unwrap().as_str().to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_message_the_broker_refuses_holds_back_its_case_alone_and_order_is_kept() {
+    let (db, _nats, _client, js) = refusing_large_bodies().await;
 
     let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
     let a1 = enqueue_sized(&db.pool, a, 1, 8000).await;
@@ -185,18 +201,14 @@ async fn a_message_the_broker_refuses_holds_back_its_case_alone_and_order_is_kep
     let relay = relay(&db.pool, &js);
     let outcome = relay.relay_batch().await.unwrap();
     assert_eq!((outcome.sent, outcome.failed), (1, 1), "the other case goes on; the refused one is counted as failed");
-    let ids = |ms: Vec<async_nats::jetstream::message::StreamMessage>| -> Vec<String> {
-        ms.iter().map(|m| m.headers.get("Nats-Msg-Id").unwrap().as_str().to_string()).collect()
-    };
     assert_eq!(
-        ids(stream_contents(&js, TEST_STREAM).await),
+        stored_ids(&stream_contents(&js, TEST_STREAM).await),
         [b1.event_id.to_string()],
         "a case's later event is never stored before its earlier one"
     );
     assert_eq!(onedoor_event_store::outbox::unsent_count(&db.pool).await.unwrap(), 2);
 
-    config.max_message_size = -1;
-    js.update_stream(config).await.unwrap();
+    accept_any_size(&js).await;
     let outcome = relay.relay_batch().await.unwrap();
     assert_eq!((outcome.sent, outcome.failed), (2, 0));
     let stored = stream_contents(&js, TEST_STREAM).await;
@@ -204,7 +216,7 @@ async fn a_message_the_broker_refuses_holds_back_its_case_alone_and_order_is_kep
         .iter()
         .map(|m| m.headers.get(onedoor_contracts::CE_SUBJECT_HEADER).unwrap().as_str().to_string())
         .collect();
-    assert_eq!(ids(stored), [b1.event_id.to_string(), a1.event_id.to_string(), a2.event_id.to_string()]);
+    assert_eq!(stored_ids(&stored), [b1.event_id.to_string(), a1.event_id.to_string(), a2.event_id.to_string()]);
     assert_eq!(
         cases,
         [b, a, a].map(|c| c.to_string()),
@@ -218,13 +230,7 @@ async fn a_message_the_broker_refuses_holds_back_its_case_alone_and_order_is_kep
 /// subject.
 #[tokio::test]
 async fn a_refused_message_holds_back_only_its_cases_later_messages_on_its_subject() {
-    let db = store_db().await;
-    let nats = onedoor_test_support::TestNats::start();
-    let (_client, js) = nats.jetstream().await;
-    intake_stream(&js).await;
-    let mut config = js.get_stream(TEST_STREAM).await.unwrap().info().await.unwrap().config.clone();
-    config.max_message_size = 4096;
-    js.update_stream(config.clone()).await.unwrap();
+    let (db, _nats, _client, js) = refusing_large_bodies().await;
 
     let case = Uuid::now_v7();
     let referral = onedoor_contracts::intake::referral_subject(onedoor_contracts::Department::Medical);
@@ -234,19 +240,15 @@ async fn a_refused_message_holds_back_only_its_cases_later_messages_on_its_subje
     let relay = relay(&db.pool, &js);
     let outcome = relay.relay_batch().await.unwrap();
     assert_eq!((outcome.sent, outcome.failed), (1, 1));
-    let ids = |ms: Vec<async_nats::jetstream::message::StreamMessage>| -> Vec<String> {
-        ms.iter().map(|m| m.headers.get("Nats-Msg-Id").unwrap().as_str().to_string()).collect()
-    };
     let stored = stream_contents(&js, TEST_STREAM).await;
     assert_eq!(stored[0].subject.as_str(), referral);
-    assert_eq!(ids(stored), [other_subject.event_id.to_string()], "only the message on the other subject went");
+    assert_eq!(stored_ids(&stored), [other_subject.event_id.to_string()], "only the message on the other subject went");
 
-    config.max_message_size = -1;
-    js.update_stream(config).await.unwrap();
+    accept_any_size(&js).await;
     let outcome = relay.relay_batch().await.unwrap();
     assert_eq!((outcome.sent, outcome.failed), (2, 0));
     assert_eq!(
-        ids(stream_contents(&js, TEST_STREAM).await),
+        stored_ids(&stream_contents(&js, TEST_STREAM).await),
         [other_subject.event_id, refused.event_id, held_back.event_id].map(|id| id.to_string()),
         "on its own subject, the case's later event is never stored before its earlier one"
     );
