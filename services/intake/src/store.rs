@@ -407,51 +407,64 @@ pub fn person_keys(keyring: &Keyring, id_numbers: &[&str]) -> Vec<String> {
     id_numbers.iter().map(|id| keyring.lookup(id)).collect()
 }
 
-/// Another case holding `department` for any of these people (by
-/// [`person_keys`]), if one does.
-pub async fn open_case_of(
+/// Of `departments`, the first (in the order given) that another case holds
+/// for any of these people, with that case; one statement for them all.
+pub async fn open_cases_of(
     conn: &mut PgConnection,
     people: &[String],
-    department: Department,
+    departments: &[Department],
     except: Option<Uuid>,
-) -> Result<Option<OpenLine>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT case_id, case_number, township FROM open_lines
-          WHERE id_number = ANY($1) AND department = $2 AND case_id IS DISTINCT FROM $3
-          ORDER BY case_number LIMIT 1",
+) -> Result<Option<(Department, OpenLine)>, StoreError> {
+    let names: Vec<&str> = departments.iter().map(|d| d.as_str()).collect();
+    let held: Vec<(String, Uuid, String, String)> = sqlx::query_as(
+        "SELECT DISTINCT ON (department) department, case_id, case_number, township FROM open_lines
+          WHERE id_number = ANY($1) AND department = ANY($2) AND case_id IS DISTINCT FROM $3
+          ORDER BY department, case_number",
     )
     .bind(people)
-    .bind(department.as_str())
+    .bind(&names)
     .bind(except)
-    .fetch_optional(conn)
-    .await?)
+    .fetch_all(conn)
+    .await?;
+    Ok(departments.iter().find_map(|d| {
+        held.iter().find(|(name, ..)| name == d.as_str()).map(|(_, case_id, case_number, township)| {
+            (*d, OpenLine { case_id: *case_id, case_number: case_number.clone(), township: township.clone() })
+        })
+    }))
 }
 
-/// Holds `department` in this case for every member of the household;
-/// `false` if another case holds it for one of them (a concurrent
-/// submission won the race).
-pub async fn claim_open_line(
+/// Holds `departments` in this case for every member of the household, in
+/// one statement and in one order (the departments', then the people's), so
+/// two claims for one household cannot wait on each other's lines. Returns
+/// the first line another case holds for one of them (a concurrent
+/// submission won the race), with that case; `None` if all are this case's.
+pub async fn claim_open_lines(
     conn: &mut PgConnection,
     keyring: &Keyring,
     case: &Case,
-    department: Department,
-) -> Result<bool, StoreError> {
-    let Some(application) = &case.application else { return Ok(true) };
+    departments: &[Department],
+) -> Result<Option<(Department, OpenLine)>, StoreError> {
+    let Some(application) = case.application.as_ref().filter(|_| !departments.is_empty()) else { return Ok(None) };
     let people = person_keys(keyring, &application.person_ids());
+    let mut departments = departments.to_vec();
+    departments.sort();
+    let names: Vec<&str> = departments.iter().map(|d| d.as_str()).collect();
     sqlx::query(
         "INSERT INTO open_lines (id_number, department, case_id, case_number, township)
-         SELECT id, $2, $3, $4, $5 FROM unnest($1::text[]) AS id
+         SELECT p.id, l.department, $3, $4, $5
+           FROM unnest($2::text[]) WITH ORDINALITY AS l(department, n),
+                unnest($1::text[]) WITH ORDINALITY AS p(id, m)
+          ORDER BY l.n, p.m
          ON CONFLICT DO NOTHING",
     )
     .bind(&people)
-    .bind(department.as_str())
+    .bind(&names)
     .bind(case.case_id)
     .bind(&case.case_number)
     .bind(application.township())
     .execute(&mut *conn)
     .await?;
-    let theirs = open_case_of(conn, &people, department, Some(case.case_id)).await?;
-    Ok(theirs.is_none())
+    open_cases_of(conn, &people, &departments, Some(case.case_id)).await
 }
 
 /// What an `Idempotency-Key` found.

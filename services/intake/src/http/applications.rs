@@ -173,10 +173,10 @@ pub(super) async fn submit_once(
 
     let people = store::person_keys(&state.keyring, &application.person_ids());
     store::lock_people(&mut tx, &people).await?;
-    for (line, department) in application.departments().into_iter().enumerate() {
-        if let Some(open) = store::open_case_of(&mut tx, &people, department, None).await? {
-            return Err(duplicate(format!("requests[{line}].aid"), department, &open, township));
-        }
+    let departments = application.departments();
+    let line_of = |department| departments.iter().position(|d| *d == department).unwrap_or_default();
+    if let Some((department, open)) = store::open_cases_of(&mut tx, &people, &departments, None).await? {
+        return Err(duplicate(format!("requests[{}].aid", line_of(department)), department, &open, township));
     }
     let case_number = store::next_case_number(&mut tx, township, now).await?;
     let referral_ids = fresh_referral_ids();
@@ -204,18 +204,10 @@ pub(super) async fn submit_once(
     let declaration = Declaration { application, case_id: case.case_id, today: local_date(now), now, staff_id };
     store::register_declaration(&mut tx, &state.keyring, household_id, &declaration).await?;
     tracing::Span::current().record("case.id", tracing::field::display(case.case_id));
-    // Claimed in one order (the departments'), so two submissions for one
-    // household cannot wait on each other's lines.
-    let mut lines: Vec<(usize, Department)> = application.departments().into_iter().enumerate().collect();
-    lines.sort_by_key(|(_, d)| *d);
-    for (line, department) in lines {
-        if !store::claim_open_line(&mut tx, &state.keyring, &case, department).await? {
-            // A concurrent submission for the same household and line won the race.
-            let open = store::open_case_of(&mut tx, &people, department, Some(case.case_id)).await?;
-            tx.rollback().await?;
-            let open = open.ok_or_else(|| onedoor_http_kit::internal_error("a lost claim without its case"))?;
-            return Err(duplicate(format!("requests[{line}].aid"), department, &open, township));
-        }
+    if let Some((department, open)) = store::claim_open_lines(&mut tx, &state.keyring, &case, &departments).await? {
+        // A concurrent submission for the same household and line won the race.
+        tx.rollback().await?;
+        return Err(duplicate(format!("requests[{}].aid", line_of(department)), department, &open, township));
     }
     let body = created(&case, policy, now);
     if let Some(key) = key {

@@ -173,13 +173,10 @@ async fn change_case(
         let events = decide(&case, &ctx)?;
         let after =
             store::save(&mut tx, &state.keyring, &case, &events, store::Cause::staff(staff.id()), policy, now).await?;
-        if let (Some(department), Some(application)) = (hold, &after.application)
-            && !store::claim_open_line(&mut tx, &state.keyring, &after, department).await?
+        if let Some(department) = hold
+            && let Some((_, open)) = store::claim_open_lines(&mut tx, &state.keyring, &after, &[department]).await?
         {
-            let people = store::person_keys(&state.keyring, &application.person_ids());
-            let open = store::open_case_of(&mut tx, &people, department, Some(case_id)).await?;
             tx.rollback().await?;
-            let open = open.ok_or_else(|| onedoor_http_kit::internal_error("a lost claim without its case"))?;
             return Err(duplicate("aid".into(), department, &open, township));
         }
         tx.commit().await?;

@@ -4,7 +4,7 @@
 //! a chunk of cases in a fixed number of statements, two chunks at a time).
 
 use super::{
-    ListRow, STREAM_TYPE, case_key_owner, claim_open_line, folded, load_household, write_household, write_list_rows,
+    ListRow, STREAM_TYPE, case_key_owner, claim_open_lines, folded, load_household, write_household, write_list_rows,
 };
 use crate::config::Policy;
 use crate::domain::case::Case;
@@ -182,8 +182,6 @@ async fn rebuild_chunk(
 
 /// Holds the case's lines that are still held (a rebuild restores them).
 async fn restore_open_lines(conn: &mut PgConnection, keyring: &Keyring, case: &Case) -> Result<(), StoreError> {
-    for department in case.held_lines() {
-        claim_open_line(conn, keyring, case, department).await?;
-    }
+    claim_open_lines(conn, keyring, case, &case.held_lines()).await?;
     Ok(())
 }

@@ -270,6 +270,12 @@ async fn a_second_open_case_for_the_same_applicant_and_line_names_the_first() {
     assert!(problem["detail"].as_str().unwrap().contains(number), "{problem}");
     assert_eq!(problem["errors"][0]["message"], number);
     assert_eq!(intake.count("SELECT count(*) FROM case_views").await, 1);
+    // Of several lines held, the first in the form's order is named.
+    let mut two = application(&applicant_id(), &ALL_MATERIALS);
+    two["requests"] = json!([two["requests"][2].clone(), two["requests"][0].clone()]);
+    let (status, problem, _) = intake.post(&clerk(), "/api/v1/applications", &two).await;
+    assert_eq!((status, problem["errors"][0]["field"].as_str()), (409, Some("requests[0].aid")), "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("housing"), "{problem}");
 
     // Once the first case is withdrawn, the household may apply again.
     let case_id = first["case_id"].as_str().unwrap();
