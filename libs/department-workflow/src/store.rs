@@ -14,7 +14,9 @@ use onedoor_personal_data::Keyring;
 use onedoor_stored_events::lane::LaneEventV2;
 use onedoor_telemetry::propagation::TraceHeaders;
 use onedoor_working_calendar::{WorkingCalendar, local_date};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::error::BoxDynError;
+use sqlx::postgres::PgArguments;
+use sqlx::{Arguments, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 pub const STREAM_TYPE: &str = "lane";
@@ -304,7 +306,11 @@ pub async fn save(
     let encoded: Vec<NewEvent> = all.iter().map(|e| stored::encode(e, &key)).collect::<Result<_, _>>()?;
     let trace = TraceHeaders::current();
     let referral_id = after.referral.referral_id;
-    onedoor_event_store::append_and_announce(
+    // The next command reads nothing more (unless this transaction rolls
+    // back: then the row names another event, and the stream is read).
+    let last_event = encoded.last().map(|e| e.event_id);
+    let row = ViewRow::of(&after, last_event, rules.calendar, now);
+    onedoor_event_store::append_announce_and_project(
         conn,
         STREAM_TYPE,
         &referral_id.to_string(),
@@ -318,6 +324,7 @@ pub async fn save(
             tracestate: trace.tracestate,
         },
         &announcements,
+        row.projection(),
     )
     .await?;
     for e in new {
@@ -350,10 +357,6 @@ pub async fn save(
             .await?;
         }
     }
-    // The next command reads nothing more (unless this transaction rolls
-    // back: then the row names another event, and the stream is read).
-    let last_event = encoded.last().map(|e| e.event_id);
-    write_view(conn, &after, last_event, rules.calendar, now).await?;
     if let Some(last) = last_event {
         LANES.keep(referral_id, &after, after.version, last);
     }
@@ -362,33 +365,79 @@ pub async fn save(
 
 /// The lane's inbox row, written whole, with the id of the stream's last
 /// event (`None`: the lane is not to be served from a kept fold).
-async fn write_view(
-    conn: &mut PgConnection,
-    after: &Lane,
+struct ViewRow {
+    referral_id: Uuid,
+    case_id: Uuid,
+    status: &'static str,
+    received_at: DateTime<Utc>,
+    version: i64,
+    summary: ReferralSummary,
+    township: String,
+    deadline: NaiveDate,
     last_event: Option<Uuid>,
-    calendar: &WorkingCalendar,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let referral_id = after.referral.referral_id;
-    let view = ReferralView::of(after, None, calendar, local_date(now));
-    sqlx::query(
-        "INSERT INTO referral_views (referral_id, case_id, status, received_at, version, view, township, deadline,
-                                     last_event_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (referral_id) DO UPDATE SET status = $3, version = $5, view = $6, deadline = $8, last_event_id = $9",
-    )
-    .bind(referral_id)
-    .bind(after.referral.case_id)
-    .bind(after.status.as_str())
-    .bind(after.received_at)
-    .bind(after.version)
-    .bind(sqlx::types::Json(view.summary()))
-    .bind(&view.township)
-    .bind(view.deadline)
-    .bind(last_event)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+}
+
+/// The row's upsert; its parameters follow the append's
+/// ([`onedoor_event_store::Projection`]) or stand alone ([`ViewRow::write`]).
+macro_rules! upsert_view {
+    ($from:literal, $where:literal) => {
+        concat!(
+            "INSERT INTO referral_views (referral_id, case_id, status, received_at, version, view, township, deadline,
+                                         last_event_id) ",
+            $from,
+            $where,
+            " ON CONFLICT (referral_id) DO UPDATE SET status = EXCLUDED.status, version = EXCLUDED.version,
+                  view = EXCLUDED.view, deadline = EXCLUDED.deadline, last_event_id = EXCLUDED.last_event_id"
+        )
+    };
+}
+
+impl ViewRow {
+    fn of(after: &Lane, last_event: Option<Uuid>, calendar: &WorkingCalendar, now: DateTime<Utc>) -> Self {
+        let view = ReferralView::of(after, None, calendar, local_date(now));
+        Self {
+            referral_id: after.referral.referral_id,
+            case_id: after.referral.case_id,
+            status: after.status.as_str(),
+            received_at: after.received_at,
+            version: after.version,
+            summary: view.summary(),
+            township: view.township,
+            deadline: view.deadline,
+            last_event,
+        }
+    }
+
+    /// Written in the append's statement, if the append is.
+    fn projection(self) -> onedoor_event_store::Projection<'static> {
+        onedoor_event_store::Projection {
+            sql: upsert_view!(
+                "SELECT $14, $15, $16, $17, $18, $19, $20, $21, $22",
+                " WHERE EXISTS (SELECT 1 FROM appended)"
+            ),
+            bind: Box::new(move |args| self.bind(args)),
+        }
+    }
+
+    /// Written on its own (no event appended).
+    async fn write(self, conn: &mut PgConnection) -> Result<(), StoreError> {
+        let mut args = PgArguments::default();
+        self.bind(&mut args).map_err(sqlx::Error::Encode)?;
+        sqlx::query_with(upsert_view!("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", ""), args).execute(conn).await?;
+        Ok(())
+    }
+
+    fn bind(self, args: &mut PgArguments) -> Result<(), BoxDynError> {
+        args.add(self.referral_id)?;
+        args.add(self.case_id)?;
+        args.add(self.status)?;
+        args.add(self.received_at)?;
+        args.add(self.version)?;
+        args.add(sqlx::types::Json(self.summary))?;
+        args.add(self.township)?;
+        args.add(self.deadline)?;
+        args.add(self.last_event)
+    }
 }
 
 /// After the case's key was destroyed (the window erased the household's
@@ -408,7 +457,7 @@ pub async fn forget_lane(
         return Ok(false);
     };
     // No kept fold may serve the lane again, in this process or another.
-    write_view(conn, &lane, None, calendar, now).await?;
+    ViewRow::of(&lane, None, calendar, now).write(conn).await?;
     sqlx::query("DELETE FROM ledger WHERE referral_id = $1").bind(referral_id).execute(&mut *conn).await?;
     Ok(true)
 }

@@ -1,6 +1,7 @@
 use crate::store_db;
-use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, StoreError, Upcasters};
+use onedoor_event_store::{EventMetadata, ExpectedVersion, NewEvent, Projection, StoreError, Upcasters};
 use serde_json::json;
+use sqlx::Arguments;
 
 fn meta() -> EventMetadata {
     EventMetadata {
@@ -86,6 +87,44 @@ async fn a_stale_expected_version_is_refused_before_writing() {
     )
     .await;
     assert!(matches!(again, Err(StoreError::Conflict { .. })));
+}
+
+#[tokio::test]
+async fn a_view_written_with_an_append_is_written_only_if_the_append_is() {
+    let db = store_db().await;
+    let mut tx = db.pool.begin().await.unwrap();
+    sqlx::query("CREATE TABLE stream_views (stream_id text PRIMARY KEY, version bigint NOT NULL)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    async fn append_viewed(
+        tx: &mut sqlx::PgConnection,
+        expected: ExpectedVersion,
+        shown: i64,
+    ) -> Result<onedoor_event_store::Appended, StoreError> {
+        let projection = Projection {
+            sql: "INSERT INTO stream_views SELECT $14, $15 WHERE EXISTS (SELECT 1 FROM appended)
+                  ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version",
+            bind: Box::new(move |args| {
+                args.add("c")?;
+                args.add(shown)
+            }),
+        };
+        let events = [NewEvent::new("Changed", 1, json!({}))];
+        onedoor_event_store::append_announce_and_project(tx, "case", "c", expected, &events, &meta(), &[], projection)
+            .await
+    }
+    async fn shown(tx: &mut sqlx::PgConnection) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar("SELECT version FROM stream_views WHERE stream_id = 'c'").fetch_optional(tx).await
+    }
+
+    assert_eq!(append_viewed(&mut tx, ExpectedVersion::NoStream, 1).await.unwrap().version, 1);
+    assert_eq!(shown(&mut tx).await.unwrap(), Some(1));
+    let stale = append_viewed(&mut tx, ExpectedVersion::NoStream, 99).await;
+    assert!(matches!(stale, Err(StoreError::Conflict { .. })), "{stale:?}");
+    assert_eq!(shown(&mut tx).await.unwrap(), Some(1), "a refused append writes no view");
+    assert_eq!(append_viewed(&mut tx, ExpectedVersion::Exact(1), 2).await.unwrap().version, 2);
+    assert_eq!(shown(&mut tx).await.unwrap(), Some(2));
 }
 
 #[tokio::test]
