@@ -279,7 +279,12 @@ async fn command(
     onedoor_http_kit::with_retries(|| async {
         let now = Utc::now();
         let mut tx = state.pool.begin().await?;
-        let Some(listed) = store::lock_lane(&mut tx, id).await? else {
+        let locked = if command.may_approve() {
+            store::lock_lane(&mut tx, id).await?.map(|row| (row, None))
+        } else {
+            store::lock_lane_reading_ledger(&mut tx, &state.keyring, policy, id, now).await?
+        };
+        let Some((listed, facts)) = locked else {
             return Err(Problem::not_found("no such referral"));
         };
         let mut lane = store::load_lane(&mut tx, &state.keyring, id, Some(listed))
@@ -289,7 +294,10 @@ async fn command(
         if command.may_approve() {
             store::lock_ledger(&mut tx, &state.keyring, policy, &lane).await?;
         }
-        let facts = store::ledger_facts(&mut tx, &state.keyring, policy, &lane, now).await?;
+        let facts = match facts {
+            Some(read) => read,
+            None => store::ledger_facts(&mut tx, &state.keyring, policy, &lane, now).await?,
+        };
         lane.recommendation = policy.recommend(&lane.referral, facts);
         let today = onedoor_working_calendar::local_date(now);
         let limits = Limits {

@@ -188,6 +188,15 @@ pub async fn lock_ledger(
     Ok(())
 }
 
+/// The ledger's facts of a key (`$2`, `$3`: [`LedgerKey`]'s counted keys
+/// and category) since `$4`, leaving out the referral `$1`'s own approval.
+macro_rules! ledger_facts_sql {
+    () => {
+        "SELECT COALESCE(SUM(amount_fen), 0)::bigint AS total, COUNT(*) FILTER (WHERE category = $3) AS same
+           FROM ledger WHERE ledger_key = ANY($2) AND booked_at >= $4 AND referral_id <> $1"
+    };
+}
+
 /// Earlier approvals in the ledger of this referral's key, within the
 /// policy's period (`Policy::counted_since`).
 pub async fn ledger_facts(
@@ -198,17 +207,54 @@ pub async fn ledger_facts(
     now: DateTime<Utc>,
 ) -> Result<LedgerFacts, StoreError> {
     let key = stored_ledger_key(keyring, policy, lane);
-    let (total, same): (i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(SUM(amount_fen), 0)::bigint, COUNT(*) FILTER (WHERE category = $3)
-         FROM ledger WHERE ledger_key = ANY($1) AND booked_at >= $2 AND referral_id <> $4",
-    )
-    .bind(&key.counted)
-    .bind(policy.counted_since(&lane.referral, now))
-    .bind(&key.category)
-    .bind(lane.referral.referral_id)
-    .fetch_one(conn)
-    .await?;
+    let (total, same): (i64, i64) = sqlx::query_as(ledger_facts_sql!())
+        .bind(lane.referral.referral_id)
+        .bind(&key.counted)
+        .bind(&key.category)
+        .bind(policy.counted_since(&lane.referral, now))
+        .fetch_one(conn)
+        .await?;
     Ok(LedgerFacts { approved_this_year_fen: total, approvals_this_year_same_category: same })
+}
+
+/// [`lock_lane`], and in the same statement the ledger's facts for a
+/// command that approves nothing (they feed only the recommendation shown
+/// with its answer, so they may be read beside a decision being booked
+/// elsewhere). They are read with the key of the lane this process kept,
+/// and given only if the row names that very lane, the one [`load_lane`]
+/// then serves; otherwise `None`, and the caller reads them after loading.
+/// A command that may approve locks the ledger first and reads it after
+/// ([`lock_ledger`]).
+pub async fn lock_lane_reading_ledger(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    policy: &dyn Policy,
+    referral_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<(LaneRow, Option<LedgerFacts>)>, StoreError> {
+    let Some(kept) = LANES.get(referral_id) else {
+        return Ok(lock_lane(conn, referral_id).await?.map(|row| (row, None)));
+    };
+    let key = stored_ledger_key(keyring, policy, &kept.state);
+    let found: Option<(i64, Option<Uuid>, i64, i64)> = sqlx::query_as(concat!(
+        "SELECT v.version, v.last_event_id, l.total, l.same
+           FROM (SELECT version, last_event_id FROM referral_views WHERE referral_id = $1 FOR UPDATE) AS v,
+                LATERAL (",
+        ledger_facts_sql!(),
+        ") AS l"
+    ))
+    .bind(referral_id)
+    .bind(&key.counted)
+    .bind(&key.category)
+    .bind(policy.counted_since(&kept.state.referral, now))
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.map(|(version, last_event, total, same)| {
+        let row = LaneRow { version, last_event };
+        let as_kept = version == kept.version && last_event == Some(kept.last_event);
+        let facts = LedgerFacts { approved_this_year_fen: total, approvals_this_year_same_category: same };
+        (row, as_kept.then_some(facts))
+    }))
 }
 
 /// Seals the personal fields an earlier release stored in the clear in the
