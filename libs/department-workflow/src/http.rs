@@ -161,9 +161,8 @@ async fn get_referral(staff: Staff, State(state): State<AppState>, Path(id): Pat
     department_staff(&staff, state.policy.as_ref())?;
     let id = referral_id(&id)?;
     let mut conn = state.pool.acquire().await?;
-    let lane = store::load_lane(&mut conn, &state.keyring, id, None)
-        .await?
-        .ok_or_else(|| Problem::not_found("no such referral"))?;
+    let lane =
+        store::read_lane(&mut conn, &state.keyring, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
     Ok(view_response(&fresh_view(&mut conn, &state, &lane).await?))
 }
 
@@ -194,9 +193,8 @@ async fn unmask(
     onedoor_http_kit::access::note_purpose(&form.purpose)?;
     let id = referral_id(&id)?;
     let mut conn = state.pool.acquire().await?;
-    let lane = store::load_lane(&mut conn, &state.keyring, id, None)
-        .await?
-        .ok_or_else(|| Problem::not_found("no such referral"))?;
+    let lane =
+        store::read_lane(&mut conn, &state.keyring, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
     let mut response = axum::Json(UnmaskedIds::of(&lane)).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     Ok(response)
@@ -503,9 +501,7 @@ async fn list_documents(
     department_staff(&staff, state.policy.as_ref())?;
     let id = referral_id(&id)?;
     let mut conn = state.pool.acquire().await?;
-    store::load_lane(&mut conn, &state.keyring, id, None)
-        .await?
-        .ok_or_else(|| Problem::not_found("no such referral"))?;
+    store::read_lane(&mut conn, &state.keyring, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
     Ok(axum::Json(DocumentList { items: store::documents_of(&mut conn, id).await? }))
 }
 
@@ -527,7 +523,7 @@ async fn download_document(
     let not_found = || Problem::not_found("no such document of this referral");
     let document_id = Uuid::parse_str(&document_id).map_err(|_| not_found())?;
     let mut tx = state.pool.begin().await?;
-    store::load_lane(&mut tx, &state.keyring, id, None).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
+    store::read_lane(&mut tx, &state.keyring, id).await?.ok_or_else(|| Problem::not_found("no such referral"))?;
     let document = store::documents_of(&mut tx, id)
         .await?
         .into_iter()

@@ -153,11 +153,29 @@ pub async fn take_early(conn: &mut PgConnection, referral_id: Uuid) -> Result<Ve
 /// Locks the lane's inbox row so commands and window events take turns, and
 /// says where its stream stands; `None` if there is no such lane.
 pub async fn lock_lane(conn: &mut PgConnection, referral_id: Uuid) -> Result<Option<LaneRow>, StoreError> {
-    let found: Option<(i64, Option<Uuid>)> =
-        sqlx::query_as("SELECT version, last_event_id FROM referral_views WHERE referral_id = $1 FOR UPDATE")
-            .bind(referral_id)
-            .fetch_optional(conn)
-            .await?;
+    lane_row(conn, referral_id, "SELECT version, last_event_id FROM referral_views WHERE referral_id = $1 FOR UPDATE")
+        .await
+}
+
+/// The lane as a read sees it (a caseworker opening it, say): served as
+/// kept where its inbox row names the very event this process folded last,
+/// so a read need not fold the stream; `None` if there is no such lane.
+pub async fn read_lane(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    referral_id: Uuid,
+) -> Result<Option<Lane>, StoreError> {
+    let listed =
+        lane_row(conn, referral_id, "SELECT version, last_event_id FROM referral_views WHERE referral_id = $1").await?;
+    load_lane(conn, keyring, referral_id, listed).await
+}
+
+async fn lane_row(
+    conn: &mut PgConnection,
+    referral_id: Uuid,
+    sql: &'static str,
+) -> Result<Option<LaneRow>, StoreError> {
+    let found: Option<(i64, Option<Uuid>)> = sqlx::query_as(sql).bind(referral_id).fetch_optional(conn).await?;
     Ok(found.map(|(version, last_event)| LaneRow { version, last_event }))
 }
 

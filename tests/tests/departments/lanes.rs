@@ -234,6 +234,32 @@ async fn the_medical_annual_cap_spans_two_applications_of_the_same_person() {
     assert_eq!((status, body["approved_amount_fen"].as_i64()), (200, Some(500_000)));
 }
 
+/// A caseworker opening a referral is served the lane as this process
+/// folded it at the event its inbox row names, without folding the stream
+/// again; a row naming another event sends the read to the stream.
+#[tokio::test]
+async fn a_lane_kept_at_the_event_its_inbox_row_names_is_read_without_its_stream() {
+    let d = Department::Medical;
+    let p = Platform::start(&[d]).await;
+    let cw = caseworker(d);
+    let (_, id) = referred(&p, d, &id_number("33010219800307129"), medical_request(1_000_000, 0)).await;
+    assert_eq!(p.act(d, &id, "sign-for", &cw, json!({})).await.0, 200);
+    let open = || p.call(reqwest::Method::GET, format!("{}/api/v1/referrals/{id}", p.url(d)), &cw, None);
+
+    // The stream taken away under the row (no writer does this).
+    sqlx::query("DELETE FROM events WHERE stream_id = $1").bind(&id).execute(p.db(d)).await.unwrap();
+    let (status, view) = open().await;
+    assert_eq!((status, view["status"].as_str()), (200, Some("signed_for")), "{view}");
+
+    sqlx::query("UPDATE referral_views SET last_event_id = $2 WHERE referral_id = $1::uuid")
+        .bind(&id)
+        .bind(uuid::Uuid::now_v7())
+        .execute(p.db(d))
+        .await
+        .unwrap();
+    assert_eq!(open().await.0, 404, "the stream was read, and is empty");
+}
+
 #[tokio::test]
 async fn temporary_aid_for_the_same_cause_twice_a_year_needs_an_approvers_override() {
     let d = Department::Temporary;
