@@ -289,6 +289,9 @@ struct ListRow {
     owner: String,
     /// The lines still held; the others are released.
     held: String,
+    /// Some line of the case is no longer held (a returned lane, a closed
+    /// or withdrawn case): only then has the row open lines to release.
+    releases: bool,
     last_event: Option<Uuid>,
 }
 
@@ -306,6 +309,7 @@ impl ListRow {
         if let Some(key) = key {
             VIEW_PERSONAL.seal(&mut stored, key);
         }
+        let held = case.held_lines();
         Ok(Self {
             case_id: case.case_id,
             case_number: case.case_number.clone(),
@@ -322,54 +326,73 @@ impl ListRow {
                 .map(|a| keyring.lookup(&a.applicant.id_number)),
             household_id: case.household_id,
             owner: case.owner.clone(),
-            held: case.held_lines().into_iter().map(Department::as_str).collect::<Vec<_>>().join(","),
+            held: held.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(","),
+            releases: held.len() < Department::ALL.into_iter().filter(|d| case.line(*d).is_some()).count(),
             last_event,
         })
     }
 }
 
+/// The list rows' upsert, after `$released` (empty, or a data-modifying
+/// CTE releasing open lines).
+macro_rules! upsert_list_rows {
+    ($released:literal) => {
+        concat!(
+            "WITH rows AS (
+                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::date[],
+                                      $7::bigint[], $8::jsonb[], $9::text[], $10::uuid[], $11::text[], $12::text[],
+                                      $13::uuid[])
+                     AS r(case_id, case_number, township, status, submitted_at, next_deadline, version, view,
+                          applicant_id_number, household_id, owner, held, last_event_id)
+             )",
+            $released,
+            " INSERT INTO case_views (case_id, case_number, township, status, submitted_at, next_deadline, version, view,
+                                     applicant_id_number, household_id, owner, last_event_id)
+             SELECT case_id, case_number, township, status, submitted_at, next_deadline, version, view,
+                    applicant_id_number, household_id, owner, last_event_id
+               FROM rows
+             ON CONFLICT (case_id) DO UPDATE
+                SET status = EXCLUDED.status, next_deadline = EXCLUDED.next_deadline, version = EXCLUDED.version,
+                    view = EXCLUDED.view, applicant_id_number = EXCLUDED.applicant_id_number,
+                    household_id = EXCLUDED.household_id, owner = EXCLUDED.owner, last_event_id = EXCLUDED.last_event_id"
+        )
+    };
+}
+
 /// Writes list rows and releases their cases' open lines that are done, in
 /// one statement whatever their number: one round trip per change of a
-/// case (or per shared transaction), and per chunk of a rebuild.
+/// case (or per shared transaction), and per chunk of a rebuild. Rows with
+/// nothing to release (nearly every change) leave the open lines alone: the
+/// release is a join with the whole table, which a plan made while the table
+/// was small reads from end to end.
 async fn write_list_rows(conn: &mut PgConnection, rows: &[ListRow]) -> Result<(), StoreError> {
     let column = |f: fn(&ListRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(
-        "WITH rows AS (
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::date[],
-                                  $7::bigint[], $8::jsonb[], $9::text[], $10::uuid[], $11::text[], $12::text[],
-                                  $13::uuid[])
-                 AS r(case_id, case_number, township, status, submitted_at, next_deadline, version, view,
-                      applicant_id_number, household_id, owner, held, last_event_id)
-         ),
-         released AS (
-             DELETE FROM open_lines o USING rows r
-              WHERE o.case_id = r.case_id AND NOT (o.department = ANY(string_to_array(r.held, ',')))
-         )
-         INSERT INTO case_views (case_id, case_number, township, status, submitted_at, next_deadline, version, view,
-                                 applicant_id_number, household_id, owner, last_event_id)
-         SELECT case_id, case_number, township, status, submitted_at, next_deadline, version, view,
-                applicant_id_number, household_id, owner, last_event_id
-           FROM rows
-         ON CONFLICT (case_id) DO UPDATE
-            SET status = EXCLUDED.status, next_deadline = EXCLUDED.next_deadline, version = EXCLUDED.version,
-                view = EXCLUDED.view, applicant_id_number = EXCLUDED.applicant_id_number,
-                household_id = EXCLUDED.household_id, owner = EXCLUDED.owner, last_event_id = EXCLUDED.last_event_id",
-    )
-    .bind(rows.iter().map(|r| r.case_id).collect::<Vec<_>>())
-    .bind(column(|r| r.case_number.clone()))
-    .bind(column(|r| r.township.clone()))
-    .bind(rows.iter().map(|r| r.status).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.submitted_at).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.next_deadline).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.version).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| &r.view).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.applicant.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.household_id).collect::<Vec<_>>())
-    .bind(column(|r| r.owner.clone()))
-    .bind(column(|r| r.held.clone()))
-    .bind(rows.iter().map(|r| r.last_event).collect::<Vec<_>>())
-    .execute(&mut *conn)
-    .await?;
+    let sql = if rows.iter().any(|r| r.releases) {
+        upsert_list_rows!(
+            ", released AS (
+                 DELETE FROM open_lines o USING rows r
+                  WHERE o.case_id = r.case_id AND NOT (o.department = ANY(string_to_array(r.held, ',')))
+             )"
+        )
+    } else {
+        upsert_list_rows!("")
+    };
+    sqlx::query(sql)
+        .bind(rows.iter().map(|r| r.case_id).collect::<Vec<_>>())
+        .bind(column(|r| r.case_number.clone()))
+        .bind(column(|r| r.township.clone()))
+        .bind(rows.iter().map(|r| r.status).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.submitted_at).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.next_deadline).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.version).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| &r.view).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.applicant.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.household_id).collect::<Vec<_>>())
+        .bind(column(|r| r.owner.clone()))
+        .bind(column(|r| r.held.clone()))
+        .bind(rows.iter().map(|r| r.last_event).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
