@@ -566,24 +566,25 @@ pub async fn list_referrals(
     limit: i64,
 ) -> Result<Vec<(DateTime<Utc>, Uuid, ReferralSummary)>, StoreError> {
     let open = counting_statuses();
-    let rows = sqlx::query(
-        "SELECT view, received_at, referral_id FROM referral_views
-         WHERE ($1::text IS NULL OR status = $1)
-           AND ($2::timestamptz IS NULL OR (received_at, referral_id) < ($2, $3))
-           AND ($5::text IS NULL OR township = $5)
-           AND ($6::bool IS NULL OR (status = ANY($8) AND deadline < $7) = $6)
-         ORDER BY received_at DESC, referral_id DESC LIMIT $4",
-    )
-    .bind(filter.status)
-    .bind(after.map(|c| c.0))
-    .bind(after.map(|c| c.1))
-    .bind(limit)
-    .bind(filter.township)
-    .bind(filter.overdue)
-    .bind(filter.today)
-    .bind(&open)
-    .fetch_all(pool)
-    .await?;
+    // Only the filters given, so that each combination has a plan of its
+    // own that can use its index (`status = $1 OR $1 IS NULL` cannot).
+    let mut query = sqlx::QueryBuilder::new("SELECT view, received_at, referral_id FROM referral_views WHERE true");
+    if let Some(status) = filter.status {
+        query.push(" AND status = ").push_bind(status);
+    }
+    if let Some((received_at, referral_id)) = after {
+        query.push(" AND (received_at, referral_id) < (").push_bind(received_at);
+        query.push(", ").push_bind(referral_id).push(")");
+    }
+    if let Some(township) = filter.township {
+        query.push(" AND township = ").push_bind(township);
+    }
+    if let Some(overdue) = filter.overdue {
+        query.push(" AND (status = ANY(").push_bind(&open).push(") AND deadline < ").push_bind(filter.today);
+        query.push(") = ").push_bind(overdue);
+    }
+    query.push(" ORDER BY received_at DESC, referral_id DESC LIMIT ").push_bind(limit);
+    let rows = query.build().fetch_all(pool).await?;
     let mut found = Vec::with_capacity(rows.len());
     for row in rows {
         let mut summary: ReferralSummary = serde_json::from_value(row.try_get("view")?)?;
