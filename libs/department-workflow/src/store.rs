@@ -388,7 +388,7 @@ pub async fn save(
             tracestate: trace.tracestate,
         },
         &announcements,
-        row.projection(),
+        Some(row.projection()),
     )
     .await?;
     for e in new {

@@ -196,8 +196,7 @@ pub async fn append_and_announce(
     metadata: &EventMetadata,
     announcements: &[outbox::OutboxMessage],
 ) -> Result<Appended, StoreError> {
-    let append = Append { stream_type, stream_id, expected, events, metadata, announcements };
-    append_statement(conn, append, None).await
+    append_announce_and_project(conn, stream_type, stream_id, expected, events, metadata, announcements, None).await
 }
 
 /// A read model's write that goes with an append, in its statement: one
@@ -214,34 +213,6 @@ pub struct Projection<'a> {
 
 /// Adds a [`Projection`]'s parameter values to the statement's.
 pub type Binder<'a> = Box<dyn FnOnce(&mut PgArguments) -> Result<(), BoxDynError> + Send + 'a>;
-
-/// [`append_and_announce`], plus the read model's row that shows the change
-/// (`projection`), all in one statement. A change that appends and then
-/// writes its view took two round trips; this is one.
-#[allow(clippy::too_many_arguments)]
-pub async fn append_announce_and_project(
-    conn: &mut PgConnection,
-    stream_type: &str,
-    stream_id: &str,
-    expected: ExpectedVersion,
-    events: &[NewEvent],
-    metadata: &EventMetadata,
-    announcements: &[outbox::OutboxMessage],
-    projection: Projection<'_>,
-) -> Result<Appended, StoreError> {
-    let append = Append { stream_type, stream_id, expected, events, metadata, announcements };
-    append_statement(conn, append, Some(projection)).await
-}
-
-/// What one append writes.
-struct Append<'a> {
-    stream_type: &'a str,
-    stream_id: &'a str,
-    expected: ExpectedVersion,
-    events: &'a [NewEvent],
-    metadata: &'a EventMetadata,
-    announcements: &'a [outbox::OutboxMessage],
-}
 
 /// The version check, the inserts and the outbox rows: `$1` to `$13`.
 const APPEND: &str = "WITH current AS (SELECT COALESCE(MAX(version), 0) AS v FROM events WHERE stream_id = $1),
@@ -262,12 +233,20 @@ const APPEND: &str = "WITH current AS (SELECT COALESCE(MAX(version), 0) AS v FRO
          ORDER BY o.n
      )";
 
-async fn append_statement(
+/// [`append_and_announce`], plus the read model's row that shows the change
+/// (`projection`), all in one statement. A change that appends and then
+/// writes its view took two round trips; this is one.
+#[allow(clippy::too_many_arguments)]
+pub async fn append_announce_and_project(
     conn: &mut PgConnection,
-    append: Append<'_>,
+    stream_type: &str,
+    stream_id: &str,
+    expected: ExpectedVersion,
+    events: &[NewEvent],
+    metadata: &EventMetadata,
+    announcements: &[outbox::OutboxMessage],
     projection: Option<Projection<'_>>,
 ) -> Result<Appended, StoreError> {
-    let Append { stream_type, stream_id, expected, events, metadata, announcements } = append;
     let conflict = || StoreError::Conflict { stream_id: stream_id.to_string(), expected };
     if events.is_empty() {
         return Ok(Appended { version: current_version(conn, stream_id).await?, event_ids: Vec::new() });

@@ -111,8 +111,17 @@ async fn a_view_written_with_an_append_is_written_only_if_the_append_is() {
             }),
         };
         let events = [NewEvent::new("Changed", 1, json!({}))];
-        onedoor_event_store::append_announce_and_project(tx, "case", "c", expected, &events, &meta(), &[], projection)
-            .await
+        onedoor_event_store::append_announce_and_project(
+            tx,
+            "case",
+            "c",
+            expected,
+            &events,
+            &meta(),
+            &[],
+            Some(projection),
+        )
+        .await
     }
     async fn shown(tx: &mut sqlx::PgConnection) -> Result<Option<i64>, sqlx::Error> {
         sqlx::query_scalar("SELECT version FROM stream_views WHERE stream_id = 'c'").fetch_optional(tx).await
