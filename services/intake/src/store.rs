@@ -572,30 +572,32 @@ pub async fn list_cases(
     q: &CaseListQuery<'_>,
 ) -> Result<Vec<(DateTime<Utc>, Uuid, CaseView)>, StoreError> {
     let mut conn = pool.acquire().await?;
-    let rows = sqlx::query(
-        "SELECT view, submitted_at, case_id, household_id FROM case_views
-         WHERE township = $1
-           AND ($2::text IS NULL OR status = $2)
-           AND ($3::bool IS NULL OR (next_deadline IS NOT NULL AND next_deadline < $4) = $3)
-           AND ($5::timestamptz IS NULL OR (submitted_at, case_id) < ($5, $6))
-           AND ($8::text IS NULL OR case_number = $8)
-           AND ($9::text IS NULL OR applicant_id_number = $9)
-           AND ($10::text IS NULL OR owner = $10)
-         ORDER BY submitted_at DESC, case_id DESC
-         LIMIT $7",
-    )
-    .bind(q.township)
-    .bind(q.status)
-    .bind(q.overdue)
-    .bind(q.today)
-    .bind(q.after.map(|c| c.0))
-    .bind(q.after.map(|c| c.1))
-    .bind(q.limit)
-    .bind(q.case_number)
-    .bind(q.applicant_id_number.as_deref())
-    .bind(q.owner)
-    .fetch_all(&mut *conn)
-    .await?;
+    // Only the filters given, so that each combination has a plan of its
+    // own that can use its index (`status = $1 OR $1 IS NULL` cannot).
+    let mut query = sqlx::QueryBuilder::new("SELECT view, submitted_at, case_id, household_id FROM case_views");
+    query.push(" WHERE township = ").push_bind(q.township);
+    if let Some(status) = q.status {
+        query.push(" AND status = ").push_bind(status);
+    }
+    if let Some(overdue) = q.overdue {
+        query.push(" AND (next_deadline IS NOT NULL AND next_deadline < ").push_bind(q.today);
+        query.push(") = ").push_bind(overdue);
+    }
+    if let Some((submitted_at, case_id)) = q.after {
+        query.push(" AND (submitted_at, case_id) < (").push_bind(submitted_at);
+        query.push(", ").push_bind(case_id).push(")");
+    }
+    if let Some(case_number) = q.case_number {
+        query.push(" AND case_number = ").push_bind(case_number);
+    }
+    if let Some(applicant) = q.applicant_id_number.as_deref() {
+        query.push(" AND applicant_id_number = ").push_bind(applicant);
+    }
+    if let Some(owner) = q.owner {
+        query.push(" AND owner = ").push_bind(owner);
+    }
+    query.push(" ORDER BY submitted_at DESC, case_id DESC LIMIT ").push_bind(q.limit);
+    let rows = query.build().fetch_all(&mut *conn).await?;
     let owners: Vec<Uuid> = rows
         .iter()
         .map(|row| Ok(case_key_owner(row.try_get("household_id")?, row.try_get("case_id")?)))
