@@ -317,22 +317,36 @@ impl Bench {
                 _ => return,
             }
         }
+        // The window keeps the view open and asks to be answered when it changes.
         let url = format!("{}/api/v1/cases/{case_id}", self.intake);
-        let mut backoff = Backoff::new();
+        let mut etag: Option<String> = None;
         loop {
-            if let Some((200, view)) = self.send("case view", self.http.get(&url).bearer_auth(clerk)).await
-                && view["lanes"].as_array().is_some_and(|l| l.iter().all(|l| l["status"] == "disbursed"))
-            {
-                let now = Instant::now();
-                return self.record(|s| {
-                    s.convergence.push(now - last_payment);
-                    s.complete.push(now - started);
-                });
+            let mut request = self.http.get(&url).bearer_auth(clerk);
+            if let Some(etag) = &etag {
+                request = request.header("if-none-match", etag).header("prefer", "wait=5");
+            }
+            match request.send().await {
+                Ok(res) if res.status() == 200 => {
+                    etag = res.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_string);
+                    let view: Value = res.json().await.unwrap_or(Value::Null);
+                    if view["lanes"].as_array().is_some_and(|l| l.iter().all(|l| l["status"] == "disbursed")) {
+                        let now = Instant::now();
+                        return self.record(|s| {
+                            s.convergence.push(now - last_payment);
+                            s.complete.push(now - started);
+                        });
+                    }
+                }
+                Ok(res) if res.status() == 304 => {}
+                Ok(res) => return self.error(format!("case view {}", res.status().as_u16())),
+                Err(e) => {
+                    let kind = if e.is_timeout() { "timeout" } else { "connection" };
+                    return self.error(format!("case view: {kind}"));
+                }
             }
             if started.elapsed() > PATIENCE {
                 return self.error("case view never converged".into());
             }
-            backoff.wait().await;
         }
     }
 
@@ -409,20 +423,6 @@ impl Bench {
                 _ = tokio::time::sleep(INBOX_POLL.saturating_sub(read.elapsed())) => {}
             }
         }
-    }
-}
-
-/// Polling: 5 ms, then half as long again each time, at most 40 ms.
-struct Backoff(Duration);
-
-impl Backoff {
-    fn new() -> Self {
-        Self(Duration::from_millis(5))
-    }
-
-    async fn wait(&mut self) {
-        tokio::time::sleep(self.0).await;
-        self.0 = (self.0 * 3 / 2).min(Duration::from_millis(40));
     }
 }
 

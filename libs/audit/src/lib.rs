@@ -23,7 +23,7 @@ pub mod chain;
 pub mod http;
 mod trail;
 
-pub use trail::{Entry, Recorder, record_access};
+pub use trail::{Entry, Recorder, commit_with_entry, record_access};
 
 /// The audit trail's migrations (the service host runs them in every
 /// service's database beside the event store's).

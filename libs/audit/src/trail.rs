@@ -5,7 +5,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use onedoor_http_kit::Problem;
 use onedoor_http_kit::access::{self, Access};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -26,8 +27,29 @@ pub struct Entry {
     pub trace_id: Option<String>,
 }
 
+impl Entry {
+    /// The entry of a request: `action` and the ids its path names (`asked`,
+    /// which come first), with what its handler noted; `None` if no member of
+    /// staff asked.
+    fn of(action: String, asked: &Access, noted: Access, outcome: u16) -> Option<Entry> {
+        let (actor, role) = noted.actor?;
+        Some(Entry {
+            actor,
+            role: role.as_str().to_string(),
+            action,
+            outcome,
+            case_id: asked.case_id.or(noted.case_id),
+            referral_id: asked.referral_id.or(noted.referral_id),
+            household_id: asked.household_id.or(noted.household_id),
+            document_id: asked.document_id.or(noted.document_id),
+            purpose: noted.purpose,
+            trace_id: onedoor_telemetry::propagation::TraceHeaders::current().trace_id(),
+        })
+    }
+}
+
 /// Appends entries (unsealed; the sealer chains them), in one statement.
-async fn insert(pool: &PgPool, entries: &[Entry]) -> Result<(), sqlx::Error> {
+async fn insert(conn: impl sqlx::PgExecutor<'_>, entries: &[Entry]) -> Result<(), sqlx::Error> {
     let text = |f: fn(&Entry) -> Option<String>| entries.iter().map(f).collect::<Vec<_>>();
     let ids = |f: fn(&Entry) -> Option<Uuid>| entries.iter().map(f).collect::<Vec<_>>();
     sqlx::query(
@@ -50,8 +72,48 @@ async fn insert(pool: &PgPool, entries: &[Entry]) -> Result<(), sqlx::Error> {
     .bind(ids(|e| e.document_id))
     .bind(text(|e| e.purpose.clone()))
     .bind(text(|e| e.trace_id.clone()))
-    .execute(pool)
+    .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// The request being handled, as [`record_access`] names it for the trail,
+/// and the outcome its handler already wrote ([`commit_with_entry`]).
+#[derive(Default)]
+struct Asked {
+    action: String,
+    ids: Access,
+    written: Option<u16>,
+}
+
+tokio::task_local! {
+    static ASKED: Arc<Mutex<Asked>>;
+}
+
+/// Commits a command's transaction with the request's trail entry in it,
+/// answered with `outcome`: the entry is written if and only if the change
+/// is, and the command waits for one commit instead of two (its own, then
+/// the trail's). [`record_access`] then writes no second entry, unless the
+/// request is answered otherwise after all. Outside a request of a member of
+/// staff it only commits.
+pub async fn commit_with_entry(
+    mut tx: Transaction<'_, Postgres>,
+    outcome: axum::http::StatusCode,
+) -> Result<(), sqlx::Error> {
+    let outcome = outcome.as_u16();
+    let asked = ASKED.try_with(|a| a.lock().ok().map(|a| (a.action.clone(), a.ids.clone()))).ok().flatten();
+    let entry = asked.zip(access::current()).and_then(|((action, ids), noted)| Entry::of(action, &ids, noted, outcome));
+    if let Some(entry) = &entry {
+        insert(&mut *tx, std::slice::from_ref(entry)).await?;
+    }
+    tx.commit().await?;
+    if entry.is_some() {
+        let _ = ASKED.try_with(|a| {
+            if let Ok(mut a) = a.lock() {
+                a.written = Some(outcome);
+            }
+        });
+    }
     Ok(())
 }
 
@@ -111,23 +173,20 @@ pub async fn record_access(State(recorder): State<Recorder>, request: Request, n
         return next.run(request).await;
     }
     let method = request.method().clone();
-    let asked = ids_in_path(&template, request.uri().path());
-    let action = action(method.as_str(), &template, request.uri().query());
-    let (response, noted) = access::noted(next.run(request)).await;
-    let Some((actor, role)) = noted.actor.clone() else {
-        return response;
+    let asked = Asked {
+        action: action(method.as_str(), &template, request.uri().query()),
+        ids: ids_in_path(&template, request.uri().path()),
+        written: None,
     };
-    let entry = Entry {
-        actor,
-        role: role.as_str().to_string(),
-        action,
-        outcome: response.status().as_u16(),
-        case_id: asked.case_id.or(noted.case_id),
-        referral_id: asked.referral_id.or(noted.referral_id),
-        household_id: asked.household_id.or(noted.household_id),
-        document_id: asked.document_id.or(noted.document_id),
-        purpose: noted.purpose,
-        trace_id: onedoor_telemetry::propagation::TraceHeaders::current().trace_id(),
+    let asked = Arc::new(Mutex::new(asked));
+    let (response, noted) = ASKED.scope(asked.clone(), access::noted(next.run(request))).await;
+    let Asked { action, ids, written } =
+        asked.lock().map(|mut a| std::mem::take(&mut *a)).unwrap_or_else(|p| std::mem::take(&mut *p.into_inner()));
+    if written == Some(response.status().as_u16()) {
+        return response;
+    }
+    let Some(entry) = Entry::of(action, &ids, noted, response.status().as_u16()) else {
+        return response;
     };
     // A request the service could not serve (its database away, say) is
     // answered without waiting a second time for a connection.

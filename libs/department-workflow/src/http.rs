@@ -307,7 +307,7 @@ async fn command(
         let rules = store::Rules { policy, calendar: &state.calendar, keyring: &state.keyring };
         let after = store::save(&mut tx, Some(&lane), &events, staff.id(), None, rules, now).await?;
         let view = ReferralView::of(&after, Some(lane.recommendation.clone()), &state.calendar, today);
-        tx.commit().await?;
+        onedoor_audit::commit_with_entry(tx, StatusCode::OK).await?;
         tracing::info!(referral.id = %id, status = after.status.as_str(), "lane changed");
         Ok(view_response(&view))
     })

@@ -35,6 +35,11 @@ pub async fn noted<F: Future>(request: F) -> (F::Output, Access) {
     (output, access)
 }
 
+/// What the current request has noted so far (`None` outside a request).
+pub fn current() -> Option<Access> {
+    NOTE.try_with(|note| note.lock().map(|a| a.clone()).ok()).ok().flatten()
+}
+
 /// Adds to the current request's note (nothing outside a request).
 pub fn note(change: impl FnOnce(&mut Access)) {
     let _ = NOTE.try_with(|note| {

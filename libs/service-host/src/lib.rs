@@ -357,6 +357,15 @@ impl Host {
         });
     }
 
+    /// Runs `task` in the background until the service stops (it is handed
+    /// the shutdown signal, and the service waits for it to return).
+    pub fn background<F>(&mut self, task: impl FnOnce(CancellationToken) -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(task(self.shutdown.clone()));
+    }
+
     /// Runs `sql` (a bounded clean-up: retention) on the work connections
     /// when the service starts and every `every` after, until it stops.
     pub fn housekeeping(&mut self, what: &'static str, every: Duration, sql: impl Into<String>) {

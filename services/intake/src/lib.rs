@@ -8,6 +8,7 @@
 //! is pure, `store.rs` holds every SQL statement, `stored.rs` the events'
 //! stored format, `integration.rs` the contract events going out and coming in.
 
+pub mod case_watch;
 pub mod config;
 pub mod domain;
 mod folded;
@@ -131,11 +132,15 @@ impl Service for Intake {
             policy: self.policy.clone(),
         };
         host.consume(notifications::consumer_spec(), Arc::new(sending));
+        let case_watch = Arc::new(case_watch::CaseWatch::default());
+        let (watch, pool) = (case_watch.clone(), host.work_pool.clone());
+        host.background(move |shutdown| watch.watch(pool, shutdown));
         Ok(http::router(http::AppState {
             pool: host.pool.clone(),
             keyring: host.keyring.clone(),
             policy: self.policy,
             documents: self.documents,
+            case_watch,
         }))
     }
 }

@@ -87,6 +87,7 @@ impl Platform {
             keyring: keyring.clone(),
             policy: policy.clone(),
             documents: documents.clone(),
+            case_watch: Default::default(),
         });
         let intake = serve(router, db.pool.clone()).await;
         let mut departments = Vec::new();

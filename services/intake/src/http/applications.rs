@@ -214,11 +214,12 @@ pub(super) async fn submit_once(
         let answer = serde_json::to_value(&body).map_err(onedoor_http_kit::internal_error)?;
         store::save_answer(&mut tx, township, key, &answer).await?;
     }
-    tx.commit().await?;
+    // Noted before the commit, which writes the trail's entry with them.
     onedoor_http_kit::access::note(|a| {
         a.case_id = Some(case.case_id);
         a.household_id = Some(household_id);
     });
+    onedoor_audit::commit_with_entry(tx, StatusCode::CREATED).await?;
     tracing::info!(case.id = %case.case_id, status = %body.status, lanes = body.lanes.len(), "application accepted at the window");
     Ok(created_response(&body, false))
 }

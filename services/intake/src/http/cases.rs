@@ -70,10 +70,17 @@ pub(super) async fn list_cases(
     Ok(axum::Json(CasePage { items, next_cursor }))
 }
 
-/// The one case view (ETag = its version and the day: overdue flags and paused deadlines change with the date).
+/// The one case view (ETag = its version and the day: overdue flags and
+/// paused deadlines change with the date). With `If-None-Match` and
+/// `Prefer: wait=N` the answer waits for the case to change, at most N
+/// seconds (30 at most), then says `304` if it did not.
 #[utoipa::path(
     get, path = "/api/v1/cases/{case_id}", tag = "cases",
-    params(("case_id" = Uuid, Path)),
+    params(
+        ("case_id" = Uuid, Path),
+        ("If-None-Match" = Option<String>, Header, description = "the ETag the window has: 304 while it is current"),
+        ("Prefer" = Option<String>, Header, description = "`wait=N`: with If-None-Match, answer when the case changes, at most N seconds"),
+    ),
     responses((status = 200, body = CaseView), (status = 304), (status = 404, body = Problem))
 )]
 #[tracing::instrument(name = "get case", skip_all, fields(case.id = %case_id))]
@@ -85,20 +92,33 @@ pub(super) async fn get_case(
 ) -> ApiResult<Response> {
     let township = clerk_township(&staff)?;
     let case_id = path_case_id(&case_id)?;
-    let mut conn = state.pool.acquire().await?;
-    // The view written with the case's last change, unless a paused
-    // deadline has moved since: then it is rendered from the stream.
-    let Some((owner, mut view)) =
-        store::stored_view(&mut conn, &state.keyring, case_id).await?.filter(|(t, _)| t == township)
-    else {
-        return Err(Problem::not_found(format!("no case {case_id} in your township")));
+    let mut wait = crate::case_watch::preferred_wait(&headers);
+    let (mut conn, owner, mut view, today) = loop {
+        let mut conn = state.pool.acquire().await?;
+        // The view written with the case's last change, unless a paused
+        // deadline has moved since: then it is rendered from the stream.
+        let Some((owner, view)) =
+            store::stored_view(&mut conn, &state.keyring, case_id).await?.filter(|(t, _)| t == township)
+        else {
+            return Err(Problem::not_found(format!("no case {case_id} in your township")));
+        };
+        let today = local_date(Utc::now());
+        // The view's overdue flags and paused deadlines change with the day.
+        let tag = dated_etag(view.version, today);
+        if headers.get(header::IF_NONE_MATCH) != Some(&tag) {
+            break (conn, owner, view, today);
+        }
+        // Current: wait for a change if asked to (without a connection), once.
+        match wait.take() {
+            Some(wait) => {
+                drop(conn);
+                if !state.case_watch.changed(case_id, view.version, wait).await {
+                    return Ok(not_modified(tag, true));
+                }
+            }
+            None => return Ok(not_modified(tag, false)),
+        }
     };
-    let today = local_date(Utc::now());
-    // The view's overdue flags and paused deadlines change with the day.
-    let tag = dated_etag(view.version, today);
-    if headers.get(header::IF_NONE_MATCH) == Some(&tag) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
-    }
     if view.depends_on_today() {
         let case = case_of_township(&mut conn, &state.keyring, case_id, &owner, false).await?;
         view = case.view(&state.policy.catalogue, &state.policy.calendar, today);
@@ -106,6 +126,15 @@ pub(super) async fn get_case(
         view.refresh_overdue(today);
     }
     Ok(view_response(&view))
+}
+
+/// `304`: the window's view is current (after the wait it asked for, if `waited`).
+fn not_modified(tag: HeaderValue, waited: bool) -> Response {
+    let mut response = (StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response();
+    if waited {
+        response.headers_mut().insert("preference-applied", HeaderValue::from_static("wait"));
+    }
+    response
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

@@ -44,6 +44,8 @@ pub struct AppState {
     pub keyring: Arc<onedoor_personal_data::Keyring>,
     pub policy: Arc<Policy>,
     pub documents: onedoor_documents::DocumentStore,
+    /// Windows waiting for their case to change.
+    pub case_watch: Arc<crate::case_watch::CaseWatch>,
 }
 
 #[derive(OpenApi)]
@@ -179,7 +181,7 @@ async fn change_case(
             tx.rollback().await?;
             return Err(duplicate("aid".into(), department, &open, township));
         }
-        tx.commit().await?;
+        onedoor_audit::commit_with_entry(tx, StatusCode::OK).await?;
         Ok(view_response(&after.view(&policy.catalogue, &policy.calendar, local_date(now))))
     })
     .await

@@ -107,6 +107,40 @@ async fn every_read_and_command_is_recorded_with_ids_only_and_only_auditors_read
     assert_eq!((status, problem["code"].as_str()), (400, Some("invalid_text")), "text the database cannot store");
 }
 
+/// A submission's entry is written in the submission's own transaction (it
+/// cannot be lost after the case is accepted, nor written for a case that
+/// was not), once; a refused request's entry is written after its answer.
+/// The sealer is held off (it waits for the chain's head) so that each
+/// entry's row is still the one its transaction wrote.
+#[tokio::test]
+async fn a_submission_and_its_trail_entry_commit_together_and_a_refusal_is_recorded_after() {
+    let intake = TestIntake::spawn().await;
+    let mut sealer_held = intake.db().begin().await.unwrap();
+    sqlx::query("SELECT seq FROM audit_chain FOR UPDATE").execute(&mut *sealer_held).await.unwrap();
+
+    let applicant = id_number("33010219800307319");
+    let form = SampleApplication::household_of_two(&applicant).request(sample::medical("肺炎", 300_000, 0)).json();
+    let (status, created, _) = intake.post(&clerk(), "/api/v1/applications", &form).await;
+    assert_eq!(status, 201, "{created}");
+    let (status, refused, _) = intake.post(&clerk(), "/api/v1/applications", &form).await;
+    assert_eq!(status, 409, "the same household and line again: {refused}");
+
+    let entries: Vec<(i16, bool)> = sqlx::query_as(
+        "SELECT a.outcome, a.xmin::text = (SELECT e.xmin::text FROM events e WHERE e.stream_id = $1 AND e.version = 1) \
+           FROM audit_trail a WHERE a.action = 'POST /api/v1/applications' ORDER BY a.entry_id",
+    )
+    .bind(created["case_id"].as_str().unwrap())
+    .fetch_all(intake.db())
+    .await
+    .unwrap();
+    assert_eq!(entries, [(201, true), (409, false)], "one entry each; the accepted one in the case's transaction");
+    sealer_held.rollback().await.unwrap();
+    assert!(
+        sealed(&intake).await["first_broken"].is_null(),
+        "the entries written in a transaction chain like any other"
+    );
+}
+
 #[tokio::test]
 async fn the_chain_names_the_first_entry_altered_removed_or_relinked_and_the_table_refuses_changes() {
     let intake = TestIntake::spawn().await;

@@ -44,6 +44,44 @@ fn lane<'a>(view: &'a Value, d: &str) -> &'a Value {
     view["lanes"].as_array().unwrap().iter().find(|l| l["department"] == d).unwrap()
 }
 
+/// The window keeps the case view open and asks with its ETag and
+/// `Prefer: wait`: unchanged, the answer is a 304 after the wait; a
+/// department's report answers it at once, with the new view.
+#[tokio::test]
+async fn a_window_waiting_on_its_case_view_is_answered_when_a_department_reports() {
+    let intake = TestIntake::spawn().await;
+    let case = referred_case(&intake).await;
+    let url = format!("{}/api/v1/cases/{}", intake.base(), case.case_id);
+    intake.case_until(&case.case_id, "the acceptance message recorded", |v| v["notifications"] != json!([])).await;
+    let (status, view, headers) = intake.get(&clerk(), &format!("/api/v1/cases/{}", case.case_id)).await;
+    assert_eq!(status, 200, "{view}");
+    let etag = headers.get("etag").unwrap().to_str().unwrap().to_string();
+    let ask = |wait: &str| {
+        let request = intake.http().get(&url).bearer_auth(clerk()).header("if-none-match", &etag);
+        request.header("prefer", format!("wait={wait}")).send()
+    };
+
+    let started = std::time::Instant::now();
+    let unchanged = ask("1").await.unwrap();
+    assert_eq!(unchanged.status(), 304);
+    assert_eq!(unchanged.headers()["preference-applied"], "wait");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900), "it waited: {:?}", started.elapsed());
+
+    let started = std::time::Instant::now();
+    let waiting = tokio::spawn(ask("20"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let medical = case.lane(Department::Medical);
+    let now = Utc::now();
+    let signed = ReferralSignedFor { lane: medical, signed_by: "cw-1".into(), occurred_at: now };
+    intake.publish(&CloudEvent::new(signed, now)).await;
+    let answered = waiting.await.unwrap().unwrap();
+    assert_eq!(answered.status(), 200);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "answered on the change: {:?}", started.elapsed());
+    let changed: Value = answered.json().await.unwrap();
+    assert_eq!(lane(&changed, "medical")["status"], "signed_for", "{changed}");
+    assert!(changed["version"].as_i64() > view["version"].as_i64());
+}
+
 #[tokio::test]
 async fn the_case_view_follows_every_departments_events_in_any_order_and_despite_duplicates() {
     let intake = TestIntake::spawn().await;
