@@ -10,8 +10,10 @@
 //! `onedoor_http_kit::access`), the purpose where one is asked, and the
 //! trace. Ids only: auditors see the trail, never the personal data.
 //!
-//! Entries are written without locking anything, several per commit
-//! ([`Recorder`]), then sealed into a hash
+//! A command's entry can commit with the command itself
+//! ([`commit_with_entry`]); the others are written after the answer
+//! without locking anything, several per commit ([`Recorder`]). All are
+//! then sealed into a hash
 //! chain by a background sealer ([`chain::seal_continuously`]): a chain
 //! written inline would serialise every request of the service on the chain
 //! head until its transaction commits. Editing, removing or reordering a
