@@ -70,10 +70,10 @@ pub(super) async fn list_cases(
     Ok(axum::Json(CasePage { items, next_cursor }))
 }
 
-/// The one case view (ETag = its version and the day: overdue flags and
-/// paused deadlines change with the date). With `If-None-Match` and
-/// `Prefer: wait=N` the answer waits for the case to change, at most N
-/// seconds (30 at most), then says `304` if it did not.
+/// The one case view (ETag = its version and the day: overdue flags and paused deadlines change with the date).
+///
+/// With `If-None-Match` and `Prefer: wait=N` the answer waits for the case
+/// to change, at most N seconds (30 at most), then says `304` if it did not.
 #[utoipa::path(
     get, path = "/api/v1/cases/{case_id}", tag = "cases",
     params(
