@@ -255,6 +255,10 @@ impl Bench {
         self.record(|s| *s.errors.entry(kind).or_default() += 1);
     }
 
+    fn transport_error(&self, what: &str, e: &reqwest::Error) {
+        self.error(format!("{what}: {}", if e.is_timeout() { "timeout" } else { "connection" }));
+    }
+
     /// One request; transport failures count as errors of `what` and give `None`.
     async fn send(&self, what: &str, request: reqwest::RequestBuilder) -> Option<(u16, Value)> {
         match request.send().await {
@@ -263,7 +267,7 @@ impl Bench {
                 Some((status, res.json().await.unwrap_or(Value::Null)))
             }
             Err(e) => {
-                self.error(format!("{what}: {}", if e.is_timeout() { "timeout" } else { "connection" }));
+                self.transport_error(what, &e);
                 None
             }
         }
@@ -339,10 +343,7 @@ impl Bench {
                 }
                 Ok(res) if res.status() == 304 => {}
                 Ok(res) => return self.error(format!("case view {}", res.status().as_u16())),
-                Err(e) => {
-                    let kind = if e.is_timeout() { "timeout" } else { "connection" };
-                    return self.error(format!("case view: {kind}"));
-                }
+                Err(e) => return self.transport_error("case view", &e),
             }
             if started.elapsed() > PATIENCE {
                 return self.error("case view never converged".into());

@@ -33,7 +33,8 @@ pub const MAX_WAIT: Duration = Duration::from_secs(30);
 #[derive(Default)]
 pub struct CaseWatch {
     waiting: Mutex<HashMap<Uuid, Waiting>>,
-    /// Wakes the watcher when the first waiter arrives.
+    /// Wakes the watcher when a waiter arrives: its case may have moved
+    /// since the waiter read it.
     arrived: Notify,
 }
 

@@ -92,7 +92,8 @@ pub(super) async fn get_case(
 ) -> ApiResult<Response> {
     let township = clerk_township(&staff)?;
     let case_id = path_case_id(&case_id)?;
-    let mut wait = crate::case_watch::preferred_wait(&headers);
+    let asked_to_wait = crate::case_watch::preferred_wait(&headers);
+    let mut wait = asked_to_wait;
     let (mut conn, owner, mut view, today) = loop {
         let mut conn = state.pool.acquire().await?;
         // The view written with the case's last change, unless a paused
@@ -116,7 +117,7 @@ pub(super) async fn get_case(
                     return Ok(not_modified(tag, true));
                 }
             }
-            None => return Ok(not_modified(tag, false)),
+            None => return Ok(not_modified(tag, asked_to_wait.is_some())),
         }
     };
     if view.depends_on_today() {
@@ -129,6 +130,8 @@ pub(super) async fn get_case(
 }
 
 /// `304`: the window's view is current (after the wait it asked for, if `waited`).
+/// A view woken for another waiter's older version is still current: it
+/// says so at once, and the window asks again.
 fn not_modified(tag: HeaderValue, waited: bool) -> Response {
     let mut response = (StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response();
     if waited {
