@@ -601,7 +601,7 @@ def check_compose_edge(nginx):
         for port in service.get("ports", []):
             if name != "gateway" and not str(port).startswith("127.0.0.1:"):
                 failures.append(f"deploy/compose.yaml: {name} publishes {port} beyond the loopback (only the gateway may)")
-    listens = set(re.findall(r"^\s*listen (\d+)( ssl)?;", conf, re.M))
+    listens = set(re.findall(r"^\s*listen (\d+)( ssl)?(?: http2)?;", conf, re.M))
     if any(not ssl for _, ssl in listens):
         failures.append(f"deploy/gateway/nginx.conf: a server listens without TLS: {sorted(listens)}")
     published = {str(p).split(":")[-1] for p in services["gateway"]["ports"]}

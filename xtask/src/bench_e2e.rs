@@ -91,6 +91,7 @@ pub fn run(args: E2eArgs) -> Result<()> {
         None
     };
     let commits = runtime.block_on(platform.commits())?;
+    let messages = runtime.block_on(platform.stream_messages())?;
     platform.stop();
 
     let stats = bench.stats.lock().map(|s| s.clone()).unwrap_or_default();
@@ -132,6 +133,10 @@ pub fn run(args: E2eArgs) -> Result<()> {
     for (db, n) in &commits {
         println!("  {db:<32} {:>8.1}", per_app(*n as f64));
     }
+    println!("messages published per application (JetStream, fsync'd):");
+    for (stream, n) in &messages {
+        println!("  {stream:<32} {:>8.1}", per_app(*n as f64));
+    }
     if let Some((statements, calls)) = &statements {
         println!("statements per application (besides BEGIN and COMMIT):");
         for (db, n) in calls {
@@ -167,6 +172,7 @@ pub fn run(args: E2eArgs) -> Result<()> {
             "latency": latencies,
             "cpu_ms_per_application": cpu,
             "commits_per_application": commits.iter().map(|(db, n)| (db.clone(), per_app(*n as f64))).collect::<BTreeMap<_, _>>(),
+            "messages_per_application": messages.iter().map(|(s, n)| (s.clone(), per_app(*n as f64))).collect::<BTreeMap<_, _>>(),
             "errors": stats.errors,
         })
     );

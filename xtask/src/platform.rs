@@ -99,6 +99,20 @@ impl Platform {
         .await?)
     }
 
+    /// The messages each stream holds (every one published and acknowledged
+    /// by JetStream since the start: no stream of the platform ages out
+    /// within a benchmark's run).
+    pub async fn stream_messages(&self) -> Result<Vec<(String, u64)>> {
+        use futures::TryStreamExt;
+        let seed = self.nats.seed(onedoor_broker_access::OPERATOR);
+        let client = async_nats::ConnectOptions::with_nkey(seed).connect(self.nats.url()).await?;
+        let js = async_nats::jetstream::new(client);
+        let streams: Vec<_> = js.streams().try_collect().await?;
+        let mut counts: Vec<(String, u64)> = streams.into_iter().map(|s| (s.config.name, s.state.messages)).collect();
+        counts.sort();
+        Ok(counts)
+    }
+
     /// Stops the services, newest first, then (on drop) the servers.
     pub fn stop(mut self) {
         for s in self.services.iter_mut().rev() {

@@ -11,6 +11,15 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// What a conditional read ([`Api::watch`]) found.
+#[derive(Debug, Clone)]
+pub enum Watched {
+    /// The resource as it is now, and its ETag (if the API gave one).
+    Changed { body: Value, etag: Option<String> },
+    /// Still what the caller's ETag names (the API answered 304).
+    Unchanged,
+}
+
 /// Where each API is.
 #[derive(Debug, Clone)]
 pub struct Api {
@@ -98,7 +107,7 @@ impl Api {
         for d in Department::ALL {
             departments.insert(d, url(d.line().service)?);
         }
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?;
+        let http = reqwest::Client::builder().build()?;
         Ok(Self { http, intake: url(aid_line::INTAKE_SERVICE.service)?, departments })
     }
 
@@ -117,6 +126,31 @@ impl Api {
         self.call(Method::POST, target, path, token, Some(body), &[]).await
     }
 
+    /// A read that, given the ETag the caller holds, waits up to `wait` for
+    /// the resource to change (`If-None-Match` with RFC 7240's `Prefer:
+    /// wait`, which intake's case view honours): the answer comes as soon as
+    /// it changes. Without an ETag it reads at once.
+    pub async fn watch(
+        &self,
+        target: Target,
+        path: &str,
+        token: &str,
+        etag: Option<&str>,
+        wait: Duration,
+    ) -> Result<Watched, ApiError> {
+        let prefer = format!("wait={}", wait.as_secs());
+        let headers: Vec<(&str, &str)> = match etag {
+            Some(etag) => vec![("if-none-match", etag), ("prefer", &prefer)],
+            None => vec![],
+        };
+        let answer = self.send(Method::GET, target, path, token, Payload::Empty, &headers, wait).await?;
+        if answer.not_modified {
+            return Ok(Watched::Unchanged);
+        }
+        let body = serde_json::from_slice(&answer.body).map_err(|_| ApiError::Unreachable)?;
+        Ok(Watched::Changed { body, etag: answer.etag })
+    }
+
     /// One call; `headers` adds e.g. `Idempotency-Key`.
     pub async fn call(
         &self,
@@ -128,11 +162,11 @@ impl Api {
         headers: &[(&str, &str)],
     ) -> Result<Value, ApiError> {
         let payload = body.map_or(Payload::Empty, Payload::Json);
-        let (_, bytes) = self.send(method, target, path, token, payload, headers).await?;
-        if bytes.is_empty() {
+        let answer = self.send(method, target, path, token, payload, headers, Duration::ZERO).await?;
+        if answer.body.is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(&bytes).map_err(|_| ApiError::Unreachable)
+        serde_json::from_slice(&answer.body).map_err(|_| ApiError::Unreachable)
     }
 
     /// Uploads a file as the request body (a scan); the answer is JSON.
@@ -144,16 +178,20 @@ impl Api {
         content_type: &str,
         file: bytes::Bytes,
     ) -> Result<Value, ApiError> {
-        let (_, bytes) = self.send(Method::POST, target, path, token, Payload::File(content_type, file), &[]).await?;
-        serde_json::from_slice(&bytes).map_err(|_| ApiError::Unreachable)
+        let payload = Payload::File(content_type, file);
+        let answer = self.send(Method::POST, target, path, token, payload, &[], Duration::ZERO).await?;
+        serde_json::from_slice(&answer.body).map_err(|_| ApiError::Unreachable)
     }
 
     /// A file (a scan) and its content type.
     pub async fn file(&self, target: Target, path: &str, token: &str) -> Result<(String, bytes::Bytes), ApiError> {
-        let (content_type, bytes) = self.send(Method::GET, target, path, token, Payload::Empty, &[]).await?;
-        Ok((content_type.unwrap_or_else(|| "application/octet-stream".into()), bytes))
+        let answer = self.send(Method::GET, target, path, token, Payload::Empty, &[], Duration::ZERO).await?;
+        Ok((answer.content_type.unwrap_or_else(|| "application/octet-stream".into()), answer.body))
     }
 
+    /// One request; `waits` is how long the API may hold it on purpose
+    /// (added to the client's timeout).
+    #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
         method: Method,
@@ -162,8 +200,13 @@ impl Api {
         token: &str,
         payload: Payload<'_>,
         headers: &[(&str, &str)],
-    ) -> Result<(Option<String>, bytes::Bytes), ApiError> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base(target))).bearer_auth(token);
+        waits: Duration,
+    ) -> Result<Answer, ApiError> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base(target)))
+            .bearer_auth(token)
+            .timeout(TIMEOUT + waits);
         let mut trace = reqwest::header::HeaderMap::new();
         onedoor_telemetry::propagation::inject_http(&mut trace);
         request = request.headers(trace);
@@ -180,10 +223,12 @@ impl Api {
             ApiError::Unreachable
         })?;
         let status = response.status();
-        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let (content_type, etag) = (header("content-type"), header("etag"));
         let bytes = response.bytes().await.map_err(|_| ApiError::Unreachable)?;
-        if status.is_success() {
-            return Ok((content_type, bytes));
+        let not_modified = status == reqwest::StatusCode::NOT_MODIFIED;
+        if status.is_success() || not_modified {
+            return Ok(Answer { content_type, etag, body: bytes, not_modified });
         }
         match serde_json::from_slice::<ProblemBody>(&bytes) {
             Ok(p) => Err(ApiError::Problem { status: status.as_u16(), code: p.code, errors: p.errors }),
@@ -192,6 +237,17 @@ impl Api {
             }
         }
     }
+}
+
+/// How long a call may take, besides a wait it asked for.
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A successful answer (or a 304 to a conditional read).
+struct Answer {
+    content_type: Option<String>,
+    etag: Option<String>,
+    body: bytes::Bytes,
+    not_modified: bool,
 }
 
 /// What a call sends.

@@ -80,6 +80,9 @@ pub struct AppState {
     pub api: Arc<Api>,
     pub signer: Signer,
     pub sign_in: Arc<sign_in::SignIn>,
+    /// How long the case view's live part waits at intake for a change
+    /// ([`pages::LIVE_WAIT`]; tests shorten it).
+    pub live_wait: std::time::Duration,
 }
 
 impl AppState {
@@ -96,7 +99,7 @@ impl AppState {
         };
         let signer = Signer::new(key, secure).map_err(anyhow::Error::msg)?;
         let sign_in = sign_in::SignIn::configure(config).context("configuring sign-in")?;
-        Ok(Self { api: Arc::new(Api::new(api_urls)?), signer, sign_in: Arc::new(sign_in) })
+        Ok(Self { api: Arc::new(Api::new(api_urls)?), signer, sign_in: Arc::new(sign_in), live_wait: pages::LIVE_WAIT })
     }
 }
 

@@ -122,11 +122,16 @@ impl Platform {
                 )
             })
             .collect();
-        let router = workbench::router(AppState::new(&config, &apis).unwrap());
+        let mut state = AppState::new(&config, &apis).unwrap();
+        state.live_wait = LIVE_WAIT;
+        let router = workbench::router(state);
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         Self { workbench: url, _intake: intake, _nats: nats }
     }
 }
+
+/// The case view's live wait in these tests (25 s in service).
+const LIVE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
@@ -167,6 +172,10 @@ async fn sign_in_runs_the_authorization_code_flow_with_pkce_and_refuses_a_forged
     let issuer = identity_provider(format!("{wb}/oidc/callback")).await;
     let _platform = Platform::start(Some(issuer.clone()), port).await;
 
+    // A clerk sent to sign in from a page goes back to it afterwards.
+    let (status, html) = page(&wb, "", "/sign-in?next=/cases").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("href=\"/oidc/start?next=/cases\""), "{html}");
     let start = http().get(format!("{wb}/oidc/start?next=/cases")).send().await.unwrap();
     assert_eq!(start.status(), StatusCode::SEE_OTHER);
     let pending = cookie(&start, "onedoor_oidc").expect("the pending sign-in is kept in a cookie");
@@ -345,6 +354,70 @@ async fn the_form_keeps_what_was_typed_shows_errors_in_chinese_and_a_duplicate_l
     assert!(found.contains(case_path));
     let (_, none) = page(wb, &session, &format!("/cases?q={}", &id[..10])).await;
     assert!(!none.contains(case_path));
+}
+
+/// Where the case view's live part asks for itself next.
+fn asks_next(html: &str) -> String {
+    let marker = "id=\"case-live\" hx-get=\"";
+    let at = html.find(marker).unwrap_or_else(|| panic!("no live part: {html}")) + marker.len();
+    html[at..].chars().take_while(|c| *c != '"').collect::<String>().replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn the_case_views_live_part_waits_for_the_case_to_change_and_then_shows_it() {
+    let platform = Platform::start(None, 0).await;
+    let wb = platform.workbench.clone();
+    let session = dev_session(&wb, "role=window_clerk&township=330102001&sub=clerk-7").await;
+    let (_, form) = page(&wb, &session, "/applications/new").await;
+    let id = id_number("33010219800307123");
+    let accepted = http()
+        .post(format!("{wb}/applications/new"))
+        .header(COOKIE, &session)
+        .form(&temporary_aid_form(&csrf_of(&form), &id, "k-live"))
+        .send()
+        .await
+        .unwrap();
+    let case_path = accepted.headers()[LOCATION].to_str().unwrap().split('?').next().unwrap().to_string();
+    let (_, view) = page(&wb, &session, &case_path).await;
+    let mut live = asks_next(&view);
+    assert!(live.starts_with(&format!("{case_path}/live?etag=")), "{live}");
+
+    // The page follows the case (intake notes the referral just after the
+    // submission) until nothing changes: then, after the wait, "no change"
+    // (204, which htmx leaves in place).
+    let mut answers = 0;
+    loop {
+        let (status, part) = page(&wb, &session, &live).await;
+        answers += 1;
+        assert!(answers < 10, "the case keeps changing: {part}");
+        match status {
+            StatusCode::OK => live = asks_next(&part),
+            StatusCode::NO_CONTENT => break,
+            other => panic!("{other}: {part}"),
+        }
+    }
+
+    // The clerk withdraws the case in another tab while the page waits:
+    // the waiting request answers with the withdrawn case.
+    let waiting = tokio::spawn({
+        let (wb, session, live) = (wb.clone(), session.clone(), live.clone());
+        async move { page(&wb, &session, &live).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let form = [("csrf", csrf_of(&view)), ("reason", "申请人已外出务工".to_string()), ("confirm", "yes".to_string())];
+    let withdrawn =
+        http().post(format!("{wb}{case_path}/withdraw")).header(COOKIE, &session).form(&form).send().await.unwrap();
+    assert_eq!(withdrawn.status(), StatusCode::SEE_OTHER);
+    let (status, part) = waiting.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert!(part.contains("已撤回") && part.contains("申请人已外出务工"), "{part}");
+    // It asks next with the new view's ETag: still current, so it waits again.
+    let next = asks_next(&part);
+    assert_ne!(next, live);
+    assert_eq!(page(&wb, &session, &next).await.0, StatusCode::NO_CONTENT);
+    // A page without an ETag (or with a stale one) is answered at once.
+    let (status, part) = page(&wb, &session, &format!("{case_path}/live")).await;
+    assert_eq!((status, part.contains("已撤回")), (StatusCode::OK, true));
 }
 
 #[tokio::test]

@@ -1,11 +1,14 @@
 //! The township's cases and the one case view. The view refreshes its lanes
-//! and timeline by itself (htmx polling of `/cases/{id}/live`), so a clerk
-//! sees each department's step without reloading. The actions: handing in
+//! and timeline by itself, so a clerk sees each department's step without
+//! reloading: its live part asks `/cases/{id}/live` with the ETag it shows,
+//! and that request waits at intake until the case changes ([`LIVE_WAIT`]),
+//! so a step shows at once and an unchanged case costs one request every
+//! half minute, not one every few seconds. The actions: handing in
 //! materials and uploading their scans, adding an aid line (or re-routing a
 //! returned one), handing the case over, closing it, withdrawing it.
 
 use super::{all, field, frame, require, submitted_form, uuid_segment};
-use crate::api::{ApiError, Target};
+use crate::api::{ApiError, Target, Watched};
 use crate::render::{page, page_with_status};
 use crate::session::Session;
 use crate::{AppState, PageResult, wording};
@@ -19,6 +22,7 @@ use minijinja::context;
 use onedoor_http_kit::Role;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -104,9 +108,24 @@ fn api_query(status: Option<&str>, overdue: bool, search: Option<&str>, cursor: 
 }
 
 /// The case as intake's API gives it.
-async fn load(state: &AppState, session: &Session, case_id: uuid::Uuid) -> Result<Value, ApiError> {
-    state.api.get(Target::Intake, &format!("/api/v1/cases/{case_id}"), &session.token).await
+/// The case view and its ETag (which the live part waits on).
+async fn load(state: &AppState, session: &Session, case_id: uuid::Uuid) -> Result<(Value, String), ApiError> {
+    match state.api.watch(Target::Intake, &case_path(case_id), &session.token, None, Duration::ZERO).await? {
+        Watched::Changed { body, etag } => Ok((body, etag.unwrap_or_default())),
+        // Not asked conditionally, so not answered so.
+        Watched::Unchanged => Err(ApiError::Unreachable),
+    }
 }
+
+fn case_path(case_id: uuid::Uuid) -> String {
+    format!("/api/v1/cases/{case_id}")
+}
+
+/// How long the case view's live part waits at intake for the case to
+/// change before it is answered "no change" (204); the page asks again
+/// a second later (`hx-trigger` in `case_live.html`), and at once after a change.
+/// Below intake's longest wait (30 s) and any proxy's read timeout.
+pub const LIVE_WAIT: Duration = Duration::from_secs(25);
 
 /// The case page: the case, its scans and the catalogue the upload form names.
 async fn case_page(
@@ -117,13 +136,13 @@ async fn case_page(
     notice: Option<Value>,
     line_form: Option<(Value, Value)>,
 ) -> PageResult {
-    let case = load(state, session, case_id).await?;
+    let (case, etag) = load(state, session, case_id).await?;
     let documents =
         state.api.get(Target::Intake, &format!("/api/v1/cases/{case_id}/documents"), &session.token).await?;
     let catalogue = state.api.get(Target::Intake, "/api/v1/materials", &session.token).await?;
     let (draft, errors) = line_form.unwrap_or_else(|| (json!({"values": {}, "line": ""}), json!({})));
     let context = context! {
-        ..view_context(session, &case, notice),
+        ..view_context(session, &case, &etag, notice),
         ..context! { documents => documents["items"].clone(), catalogue, draft, errors, lines => onedoor_contracts::Department::ALL.map(|d| d.as_str()) }
     };
     Ok(page_with_status(status, "case.html", context))
@@ -173,7 +192,7 @@ fn outstanding(case: &Value) -> Vec<Value> {
     items
 }
 
-fn view_context(session: &Session, case: &Value, notice: Option<Value>) -> minijinja::Value {
+fn view_context(session: &Session, case: &Value, etag: &str, notice: Option<Value>) -> minijinja::Value {
     let status = case["status"].as_str().unwrap_or_default();
     let withdrawable = matches!(status, "awaiting_materials" | "in_progress");
     let open = !matches!(status, "closed" | "withdrawn");
@@ -188,6 +207,7 @@ fn view_context(session: &Session, case: &Value, notice: Option<Value>) -> minij
             closable => status == "decided",
             returned,
             notice,
+            etag,
         }
     }
 }
@@ -219,11 +239,31 @@ async fn view(
     case_page(&state, &session, uuid_segment(&case_id)?, StatusCode::OK, notice, None).await
 }
 
-/// The part of the case view that changes as departments act (htmx polling).
-async fn live(State(state): State<AppState>, session: Session, Path(case_id): Path<String>) -> PageResult {
+#[derive(Debug, Deserialize)]
+struct LiveQuery {
+    /// The ETag of the view the page shows.
+    etag: Option<String>,
+}
+
+/// The part of the case view that changes as departments act: at once if
+/// the page's `etag` is not the case's, else as soon as the case changes,
+/// else "no change" (204, which htmx leaves in place) after [`LIVE_WAIT`].
+async fn live(
+    State(state): State<AppState>,
+    session: Session,
+    Path(case_id): Path<String>,
+    Query(q): Query<LiveQuery>,
+) -> PageResult {
     require(&session, &[Role::WindowClerk])?;
-    let case = load(&state, &session, uuid_segment(&case_id)?).await?;
-    Ok(page("case_live.html", view_context(&session, &case, None)))
+    let case_id = uuid_segment(&case_id)?;
+    // Only what can be a header (anything else is read as no ETag: at once).
+    let shown = q.etag.as_deref().filter(|e| !e.is_empty() && e.bytes().all(|b| b.is_ascii_graphic()));
+    match state.api.watch(Target::Intake, &case_path(case_id), &session.token, shown, state.live_wait).await? {
+        Watched::Changed { body, etag } => {
+            Ok(page("case_live.html", view_context(&session, &body, &etag.unwrap_or_default(), None)))
+        }
+        Watched::Unchanged => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
 }
 
 async fn hand_in(

@@ -6,6 +6,7 @@ mod application;
 mod assets;
 mod audit;
 mod cases;
+pub use cases::LIVE_WAIT;
 mod documents;
 mod operations;
 mod referrals;
