@@ -265,7 +265,8 @@ impl Workers {
             None => self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % n,
         };
         // A worker stops once every handle is gone (not yet: this is one),
-        // or if it panicked outside a handler (which would be a bug here).
+        // or if it panicked outside a handler (which would be a bug here):
+        // the service host then stops the service, to be restarted.
         if self.queues[i].send(pulled).is_err() {
             tracing::error!(worker = i, "a consumer worker has stopped; its cases' messages wait for a restart");
         }

@@ -181,6 +181,10 @@ pub enum HostError {
     #[error("HTTP server: {0}")]
     Io(#[from] std::io::Error),
     #[error(
+        "background work (a consumer, the relay, a worker) ended while the service ran ({0}); it stopped to be restarted"
+    )]
+    BackgroundWorkEnded(String),
+    #[error(
         "the database lacks migrations {0:?} of this version: apply them first (`<service> --migrate-only`, \
          the init container), or let the service migrate (ONEDOOR_MIGRATE_ON_START=true)"
     )]
@@ -431,16 +435,44 @@ impl Host {
     ) -> Result<(), HostError> {
         let stopping = CancellationToken::new();
         let signal = stopping.clone();
+        // Set when background work ended before it was asked to stop.
+        let broken = CancellationToken::new();
+        let broken_signal = broken.clone();
         let router = router.layer(axum::middleware::from_fn(wake_relay_after_writes));
         let server = onedoor_http_kit::serve(listener, router, async move {
-            stop.await;
+            tokio::select! {
+                _ = stop => {}
+                _ = broken_signal.cancelled() => {}
+            }
             signal.cancel();
         });
+        let mut serving = std::pin::pin!(async {
+            tokio::select! {
+                served = server => served,
+                _ = async { stopping.cancelled().await; tokio::time::sleep(HTTP_DRAIN).await } => {
+                    tracing::warn!("requests still in flight after the drain period; stopping anyway");
+                    Ok(())
+                }
+            }
+        });
+        // Every background task runs until the service stops: one that ends
+        // sooner (a worker that panicked outside a handler, say) would leave
+        // a process that answers its probes but no longer consumes, relays or
+        // seals. It stops instead, with an error, and its orchestrator
+        // starts it afresh; nothing is lost (what it pulled is redelivered).
+        let mut ended_early = None;
         let served = tokio::select! {
-            served = server => served,
-            _ = async { stopping.cancelled().await; tokio::time::sleep(HTTP_DRAIN).await } => {
-                tracing::warn!("requests still in flight after the drain period; stopping anyway");
-                Ok(())
+            served = &mut serving => served,
+            Some(ended) = self.tasks.join_next() => {
+                let why = match ended {
+                    Ok(()) => "returned".to_string(),
+                    Err(error) if error.is_panic() => "panicked".to_string(),
+                    Err(error) => error.to_string(),
+                };
+                tracing::error!(why, "background work ended while the service was running; stopping so that it is restarted");
+                ended_early = Some(why);
+                broken.cancel();
+                serving.await
             }
         };
         self.shutdown.cancel();
@@ -459,7 +491,11 @@ impl Host {
         if tokio::time::timeout(Duration::from_secs(3), closed).await.is_err() {
             tracing::warn!("database connections did not close in time");
         }
-        Ok(served?)
+        served?;
+        match ended_early {
+            Some(why) => Err(HostError::BackgroundWorkEnded(why)),
+            None => Ok(()),
+        }
     }
 }
 

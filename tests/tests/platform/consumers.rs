@@ -397,3 +397,30 @@ async fn the_api_never_queues_behind_busy_consumers() {
         assert!(started.elapsed() < Duration::from_millis(500), "an API query waited {:?}", started.elapsed());
     }
 }
+
+#[tokio::test]
+async fn a_service_whose_background_work_dies_stops_with_an_error_instead_of_serving_on() {
+    let (db, nats, _js) = setup().await;
+    let config = onedoor_test_support::driver::host_config(&db.url, &nats, "background-test");
+    let mut host = onedoor_service_host::Host::connect(SERVICE, &config).await.unwrap();
+    let (bug, bites) = tokio::sync::oneshot::channel::<()>();
+    host.background(|_stop| async move {
+        let _ = bites.await;
+        panic!("a bug outside any handler");
+    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let ping = format!("http://{}/ping", listener.local_addr().unwrap());
+    let router = axum::Router::new().route("/ping", axum::routing::get(|| async { "pong" }));
+    // Asked never to stop.
+    let running = tokio::spawn(host.serve(listener, router, std::future::pending()));
+    assert_eq!(reqwest::get(&ping).await.unwrap().status(), 200, "serving while its work runs");
+
+    bug.send(()).unwrap();
+    let stopped =
+        tokio::time::timeout(Duration::from_secs(30), running).await.expect("the service stops by itself").unwrap();
+    match stopped {
+        Err(onedoor_service_host::HostError::BackgroundWorkEnded(why)) => assert_eq!(why, "panicked"),
+        other => panic!("stopped with {other:?}"),
+    }
+    assert!(reqwest::get(&ping).await.is_err(), "no longer listening: its orchestrator restarts it");
+}
