@@ -107,8 +107,7 @@ fn api_query(status: Option<&str>, overdue: bool, search: Option<&str>, cursor: 
     query.finish()
 }
 
-/// The case as intake's API gives it.
-/// The case view and its ETag (which the live part waits on).
+/// The case as intake's API gives it, and its ETag (which the live part waits on).
 async fn load(state: &AppState, session: &Session, case_id: uuid::Uuid) -> Result<(Value, String), ApiError> {
     match state.api.watch(Target::Intake, &case_path(case_id), &session.token, None, Duration::ZERO).await? {
         Watched::Changed { body, etag } => Ok((body, etag.unwrap_or_default())),
