@@ -381,6 +381,9 @@ async fn the_case_views_live_part_waits_for_the_case_to_change_and_then_shows_it
     let (_, view) = page(&wb, &session, &case_path).await;
     let mut live = asks_next(&view);
     assert!(live.starts_with(&format!("{case_path}/live?etag=")), "{live}");
+    // It asks again a second after a wait ends unchanged (or fails).
+    let every = format!("hx-trigger=\"load, every {}s\"", LIVE_WAIT.as_secs() + 1);
+    assert!(view.contains(&every), "{view}");
 
     // The page follows the case (intake notes the referral just after the
     // submission) until nothing changes: then, after the wait, "no change"

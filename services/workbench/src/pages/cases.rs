@@ -122,7 +122,7 @@ fn case_path(case_id: uuid::Uuid) -> String {
 
 /// How long the case view's live part waits at intake for the case to
 /// change before it is answered "no change" (204); the page asks again
-/// a second later (`hx-trigger` in `case_live.html`), and at once after a change.
+/// a second later ([`live_part`]), and at once after a change.
 /// Below intake's longest wait (30 s) and any proxy's read timeout.
 pub const LIVE_WAIT: Duration = Duration::from_secs(25);
 
@@ -141,7 +141,7 @@ async fn case_page(
     let catalogue = state.api.get(Target::Intake, "/api/v1/materials", &session.token).await?;
     let (draft, errors) = line_form.unwrap_or_else(|| (json!({"values": {}, "line": ""}), json!({})));
     let context = context! {
-        ..view_context(session, &case, &etag, notice),
+        ..view_context(session, &case, live_part(state, &etag), notice),
         ..context! { documents => documents["items"].clone(), catalogue, draft, errors, lines => onedoor_contracts::Department::ALL.map(|d| d.as_str()) }
     };
     Ok(page_with_status(status, "case.html", context))
@@ -191,7 +191,13 @@ fn outstanding(case: &Value) -> Vec<Value> {
     items
 }
 
-fn view_context(session: &Session, case: &Value, etag: &str, notice: Option<Value>) -> minijinja::Value {
+/// How the live part asks for itself: with the ETag of the view it shows,
+/// and again `every` seconds (a second after a wait ends unchanged).
+fn live_part(state: &AppState, etag: &str) -> minijinja::Value {
+    context! { etag, every => state.live_wait.as_secs() + 1 }
+}
+
+fn view_context(session: &Session, case: &Value, live: minijinja::Value, notice: Option<Value>) -> minijinja::Value {
     let status = case["status"].as_str().unwrap_or_default();
     let withdrawable = matches!(status, "awaiting_materials" | "in_progress");
     let open = !matches!(status, "closed" | "withdrawn");
@@ -206,7 +212,7 @@ fn view_context(session: &Session, case: &Value, etag: &str, notice: Option<Valu
             closable => status == "decided",
             returned,
             notice,
-            etag,
+            live,
         }
     }
 }
@@ -259,7 +265,8 @@ async fn live(
     let shown = q.etag.as_deref().filter(|e| !e.is_empty() && e.bytes().all(|b| b.is_ascii_graphic()));
     match state.api.watch(Target::Intake, &case_path(case_id), &session.token, shown, state.live_wait).await? {
         Watched::Changed { body, etag } => {
-            Ok(page("case_live.html", view_context(&session, &body, &etag.unwrap_or_default(), None)))
+            let live = live_part(&state, &etag.unwrap_or_default());
+            Ok(page("case_live.html", view_context(&session, &body, live, None)))
         }
         Watched::Unchanged => Ok(StatusCode::NO_CONTENT.into_response()),
     }
